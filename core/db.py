@@ -1,0 +1,105 @@
+"""The database: one engine per process, SQLite tuned for concurrent writers, PostgreSQL as is.
+
+Writes go through `Database.write()`, a transaction that on SQLite starts with
+``BEGIN IMMEDIATE``: the write lock is taken up front (waiting up to the busy timeout), so a write
+transaction never fails half way on a lock upgrade, and either commits whole or rolls back whole.
+`Database.claim_lock()` serialises task claims across threads and processes on both backends.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_CLAIM_LOCK_KEY = 0x646F636B  # "dock": the PostgreSQL advisory lock guarding task claims
+_MIGRATE_LOCK_KEY = 0x6D696772  # "migr"
+
+_WRITE_OPTION = "dockhand_write"
+
+
+class Database:
+    """Owns the engine; hands out read sessions and atomic write transactions."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            if self.url.database and self.url.database != ":memory:":
+                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = sa.create_engine(
+                self.url,
+                echo=echo,
+                connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+                pool_size=20,
+                max_overflow=20,
+            )
+            self._tune_sqlite()
+        else:
+            self.engine = sa.create_engine(self.url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
+
+    def _tune_sqlite(self) -> None:
+        @sa.event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own is deferred).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @sa.event.listens_for(self.engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reads; nothing it does is committed."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """An atomic write transaction: commits on success, rolls back on any exception."""
+        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def claim_lock(self, session: Session) -> None:
+        """Serialise task claims: the SQLite write lock already does; PostgreSQL takes an advisory lock."""
+        if not self.is_sqlite:
+            session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK_KEY})
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration; safe when several processes start at once."""
+        from core.migrate import upgrade_to_head
+
+        if self.is_sqlite:
+            lock_path = Path(f"{self.url.database or 'dockhand'}.migrate.lock")
+            with lock_path.open("w") as lock_file:
+                fcntl.flock(lock_file, fcntl.LOCK_EX)
+                upgrade_to_head(self.engine)
+        else:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATE_LOCK_KEY})
+                try:
+                    upgrade_to_head(self.engine)
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATE_LOCK_KEY})
+                    conn.commit()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,50 @@
+"""The core's errors.
+
+    DockhandError
+    ├── SettingsError            (ValueError)   a bad or missing setting, named
+    ├── ValidationError          (ValueError)   a request the core refuses, with the reason
+    ├── NotFoundError            (LookupError)  an unknown task, sandbox, schedule…
+    ├── InvalidTransitionError   (ValueError)   a state change the state machine forbids
+    ├── NoPipelineError          (LookupError)  a task type with nothing to run it
+    ├── LeaseLostError                          a worker no longer owns the task it runs
+    ├── TaskCancelledError                      raised inside a stage when the task is cancelled
+    └── StageFailedError                        a stage's expected failure: no retry
+"""
+
+from __future__ import annotations
+
+
+class DockhandError(Exception):
+    """Base of every error dockhand raises on purpose."""
+
+
+class SettingsError(DockhandError, ValueError):
+    pass
+
+
+class ValidationError(DockhandError, ValueError):
+    pass
+
+
+class NotFoundError(DockhandError, LookupError):
+    pass
+
+
+class InvalidTransitionError(DockhandError, ValueError):
+    pass
+
+
+class NoPipelineError(DockhandError, LookupError):
+    pass
+
+
+class LeaseLostError(DockhandError):
+    pass
+
+
+class TaskCancelledError(DockhandError):
+    pass
+
+
+class StageFailedError(DockhandError):
+    """A stage ended in a failure that another attempt would not change (tests fail, exit code ≠ 0)."""

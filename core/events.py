@@ -1,0 +1,193 @@
+"""Task events: stored in the same transaction as the change they describe, then published.
+
+Subscribers (Slack thread, GitHub comment, TUI, metrics) each get their own bounded queue and
+thread, so a slow subscriber loses its oldest-undelivered events (counted) rather than stalling a
+task, and a failing one is logged and counted rather than breaking anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from sqlmodel import Session
+
+from core.db import Database
+from core.models import TaskEvent
+from core.states import EventKind, TaskStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskEventRecord:
+    """An immutable view of a stored task event, as subscribers receive it."""
+
+    id: int
+    task_id: str
+    kind: EventKind
+    status: TaskStatus | None
+    stage: str | None
+    message: str
+    data: Mapping[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: TaskEvent) -> TaskEventRecord:
+        assert row.id is not None, "event must be flushed before it is published"
+        return cls(
+            id=row.id,
+            task_id=row.task_id,
+            kind=EventKind(row.kind),
+            status=TaskStatus(row.status) if row.status is not None else None,
+            stage=row.stage,
+            message=row.message,
+            data=MappingProxyType(dict(row.data or {})),
+            created_at=row.created_at,
+        )
+
+
+Subscriber = Callable[[TaskEventRecord], None]
+_STOP = object()
+
+
+@dataclass
+class Subscription:
+    name: str
+    handler: Subscriber
+    maxsize: int
+    delivered: int = 0
+    dropped: int = 0
+    failed: int = 0
+    _queue: queue.Queue[Any] = field(init=False)
+    _thread: threading.Thread = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._queue = queue.Queue(maxsize=self.maxsize)
+        self._thread = threading.Thread(target=self._run, name=f"events-{self.name}", daemon=True)
+        self._thread.start()
+
+    def offer(self, event: TaskEventRecord) -> None:
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            self.dropped += 1
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            try:
+                self.handler(item)
+                self.delivered += 1
+            except Exception:
+                self.failed += 1
+                log.exception("event subscriber %r failed on event %s of task %s", self.name, item.id, item.task_id)
+
+    def close(self, timeout: float = 2.0) -> None:
+        try:
+            self._queue.put(_STOP, timeout=timeout)
+        except queue.Full:
+            log.warning("event subscriber %r did not drain; dropping %d events", self.name, self._queue.qsize())
+            return
+        self._thread.join(timeout)
+
+
+class EventBus:
+    """In-process fan-out of task events to subscribers; never blocks the publisher."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subs: list[Subscription] = []
+
+    def subscribe(self, handler: Subscriber, *, name: str, maxsize: int = 1000) -> Subscription:
+        sub = Subscription(name=name, handler=handler, maxsize=maxsize)
+        with self._lock:
+            self._subs.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            if sub in self._subs:
+                self._subs.remove(sub)
+        sub.close()
+
+    def publish(self, events: list[TaskEventRecord]) -> None:
+        with self._lock:
+            subs = list(self._subs)
+        for event in events:
+            for sub in subs:
+                sub.offer(event)
+
+    @property
+    def subscriptions(self) -> list[Subscription]:
+        with self._lock:
+            return list(self._subs)
+
+    def close(self) -> None:
+        with self._lock:
+            subs, self._subs = self._subs, []
+        for sub in subs:
+            sub.close()
+
+
+class JournalTransaction:
+    """A write transaction that can also record task events."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._rows: list[TaskEvent] = []
+
+    def emit(
+        self,
+        task_id: str,
+        kind: EventKind,
+        *,
+        status: TaskStatus | None = None,
+        stage: str | None = None,
+        message: str = "",
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        row = TaskEvent(task_id=task_id, kind=kind, status=status, stage=stage, message=message, data=dict(data or {}))
+        self.session.add(row)
+        self._rows.append(row)
+
+    def records(self) -> list[TaskEventRecord]:
+        self.session.flush()
+        return [TaskEventRecord.from_row(row) for row in self._rows]
+
+
+class Journal:
+    """Writes state changes together with their events, and publishes the events after commit."""
+
+    def __init__(self, db: Database, bus: EventBus) -> None:
+        self.db = db
+        self.bus = bus
+
+    @contextmanager
+    def transaction(self) -> Iterator[JournalTransaction]:
+        with self.db.write() as session:
+            txn = JournalTransaction(session)
+            yield txn
+            records = txn.records()
+        self.bus.publish(records)
+
+    def events(self, task_id: str, *, after_id: int = 0, limit: int = 1000) -> list[TaskEventRecord]:
+        from sqlmodel import col, select
+
+        with self.db.read() as session:
+            rows = session.exec(
+                select(TaskEvent)
+                .where(TaskEvent.task_id == task_id, col(TaskEvent.id) > after_id)
+                .order_by(col(TaskEvent.id))
+                .limit(limit)
+            ).all()
+            return [TaskEventRecord.from_row(row) for row in rows]

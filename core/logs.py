@@ -1,0 +1,94 @@
+"""Task log lines: append-only, written in batches, tailed by id."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import col, select
+
+from core.db import Database
+from core.models import TaskLog, utcnow
+from core.states import LogStream
+
+MAX_LINE_CHARS = 8_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogLine:
+    id: int
+    task_id: str
+    stream: LogStream
+    line: str
+    created_at: datetime
+
+
+class TaskLogs:
+    """The log store: append lines, tail from an id."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def append(self, task_id: str, lines: list[tuple[LogStream, str]]) -> None:
+        if not lines:
+            return
+        now = utcnow()
+        with self.db.write() as session:
+            session.add_all(
+                TaskLog(task_id=task_id, stream=stream, line=_clip(text), created_at=now) for stream, text in lines
+            )
+
+    def tail(self, task_id: str, *, after_id: int = 0, limit: int = 1000) -> list[LogLine]:
+        with self.db.read() as session:
+            rows = session.exec(
+                select(TaskLog)
+                .where(TaskLog.task_id == task_id, col(TaskLog.id) > after_id)
+                .order_by(col(TaskLog.id))
+                .limit(limit)
+            ).all()
+        return [
+            LogLine(id=r.id or 0, task_id=r.task_id, stream=LogStream(r.stream), line=r.line, created_at=r.created_at)
+            for r in rows
+        ]
+
+    def sink(self, task_id: str) -> LogSink:
+        return LogSink(self, task_id)
+
+
+def _clip(text: str) -> str:
+    text = text.rstrip("\n")
+    if len(text) > MAX_LINE_CHARS:
+        return text[:MAX_LINE_CHARS] + f"… [{len(text) - MAX_LINE_CHARS} more characters]"
+    return text
+
+
+class LogSink:
+    """A thread-safe buffered writer for one task's log; flushes by size or age."""
+
+    def __init__(self, logs: TaskLogs, task_id: str, *, max_lines: int = 200, max_age: float = 0.25) -> None:
+        self._logs = logs
+        self.task_id = task_id
+        self._max_lines = max_lines
+        self._max_age = max_age
+        self._buffer: list[tuple[LogStream, str]] = []
+        self._oldest = 0.0
+        self._lock = threading.Lock()
+
+    def write(self, line: str, stream: LogStream = LogStream.STDOUT) -> None:
+        with self._lock:
+            if not self._buffer:
+                self._oldest = time.monotonic()
+            self._buffer.append((stream, line))
+            due = len(self._buffer) >= self._max_lines or time.monotonic() - self._oldest >= self._max_age
+        if due:
+            self.flush()
+
+    def system(self, line: str) -> None:
+        self.write(line, LogStream.SYSTEM)
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._buffer = self._buffer, []
+        self._logs.append(self.task_id, batch)

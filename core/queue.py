@@ -1,0 +1,360 @@
+"""The durable task queue.
+
+A task is claimed inside `Database.claim_lock()` (SQLite's write lock, PostgreSQL's advisory
+lock), so no two workers — threads or processes — ever claim the same task, and the per-repository
+limit is counted against what is really running. A claim hands out a `claim_token`; every later
+change by the worker (heartbeat, finish) is a compare-and-set on that token, so a worker that lost
+its lease can no longer touch the task. Tasks whose lease expired are recovered by `sweep_expired`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, func, select, update
+
+from core.errors import InvalidTransitionError, NotFoundError
+from core.events import Journal, JournalTransaction
+from core.models import Task, new_task_id, utcnow
+from core.specs import TaskSubmission
+from core.states import EventKind, TaskStatus, TaskType
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueuePolicy:
+    lease_seconds: float
+    per_repo_limit: int
+    default_max_retries: int
+    backoff_seconds: float
+    backoff_max_seconds: float
+
+    def backoff(self, retry_count: int) -> float:
+        """Delay before retry number `retry_count` (1-based): base, 2×base, 4×base… capped."""
+        return min(self.backoff_seconds * (2 ** max(retry_count - 1, 0)), self.backoff_max_seconds)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claim:
+    """A task a worker now owns, and the token that proves it."""
+
+    task: Task
+    token: str
+    worker_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeartbeatReply:
+    lost: frozenset[str] = frozenset()
+    cancel_requested: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubmitResult:
+    task: Task
+    created: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryDecision:
+    task_id: str
+    status: TaskStatus
+    run_after: datetime | None = None
+
+
+@dataclass(kw_only=True)
+class TaskFilter:
+    statuses: Sequence[TaskStatus] = field(default_factory=tuple)
+    types: Sequence[TaskType] = field(default_factory=tuple)
+    repository: str | None = None
+    limit: int = 50
+
+
+class TaskQueue:
+    def __init__(self, journal: Journal, policy: QueuePolicy) -> None:
+        self.journal = journal
+        self.db = journal.db
+        self.policy = policy
+
+    # --- submitting ------------------------------------------------------------------------
+    def submit(self, submission: TaskSubmission) -> SubmitResult:
+        """Store a new pending task; a submission whose dedup key is known returns the existing task."""
+        spec = submission.validated_spec()
+        now = utcnow()
+        task = Task(
+            id=new_task_id(),
+            type=submission.type,
+            priority=submission.priority,
+            priority_rank=submission.priority.rank,
+            repository=submission.repository,
+            payload=spec.model_dump(mode="json"),
+            trigger_source=submission.trigger_source,
+            triggered_by=submission.triggered_by,
+            trigger_ref=submission.trigger_ref,
+            dedup_key=submission.dedup_key,
+            created_at=now,
+            updated_at=now,
+            run_after=submission.run_after or now,
+            max_retries=self.policy.default_max_retries if submission.max_retries is None else submission.max_retries,
+            timeout_seconds=getattr(spec, "timeout_seconds", None),
+        )
+        try:
+            with self.journal.transaction() as txn:
+                if submission.dedup_key is not None:
+                    existing = txn.session.exec(select(Task).where(Task.dedup_key == submission.dedup_key)).first()
+                    if existing is not None:
+                        return SubmitResult(task=existing, created=False)
+                txn.session.add(task)
+                txn.session.flush()
+                txn.emit(task.id, EventKind.CREATED, status=TaskStatus.PENDING, message=f"{task.type.value} task queued")
+        except sa.exc.IntegrityError:
+            # Another process stored the same dedup key between our check and our insert.
+            with self.db.read() as session:
+                existing = session.exec(select(Task).where(Task.dedup_key == submission.dedup_key)).first()
+            if submission.dedup_key is None or existing is None:
+                raise
+            return SubmitResult(task=existing, created=False)
+        return SubmitResult(task=task, created=True)
+
+    # --- claiming and owning ---------------------------------------------------------------
+    def claim(self, worker_id: str) -> Claim | None:
+        """Atomically take the most urgent runnable task, respecting the per-repository limit."""
+        now = utcnow()
+        busy_repositories = (
+            select(Task.repository)
+            .where(Task.status == TaskStatus.RUNNING, col(Task.repository).is_not(None))
+            .group_by(col(Task.repository))
+            .having(func.count() >= self.policy.per_repo_limit)
+        )
+        candidate = (
+            select(Task.id)
+            .where(
+                Task.status == TaskStatus.PENDING,
+                col(Task.run_after) <= now,
+                sa.or_(col(Task.repository).is_(None), col(Task.repository).not_in(busy_repositories)),
+            )
+            .order_by(col(Task.priority_rank).desc(), col(Task.created_at), col(Task.id))
+            .limit(1)
+        )
+        token = new_task_id() + new_task_id()
+        with self.journal.transaction() as txn:
+            self.db.claim_lock(txn.session)
+            task_id = txn.session.exec(candidate).first()
+            if task_id is None:
+                return None
+            changed = self._set(
+                txn,
+                task_id,
+                expect=(TaskStatus.PENDING,),
+                status=TaskStatus.RUNNING,
+                worker_id=worker_id,
+                claim_token=token,
+                lease_expires_at=now + timedelta(seconds=self.policy.lease_seconds),
+                started_at=now,
+                attempt=Task.attempt + 1,
+            )
+            if not changed:
+                return None
+            task = self._load(txn, task_id)
+            txn.emit(
+                task_id,
+                EventKind.CLAIMED,
+                status=TaskStatus.RUNNING,
+                message=f"attempt {task.attempt} started by {worker_id}",
+                data={"worker_id": worker_id, "attempt": task.attempt, "queued_seconds": _seconds(task.created_at, now)},
+            )
+        return Claim(task=task, token=token, worker_id=worker_id)
+
+    def heartbeat(self, tokens: dict[str, str]) -> HeartbeatReply:
+        """Renew the leases this worker holds; report the ones it lost and the ones to cancel."""
+        if not tokens:
+            return HeartbeatReply()
+        now = utcnow()
+        with self.db.write() as session:
+            session.execute(
+                update(Task)
+                .where(
+                    col(Task.id).in_(tokens),
+                    col(Task.claim_token).in_(tokens.values()),
+                    Task.status == TaskStatus.RUNNING,
+                )
+                .values(lease_expires_at=now + timedelta(seconds=self.policy.lease_seconds))
+            )
+            rows = session.exec(
+                select(Task.id, Task.claim_token, Task.status, Task.cancel_requested).where(col(Task.id).in_(tokens))
+            ).all()
+        owned = {tid for tid, token, status, _ in rows if token == tokens[tid] and status == TaskStatus.RUNNING}
+        cancel = {tid for tid, _, _, requested in rows if requested and tid in owned}
+        return HeartbeatReply(lost=frozenset(set(tokens) - owned), cancel_requested=frozenset(cancel))
+
+    def finish(
+        self,
+        claim: Claim,
+        status: TaskStatus,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> bool:
+        """Record the end of a run; False when the worker no longer owned the task."""
+        if not status.is_final:
+            raise InvalidTransitionError(f"finish() needs a final status, not {status.value}")
+        now = utcnow()
+        with self.journal.transaction() as txn:
+            changed = self._set(
+                txn,
+                claim.task.id,
+                expect=(TaskStatus.RUNNING,),
+                token=claim.token,
+                status=status,
+                finished_at=now,
+                lease_expires_at=None,
+                result=result,
+                error=error,
+                metrics=metrics,
+            )
+            if changed:
+                txn.emit(claim.task.id, EventKind.FINISHED, status=status, message=error or status.value)
+        return changed
+
+    def retry_or_fail(self, claim: Claim, error: str) -> RetryDecision | None:
+        """After an unexpected error: back to pending with backoff, or failed when retries are spent."""
+        with self.journal.transaction() as txn:
+            task = self._load(txn, claim.task.id)
+            if task.claim_token != claim.token or task.status is not TaskStatus.RUNNING:
+                return None
+            return self._retry_or_fail(txn, task, error)
+
+    def release(self, claim: Claim, reason: str) -> bool:
+        """Give a task back untouched (worker shutting down): pending again, no retry counted."""
+        with self.journal.transaction() as txn:
+            changed = self._set(
+                txn,
+                claim.task.id,
+                expect=(TaskStatus.RUNNING,),
+                token=claim.token,
+                status=TaskStatus.PENDING,
+                worker_id=None,
+                claim_token=None,
+                lease_expires_at=None,
+                run_after=utcnow(),
+            )
+            if changed:
+                txn.emit(claim.task.id, EventKind.RETRY_SCHEDULED, status=TaskStatus.PENDING, message=reason)
+        return changed
+
+    def sweep_expired(self) -> list[RetryDecision]:
+        """Recover running tasks whose lease ran out: their worker died or stalled."""
+        now = utcnow()
+        decisions: list[RetryDecision] = []
+        with self.journal.transaction() as txn:
+            expired = txn.session.exec(
+                select(Task).where(Task.status == TaskStatus.RUNNING, col(Task.lease_expires_at) < now)
+            ).all()
+            for task in expired:
+                reason = f"lease expired: worker {task.worker_id} stopped heartbeating"
+                if task.cancel_requested:
+                    self._set(txn, task.id, expect=(TaskStatus.RUNNING,), status=TaskStatus.CANCELLED,
+                              finished_at=now, lease_expires_at=None, error="cancelled")
+                    txn.emit(task.id, EventKind.FINISHED, status=TaskStatus.CANCELLED, message=reason)
+                    decisions.append(RetryDecision(task_id=task.id, status=TaskStatus.CANCELLED))
+                else:
+                    decisions.append(self._retry_or_fail(txn, task, reason))
+        return decisions
+
+    # --- cancelling ------------------------------------------------------------------------
+    def request_cancel(self, task_id: str, *, by: str = "") -> Task:
+        """Cancel a pending task at once; ask a running one to stop (its worker sees it on heartbeat)."""
+        now = utcnow()
+        with self.journal.transaction() as txn:
+            task = self._load(txn, task_id)
+            who = f" by {by}" if by else ""
+            if task.status is TaskStatus.PENDING:
+                self._set(txn, task_id, expect=(TaskStatus.PENDING,), status=TaskStatus.CANCELLED,
+                          finished_at=now, cancel_requested=True, error="cancelled")
+                txn.emit(task_id, EventKind.FINISHED, status=TaskStatus.CANCELLED, message=f"cancelled{who}")
+            elif task.status is TaskStatus.RUNNING:
+                self._set(txn, task_id, expect=(TaskStatus.RUNNING,), cancel_requested=True)
+                txn.emit(task_id, EventKind.CANCEL_REQUESTED, status=TaskStatus.RUNNING, message=f"cancel requested{who}")
+            else:
+                raise InvalidTransitionError(f"task {task_id} is already {task.status.value}")
+            return self._load(txn, task_id)
+
+    # --- reading ---------------------------------------------------------------------------
+    def get(self, task_id: str) -> Task:
+        with self.db.read() as session:
+            task = session.get(Task, task_id)
+            if task is None:
+                raise NotFoundError(f"no task {task_id}")
+            return task
+
+    def list(self, flt: TaskFilter) -> list[Task]:
+        query = select(Task)
+        if flt.statuses:
+            query = query.where(col(Task.status).in_(flt.statuses))
+        if flt.types:
+            query = query.where(col(Task.type).in_(flt.types))
+        if flt.repository:
+            query = query.where(Task.repository == flt.repository)
+        query = query.order_by(col(Task.created_at).desc(), col(Task.id)).limit(flt.limit)
+        with self.db.read() as session:
+            return list(session.exec(query).all())
+
+    def counts_by_status(self) -> dict[TaskStatus, int]:
+        with self.db.read() as session:
+            rows = session.exec(select(Task.status, func.count()).group_by(col(Task.status))).all()
+        counts = dict.fromkeys(TaskStatus, 0)
+        counts.update({TaskStatus(status): n for status, n in rows})
+        return counts
+
+    # --- internals -------------------------------------------------------------------------
+    def _retry_or_fail(self, txn: JournalTransaction, task: Task, error: str) -> RetryDecision:
+        now = utcnow()
+        if task.retry_count < task.max_retries:
+            retry = task.retry_count + 1
+            run_after = now + timedelta(seconds=self.policy.backoff(retry))
+            self._set(txn, task.id, expect=(TaskStatus.RUNNING,), status=TaskStatus.PENDING, retry_count=retry,
+                      run_after=run_after, worker_id=None, claim_token=None, lease_expires_at=None, error=error)
+            txn.emit(task.id, EventKind.RETRY_SCHEDULED, status=TaskStatus.PENDING,
+                     message=f"retry {retry}/{task.max_retries} at {run_after.isoformat(timespec='seconds')}: {error}",
+                     data={"retry": retry, "run_after": run_after.isoformat()})
+            return RetryDecision(task_id=task.id, status=TaskStatus.PENDING, run_after=run_after)
+        self._set(txn, task.id, expect=(TaskStatus.RUNNING,), status=TaskStatus.FAILED, finished_at=now,
+                  lease_expires_at=None, error=error)
+        txn.emit(task.id, EventKind.FINISHED, status=TaskStatus.FAILED,
+                 message=f"failed after {task.retry_count} retries: {error}")
+        return RetryDecision(task_id=task.id, status=TaskStatus.FAILED)
+
+    @staticmethod
+    def _set(
+        txn: JournalTransaction,
+        task_id: str,
+        *,
+        expect: tuple[TaskStatus, ...],
+        token: str | None = None,
+        **values: Any,
+    ) -> bool:
+        """Compare-and-set on a task row: changes it only if its status (and token) are as expected."""
+        if "status" in values:
+            for current in expect:
+                current.check_transition(values["status"])
+        where = [Task.id == task_id, col(Task.status).in_(expect)]
+        if token is not None:
+            where.append(Task.claim_token == token)
+        statement = update(Task).where(*where).values(updated_at=utcnow(), **values)
+        result = txn.session.execute(statement.execution_options(synchronize_session=False))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _load(txn: JournalTransaction, task_id: str) -> Task:
+        task = txn.session.get(Task, task_id, populate_existing=True)
+        if task is None:
+            raise NotFoundError(f"no task {task_id}")
+        return task
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    return round((end - start).total_seconds(), 6)

@@ -1,0 +1,237 @@
+"""`Core`: the one façade every front end (HTTP, CLI, Slack, GitHub, TUI) drives.
+
+It wires the store, the queue, events, logs, pipelines, the worker pool and the scheduler, and
+only delegates. Front ends build a `TaskSubmission`, call `submit`, `cancel`, `task_detail`…, and
+subscribe to `bus` for progress.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from core.db import Database
+from core.errors import DockhandError, NotFoundError
+from core.events import EventBus, Journal, TaskEventRecord
+from core.logs import TaskLogs
+from core.metrics import Metrics, task_status_gauge
+from core.models import Sandbox, Task, TaskStage, utcnow
+from core.pipeline import PipelineRegistry, PipelineRunner, RunReport
+from core.pipelines import default_registry
+from core.queue import Claim, QueuePolicy, SubmitResult, TaskFilter, TaskQueue
+from core.scheduler import Scheduler
+from core.schedules import ScheduleBook, submission_for
+from core.settings import Settings
+from core.specs import TaskSubmission
+from core.stages import StageRecorder
+from core.states import TaskStatus
+from core.worker import WorkerPool
+
+log = logging.getLogger(__name__)
+
+
+class SandboxDirectory(Protocol):
+    """The seam the sandbox package fills: list and destroy dockhand's sandboxes."""
+
+    def list(self) -> list[Sandbox]: ...
+
+    def destroy(self, sandbox_id: str) -> None: ...
+
+
+class Cache(Protocol):
+    """A cache that `dockhand cache clear` and POST /session/clear empty."""
+
+    name: str
+
+    def clear(self) -> int: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskDetail:
+    task: Task
+    stages: list[TaskStage]
+    events: list[TaskEventRecord]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusReport:
+    counts: dict[TaskStatus, int]
+    active: list[Task]
+    sandbox_count: int
+    credentials: dict[str, bool]
+    workers: int
+    running_here: list[str]
+
+
+class Core:
+    def __init__(self, settings: Settings, *, registry: PipelineRegistry | None = None, migrate: bool = True) -> None:
+        self.settings = settings
+        self.db = Database(settings.effective_database_url)
+        if migrate:
+            self.db.migrate()
+        self.bus = EventBus()
+        self.journal = Journal(self.db, self.bus)
+        self.queue = TaskQueue(
+            self.journal,
+            QueuePolicy(
+                lease_seconds=settings.lease_seconds,
+                per_repo_limit=settings.per_repo_limit,
+                default_max_retries=settings.max_retries,
+                backoff_seconds=settings.retry_backoff_seconds,
+                backoff_max_seconds=settings.retry_backoff_max_seconds,
+            ),
+        )
+        self.logs = TaskLogs(self.db)
+        self.stages = StageRecorder(self.journal)
+        self.schedules = ScheduleBook(self.db)
+        self.registry = registry or default_registry()
+        self.runner = PipelineRunner(self.registry, self.stages, settings)
+        self.metrics = Metrics()
+        self.metrics.add_gauges(self._scrape_gauges)
+        self.sandboxes: SandboxDirectory | None = None
+        self.caches: list[Cache] = []
+        self.pool: WorkerPool | None = None
+        self.scheduler: Scheduler | None = None
+
+    # --- running ---------------------------------------------------------------------------
+    def start(self, *, workers: int | None = None, scheduler: bool = True) -> None:
+        """Start the worker pool (and the scheduler): what `dockhand serve` and `dockhand worker` run."""
+        size = self.settings.workers if workers is None else workers
+        if scheduler:
+            self.scheduler = Scheduler()
+            self.scheduler.every("lease-sweep", self.settings.sweep_interval_seconds, self.sweep)
+            self.scheduler.every("schedule-sync", 30, self.sync_schedules)
+            self.scheduler.start()
+            self.sweep()
+            self.sync_schedules()
+        if size > 0:
+            self.pool = WorkerPool(
+                queue=self.queue,
+                runner=self.runner,
+                logs=self.logs,
+                size=size,
+                heartbeat_seconds=self.settings.effective_heartbeat_seconds,
+                poll_seconds=self.settings.poll_interval_seconds,
+                on_claimed=self._claimed,
+                on_finished=self._finished,
+            )
+            self.pool.start()
+
+    def stop(self, grace_seconds: float = 10.0) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
+            self.scheduler = None
+        if self.pool is not None:
+            self.pool.stop(grace_seconds)
+            self.pool = None
+        self.bus.close()
+        self.db.dispose()
+
+    def every(self, name: str, seconds: float, fn: Callable[[], object]) -> None:
+        """Register periodic clean-up work (idle sandboxes, expired cache entries…)."""
+        if self.scheduler is None:
+            raise DockhandError(f"cannot schedule {name!r}: the scheduler is not running in this process")
+        self.scheduler.every(name, seconds, fn)
+
+    # --- tasks -----------------------------------------------------------------------------
+    def submit(self, submission: TaskSubmission) -> SubmitResult:
+        self.registry.get(submission.type)  # refuse what nothing can run, before storing it
+        outcome = self.queue.submit(submission)
+        if outcome.created:
+            self.metrics.tasks_submitted.labels(submission.type.value, submission.trigger_source.value).inc()
+            self._wake_at(outcome.task.run_after)
+        return outcome
+
+    def cancel(self, task_id: str, *, by: str = "") -> Task:
+        task = self.queue.request_cancel(task_id, by=by)
+        if self.pool is not None and task.status is TaskStatus.RUNNING:
+            self.pool.cancel_local(task_id, f"cancelled by {by}" if by else "cancelled")
+        return task
+
+    def task(self, task_id: str) -> Task:
+        return self.queue.get(task_id)
+
+    def tasks(self, flt: TaskFilter) -> list[Task]:
+        return self.queue.list(flt)
+
+    def task_detail(self, task_id: str) -> TaskDetail:
+        task = self.queue.get(task_id)
+        return TaskDetail(task=task, stages=self.stages.list(task_id), events=self.journal.events(task_id))
+
+    def status(self) -> StatusReport:
+        active = self.queue.list(TaskFilter(statuses=(TaskStatus.RUNNING, TaskStatus.PENDING), limit=100))
+        return StatusReport(
+            counts=self.queue.counts_by_status(),
+            active=active,
+            sandbox_count=len(self.sandboxes.list()) if self.sandboxes is not None else 0,
+            credentials=self.settings.configured_credentials(),
+            workers=self.pool.size if self.pool is not None else 0,
+            running_here=self.pool.running_task_ids if self.pool is not None else [],
+        )
+
+    def sweep(self) -> None:
+        for decision in self.queue.sweep_expired():
+            log.warning("task %s recovered after its lease expired: now %s", decision.task_id, decision.status.value)
+            if decision.run_after is not None:
+                self._wake_at(decision.run_after)
+
+    # --- sandboxes and caches (filled by the sandbox package) -------------------------------
+    def list_sandboxes(self) -> list[Sandbox]:
+        return self.sandboxes.list() if self.sandboxes is not None else []
+
+    def destroy_sandbox(self, sandbox_id: str) -> None:
+        if self.sandboxes is None:
+            raise NotFoundError(f"no sandbox {sandbox_id}")
+        self.sandboxes.destroy(sandbox_id)
+
+    def clear_caches(self) -> dict[str, int]:
+        return {cache.name: cache.clear() for cache in self.caches}
+
+    # --- schedules -------------------------------------------------------------------------
+    def sync_schedules(self) -> None:
+        if self.scheduler is None:
+            return
+        jobs = {s.name: (s.cron, self._schedule_firer(s.name)) for s in self.schedules.list(enabled_only=True)}
+        self.scheduler.set_cron_jobs(jobs)
+
+    def _schedule_firer(self, name: str) -> Callable[[datetime], object]:
+        def fire(fire_time: datetime) -> None:
+            for schedule in self.schedules.list(enabled_only=True):
+                if schedule.name == name:
+                    self.submit(submission_for(schedule, fire_time))
+        return fire
+
+    # --- internals -------------------------------------------------------------------------
+    def _wake_at(self, when: datetime) -> None:
+        if self.pool is None:
+            return
+        if when <= utcnow() or self.scheduler is None:
+            self.pool.wake()
+        else:
+            self.scheduler.at(when, self.pool.wake)
+
+    def _claimed(self, claim: Claim) -> None:
+        waited = (utcnow() - max(claim.task.run_after, claim.task.created_at)).total_seconds()
+        self.metrics.claim_latency.observe(max(waited, 0.0))
+
+    def _finished(self, claim: Claim, report: RunReport) -> None:
+        self.metrics.tasks_finished.labels(claim.task.type.value, report.outcome.value).inc()
+        duration = report.metrics.get("duration_seconds")
+        if isinstance(duration, int | float):
+            self.metrics.task_duration.labels(claim.task.type.value).observe(duration)
+
+    def _scrape_gauges(self) -> Iterable[Metric]:
+        yield task_status_gauge(self.queue.counts_by_status())
+        sandboxes = GaugeMetricFamily("dockhand_sandboxes", "Sandboxes dockhand knows of")
+        sandboxes.add_metric([], len(self.list_sandboxes()))
+        yield sandboxes
+        dropped = GaugeMetricFamily("dockhand_event_subscriber_dropped", "Events a slow subscriber missed",
+                                    labels=["subscriber"])
+        for sub in self.bus.subscriptions:
+            dropped.add_metric([sub.name], sub.dropped)
+        yield dropped

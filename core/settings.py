@@ -1,0 +1,167 @@
+"""dockhand's one settings object.
+
+Built once at an entry point (`Settings.load()`) and passed down; nothing else reads the
+environment. Vendor credentials keep the vendors' usual variable names; dockhand's own
+settings are prefixed ``DOCKHAND_``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import SettingsError
+
+
+def _default_data_dir() -> Path:
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "dockhand"
+
+
+def _vendor(name: str) -> Any:
+    """A field read from a vendor's own variable name, without the DOCKHAND_ prefix."""
+    return Field(default=None, validation_alias=AliasChoices(name))
+
+
+class Settings(BaseSettings):
+    """Everything dockhand can be told, validated at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DOCKHAND_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- dockhand's own ---------------------------------------------------------------
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    """Where the SQLite database, the generated API token and task artifacts live."""
+    database_url: str | None = None
+    """SQLAlchemy URL; defaults to a SQLite file in the data directory."""
+    host: str = "127.0.0.1"
+    """Interface `dockhand serve` listens on."""
+    port: int = Field(default=8080, ge=1, le=65535)
+    api_token: SecretStr | None = None
+    """Bearer token for the admin API; generated into the data directory when unset."""
+    workers: int = Field(default=2, ge=1, le=256)
+    """Worker threads per process, i.e. tasks one process runs at once."""
+    per_repo_limit: int = Field(default=2, ge=1, le=1000)
+    """Tasks on one repository that may run at once, across all processes."""
+    lease_seconds: float = Field(default=60.0, gt=0.5, le=3600)
+    """How long a claimed task stays owned without a heartbeat."""
+    heartbeat_seconds: float | None = Field(default=None, gt=0)
+    """How often a worker renews its leases and looks for cancellations (default lease/4, at most 2 s)."""
+    max_retries: int = Field(default=2, ge=0, le=100)
+    """Default retries for a task whose worker died or whose run hit an unexpected error."""
+    retry_backoff_seconds: float = Field(default=10.0, ge=0)
+    """First retry delay; doubles on each further retry."""
+    retry_backoff_max_seconds: float = Field(default=600.0, ge=0)
+    sweep_interval_seconds: float = Field(default=5.0, gt=0)
+    """How often expired leases are looked for."""
+    poll_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    """How often an idle worker looks for work that another process queued."""
+    custom_timeout_seconds: float = Field(default=3600.0, gt=0)
+    """Time limit of a `custom` task's command unless the task sets its own."""
+    max_request_bytes: int = Field(default=1_000_000, ge=1024)
+    """Largest JSON body the admin API accepts."""
+    bot_name: str = "dockhand"
+    log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
+
+    # --- vendors' credentials and endpoints ---------------------------------------------
+    slack_bot_token: SecretStr | None = _vendor("SLACK_BOT_TOKEN")
+    slack_app_token: SecretStr | None = _vendor("SLACK_APP_TOKEN")
+    slack_signing_secret: SecretStr | None = _vendor("SLACK_SIGNING_SECRET")
+    github_token: SecretStr | None = _vendor("GITHUB_TOKEN")
+    github_app_id: int | None = _vendor("GITHUB_APP_ID")
+    github_app_private_key_path: Path | None = _vendor("GITHUB_APP_PRIVATE_KEY_PATH")
+    github_webhook_secret: SecretStr | None = _vendor("GITHUB_WEBHOOK_SECRET")
+    anthropic_api_key: SecretStr | None = _vendor("ANTHROPIC_API_KEY")
+    github_api_url: str = Field(
+        default="https://api.github.com", validation_alias=AliasChoices("GITHUB_API_URL")
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL")
+    )
+    anthropic_base_url: str = Field(
+        default="https://api.anthropic.com", validation_alias=AliasChoices("ANTHROPIC_BASE_URL")
+    )
+
+    @model_validator(mode="after")
+    def _pairs_are_complete(self) -> Settings:
+        if (self.github_app_id is None) != (self.github_app_private_key_path is None):
+            missing = "GITHUB_APP_PRIVATE_KEY_PATH" if self.github_app_private_key_path is None else "GITHUB_APP_ID"
+            raise ValueError(f"{missing} is missing: a GitHub App needs both GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_PATH")
+        if self.slack_bot_token is not None and self.slack_signing_secret is None and self.slack_app_token is None:
+            raise ValueError(
+                "SLACK_SIGNING_SECRET is missing: with SLACK_BOT_TOKEN set, requests from Slack must be "
+                "verified (or set SLACK_APP_TOKEN for Socket Mode)"
+            )
+        return self
+
+    # --- derived values ------------------------------------------------------------------
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'dockhand.db'}"
+
+    @property
+    def effective_heartbeat_seconds(self) -> float:
+        if self.heartbeat_seconds is not None:
+            return self.heartbeat_seconds
+        return min(self.lease_seconds / 4, 2.0)
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+    def configured_credentials(self) -> dict[str, bool]:
+        """Which credentials are present, never their values."""
+        return {
+            "slack_bot_token": self.slack_bot_token is not None,
+            "slack_app_token": self.slack_app_token is not None,
+            "slack_signing_secret": self.slack_signing_secret is not None,
+            "github_token": self.github_token is not None,
+            "github_app": self.github_app_id is not None,
+            "github_webhook_secret": self.github_webhook_secret is not None,
+            "anthropic_api_key": self.anthropic_api_key is not None,
+        }
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Read the environment (and `.env`), raising `SettingsError` that names the bad setting."""
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from None
+
+
+_SECRET_FIELDS = frozenset(
+    name for name, info in Settings.model_fields.items() if "SecretStr" in str(info.annotation)
+)
+
+
+def _env_name(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    if info is not None and isinstance(info.validation_alias, AliasChoices):
+        first = info.validation_alias.choices[0]
+        if isinstance(first, str):
+            return first
+    return f"DOCKHAND_{field.upper()}"
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        msg = str(err.get("msg", "invalid"))
+        if loc:
+            shown = "" if loc[0] in _SECRET_FIELDS else f" (got {err.get('input')!r})"
+            problems.append(f"{_env_name(loc[0])}: {msg}{shown}")
+        else:
+            problems.append(msg.removeprefix("Value error, "))
+    return "invalid settings: " + "; ".join(problems)

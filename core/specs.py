@@ -1,0 +1,116 @@
+"""What a task is asked to do: one typed spec per task type, and the submission that carries it.
+
+Every front end (CLI, HTTP API, Slack, GitHub) builds a `TaskSubmission`; the payload is validated
+against the spec of its task type before anything is stored.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from core.errors import ValidationError
+from core.repo_ref import RepoRef
+from core.states import TaskPriority, TaskType, TriggerSource
+
+RepoName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CustomSpec(Spec):
+    """Run a shell command."""
+
+    command: str = Field(min_length=1, max_length=20_000)
+    timeout_seconds: float | None = Field(default=None, gt=0, le=24 * 3600)
+    env: dict[EnvName, str] = Field(default_factory=dict)
+
+
+class IssueResolutionSpec(Spec):
+    issue_number: int = Field(ge=1)
+
+
+class PRReviewSpec(Spec):
+    pr_number: int = Field(ge=1)
+
+
+class TestPipelineSpec(Spec):
+    __test__ = False  # not a pytest class
+
+    ref: str | None = Field(default=None, max_length=255)
+    source: str | None = Field(default=None, max_length=2000, description="Local path or git URL")
+
+
+SPEC_TYPES: dict[TaskType, type[Spec]] = {
+    TaskType.CUSTOM: CustomSpec,
+    TaskType.ISSUE_RESOLUTION: IssueResolutionSpec,
+    TaskType.PR_REVIEW: PRReviewSpec,
+    TaskType.TEST_PIPELINE: TestPipelineSpec,
+}
+
+_NEEDS_REPOSITORY = frozenset({TaskType.ISSUE_RESOLUTION, TaskType.PR_REVIEW})
+
+
+def parse_spec(task_type: TaskType, payload: dict[str, Any]) -> Spec:
+    try:
+        return SPEC_TYPES[task_type].model_validate(payload)
+    except PydanticValidationError as exc:
+        raise ValidationError(f"invalid payload for a {task_type.value} task: {describe_errors(exc)}") from None
+
+
+def describe_errors(exc: PydanticValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ())) or "body"
+        parts.append(f"{where}: {err.get('msg')}")
+    return "; ".join(parts)
+
+
+class TaskSubmission(BaseModel):
+    """A request to run a task, from any front end."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: TaskType
+    payload: dict[str, Any] = Field(default_factory=dict)
+    priority: TaskPriority = TaskPriority.MEDIUM
+    repository: RepoName | None = None
+    max_retries: int | None = Field(default=None, ge=0, le=100)
+    run_after: datetime | None = None
+    dedup_key: str | None = Field(default=None, min_length=1, max_length=300)
+    trigger_source: TriggerSource = TriggerSource.API
+    triggered_by: str = Field(default="", max_length=200)
+    trigger_ref: str | None = Field(default=None, max_length=500)
+
+    @field_validator("run_after")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("run_after needs a time zone (e.g. 2026-01-01T00:00:00Z)")
+        return None if value is None else value.astimezone(UTC)
+
+    def validated_spec(self) -> Spec:
+        """The payload as its typed spec; raises `core.errors.ValidationError` with the reason."""
+        spec = parse_spec(self.type, self.payload)
+        if self.type in _NEEDS_REPOSITORY and self.repository is None:
+            raise ValidationError(f"a {self.type.value} task needs a repository (owner/name)")
+        return spec
+
+    @classmethod
+    def from_json(cls, data: Any) -> TaskSubmission:
+        try:
+            return cls.model_validate(data)
+        except PydanticValidationError as exc:
+            raise ValidationError(f"invalid submission: {describe_errors(exc)}") from None
+
+
+def repository_of(ref: RepoRef) -> str:
+    if ref.owner is None:
+        raise ValidationError(f"{ref}: the repository needs an owner (owner/repo)")
+    return ref.full_name

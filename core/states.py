@@ -1,0 +1,113 @@
+"""Typed vocabulary of the core: task types, priorities, statuses and their allowed transitions."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from core.errors import InvalidTransitionError
+
+
+class TaskType(StrEnum):
+    ISSUE_RESOLUTION = "issue-resolution"
+    PR_REVIEW = "pr-review"
+    TEST_PIPELINE = "test-pipeline"
+    CUSTOM = "custom"
+
+
+class TaskPriority(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    URGENT = "urgent"
+
+    @property
+    def rank(self) -> int:
+        return _PRIORITY_RANK[self]
+
+
+_PRIORITY_RANK = {
+    TaskPriority.LOW: 0,
+    TaskPriority.MEDIUM: 1,
+    TaskPriority.HIGH: 2,
+    TaskPriority.URGENT: 3,
+}
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL
+
+    def check_transition(self, target: TaskStatus) -> None:
+        if target not in _TASK_TRANSITIONS[self]:
+            raise InvalidTransitionError(f"a {self.value} task cannot become {target.value}")
+
+
+_FINAL = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+_TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.PENDING: frozenset({TaskStatus.RUNNING, TaskStatus.CANCELLED, TaskStatus.FAILED}),
+    # running → pending is a retry (lease expired or a transient error).
+    TaskStatus.RUNNING: frozenset(
+        {TaskStatus.PENDING, TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED}
+    ),
+    TaskStatus.SUCCEEDED: frozenset(),
+    TaskStatus.FAILED: frozenset(),
+    TaskStatus.CANCELLED: frozenset(),
+}
+
+
+class StageStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class TriggerSource(StrEnum):
+    """Where a task came from."""
+
+    CLI = "cli"
+    API = "api"
+    GITHUB = "github"
+    SLACK = "slack"
+    SCHEDULE = "schedule"
+    TUI = "tui"
+
+
+class EventKind(StrEnum):
+    CREATED = "created"
+    CLAIMED = "claimed"
+    STAGE_STARTED = "stage-started"
+    STAGE_FINISHED = "stage-finished"
+    RETRY_SCHEDULED = "retry-scheduled"
+    CANCEL_REQUESTED = "cancel-requested"
+    FINISHED = "finished"
+
+
+class LogStream(StrEnum):
+    STDOUT = "stdout"
+    STDERR = "stderr"
+    SYSTEM = "system"
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class SandboxState(StrEnum):
+    CREATING = "creating"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    DESTROYED = "destroyed"

@@ -1,0 +1,193 @@
+"""Workers: threads that claim tasks, run their pipelines and keep their leases alive.
+
+One heartbeat thread per pool renews every lease the pool holds in a single statement and learns
+which tasks were cancelled (from any process) or lost (lease taken away after a stall).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.cancellation import CancelToken, StopKind
+from core.logs import TaskLogs
+from core.pipeline import Outcome, PipelineRunner, RunReport
+from core.queue import Claim, TaskQueue
+from core.states import TaskStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Running:
+    claim: Claim
+    cancel: CancelToken
+
+
+FinishedHook = Callable[[Claim, RunReport], None]
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        *,
+        queue: TaskQueue,
+        runner: PipelineRunner,
+        logs: TaskLogs,
+        size: int,
+        heartbeat_seconds: float,
+        poll_seconds: float,
+        on_finished: FinishedHook | None = None,
+        on_claimed: Callable[[Claim], None] | None = None,
+    ) -> None:
+        self.queue = queue
+        self.runner = runner
+        self.logs = logs
+        self.size = size
+        self.heartbeat_seconds = heartbeat_seconds
+        self.poll_seconds = poll_seconds
+        self.on_finished = on_finished
+        self.on_claimed = on_claimed
+        self.process_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._beat_stop = threading.Event()
+        self._lock = threading.Lock()
+        self._running: dict[str, _Running] = {}
+        self._threads: list[threading.Thread] = []
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        for i in range(self.size):
+            thread = threading.Thread(target=self._work_loop, args=(f"{self.process_id}/w{i}",), name=f"worker-{i}")
+            thread.start()
+            self._threads.append(thread)
+        self._beat_stop.clear()
+        threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
+
+    def stop(self, grace_seconds: float = 10.0) -> None:
+        """Stop claiming; give running tasks `grace_seconds`, then hand them back to the queue."""
+        self._stopping.set()
+        self._wake.set()
+        deadline = threading.Event()
+        timer = threading.Timer(grace_seconds, deadline.set)
+        timer.start()
+        for thread in self._threads:
+            while thread.is_alive() and not deadline.is_set():
+                thread.join(0.1)
+            if thread.is_alive():
+                self._interrupt_all()
+                thread.join(5.0)
+        timer.cancel()
+        self._threads.clear()
+        self._beat_stop.set()
+
+    def wake(self) -> None:
+        """New work may be there: let an idle worker look now instead of at its next poll."""
+        self._wake.set()
+
+    @property
+    def running_task_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._running)
+
+    def cancel_local(self, task_id: str, reason: str) -> bool:
+        """Stop a task this process runs now, without waiting for the next heartbeat."""
+        with self._lock:
+            running = self._running.get(task_id)
+        if running is None:
+            return False
+        running.cancel.cancel(reason)
+        return True
+
+    # --- loops -----------------------------------------------------------------------------
+    def _work_loop(self, worker_id: str) -> None:
+        while not self._stopping.is_set():
+            try:
+                claim = self.queue.claim(worker_id)
+            except Exception:
+                log.exception("worker %s could not claim a task", worker_id)
+                claim = None
+            if claim is None:
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+                continue
+            self._execute(claim)
+
+    def _execute(self, claim: Claim) -> None:
+        task = claim.task
+        cancel = CancelToken()
+        with self._lock:
+            self._running[task.id] = _Running(claim=claim, cancel=cancel)
+        if task.cancel_requested:
+            cancel.cancel("cancelled")
+        if self.on_claimed is not None:
+            self.on_claimed(claim)
+        sink = self.logs.sink(task.id)
+        try:
+            sink.system(f"attempt {task.attempt} of {task.type.value} task {task.id} on {claim.worker_id}")
+            report = self.runner.run(task, sink, cancel)
+        except Exception as exc:
+            log.exception("task %s could not run", task.id)
+            report = RunReport(outcome=Outcome.FAILED, result={}, metrics={}, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._running.pop(task.id, None)
+        try:
+            if report.error:
+                sink.system(f"{report.outcome.value}: {report.error}")
+            sink.flush()
+            self._record(claim, report)
+        except Exception:
+            log.exception("task %s: could not record its outcome; its lease will expire and it will be recovered",
+                          task.id)
+            return
+        if self.on_finished is not None:
+            self.on_finished(claim, report)
+
+    def _record(self, claim: Claim, report: RunReport) -> None:
+        if report.outcome is Outcome.LOST:
+            log.warning("task %s: lease lost, result of this attempt discarded", claim.task.id)
+        elif report.outcome is Outcome.RETRY:
+            self.queue.retry_or_fail(claim, report.error or "unexpected error")
+        elif report.outcome is Outcome.RELEASED:
+            self.queue.release(claim, "worker shut down before the task finished; it will run again")
+        else:
+            status = {
+                Outcome.SUCCEEDED: TaskStatus.SUCCEEDED,
+                Outcome.FAILED: TaskStatus.FAILED,
+                Outcome.CANCELLED: TaskStatus.CANCELLED,
+            }[report.outcome]
+            self.queue.finish(claim, status, result=report.result, error=report.error, metrics=report.metrics)
+
+    def _heartbeat_loop(self) -> None:
+        while not self._beat_stop.wait(self.heartbeat_seconds):
+            with self._lock:
+                tokens = {tid: r.claim.token for tid, r in self._running.items()}
+            if not tokens:
+                continue
+            try:
+                reply = self.queue.heartbeat(tokens)
+            except Exception:
+                log.exception("heartbeat failed; will try again")
+                continue
+            for task_id in reply.lost:
+                self._cancel(task_id, "lease lost: another worker may own this task now", StopKind.LEASE_LOST)
+            for task_id in reply.cancel_requested:
+                self._cancel(task_id, "cancelled", StopKind.CANCELLED)
+
+    def _cancel(self, task_id: str, reason: str, kind: StopKind) -> None:
+        with self._lock:
+            running = self._running.get(task_id)
+        if running is not None:
+            running.cancel.cancel(reason, kind)
+
+    def _interrupt_all(self) -> None:
+        with self._lock:
+            running = list(self._running.values())
+        for r in running:
+            r.cancel.cancel("worker shutting down", StopKind.SHUTDOWN)
