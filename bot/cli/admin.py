@@ -1,0 +1,131 @@
+"""Operators' commands: sandboxes, caches, schedules, the database and the configuration."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from bot.cli.context import fail, load_settings, open_core, print_json
+from core.api_token import token_path
+from core.errors import DockhandError
+from core.migrate import current_revision, head_revision
+from core.specs import TaskSubmission
+from core.states import TaskPriority
+from core.views import sandbox_view, schedule_view
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+sandbox_app = typer.Typer(help="Inspect and remove dockhand's sandboxes.", no_args_is_help=True)
+cache_app = typer.Typer(help="Dependency caches.", no_args_is_help=True)
+schedule_app = typer.Typer(help="Pipelines that run on a cron schedule (UTC).", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+
+
+@sandbox_app.command("list")
+def sandbox_list(as_json: JsonFlag = False) -> None:
+    """List sandboxes."""
+    core = open_core()
+    sandboxes = core.list_sandboxes()
+    if as_json:
+        print_json({"sandboxes": [sandbox_view(s) for s in sandboxes]})
+    elif not sandboxes:
+        typer.echo("no sandboxes")
+    for s in sandboxes if not as_json else []:
+        typer.echo(f"{s.id:<40}{(s.container_id or '-')[:12]:<14}{s.image:<30}{s.state.value}")
+
+
+@sandbox_app.command("destroy")
+def sandbox_destroy(sandbox_id: Annotated[str, typer.Argument(help="Sandbox ID.")]) -> None:
+    """Destroy a sandbox and its container."""
+    core = open_core()
+    try:
+        core.destroy_sandbox(sandbox_id)
+    except DockhandError as exc:
+        fail(str(exc))
+    typer.echo(f"destroyed {sandbox_id}")
+
+
+@cache_app.command("clear")
+def cache_clear(as_json: JsonFlag = False) -> None:
+    """Empty every dependency cache."""
+    cleared = open_core().clear_caches()
+    if as_json:
+        print_json({"cleared": cleared})
+    else:
+        typer.echo(", ".join(f"{name}: {n} entries removed" for name, n in cleared.items()) or "no caches to clear")
+
+
+@schedule_app.command("add")
+def schedule_add(
+    name: Annotated[str, typer.Argument(help="A unique name.")],
+    cron: Annotated[str, typer.Argument(help="Crontab expression, e.g. '0 3 * * *' (UTC).")],
+    command: Annotated[str, typer.Option("--command", help="Shell command of a custom task.")],
+    repo: Annotated[str | None, typer.Option("--repo", help="owner/repo")] = None,
+    priority: Annotated[TaskPriority, typer.Option("--priority", "-p")] = TaskPriority.LOW,
+) -> None:
+    """Run a custom command on a schedule."""
+    core = open_core()
+    try:
+        submission = TaskSubmission.from_json(
+            {"type": "custom", "payload": {"command": command}, "repository": repo, "priority": priority}
+        )
+        core.registry.get(submission.type)
+        core.schedules.add(name, cron, submission)
+    except DockhandError as exc:
+        fail(str(exc))
+    typer.echo(f"schedule {name!r} added: {cron}")
+
+
+@schedule_app.command("list")
+def schedule_list(as_json: JsonFlag = False) -> None:
+    """List schedules."""
+    schedules = open_core().schedules.list()
+    if as_json:
+        print_json({"schedules": [schedule_view(s) for s in schedules]})
+        return
+    for s in schedules:
+        typer.echo(f"{s.name:<24}{s.cron:<18}{s.type.value:<18}{'on' if s.enabled else 'off'}")
+    if not schedules:
+        typer.echo("no schedules")
+
+
+@schedule_app.command("remove")
+def schedule_remove(name: Annotated[str, typer.Argument()]) -> None:
+    """Remove a schedule."""
+    try:
+        open_core().schedules.remove(name)
+    except DockhandError as exc:
+        fail(str(exc))
+    typer.echo(f"schedule {name!r} removed")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (serve and every command also do this on start)."""
+    core = open_core()
+    typer.echo(f"database at revision {current_revision(core.db.engine)} (newest: {head_revision()})")
+
+
+def config(as_json: JsonFlag = False) -> None:
+    """Check the configuration and show what is set (secrets never shown)."""
+    settings = load_settings()
+    data = {
+        "data_dir": str(settings.data_dir),
+        "database": settings.effective_database_url.split("@")[-1],
+        "listen": f"{settings.host}:{settings.port}",
+        "workers": settings.workers,
+        "per_repo_limit": settings.per_repo_limit,
+        "lease_seconds": settings.lease_seconds,
+        "max_retries": settings.max_retries,
+        "api_token": "DOCKHAND_API_TOKEN" if settings.api_token else f"file {token_path(settings)}",
+        "credentials": settings.configured_credentials(),
+        "github_api_url": settings.github_api_url,
+        "slack_api_url": settings.slack_api_url,
+        "anthropic_base_url": settings.anthropic_base_url,
+    }
+    if as_json:
+        print_json(data)
+        return
+    for key, value in data.items():
+        typer.echo(f"{key:<20}{value}")

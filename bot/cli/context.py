@@ -1,0 +1,48 @@
+"""What every CLI command needs: settings and a core, built once at the entry point."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any, NoReturn
+
+import typer
+
+from core.errors import DockhandError, SettingsError
+from core.service import Core
+from core.settings import Settings
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.load()
+    except SettingsError as exc:
+        fail(str(exc))
+
+
+def setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def open_core(settings: Settings | None = None) -> Core:
+    settings = settings or load_settings()
+    try:
+        return Core(settings)
+    except DockhandError as exc:
+        fail(str(exc))
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))

@@ -1,0 +1,84 @@
+"""`dockhand`: the command line."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+from bot.cli import admin, tasks
+from bot.cli.context import fail, load_settings, open_core, setup_logging
+
+app = typer.Typer(
+    name="dockhand",
+    help="dockhand: GitHub chores done by an agent in Docker sandboxes, driven from Slack, GitHub or here.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(tasks.submit_app, name="submit")
+app.command("tasks")(tasks.list_tasks)
+app.command("task")(tasks.show_task)
+app.command("cancel")(tasks.cancel_task)
+app.add_typer(admin.sandbox_app, name="sandbox")
+app.add_typer(admin.cache_app, name="cache")
+app.add_typer(admin.schedule_app, name="schedule")
+app.add_typer(admin.db_app, name="db")
+app.command("config")(admin.config)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Interface to listen on (default DOCKHAND_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default DOCKHAND_PORT, 8080).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=0, help="Worker threads (default DOCKHAND_WORKERS).")] = None,
+) -> None:
+    """Run the HTTP service, the workers and the scheduler in one process."""
+    import uvicorn
+
+    from bot.http.app import create_app
+    from core.api_token import resolve_api_token, token_path
+
+    settings = load_settings()
+    setup_logging(settings)
+    core = open_core(settings)
+    token = resolve_api_token(settings)
+    assert token is not None
+    app_ = create_app(core, api_token=token, lifespan_hooks=(lambda: core.start(workers=workers), core.stop))
+    bind_host, bind_port = host or settings.host, port or settings.port
+    source = "DOCKHAND_API_TOKEN" if settings.api_token else str(token_path(settings))
+    typer.echo(f"dockhand serving on http://{bind_host}:{bind_port} (database {core.db.url.render_as_string()}, "
+               f"API token from {source})", err=True)
+    uvicorn.run(app_, host=bind_host, port=bind_port, log_config=None, access_log=False, lifespan="on")
+
+
+@app.command()
+def worker(
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Worker threads (default DOCKHAND_WORKERS).")] = None,
+) -> None:
+    """Run workers and the scheduler without the HTTP service (to add capacity beside `serve`)."""
+    settings = load_settings()
+    setup_logging(settings)
+    core = open_core(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    core.start(workers=workers)
+    typer.echo(f"dockhand worker running {workers or settings.workers} workers; Ctrl-C to stop", err=True)
+    stop.wait()
+    core.stop()
+
+
+@app.command()
+def tui() -> None:
+    """The terminal monitor (arrives with the TUI release; use `dockhand tasks` and `task ID --follow` now)."""
+    fail("the TUI is not part of this release yet; use `dockhand tasks` and `dockhand task ID --follow`", code=1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""`dockhand submit …`, `tasks`, `task ID [--follow]`, `cancel ID`: they work whether or not the service runs."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from bot.cli.context import fail, open_core, print_json
+from core.errors import DockhandError
+from core.queue import TaskFilter
+from core.repo_ref import RepoRef
+from core.service import Core
+from core.specs import TaskSubmission, repository_of
+from core.states import LogStream, TaskPriority, TaskStatus, TaskType, TriggerSource
+from core.views import detail_view, task_view
+
+submit_app = typer.Typer(help="Queue a task. It runs as soon as a worker (`dockhand serve`) is free.",
+                         no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+PriorityOpt = Annotated[TaskPriority, typer.Option("--priority", "-p", help="Queue priority.")]
+RetriesOpt = Annotated[int | None, typer.Option("--max-retries", min=0, max=100,
+                                                help="Retries after a crash or lost worker (default: DOCKHAND_MAX_RETRIES).")]
+
+
+def _submit(submission: TaskSubmission, as_json: bool) -> None:
+    core = open_core()
+    try:
+        outcome = core.submit(submission)
+    except DockhandError as exc:
+        fail(str(exc))
+    finally:
+        core.db.dispose()
+    if as_json:
+        print_json({"created": outcome.created, "task": task_view(outcome.task)})
+    else:
+        verb = "queued" if outcome.created else "already queued as"
+        typer.echo(f"{verb} {outcome.task.type.value} task {outcome.task.id}")
+
+
+def _repo(text: str, *, needs_number: bool) -> RepoRef:
+    try:
+        ref = RepoRef.parse(text)
+        repository_of(ref)
+    except DockhandError as exc:
+        fail(str(exc))
+    if needs_number and ref.number is None:
+        fail(f"{text}: give the number too, e.g. {ref.full_name}#12")
+    return ref
+
+
+@submit_app.command("custom")
+def submit_custom(
+    command: Annotated[str, typer.Argument(help="Shell command to run.")],
+    repo: Annotated[str | None, typer.Option("--repo", help="owner/repo this work belongs to (for per-repo limits).")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Time limit in seconds.")] = None,
+    env: Annotated[list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE for the command; repeatable.")] = None,
+    priority: PriorityOpt = TaskPriority.MEDIUM,
+    max_retries: RetriesOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a shell command as a task."""
+    variables = {}
+    for item in env or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            fail(f"--env {item!r}: expected KEY=VALUE")
+        variables[key] = value
+    payload: dict[str, object] = {"command": command, "env": variables}
+    if timeout is not None:
+        payload["timeout_seconds"] = timeout
+    _submit_or_fail(TaskType.CUSTOM, payload, repository=repo, priority=priority, max_retries=max_retries,
+                    as_json=as_json)
+
+
+@submit_app.command("issue")
+def submit_issue(
+    ref: Annotated[str, typer.Argument(help="owner/repo#12")],
+    priority: PriorityOpt = TaskPriority.MEDIUM,
+    max_retries: RetriesOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Resolve a GitHub issue with the agent."""
+    parsed = _repo(ref, needs_number=True)
+    _submit_or_fail(TaskType.ISSUE_RESOLUTION, {"issue_number": parsed.number}, repository=parsed.full_name,
+                    priority=priority, max_retries=max_retries, as_json=as_json)
+
+
+@submit_app.command("review")
+def submit_review(
+    ref: Annotated[str, typer.Argument(help="owner/repo#34 (a pull request)")],
+    priority: PriorityOpt = TaskPriority.MEDIUM,
+    max_retries: RetriesOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Review a pull request."""
+    parsed = _repo(ref, needs_number=True)
+    _submit_or_fail(TaskType.PR_REVIEW, {"pr_number": parsed.number}, repository=parsed.full_name,
+                    priority=priority, max_retries=max_retries, as_json=as_json)
+
+
+@submit_app.command("test")
+def submit_test(
+    source: Annotated[str, typer.Argument(help="owner/repo, a local path or a git URL")],
+    ref: Annotated[str | None, typer.Option("--ref", help="Branch, tag or commit.")] = None,
+    priority: PriorityOpt = TaskPriority.MEDIUM,
+    max_retries: RetriesOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a repository's tests with coverage."""
+    try:
+        repository: str | None = repository_of(RepoRef.parse(source))
+        payload: dict[str, object] = {"ref": ref}
+    except DockhandError:
+        repository, payload = None, {"ref": ref, "source": source}
+    _submit_or_fail(TaskType.TEST_PIPELINE, payload, repository=repository, priority=priority,
+                    max_retries=max_retries, as_json=as_json)
+
+
+def _submit_or_fail(task_type: TaskType, payload: dict[str, object], *, repository: str | None,
+                    priority: TaskPriority, max_retries: int | None, as_json: bool) -> None:
+    try:
+        submission = TaskSubmission(type=task_type, payload=payload, repository=repository, priority=priority,
+                                    max_retries=max_retries, trigger_source=TriggerSource.CLI,
+                                    triggered_by=_whoami())
+    except ValueError as exc:
+        fail(str(exc))
+    _submit(submission, as_json)
+
+
+def _whoami() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def list_tasks(
+    status: Annotated[list[TaskStatus] | None, typer.Option("--status", "-s", help="Only these statuses.")] = None,
+    task_type: Annotated[list[TaskType] | None, typer.Option("--type", "-t", help="Only these types.")] = None,
+    repo: Annotated[str | None, typer.Option("--repo", help="Only this owner/repo.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000)] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """List tasks, newest first."""
+    core = open_core()
+    tasks = core.tasks(TaskFilter(statuses=status or (), types=task_type or (), repository=repo, limit=limit))
+    core.db.dispose()
+    if as_json:
+        print_json({"tasks": [task_view(t) for t in tasks]})
+        return
+    if not tasks:
+        typer.echo("no tasks")
+        return
+    typer.echo(f"{'ID':<13}{'TYPE':<18}{'STATUS':<11}{'PRIORITY':<9}{'REPOSITORY':<28}CREATED")
+    for t in tasks:
+        typer.echo(f"{t.id:<13}{t.type.value:<18}{t.status.value:<11}{t.priority.value:<9}"
+                   f"{(t.repository or '-'):<28}{t.created_at:%Y-%m-%d %H:%M:%S}")
+
+
+def show_task(
+    task_id: Annotated[str, typer.Argument(help="Task ID.")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream logs and stages until the task ends.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a task: status, stages, result; with --follow, stream its log until it ends."""
+    core = open_core()
+    try:
+        if follow:
+            raise typer.Exit(_follow(core, task_id))
+        detail = core.task_detail(task_id)
+    except DockhandError as exc:
+        fail(str(exc))
+    finally:
+        core.db.dispose()
+    if as_json:
+        print_json(detail_view(detail))
+        return
+    t = detail.task
+    typer.echo(f"task {t.id}  {t.type.value}  {t.status.value}  priority={t.priority.value}"
+               f"  attempt={t.attempt} retries={t.retry_count}/{t.max_retries}")
+    if t.repository:
+        typer.echo(f"repository: {t.repository}")
+    typer.echo(f"triggered by {t.trigger_source.value}:{t.triggered_by or '-'} at {t.created_at:%Y-%m-%d %H:%M:%S}")
+    for stage in detail.stages:
+        took = f" ({stage.duration_seconds:.2f}s)" if stage.duration_seconds is not None else ""
+        typer.echo(f"  [{stage.status.value:^9}] {stage.name}{took}{': ' + stage.error if stage.error else ''}")
+    if t.error:
+        typer.echo(f"error: {t.error}")
+    if t.result:
+        typer.echo(f"result: {t.result}")
+
+
+def _follow(core: Core, task_id: str) -> int:
+    after_log = after_event = 0
+    while True:
+        task = core.task(task_id)
+        for event in core.journal.events(task_id, after_id=after_event):
+            after_event = event.id
+            typer.secho(f"» {event.message}", fg=typer.colors.CYAN)
+        # Read the log after the status, so a final status comes with every line written before it.
+        for line in core.logs.tail(task_id, after_id=after_log):
+            after_log = line.id
+            if line.stream is LogStream.SYSTEM:
+                typer.secho(line.line, dim=True)
+            else:
+                typer.echo(line.line, err=line.stream is LogStream.STDERR)
+        if task.status.is_final:
+            typer.secho(f"task {task_id} {task.status.value}" + (f": {task.error}" if task.error else ""),
+                        fg=typer.colors.GREEN if task.status is TaskStatus.SUCCEEDED else typer.colors.RED)
+            return 0 if task.status is TaskStatus.SUCCEEDED else 1
+        time.sleep(0.3)
+
+
+def cancel_task(
+    task_id: Annotated[str, typer.Argument(help="Task ID.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Cancel a pending task, or stop a running one."""
+    core = open_core()
+    try:
+        task = core.cancel(task_id, by=_whoami())
+    except DockhandError as exc:
+        fail(str(exc))
+    finally:
+        core.db.dispose()
+    if as_json:
+        print_json(task_view(task))
+    elif task.status is TaskStatus.CANCELLED:
+        typer.echo(f"task {task_id} cancelled")
+    else:
+        typer.echo(f"task {task_id} is stopping (its worker stops it within a few seconds)")

@@ -1,0 +1,120 @@
+"""The admin API: status, tasks, submissions, sandboxes and caches, behind a bearer token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bot.http.auth import require_bearer
+from bot.http.body import read_json_object
+from bot.http.errors import ApiError
+from core.errors import ValidationError
+from core.queue import TaskFilter
+from core.service import Core
+from core.specs import TaskSubmission
+from core.states import TaskStatus, TaskType, TriggerSource
+from core.views import detail_view, log_view, sandbox_view, status_view, task_view
+
+
+def _int_param(request: Request, name: str, default: int, *, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError(400, f"query parameter {name!r} must be an integer from {low} to {high}")
+    return int(raw)
+
+
+def _enum_params(request: Request, name: str, enum: type[TaskStatus] | type[TaskType]) -> list[Any]:
+    values = []
+    for raw in request.query_params.getlist(name):
+        try:
+            values.append(enum(raw))
+        except ValueError:
+            allowed = ", ".join(m.value for m in enum)
+            raise ApiError(400, f"unknown {name} {raw!r} (one of: {allowed})") from None
+    return values
+
+
+class AdminApi:
+    def __init__(self, core: Core, api_token: str) -> None:
+        self.core = core
+        self.api_token = api_token
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/status", self._guard(self.status), methods=["GET"]),
+            Route("/tasks", self._guard(self.list_tasks), methods=["GET"]),
+            Route("/task/{task_id}", self._guard(self.get_task), methods=["GET"]),
+            Route("/task/{task_id}/logs", self._guard(self.task_logs), methods=["GET"]),
+            Route("/task/{task_id}/cancel", self._guard(self.cancel_task), methods=["POST"]),
+            Route("/api/submit", self._guard(self.submit), methods=["POST"]),
+            Route("/sandbox/list", self._guard(self.list_sandboxes), methods=["GET"]),
+            Route("/sandbox/{sandbox_id}/destroy", self._guard(self.destroy_sandbox), methods=["POST"]),
+            Route("/session/clear", self._guard(self.clear_sessions), methods=["POST"]),
+        ]
+
+    def _guard(self, handler):  # type: ignore[no-untyped-def]
+        async def endpoint(request: Request) -> JSONResponse:
+            require_bearer(request, self.api_token)
+            return await handler(request)
+
+        endpoint.__name__ = handler.__name__
+        return endpoint
+
+    async def status(self, _request: Request) -> JSONResponse:
+        report = await run_in_threadpool(self.core.status)
+        return JSONResponse(status_view(report))
+
+    async def list_tasks(self, request: Request) -> JSONResponse:
+        flt = TaskFilter(
+            statuses=_enum_params(request, "status", TaskStatus),
+            types=_enum_params(request, "type", TaskType),
+            repository=request.query_params.get("repository"),
+            limit=_int_param(request, "limit", 50, low=1, high=1000),
+        )
+        tasks = await run_in_threadpool(self.core.tasks, flt)
+        return JSONResponse({"tasks": [task_view(t) for t in tasks]})
+
+    async def get_task(self, request: Request) -> JSONResponse:
+        detail = await run_in_threadpool(self.core.task_detail, request.path_params["task_id"])
+        return JSONResponse(detail_view(detail))
+
+    async def task_logs(self, request: Request) -> JSONResponse:
+        task_id = request.path_params["task_id"]
+        after = _int_param(request, "after", 0, low=0, high=2**62)
+        limit = _int_param(request, "limit", 1000, low=1, high=10_000)
+        await run_in_threadpool(self.core.task, task_id)  # 404 for an unknown task
+        lines = await run_in_threadpool(self.core.logs.tail, task_id, after_id=after, limit=limit)
+        return JSONResponse({"task_id": task_id, "lines": [log_view(line) for line in lines]})
+
+    async def cancel_task(self, request: Request) -> JSONResponse:
+        task = await run_in_threadpool(self.core.cancel, request.path_params["task_id"], by="api")
+        return JSONResponse(task_view(task), status_code=202)
+
+    async def submit(self, request: Request) -> JSONResponse:
+        data = await read_json_object(request, self.core.settings.max_request_bytes)
+        if "trigger_source" in data:
+            raise ValidationError("trigger_source is set by dockhand, not by the caller")
+        data.setdefault("triggered_by", "api")
+        submission = TaskSubmission.from_json({**data, "trigger_source": TriggerSource.API})
+        outcome = await run_in_threadpool(self.core.submit, submission)
+        return JSONResponse({"created": outcome.created, "task": task_view(outcome.task)},
+                            status_code=201 if outcome.created else 200)
+
+    async def list_sandboxes(self, _request: Request) -> JSONResponse:
+        sandboxes = await run_in_threadpool(self.core.list_sandboxes)
+        return JSONResponse({"sandboxes": [sandbox_view(s) for s in sandboxes]})
+
+    async def destroy_sandbox(self, request: Request) -> JSONResponse:
+        sandbox_id = request.path_params["sandbox_id"]
+        await run_in_threadpool(self.core.destroy_sandbox, sandbox_id)
+        return JSONResponse({"destroyed": sandbox_id})
+
+    async def clear_sessions(self, _request: Request) -> JSONResponse:
+        cleared = await run_in_threadpool(self.core.clear_caches)
+        return JSONResponse({"cleared": cleared})

@@ -1,0 +1,52 @@
+"""POST /webhook/github: verify the signature first, then de-duplicate, then hand over.
+
+Routing events to tasks arrives with the GitHub integration; until then deliveries are verified,
+recorded and acknowledged.
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from bot.github.signature import SignatureError, verify
+from bot.http.body import parse_json, read_body
+from bot.http.errors import ApiError
+from core.deliveries import DeliveryLog
+
+GITHUB_MAX_PAYLOAD_BYTES = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
+
+
+class GitHubWebhook:
+    def __init__(self, secret: str | None, deliveries: DeliveryLog) -> None:
+        self.secret = secret
+        self.deliveries = deliveries
+
+    async def handle(self, request: Request) -> JSONResponse:
+        if self.secret is None:
+            raise ApiError(404, "GitHub webhooks are not enabled: set GITHUB_WEBHOOK_SECRET")
+        body = await read_body(request, GITHUB_MAX_PAYLOAD_BYTES)
+        try:
+            verify(body, request.headers.get("x-hub-signature-256"), self.secret)
+        except SignatureError as exc:
+            raise ApiError(401, str(exc)) from None
+        event = request.headers.get("x-github-event")
+        delivery = request.headers.get("x-github-delivery")
+        if not event or not delivery:
+            raise ApiError(400, "missing X-GitHub-Event or X-GitHub-Delivery header")
+        payload = parse_json(body)
+        if not isinstance(payload, dict):
+            raise ApiError(400, "webhook payload must be a JSON object")
+        if event == "ping":
+            return JSONResponse({"status": "pong", "zen": payload.get("zen")})
+        fresh = await run_in_threadpool(
+            self.deliveries.record,
+            source="github",
+            delivery_id=delivery[:128],
+            hook_id=request.headers.get("x-github-hook-id", "")[:64],
+            event=event[:64],
+        )
+        if not fresh:
+            return JSONResponse({"status": "duplicate", "delivery": delivery})
+        return JSONResponse({"status": "ignored", "event": event, "delivery": delivery}, status_code=202)
