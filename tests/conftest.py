@@ -1,0 +1,91 @@
+"""Shared fixtures: real SQLite files, a real PostgreSQL when DOCKHAND_TEST_POSTGRES_URL is set
+(scripts/test and CI always set it), and cores built from real settings."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from core.service import Core
+from core.settings import Settings
+
+POSTGRES_URL = os.environ.get("DOCKHAND_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"dockhand store backends under test: {', '.join(BACKENDS)}"
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'dockhand.db'}"
+        return
+    assert POSTGRES_URL is not None
+    name = f"dockhand_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'dockhand.db'}"
+
+
+def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
+    base: dict[str, Any] = {
+        "_env_file": None,
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "poll_interval_seconds": 0.05,
+        "retry_backoff_seconds": 0.0,
+        "sweep_interval_seconds": 0.5,
+    }
+    base.update(overrides)
+    return Settings.load(**base)
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
+    def factory(**overrides: Any) -> Settings:
+        return make_settings(tmp_path / "data", database_url, **overrides)
+
+    return factory
+
+
+@pytest.fixture
+def core_factory(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., Core]]:
+    """Cores on the test's database; every one is stopped at the end of the test."""
+    made: list[Core] = []
+
+    def factory(*, registry: Any = None, **overrides: Any) -> Core:
+        core = Core(settings_factory(**overrides), registry=registry)
+        made.append(core)
+        return core
+
+    yield factory
+    for core in made:
+        core.stop(grace_seconds=2)
+
+
+@pytest.fixture
+def core(core_factory: Callable[..., Core]) -> Core:
+    return core_factory()

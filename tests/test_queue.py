@@ -1,0 +1,174 @@
+"""Contract tests of the durable queue, run on every store backend."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from core.errors import InvalidTransitionError, NotFoundError, ValidationError
+from core.models import Task, TaskEvent, utcnow
+from core.service import Core
+from core.specs import TaskSubmission
+from core.states import EventKind, TaskPriority, TaskStatus, TaskType
+
+
+def custom(command: str = "true", **fields: object) -> TaskSubmission:
+    return TaskSubmission(type=TaskType.CUSTOM, payload={"command": command}, **fields)  # type: ignore[arg-type]
+
+
+def test_claims_follow_priority_then_age(core: Core) -> None:
+    low = core.submit(custom(priority=TaskPriority.LOW)).task
+    medium = core.submit(custom()).task
+    urgent = core.submit(custom(priority=TaskPriority.URGENT)).task
+    medium2 = core.submit(custom()).task
+    order = [core.queue.claim("w").task.id for _ in range(4)]  # type: ignore[union-attr]
+    assert order == [urgent.id, medium.id, medium2.id, low.id]
+    assert core.queue.claim("w") is None
+
+
+def test_a_task_is_not_claimed_before_its_run_after(core: Core) -> None:
+    later = core.submit(custom(run_after=utcnow() + timedelta(seconds=30))).task
+    assert core.queue.claim("w") is None
+    assert core.task(later.id).status is TaskStatus.PENDING
+
+
+def test_per_repository_limit_holds(core_factory) -> None:  # type: ignore[no-untyped-def]
+    core = core_factory(per_repo_limit=2)
+    for _ in range(3):
+        core.submit(custom(repository="acme/api"))
+    other = core.submit(custom(repository="acme/web")).task
+    first, second = core.queue.claim("w"), core.queue.claim("w")
+    assert first and second and {first.task.repository, second.task.repository} == {"acme/api"}
+    third = core.queue.claim("w")
+    assert third is not None and third.task.id == other.id, "the third acme/api task must wait"
+    assert core.queue.claim("w") is None
+    core.queue.finish(first, TaskStatus.SUCCEEDED)
+    fourth = core.queue.claim("w")
+    assert fourth is not None and fourth.task.repository == "acme/api"
+
+
+def test_dedup_key_returns_the_existing_task(core: Core) -> None:
+    a = core.submit(custom(dedup_key="delivery-1"))
+    b = core.submit(custom("echo other", dedup_key="delivery-1"))
+    assert a.created and not b.created and a.task.id == b.task.id
+
+
+def test_invalid_submissions_are_refused_with_the_reason(core: Core) -> None:
+    with pytest.raises(ValidationError, match="command"):
+        core.submit(TaskSubmission(type=TaskType.CUSTOM, payload={}))
+    with pytest.raises(ValidationError, match="repository"):
+        core.queue.submit(TaskSubmission(type=TaskType.ISSUE_RESOLUTION, payload={"issue_number": 3}))
+
+
+def test_cancel_pending_is_immediate_and_final(core: Core) -> None:
+    task = core.submit(custom()).task
+    assert core.cancel(task.id).status is TaskStatus.CANCELLED
+    assert core.queue.claim("w") is None
+    with pytest.raises(InvalidTransitionError):
+        core.cancel(task.id)
+    with pytest.raises(NotFoundError):
+        core.cancel("nosuchtask")
+
+
+def test_cancel_running_is_seen_on_heartbeat(core: Core) -> None:
+    task = core.submit(custom()).task
+    claim = core.queue.claim("w")
+    assert claim is not None
+    assert core.cancel(task.id).status is TaskStatus.RUNNING
+    reply = core.queue.heartbeat({task.id: claim.token})
+    assert reply.cancel_requested == {task.id} and not reply.lost
+
+
+def test_heartbeat_extends_the_lease(core_factory) -> None:  # type: ignore[no-untyped-def]
+    core = core_factory(lease_seconds=5)
+    task = core.submit(custom()).task
+    claim = core.queue.claim("w")
+    assert claim is not None
+    before = core.task(task.id).lease_expires_at
+    time.sleep(0.05)
+    core.queue.heartbeat({task.id: claim.token})
+    after = core.task(task.id).lease_expires_at
+    assert before is not None and after is not None and after > before
+
+
+def test_expired_lease_is_retried_with_backoff_then_failed(core_factory) -> None:  # type: ignore[no-untyped-def]
+    core = core_factory(lease_seconds=1, retry_backoff_seconds=30, max_retries=1)
+    task = core.submit(custom()).task
+    first = core.queue.claim("dead-worker")
+    assert first is not None
+    time.sleep(1.1)
+    [decision] = core.queue.sweep_expired()
+    assert decision.status is TaskStatus.PENDING
+    retried = core.task(task.id)
+    assert retried.retry_count == 1 and retried.status is TaskStatus.PENDING
+    assert retried.run_after > utcnow() + timedelta(seconds=25), "first retry waits the backoff"
+    assert core.queue.claim("w") is None
+
+    # The dead worker's token no longer works once the task moved on.
+    assert not core.queue.finish(first, TaskStatus.SUCCEEDED)
+    assert core.queue.heartbeat({task.id: first.token}).lost == {task.id}
+
+    with core.db.write() as session:  # fast-forward the backoff
+        row = session.get(Task, task.id)
+        assert row is not None
+        row.run_after = utcnow()
+    second = core.queue.claim("w2")
+    assert second is not None and second.task.attempt == 2
+    time.sleep(1.1)
+    [decision] = core.queue.sweep_expired()
+    assert decision.status is TaskStatus.FAILED
+    final = core.task(task.id)
+    assert final.status is TaskStatus.FAILED and "lease expired" in (final.error or "")
+
+
+def test_backoff_doubles_and_is_capped(core_factory) -> None:  # type: ignore[no-untyped-def]
+    policy = core_factory(retry_backoff_seconds=10, retry_backoff_max_seconds=35).queue.policy
+    assert [policy.backoff(n) for n in (1, 2, 3, 4)] == [10, 20, 35, 35]
+
+
+def test_release_puts_a_task_back_without_counting_a_retry(core: Core) -> None:
+    task = core.submit(custom()).task
+    claim = core.queue.claim("w")
+    assert claim is not None and core.queue.release(claim, "shutting down")
+    again = core.queue.claim("w")
+    assert again is not None and again.task.id == task.id
+    assert again.task.retry_count == 0 and again.task.attempt == 2
+
+
+def test_every_state_change_is_an_event(core: Core) -> None:
+    task = core.submit(custom()).task
+    claim = core.queue.claim("w")
+    assert claim is not None
+    core.queue.finish(claim, TaskStatus.SUCCEEDED, result={"ok": True})
+    with core.db.read() as session:
+        kinds = [e.kind for e in session.exec(select(TaskEvent).where(TaskEvent.task_id == task.id)).all()]
+    assert kinds == [EventKind.CREATED, EventKind.CLAIMED, EventKind.FINISHED]
+
+
+def test_threads_never_claim_the_same_task_over_a_burst(core_factory) -> None:  # type: ignore[no-untyped-def]
+    core = core_factory(per_repo_limit=1000)
+    total = 1000
+    for i in range(total):
+        core.queue.submit(custom(f"echo {i}", repository=f"acme/r{i % 7}"))
+    claimed: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def drain(name: str) -> None:
+        while (claim := core.queue.claim(name)) is not None:
+            with lock:
+                claimed[claim.task.id] += 1
+            assert core.queue.finish(claim, TaskStatus.SUCCEEDED)
+
+    threads = [threading.Thread(target=drain, args=(f"t{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=240)
+    assert len(claimed) == total
+    assert max(claimed.values()) == 1, [tid for tid, n in claimed.items() if n > 1][:5]
+    assert core.queue.counts_by_status()[TaskStatus.SUCCEEDED] == total
