@@ -45,11 +45,17 @@ def serve(
     core = open_core(settings)
     token = resolve_api_token(settings)
     assert token is not None
-    app_ = create_app(core, api_token=token, lifespan_hooks=(lambda: core.start(workers=workers), core.stop))
+
+    def shut_down() -> None:
+        core.stop()
+        typer.echo("dockhand stopped: workers and scheduler shut down", err=True)
+
+    app_ = create_app(core, api_token=token, lifespan_hooks=(lambda: core.start(workers=workers), shut_down))
     bind_host, bind_port = host or settings.host, port or settings.port
     source = "DOCKHAND_API_TOKEN" if settings.api_token else str(token_path(settings))
     typer.echo(f"dockhand serving on http://{bind_host}:{bind_port} (database {core.db.url.render_as_string()}, "
                f"API token from {source})", err=True)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal as its exit status.
     uvicorn.run(app_, host=bind_host, port=bind_port, log_config=None, access_log=False, lifespan="on")
 
 

@@ -1,0 +1,49 @@
+"""Running dockhand's own CLI as separate processes, as an operator would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+_SCRUBBED_PREFIXES = ("DOCKHAND_", "GITHUB_", "SLACK_", "ANTHROPIC_")
+
+
+def dockhand_env(data_dir: Path, database_url: str, **settings: object) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    env.update(DOCKHAND_DATA_DIR=str(data_dir), DOCKHAND_DATABASE_URL=database_url, DOCKHAND_LOG_LEVEL="WARNING")
+    env.update({f"DOCKHAND_{k.upper()}": str(v) for k, v in settings.items()})
+    return env
+
+
+def dockhand_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bot.cli.main", *args]
+
+
+def run_cli(env: dict[str, str], cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(dockhand_cmd(*args), env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
+                          check=check)
+
+
+@contextmanager
+def running(env: dict[str, str], cwd: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """A long-running dockhand process; killed (with its process group) if still alive at the end."""
+    proc = subprocess.Popen(dockhand_cmd(*args), env=env, cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

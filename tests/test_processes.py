@@ -1,0 +1,121 @@
+"""The queue across real processes: `dockhand worker` and `dockhand serve` started as an operator would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core.queue import TaskFilter
+from core.service import Core
+from core.specs import TaskSubmission
+from core.states import EventKind, TaskStatus, TaskType
+from tests.conftest import make_settings
+from tests.support.processes import dockhand_env, free_port, run_cli, running
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def _core(tmp_path: Path, database_url: str) -> Core:
+    return Core(make_settings(tmp_path / "data", database_url))
+
+
+def test_two_worker_processes_never_run_the_same_task(tmp_path: Path, database_url: str) -> None:
+    runs = tmp_path / "runs.log"
+    core = _core(tmp_path, database_url)
+    total = 1000
+    for _ in range(total):
+        core.queue.submit(TaskSubmission(type=TaskType.CUSTOM,
+                                         payload={"command": f'echo "$DOCKHAND_TASK_ID" >> {runs}'}))
+    env = dockhand_env(tmp_path / "data", database_url, poll_interval_seconds=0.05)
+    with running(env, tmp_path, "worker", "--workers", "2") as a, running(env, tmp_path, "worker", "--workers", "2") as b:
+        wait_for(lambda: core.queue.counts_by_status()[TaskStatus.SUCCEEDED] == total, timeout=400, interval=1,
+                 what="all tasks to succeed")
+        assert a.poll() is None and b.poll() is None
+    lines = runs.read_text().split()
+    assert len(lines) == total, "each task ran exactly once"
+    assert len(set(lines)) == total
+    sample = core.tasks(TaskFilter(limit=200))
+    processes = {e.data["worker_id"].split("/")[0] for t in sample for e in core.journal.events(t.id)
+                 if e.kind is EventKind.CLAIMED}
+    assert len(processes) == 2, f"both processes took part: {processes}"
+    core.stop()
+
+
+def test_a_task_of_a_killed_worker_is_recovered_after_its_lease(tmp_path: Path, database_url: str) -> None:
+    marker, pidfile = tmp_path / "first-attempt", tmp_path / "sleeper.pid"
+    core = _core(tmp_path, database_url)
+    task = core.submit(TaskSubmission(type=TaskType.CUSTOM, payload={
+        "command": f"if [ -e {marker} ]; then echo recovered; else touch {marker}; echo $$ > {pidfile}; sleep 60; fi"
+    })).task
+    env = dockhand_env(tmp_path / "data", database_url, lease_seconds=2, heartbeat_seconds=0.3,
+                       sweep_interval_seconds=0.5, retry_backoff_seconds=0, poll_interval_seconds=0.1)
+    try:
+        with running(env, tmp_path, "worker", "--workers", "1") as victim:
+            wait_for(pidfile.exists, what="the first attempt to start")
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait(timeout=10)
+        assert core.task(task.id).status is TaskStatus.RUNNING, "nobody owns it until the lease expires"
+        with running(env, tmp_path, "worker", "--workers", "1"):
+            wait_for(lambda: core.task(task.id).status.is_final, timeout=30, what="recovery")
+    finally:
+        if pidfile.exists():
+            _kill_quietly(int(pidfile.read_text()))
+    recovered = core.task(task.id)
+    assert recovered.status is TaskStatus.SUCCEEDED
+    assert recovered.attempt == 2 and recovered.retry_count == 1
+    retry = [e for e in core.journal.events(task.id) if e.kind is EventKind.RETRY_SCHEDULED]
+    assert retry and "lease expired" in retry[0].message
+    assert "recovered" in [line.line for line in core.logs.tail(task.id)]
+    core.stop()
+
+
+def test_a_task_submitted_while_the_service_is_down_runs_when_it_starts(tmp_path: Path, database_url: str) -> None:
+    env = dockhand_env(tmp_path / "data", database_url, poll_interval_seconds=0.1)
+    submitted = run_cli(env, tmp_path, "submit", "custom", "echo hello from the queue", "--json")
+    task_id = json.loads(submitted.stdout)["task"]["id"]
+    shown = json.loads(run_cli(env, tmp_path, "task", task_id, "--json").stdout)
+    assert shown["status"] == "pending"
+
+    port = free_port()
+    with running(env, tmp_path, "serve", "--port", str(port)) as server:
+        wait_for(lambda: _healthy(port), timeout=30, what="the service to answer")
+        token = (tmp_path / "data" / "api-token").read_text().strip()
+        detail = wait_for(lambda: _finished(port, token, task_id), timeout=30, what="the task to finish")
+        assert detail["status"] == "succeeded"
+        followed = run_cli(env, tmp_path, "task", task_id, "--follow")
+        assert "hello from the queue" in followed.stdout and followed.returncode == 0
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) in (0, -signal.SIGTERM)
+        assert server.stdout is not None and "dockhand stopped" in server.stdout.read()
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _finished(port: int, token: str, task_id: str) -> dict | None:  # type: ignore[type-arg]
+    detail = httpx.get(f"http://127.0.0.1:{port}/task/{task_id}", headers={"Authorization": f"Bearer {token}"}).json()
+    return detail if detail["status"] in {"succeeded", "failed", "cancelled"} else None
+
+
+def _kill_quietly(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def test_serve_refuses_bad_settings_with_a_clear_message(tmp_path: Path, sqlite_url: str) -> None:
+    env = dockhand_env(tmp_path / "data", sqlite_url, workers="lots")
+    result = run_cli(env, tmp_path, "serve", check=False)
+    assert result.returncode == 2
+    assert "DOCKHAND_WORKERS" in result.stderr and "Traceback" not in result.stderr
