@@ -1,0 +1,107 @@
+"""The `dockhand` command line, run in-process on a real store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli.main import app
+from core.service import Core
+from core.states import TaskPriority, TaskStatus, TaskType
+from tests.conftest import make_settings
+from tests.support.processes import dockhand_env
+from tests.support.waiting import wait_for
+
+
+@pytest.fixture
+def cli(tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    env = dockhand_env(tmp_path / "data", sqlite_url)
+    for key in list(__import__("os").environ):
+        if key.startswith(("DOCKHAND_", "GITHUB_", "SLACK_", "ANTHROPIC_")):
+            monkeypatch.delenv(key)
+    runner = CliRunner()
+
+    def invoke(*args: str, code: int = 0):  # type: ignore[no-untyped-def]
+        result = runner.invoke(app, list(args), env=env)
+        assert result.exit_code == code, (result.output, result.exception)
+        return result
+
+    return invoke
+
+
+def store(tmp_path: Path, sqlite_url: str) -> Core:
+    return Core(make_settings(tmp_path / "data", sqlite_url))
+
+
+def test_submit_list_show_and_cancel(cli, tmp_path: Path, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+    out = json.loads(cli("submit", "custom", "echo hi", "--priority", "urgent", "--env", "A=1", "--json").output)
+    task_id = out["task"]["id"]
+    assert out["created"] and out["task"]["payload"]["env"] == {"A": "1"}
+    task = store(tmp_path, sqlite_url).task(task_id)
+    assert task.type is TaskType.CUSTOM and task.priority is TaskPriority.URGENT and task.trigger_source.value == "cli"
+
+    listed = json.loads(cli("tasks", "--json").output)["tasks"]
+    assert [t["id"] for t in listed] == [task_id]
+    assert task_id in cli("tasks").output
+    assert "pending" in cli("task", task_id).output
+    assert json.loads(cli("task", task_id, "--json").output)["events"][0]["kind"] == "created"
+
+    assert "cancelled" in cli("cancel", task_id).output
+    assert store(tmp_path, sqlite_url).task(task_id).status is TaskStatus.CANCELLED
+    assert "already cancelled" in cli("cancel", task_id, code=2).output
+
+
+def test_submit_for_each_task_type_parses_its_reference(cli) -> None:  # type: ignore[no-untyped-def]
+    # Only `custom` has a pipeline in this release; the others are refused up front, with the reason.
+    assert "no pipeline is registered for issue-resolution" in cli("submit", "issue", "acme/api#12", code=2).output
+    assert "no pipeline is registered for pr-review" in cli("submit", "review", "acme/api#7", code=2).output
+    assert "no pipeline is registered for test-pipeline" in cli("submit", "test", "./some/path", code=2).output
+    assert "give the number" in cli("submit", "issue", "acme/api", code=2).output
+    assert "needs an owner" in cli("submit", "issue", "api#3", code=2).output
+    assert "not a repository reference" in cli("submit", "review", "a/b/c#1", code=2).output
+    assert "KEY=VALUE" in cli("submit", "custom", "true", "--env", "novalue", code=2).output
+
+
+def test_follow_streams_until_the_task_ends(cli, tmp_path: Path, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+    task_id = json.loads(cli("submit", "custom", "echo line-one; exit 4", "--json").output)["task"]["id"]
+    worker = store(tmp_path, sqlite_url)
+    worker.start(workers=1)
+    try:
+        wait_for(lambda: worker.task(task_id).status.is_final, what="the task to end")
+        result = cli("task", task_id, "--follow", code=1)
+    finally:
+        worker.stop()
+    assert "line-one" in result.output and "failed" in result.output
+
+
+def test_unknown_task_and_bad_settings_are_clear_errors(cli, tmp_path: Path, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+    assert "no task nope" in cli("task", "nope", code=2).output
+    result = CliRunner().invoke(app, ["tasks"], env={**dockhand_env(tmp_path / "d", sqlite_url),
+                                                     "DOCKHAND_LEASE_SECONDS": "soon"})
+    assert result.exit_code == 2 and "DOCKHAND_LEASE_SECONDS" in result.output
+
+
+def test_operator_commands(cli) -> None:  # type: ignore[no-untyped-def]
+    assert json.loads(cli("sandbox", "list", "--json").output) == {"sandboxes": []}
+    assert "no sandbox nope" in cli("sandbox", "destroy", "nope", code=2).output
+    assert json.loads(cli("cache", "clear", "--json").output) == {"cleared": {}}
+    assert "newest" in cli("db", "upgrade").output
+    config = json.loads(cli("config", "--json").output)
+    assert config["credentials"]["github_token"] is False and "api-token" in config["api_token"]
+    cli("schedule", "add", "nightly", "0 3 * * *", "--command", "echo nightly")
+    assert json.loads(cli("schedule", "list", "--json").output)["schedules"][0]["cron"] == "0 3 * * *"
+    assert "invalid cron" in cli("schedule", "add", "bad", "every day", "--command", "x", code=2).output
+    assert "already exists" in cli("schedule", "add", "nightly", "0 4 * * *", "--command", "x", code=2).output
+    cli("schedule", "remove", "nightly")
+    assert "no schedules" in cli("schedule", "list").output
+    assert "not part of this release" in cli("tui", code=1).output
+
+
+def test_help_is_there_for_every_command(cli) -> None:  # type: ignore[no-untyped-def]
+    for args in (["--help"], ["submit", "--help"], ["submit", "custom", "--help"], ["task", "--help"],
+                 ["serve", "--help"], ["sandbox", "--help"], ["schedule", "add", "--help"]):
+        assert "Usage" in cli(*args).output

@@ -1,0 +1,86 @@
+"""Settings: from the environment and .env, validated, with errors that name the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.errors import SettingsError
+from core.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("DOCKHAND_", "GITHUB_", "SLACK_", "ANTHROPIC_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_defaults_need_no_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    settings = Settings.load()
+    assert settings.data_dir == tmp_path / "xdg" / "dockhand"
+    assert settings.effective_database_url == f"sqlite:///{tmp_path / 'xdg' / 'dockhand' / 'dockhand.db'}"
+    assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8080, 2)
+    assert not any(settings.configured_credentials().values())
+
+
+def test_vendor_names_and_prefixed_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_abc")
+    monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9999")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9998")
+    monkeypatch.setenv("DOCKHAND_WORKERS", "5")
+    monkeypatch.setenv("DOCKHAND_PER_REPO_LIMIT", "3")
+    settings = Settings.load()
+    assert settings.github_token is not None and settings.github_token.get_secret_value() == "ghp_abc"
+    assert settings.github_api_url == "http://127.0.0.1:9999" and settings.anthropic_base_url == "http://127.0.0.1:9998"
+    assert (settings.workers, settings.per_repo_limit) == (5, 3)
+    assert settings.configured_credentials()["github_token"] is True
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("DOCKHAND_PORT=9090\nSLACK_BOT_TOKEN=xoxb-1\nSLACK_SIGNING_SECRET=s\n")
+    settings = Settings.load()
+    assert settings.port == 9090 and settings.slack_bot_token is not None
+
+
+@pytest.mark.parametrize("name,value,fragment", [
+    ("DOCKHAND_WORKERS", "many", "DOCKHAND_WORKERS"),
+    ("DOCKHAND_WORKERS", "0", "DOCKHAND_WORKERS"),
+    ("DOCKHAND_PORT", "70000", "DOCKHAND_PORT"),
+    ("DOCKHAND_LOG_LEVEL", "chatty", "DOCKHAND_LOG_LEVEL"),
+    ("GITHUB_APP_ID", "not-a-number", "GITHUB_APP_ID"),
+])
+def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=fragment):
+        Settings.load()
+
+
+def test_incomplete_pairs_name_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_APP_ID", "123")
+    with pytest.raises(SettingsError, match="GITHUB_APP_PRIVATE_KEY_PATH is missing"):
+        Settings.load()
+    monkeypatch.delenv("GITHUB_APP_ID")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    with pytest.raises(SettingsError, match="SLACK_SIGNING_SECRET is missing"):
+        Settings.load()
+
+
+def test_secrets_never_show_in_repr_or_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-supersecret")
+    settings = Settings.load()
+    assert "supersecret" not in repr(settings) and "supersecret" not in str(settings.model_dump())
+    monkeypatch.setenv("DOCKHAND_WORKERS", "x")
+    with pytest.raises(SettingsError) as err:
+        Settings.load()
+    assert "supersecret" not in str(err.value)
+
+
+def test_heartbeat_follows_the_lease() -> None:
+    assert Settings.load(_env_file=None, lease_seconds=4).effective_heartbeat_seconds == 1.0
+    assert Settings.load(_env_file=None, lease_seconds=60).effective_heartbeat_seconds == 2.0

@@ -1,0 +1,67 @@
+"""The store itself: SQLite tuning, migrations that match the models, atomic writes, UTC times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel, select
+
+from core.db import Database
+from core.migrate import current_revision, head_revision
+from core.models import Task, TaskLog
+from core.states import TaskType
+
+
+def test_sqlite_is_tuned_for_concurrent_writers(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_migrations_reach_head_and_match_the_models(database_url: str) -> None:
+    db = Database(database_url)
+    db.migrate()
+    db.migrate()  # idempotent
+    assert current_revision(db.engine) == head_revision() is not None
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+    assert diff == [], f"models and migrations disagree: {diff}"
+
+
+def test_a_failed_write_transaction_leaves_nothing_behind(database_url: str) -> None:
+    db = Database(database_url)
+    db.migrate()
+    with pytest.raises(RuntimeError), db.write() as session:
+        session.add(Task(id="t1", type=TaskType.CUSTOM))
+        session.flush()
+        session.add(TaskLog(task_id="t1", line="half way"))
+        session.flush()
+        raise RuntimeError("crash between two writes")
+    with db.read() as session:
+        assert session.exec(select(Task)).all() == [] and session.exec(select(TaskLog)).all() == []
+
+
+def test_foreign_keys_are_enforced(database_url: str) -> None:
+    db = Database(database_url)
+    db.migrate()
+    with pytest.raises(sa.exc.IntegrityError), db.write() as session:
+        session.add(TaskLog(task_id="no-such-task", line="orphan"))
+
+
+def test_times_come_back_aware_utc(database_url: str) -> None:
+    db = Database(database_url)
+    db.migrate()
+    local = datetime(2026, 5, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    with db.write() as session:
+        session.add(Task(id="t1", type=TaskType.CUSTOM, run_after=local))
+    with db.read() as session:
+        task = session.get(Task, "t1")
+    assert task is not None and task.run_after == local and task.run_after.tzinfo is UTC
+    with pytest.raises(sa.exc.StatementError, match="naive"), db.write() as session:
+        session.add(Task(id="t2", type=TaskType.CUSTOM, run_after=datetime(2026, 1, 1)))
