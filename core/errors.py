@@ -1,14 +1,14 @@
 """The core's errors.
 
-    DockhandError
-    ├── SettingsError            (ValueError)   a bad or missing setting, named
-    ├── ValidationError          (ValueError)   a request the core refuses, with the reason
-    ├── NotFoundError            (LookupError)  an unknown task, sandbox, schedule…
-    ├── InvalidTransitionError   (ValueError)   a state change the state machine forbids
-    ├── NoPipelineError          (LookupError)  a task type with nothing to run it
-    ├── LeaseLostError                          a worker no longer owns the task it runs
-    ├── TaskCancelledError                      raised inside a stage when the task is cancelled
-    └── StageFailedError                        a stage's expected failure: no retry
+DockhandError
+├── SettingsError            (ValueError)   a bad or missing setting, named
+├── ValidationError          (ValueError)   a request the core refuses, with the reason
+├── NotFoundError            (LookupError)  an unknown task, sandbox, schedule…
+├── InvalidTransitionError   (ValueError)   a state change the state machine forbids
+├── NoPipelineError          (LookupError)  a task type with nothing to run it
+├── LeaseLostError                          a worker no longer owns the task it runs
+├── TaskCancelledError                      raised inside a stage when the task is cancelled
+└── StageFailedError                        a stage's expected failure: no retry
 """
 
 from __future__ import annotations

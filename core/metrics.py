@@ -21,22 +21,32 @@ class Metrics:
             "dockhand_tasks_submitted_total", "Tasks submitted", ["type", "source"], registry=self.registry
         )
         self.tasks_finished = Counter(
-            "dockhand_tasks_finished_total", "Task runs that ended, by outcome", ["type", "outcome"],
+            "dockhand_tasks_finished_total",
+            "Task runs that ended, by outcome",
+            ["type", "outcome"],
             registry=self.registry,
         )
         self.task_duration = Histogram(
-            "dockhand_task_duration_seconds", "Time a task run took", ["type"], buckets=_DURATION_BUCKETS,
+            "dockhand_task_duration_seconds",
+            "Time a task run took",
+            ["type"],
+            buckets=_DURATION_BUCKETS,
             registry=self.registry,
         )
         self.claim_latency = Histogram(
-            "dockhand_task_queue_wait_seconds", "Time from a task becoming runnable to its claim",
-            buckets=_LATENCY_BUCKETS, registry=self.registry,
+            "dockhand_task_queue_wait_seconds",
+            "Time from a task becoming runnable to its claim",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.http_requests = Counter(
             "dockhand_http_requests_total", "HTTP requests", ["route", "status"], registry=self.registry
         )
         self.http_latency = Histogram(
-            "dockhand_http_request_seconds", "HTTP request latency", ["route"], buckets=_LATENCY_BUCKETS,
+            "dockhand_http_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
 

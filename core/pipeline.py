@@ -128,7 +128,9 @@ class PipelineRunner:
         }[cancel.kind]
         return outcome, cancel.reason or "cancelled"
 
-    def _run_stage(self, stage: Stage, ctx: StageContext, cancel: CancelToken) -> tuple[StageStatus, Outcome, str | None]:
+    def _run_stage(
+        self, stage: Stage, ctx: StageContext, cancel: CancelToken
+    ) -> tuple[StageStatus, Outcome, str | None]:
         try:
             stage.run(ctx)
         except (StageFailedError, TaskCancelledError, LeaseLostError) as exc:

@@ -33,7 +33,7 @@ class QueuePolicy:
     backoff_max_seconds: float
 
     def backoff(self, retry_count: int) -> float:
-        """Delay before retry number `retry_count` (1-based): base, 2×base, 4×base… capped."""
+        """Delay before retry number `retry_count` (1-based): base, 2*base, 4*base… capped."""
         return min(self.backoff_seconds * (2 ** max(retry_count - 1, 0)), self.backoff_max_seconds)
 
 
@@ -109,7 +109,9 @@ class TaskQueue:
                         return SubmitResult(task=existing, created=False)
                 txn.session.add(task)
                 txn.session.flush()
-                txn.emit(task.id, EventKind.CREATED, status=TaskStatus.PENDING, message=f"{task.type.value} task queued")
+                txn.emit(
+                    task.id, EventKind.CREATED, status=TaskStatus.PENDING, message=f"{task.type.value} task queued"
+                )
         except sa.exc.IntegrityError:
             # Another process stored the same dedup key between our check and our insert.
             with self.db.read() as session:
@@ -164,7 +166,11 @@ class TaskQueue:
                 EventKind.CLAIMED,
                 status=TaskStatus.RUNNING,
                 message=f"attempt {task.attempt} started by {worker_id}",
-                data={"worker_id": worker_id, "attempt": task.attempt, "queued_seconds": _seconds(task.created_at, now)},
+                data={
+                    "worker_id": worker_id,
+                    "attempt": task.attempt,
+                    "queued_seconds": _seconds(task.created_at, now),
+                },
             )
         return Claim(task=task, token=token, worker_id=worker_id)
 
@@ -179,7 +185,7 @@ class TaskQueue:
                 .where(
                     col(Task.id).in_(tokens),
                     col(Task.claim_token).in_(tokens.values()),
-                    Task.status == TaskStatus.RUNNING,
+                    col(Task.status) == TaskStatus.RUNNING,
                 )
                 .values(lease_expires_at=now + timedelta(seconds=self.policy.lease_seconds))
             )
@@ -257,8 +263,15 @@ class TaskQueue:
             for task in expired:
                 reason = f"lease expired: worker {task.worker_id} stopped heartbeating"
                 if task.cancel_requested:
-                    self._set(txn, task.id, expect=(TaskStatus.RUNNING,), status=TaskStatus.CANCELLED,
-                              finished_at=now, lease_expires_at=None, error="cancelled")
+                    self._set(
+                        txn,
+                        task.id,
+                        expect=(TaskStatus.RUNNING,),
+                        status=TaskStatus.CANCELLED,
+                        finished_at=now,
+                        lease_expires_at=None,
+                        error="cancelled",
+                    )
                     txn.emit(task.id, EventKind.FINISHED, status=TaskStatus.CANCELLED, message=reason)
                     decisions.append(RetryDecision(task_id=task.id, status=TaskStatus.CANCELLED))
                 else:
@@ -273,12 +286,21 @@ class TaskQueue:
             task = self._load(txn, task_id)
             who = f" by {by}" if by else ""
             if task.status is TaskStatus.PENDING:
-                self._set(txn, task_id, expect=(TaskStatus.PENDING,), status=TaskStatus.CANCELLED,
-                          finished_at=now, cancel_requested=True, error="cancelled")
+                self._set(
+                    txn,
+                    task_id,
+                    expect=(TaskStatus.PENDING,),
+                    status=TaskStatus.CANCELLED,
+                    finished_at=now,
+                    cancel_requested=True,
+                    error="cancelled",
+                )
                 txn.emit(task_id, EventKind.FINISHED, status=TaskStatus.CANCELLED, message=f"cancelled{who}")
             elif task.status is TaskStatus.RUNNING:
                 self._set(txn, task_id, expect=(TaskStatus.RUNNING,), cancel_requested=True)
-                txn.emit(task_id, EventKind.CANCEL_REQUESTED, status=TaskStatus.RUNNING, message=f"cancel requested{who}")
+                txn.emit(
+                    task_id, EventKind.CANCEL_REQUESTED, status=TaskStatus.RUNNING, message=f"cancel requested{who}"
+                )
             else:
                 raise InvalidTransitionError(f"task {task_id} is already {task.status.value}")
             return self._load(txn, task_id)
@@ -316,16 +338,41 @@ class TaskQueue:
         if task.retry_count < task.max_retries:
             retry = task.retry_count + 1
             run_after = now + timedelta(seconds=self.policy.backoff(retry))
-            self._set(txn, task.id, expect=(TaskStatus.RUNNING,), status=TaskStatus.PENDING, retry_count=retry,
-                      run_after=run_after, worker_id=None, claim_token=None, lease_expires_at=None, error=error)
-            txn.emit(task.id, EventKind.RETRY_SCHEDULED, status=TaskStatus.PENDING,
-                     message=f"retry {retry}/{task.max_retries} at {run_after.isoformat(timespec='seconds')}: {error}",
-                     data={"retry": retry, "run_after": run_after.isoformat()})
+            self._set(
+                txn,
+                task.id,
+                expect=(TaskStatus.RUNNING,),
+                status=TaskStatus.PENDING,
+                retry_count=retry,
+                run_after=run_after,
+                worker_id=None,
+                claim_token=None,
+                lease_expires_at=None,
+                error=error,
+            )
+            txn.emit(
+                task.id,
+                EventKind.RETRY_SCHEDULED,
+                status=TaskStatus.PENDING,
+                message=f"retry {retry}/{task.max_retries} at {run_after.isoformat(timespec='seconds')}: {error}",
+                data={"retry": retry, "run_after": run_after.isoformat()},
+            )
             return RetryDecision(task_id=task.id, status=TaskStatus.PENDING, run_after=run_after)
-        self._set(txn, task.id, expect=(TaskStatus.RUNNING,), status=TaskStatus.FAILED, finished_at=now,
-                  lease_expires_at=None, error=error)
-        txn.emit(task.id, EventKind.FINISHED, status=TaskStatus.FAILED,
-                 message=f"failed after {task.retry_count} retries: {error}")
+        self._set(
+            txn,
+            task.id,
+            expect=(TaskStatus.RUNNING,),
+            status=TaskStatus.FAILED,
+            finished_at=now,
+            lease_expires_at=None,
+            error=error,
+        )
+        txn.emit(
+            task.id,
+            EventKind.FINISHED,
+            status=TaskStatus.FAILED,
+            message=f"failed after {task.retry_count} retries: {error}",
+        )
         return RetryDecision(task_id=task.id, status=TaskStatus.FAILED)
 
     @staticmethod
@@ -341,9 +388,9 @@ class TaskQueue:
         if "status" in values:
             for current in expect:
                 current.check_transition(values["status"])
-        where = [Task.id == task_id, col(Task.status).in_(expect)]
+        where = [col(Task.id) == task_id, col(Task.status).in_(expect)]
         if token is not None:
-            where.append(Task.claim_token == token)
+            where.append(col(Task.claim_token) == token)
         statement = update(Task).where(*where).values(updated_at=utcnow(), **values)
         result = txn.session.execute(statement.execution_options(synchronize_session=False))
         return bool(result.rowcount)  # type: ignore[attr-defined]

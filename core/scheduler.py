@@ -43,8 +43,14 @@ class Scheduler:
 
     def at(self, when: datetime, fn: Callable[[], object], *, name: str | None = None) -> None:
         """Run `fn` once at `when` (e.g. wake the workers when a retry becomes due)."""
-        self._scheduler.add_job(fn, DateTrigger(run_date=when), id=name, name=name, replace_existing=name is not None,
-                                misfire_grace_time=None)
+        self._scheduler.add_job(
+            fn,
+            DateTrigger(run_date=when),
+            id=name,
+            name=name,
+            replace_existing=name is not None,
+            misfire_grace_time=None,
+        )
 
     def set_cron_jobs(self, jobs: dict[str, tuple[str, Callable[[datetime], object]]]) -> None:
         """Make the cron jobs exactly `jobs` (name → (cron, fn(fire_time))), leaving other jobs alone."""
@@ -56,8 +62,14 @@ class Scheduler:
             existing = self._scheduler.get_job(job_id)
             if existing is not None and existing.kwargs.get("cron") == cron:
                 continue
-            self._scheduler.add_job(_fire, parse_cron(cron), id=job_id, name=job_id, replace_existing=True,
-                                    kwargs={"cron": cron, "fn": fn, "trigger_name": job_id})
+            self._scheduler.add_job(
+                _fire,
+                parse_cron(cron),
+                id=job_id,
+                name=job_id,
+                replace_existing=True,
+                kwargs={"cron": cron, "fn": fn, "trigger_name": job_id},
+            )
 
     def job_ids(self) -> list[str]:
         return [job.id for job in self._scheduler.get_jobs()]

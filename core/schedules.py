@@ -22,8 +22,14 @@ class ScheduleBook:
     def add(self, name: str, cron: str, submission: TaskSubmission) -> Schedule:
         parse_cron(cron)
         submission.validated_spec()
-        row = Schedule(name=name, cron=cron, type=submission.type, priority=submission.priority,
-                       repository=submission.repository, payload=submission.payload)
+        row = Schedule(
+            name=name,
+            cron=cron,
+            type=submission.type,
+            priority=submission.priority,
+            repository=submission.repository,
+            payload=submission.payload,
+        )
         try:
             with self.db.write() as session:
                 session.add(row)

@@ -204,6 +204,7 @@ class Core:
             for schedule in self.schedules.list(enabled_only=True):
                 if schedule.name == name:
                     self.submit(submission_for(schedule, fire_time))
+
         return fire
 
     # --- internals -------------------------------------------------------------------------
@@ -230,8 +231,9 @@ class Core:
         sandboxes = GaugeMetricFamily("dockhand_sandboxes", "Sandboxes dockhand knows of")
         sandboxes.add_metric([], len(self.list_sandboxes()))
         yield sandboxes
-        dropped = GaugeMetricFamily("dockhand_event_subscriber_dropped", "Events a slow subscriber missed",
-                                    labels=["subscriber"])
+        dropped = GaugeMetricFamily(
+            "dockhand_event_subscriber_dropped", "Events a slow subscriber missed", labels=["subscriber"]
+        )
         for sub in self.bus.subscriptions:
             dropped.add_metric([sub.name], sub.dropped)
         yield dropped

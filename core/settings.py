@@ -82,12 +82,8 @@ class Settings(BaseSettings):
     github_app_private_key_path: Path | None = _vendor("GITHUB_APP_PRIVATE_KEY_PATH")
     github_webhook_secret: SecretStr | None = _vendor("GITHUB_WEBHOOK_SECRET")
     anthropic_api_key: SecretStr | None = _vendor("ANTHROPIC_API_KEY")
-    github_api_url: str = Field(
-        default="https://api.github.com", validation_alias=AliasChoices("GITHUB_API_URL")
-    )
-    slack_api_url: str = Field(
-        default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL")
-    )
+    github_api_url: str = Field(default="https://api.github.com", validation_alias=AliasChoices("GITHUB_API_URL"))
+    slack_api_url: str = Field(default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL"))
     anthropic_base_url: str = Field(
         default="https://api.anthropic.com", validation_alias=AliasChoices("ANTHROPIC_BASE_URL")
     )
@@ -96,7 +92,9 @@ class Settings(BaseSettings):
     def _pairs_are_complete(self) -> Settings:
         if (self.github_app_id is None) != (self.github_app_private_key_path is None):
             missing = "GITHUB_APP_PRIVATE_KEY_PATH" if self.github_app_private_key_path is None else "GITHUB_APP_ID"
-            raise ValueError(f"{missing} is missing: a GitHub App needs both GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_PATH")
+            raise ValueError(
+                f"{missing} is missing: a GitHub App needs both GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_PATH"
+            )
         if self.slack_bot_token is not None and self.slack_signing_secret is None and self.slack_app_token is None:
             raise ValueError(
                 "SLACK_SIGNING_SECRET is missing: with SLACK_BOT_TOKEN set, requests from Slack must be "
@@ -140,9 +138,7 @@ class Settings(BaseSettings):
             raise SettingsError(_describe(exc)) from None
 
 
-_SECRET_FIELDS = frozenset(
-    name for name, info in Settings.model_fields.items() if "SecretStr" in str(info.annotation)
-)
+_SECRET_FIELDS = frozenset(name for name, info in Settings.model_fields.items() if "SecretStr" in str(info.annotation))
 
 
 def _env_name(field: str) -> str:

@@ -26,8 +26,13 @@ class StageRecorder:
             stage = self._get(txn.session, task_id, attempt, position)
             stage.status = StageStatus.RUNNING
             stage.started_at = utcnow()
-            txn.emit(task_id, EventKind.STAGE_STARTED, status=TaskStatus.RUNNING, stage=stage.name,
-                     message=f"{stage.name} started")
+            txn.emit(
+                task_id,
+                EventKind.STAGE_STARTED,
+                status=TaskStatus.RUNNING,
+                stage=stage.name,
+                message=f"{stage.name} started",
+            )
 
     def finish(self, task_id: str, attempt: int, position: int, status: StageStatus, error: str | None = None) -> None:
         with self.journal.transaction() as txn:
@@ -38,19 +43,24 @@ class StageRecorder:
             stage.error = error
             if stage.started_at is not None:
                 stage.duration_seconds = round((now - stage.started_at).total_seconds(), 6)
-            txn.emit(task_id, EventKind.STAGE_FINISHED, status=TaskStatus.RUNNING, stage=stage.name,
-                     message=f"{stage.name} {status.value}" + (f": {error}" if error else ""),
-                     data={"stage_status": status.value, "duration_seconds": stage.duration_seconds})
+            txn.emit(
+                task_id,
+                EventKind.STAGE_FINISHED,
+                status=TaskStatus.RUNNING,
+                stage=stage.name,
+                message=f"{stage.name} {status.value}" + (f": {error}" if error else ""),
+                data={"stage_status": status.value, "duration_seconds": stage.duration_seconds},
+            )
 
     def skip_rest(self, task_id: str, attempt: int, after_position: int) -> None:
         with self.journal.transaction() as txn:
             txn.session.execute(
                 update(TaskStage)
                 .where(
-                    TaskStage.task_id == task_id,
-                    TaskStage.attempt == attempt,
+                    col(TaskStage.task_id) == task_id,
+                    col(TaskStage.attempt) == attempt,
                     col(TaskStage.position) > after_position,
-                    TaskStage.status == StageStatus.PENDING,
+                    col(TaskStage.status) == StageStatus.PENDING,
                 )
                 .values(status=StageStatus.SKIPPED)
             )

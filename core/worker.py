@@ -143,8 +143,9 @@ class WorkerPool:
             sink.flush()
             self._record(claim, report)
         except Exception:
-            log.exception("task %s: could not record its outcome; its lease will expire and it will be recovered",
-                          task.id)
+            log.exception(
+                "task %s: could not record its outcome; its lease will expire and it will be recovered", task.id
+            )
             return
         if self.on_finished is not None:
             self.on_finished(claim, report)

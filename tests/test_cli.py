@@ -80,8 +80,9 @@ def test_follow_streams_until_the_task_ends(cli, tmp_path: Path, sqlite_url: str
 
 def test_unknown_task_and_bad_settings_are_clear_errors(cli, tmp_path: Path, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
     assert "no task nope" in cli("task", "nope", code=2).output
-    result = CliRunner().invoke(app, ["tasks"], env={**dockhand_env(tmp_path / "d", sqlite_url),
-                                                     "DOCKHAND_LEASE_SECONDS": "soon"})
+    result = CliRunner().invoke(
+        app, ["tasks"], env={**dockhand_env(tmp_path / "d", sqlite_url), "DOCKHAND_LEASE_SECONDS": "soon"}
+    )
     assert result.exit_code == 2 and "DOCKHAND_LEASE_SECONDS" in result.output
 
 
@@ -102,6 +103,13 @@ def test_operator_commands(cli) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_help_is_there_for_every_command(cli) -> None:  # type: ignore[no-untyped-def]
-    for args in (["--help"], ["submit", "--help"], ["submit", "custom", "--help"], ["task", "--help"],
-                 ["serve", "--help"], ["sandbox", "--help"], ["schedule", "add", "--help"]):
+    for args in (
+        ["--help"],
+        ["submit", "--help"],
+        ["submit", "custom", "--help"],
+        ["task", "--help"],
+        ["serve", "--help"],
+        ["sandbox", "--help"],
+        ["schedule", "add", "--help"],
+    ):
         assert "Usage" in cli(*args).output

@@ -24,8 +24,9 @@ ISSUE_OPENED = (SHARED / "fixtures" / "github-webhooks" / "issues" / "opened.pay
 
 @pytest.fixture
 def core(core_factory) -> Core:  # type: ignore[no-untyped-def]
-    return core_factory(github_webhook_secret=WEBHOOK_SECRET, anthropic_api_key="sk-ant-never-shown",
-                        max_request_bytes=4096)
+    return core_factory(
+        github_webhook_secret=WEBHOOK_SECRET, anthropic_api_key="sk-ant-never-shown", max_request_bytes=4096
+    )
 
 
 @pytest.fixture
@@ -35,15 +36,24 @@ def client(core: Core) -> Iterator[httpx.Client]:
         yield http
 
 
-def admin(http: httpx.Client, method: str, path: str, *, headers: dict[str, str] | None = None,
-          **kwargs: object) -> httpx.Response:
+def admin(
+    http: httpx.Client, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: object
+) -> httpx.Response:
     headers = {**(headers or {}), "Authorization": f"Bearer {TOKEN}"}
     return http.request(method, path, headers=headers, **kwargs)  # type: ignore[arg-type]
 
 
-ADMIN_ROUTES = [("GET", "/status"), ("GET", "/tasks"), ("GET", "/task/abc"), ("GET", "/task/abc/logs"),
-                ("POST", "/task/abc/cancel"), ("POST", "/api/submit"), ("GET", "/sandbox/list"),
-                ("POST", "/sandbox/x/destroy"), ("POST", "/session/clear")]
+ADMIN_ROUTES = [
+    ("GET", "/status"),
+    ("GET", "/tasks"),
+    ("GET", "/task/abc"),
+    ("GET", "/task/abc/logs"),
+    ("POST", "/task/abc/cancel"),
+    ("POST", "/api/submit"),
+    ("GET", "/sandbox/list"),
+    ("POST", "/sandbox/x/destroy"),
+    ("POST", "/session/clear"),
+]
 
 
 def test_admin_routes_need_the_token(client: httpx.Client) -> None:
@@ -56,13 +66,19 @@ def test_admin_routes_need_the_token(client: httpx.Client) -> None:
 
 
 def test_submit_then_follow_a_task_to_completion(client: httpx.Client) -> None:
-    response = admin(client, "POST", "/api/submit", json={"type": "custom", "payload": {"command": "echo via-api"},
-                                                          "priority": "high", "repository": "acme/api"})
+    response = admin(
+        client,
+        "POST",
+        "/api/submit",
+        json={"type": "custom", "payload": {"command": "echo via-api"}, "priority": "high", "repository": "acme/api"},
+    )
     assert response.status_code == 201, response.text
     task = response.json()["task"]
     assert task["status"] == "pending" and task["priority"] == "high" and task["trigger"]["source"] == "api"
-    detail = wait_for(lambda: (d := admin(client, "GET", f"/task/{task['id']}").json())["status"] == "succeeded" and d,
-                      what="the task to succeed")
+    detail = wait_for(
+        lambda: (d := admin(client, "GET", f"/task/{task['id']}").json())["status"] == "succeeded" and d,
+        what="the task to succeed",
+    )
     assert [s["name"] for s in detail["stages"]] == ["run"]
     assert [e["kind"] for e in detail["events"]][-1] == "finished"
     logs = admin(client, "GET", f"/task/{task['id']}/logs").json()["lines"]
@@ -80,21 +96,26 @@ def test_duplicate_dedup_key_returns_the_first_task(client: httpx.Client) -> Non
     assert first.json()["task"]["id"] == second.json()["task"]["id"] and second.json()["created"] is False
 
 
-@pytest.mark.parametrize("body,status,fragment", [
-    (b"{not json", 400, "not valid JSON"),
-    (b"", 400, "empty"),
-    (b"[1, 2]", 400, "JSON object"),
-    (b'{"type": "nonsense"}', 422, "type"),
-    (b'{"type": "custom"}', 422, "command"),
-    (b'{"type": "custom", "payload": {"command": "x"}, "priority": "asap"}', 422, "priority"),
-    (b'{"type": "custom", "payload": {"command": "x"}, "repository": "not a repo"}', 422, "repository"),
-    (b'{"type": "custom", "payload": {"command": "x"}, "surprise": 1}', 422, "surprise"),
-    (b'{"type": "custom", "payload": {"command": "x"}, "trigger_source": "github"}', 422, "trigger_source"),
-    (b'{"type": "custom", "payload": {"command": "x"}, "run_after": "2030-01-01T00:00:00"}', 422, "zone"),
-    (b'{"type": "pr-review", "payload": {"pr_number": 3}, "repository": "a/b"}', 422, "no pipeline"),
-    (b'{"type": "custom", "payload": {"command": "' + b"x" * 5000 + b'"}}', 413, "larger"),
-])
-def test_bad_submissions_get_a_4xx_with_a_message(client: httpx.Client, body: bytes, status: int, fragment: str) -> None:
+@pytest.mark.parametrize(
+    "body,status,fragment",
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b"", 400, "empty"),
+        (b"[1, 2]", 400, "JSON object"),
+        (b'{"type": "nonsense"}', 422, "type"),
+        (b'{"type": "custom"}', 422, "command"),
+        (b'{"type": "custom", "payload": {"command": "x"}, "priority": "asap"}', 422, "priority"),
+        (b'{"type": "custom", "payload": {"command": "x"}, "repository": "not a repo"}', 422, "repository"),
+        (b'{"type": "custom", "payload": {"command": "x"}, "surprise": 1}', 422, "surprise"),
+        (b'{"type": "custom", "payload": {"command": "x"}, "trigger_source": "github"}', 422, "trigger_source"),
+        (b'{"type": "custom", "payload": {"command": "x"}, "run_after": "2030-01-01T00:00:00"}', 422, "zone"),
+        (b'{"type": "pr-review", "payload": {"pr_number": 3}, "repository": "a/b"}', 422, "no pipeline"),
+        (b'{"type": "custom", "payload": {"command": "' + b"x" * 5000 + b'"}}', 413, "larger"),
+    ],
+)
+def test_bad_submissions_get_a_4xx_with_a_message(
+    client: httpx.Client, body: bytes, status: int, fragment: str
+) -> None:
     response = admin(client, "POST", "/api/submit", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == status, response.text
     assert fragment in response.json()["error"]
@@ -113,8 +134,12 @@ def test_unknown_things_are_404_and_wrong_methods_405(client: httpx.Client) -> N
 
 
 def test_cancel_through_the_api(client: httpx.Client, core: Core) -> None:
-    response = admin(client, "POST", "/api/submit", json={
-        "type": "custom", "payload": {"command": "sleep 60"}, "run_after": "2099-01-01T00:00:00Z"})
+    response = admin(
+        client,
+        "POST",
+        "/api/submit",
+        json={"type": "custom", "payload": {"command": "sleep 60"}, "run_after": "2099-01-01T00:00:00Z"},
+    )
     task_id = response.json()["task"]["id"]
     cancelled = admin(client, "POST", f"/task/{task_id}/cancel")
     assert cancelled.status_code == 202 and cancelled.json()["status"] == "cancelled"
@@ -145,11 +170,16 @@ def test_health_and_metrics_are_open(client: httpx.Client) -> None:
     assert "dockhand_tasks{status=" in metrics.text
 
 
-def _github(client: httpx.Client, body: bytes, event: str, *, signature: str | None = None,
-            delivery: str = "d-1") -> httpx.Response:
-    headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery, "X-GitHub-Hook-ID": "42",
-               "Content-Type": "application/json",
-               "X-Hub-Signature-256": signature if signature is not None else sign(body, WEBHOOK_SECRET)}
+def _github(
+    client: httpx.Client, body: bytes, event: str, *, signature: str | None = None, delivery: str = "d-1"
+) -> httpx.Response:
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery,
+        "X-GitHub-Hook-ID": "42",
+        "Content-Type": "application/json",
+        "X-Hub-Signature-256": signature if signature is not None else sign(body, WEBHOOK_SECRET),
+    }
     return client.post("/webhook/github", content=body, headers=headers)
 
 
@@ -182,8 +212,7 @@ def test_github_oversized_and_malformed_bodies_are_4xx(client: httpx.Client) -> 
     assert client.post("/webhook/github", content=huge, headers={"X-GitHub-Event": "push"}).status_code == 413
     garbage = b"not json at all"
     assert _github(client, garbage, "issues").status_code == 400
-    no_event = client.post("/webhook/github", content=PING,
-                           headers={"X-Hub-Signature-256": sign(PING, WEBHOOK_SECRET)})
+    no_event = client.post("/webhook/github", content=PING, headers={"X-Hub-Signature-256": sign(PING, WEBHOOK_SECRET)})
     assert no_event.status_code == 400
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -30,19 +31,31 @@ def test_two_worker_processes_never_run_the_same_task(tmp_path: Path, database_u
     core = _core(tmp_path, database_url)
     total = 1000
     for _ in range(total):
-        core.queue.submit(TaskSubmission(type=TaskType.CUSTOM,
-                                         payload={"command": f'echo "$DOCKHAND_TASK_ID" >> {runs}'}))
+        core.queue.submit(
+            TaskSubmission(type=TaskType.CUSTOM, payload={"command": f'echo "$DOCKHAND_TASK_ID" >> {runs}'})
+        )
     env = dockhand_env(tmp_path / "data", database_url, poll_interval_seconds=0.05)
-    with running(env, tmp_path, "worker", "--workers", "2") as a, running(env, tmp_path, "worker", "--workers", "2") as b:
-        wait_for(lambda: core.queue.counts_by_status()[TaskStatus.SUCCEEDED] == total, timeout=400, interval=1,
-                 what="all tasks to succeed")
+    with (
+        running(env, tmp_path, "worker", "--workers", "2") as a,
+        running(env, tmp_path, "worker", "--workers", "2") as b,
+    ):
+        wait_for(
+            lambda: core.queue.counts_by_status()[TaskStatus.SUCCEEDED] == total,
+            timeout=400,
+            interval=1,
+            what="all tasks to succeed",
+        )
         assert a.poll() is None and b.poll() is None
     lines = runs.read_text().split()
     assert len(lines) == total, "each task ran exactly once"
     assert len(set(lines)) == total
     sample = core.tasks(TaskFilter(limit=200))
-    processes = {e.data["worker_id"].split("/")[0] for t in sample for e in core.journal.events(t.id)
-                 if e.kind is EventKind.CLAIMED}
+    processes = {
+        e.data["worker_id"].split("/")[0]
+        for t in sample
+        for e in core.journal.events(t.id)
+        if e.kind is EventKind.CLAIMED
+    }
     assert len(processes) == 2, f"both processes took part: {processes}"
     core.stop()
 
@@ -50,11 +63,24 @@ def test_two_worker_processes_never_run_the_same_task(tmp_path: Path, database_u
 def test_a_task_of_a_killed_worker_is_recovered_after_its_lease(tmp_path: Path, database_url: str) -> None:
     marker, pidfile = tmp_path / "first-attempt", tmp_path / "sleeper.pid"
     core = _core(tmp_path, database_url)
-    task = core.submit(TaskSubmission(type=TaskType.CUSTOM, payload={
-        "command": f"if [ -e {marker} ]; then echo recovered; else touch {marker}; echo $$ > {pidfile}; sleep 60; fi"
-    })).task
-    env = dockhand_env(tmp_path / "data", database_url, lease_seconds=2, heartbeat_seconds=0.3,
-                       sweep_interval_seconds=0.5, retry_backoff_seconds=0, poll_interval_seconds=0.1)
+    task = core.submit(
+        TaskSubmission(
+            type=TaskType.CUSTOM,
+            payload={
+                "command": f"if [ -e {marker} ]; then echo recovered; "
+                f"else touch {marker}; echo $$ > {pidfile}; sleep 60; fi"
+            },
+        )
+    ).task
+    env = dockhand_env(
+        tmp_path / "data",
+        database_url,
+        lease_seconds=2,
+        heartbeat_seconds=0.3,
+        sweep_interval_seconds=0.5,
+        retry_backoff_seconds=0,
+        poll_interval_seconds=0.1,
+    )
     try:
         with running(env, tmp_path, "worker", "--workers", "1") as victim:
             wait_for(pidfile.exists, what="the first attempt to start")
@@ -108,10 +134,8 @@ def _finished(port: int, token: str, task_id: str) -> dict | None:  # type: igno
 
 
 def _kill_quietly(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def test_serve_refuses_bad_settings_with_a_clear_message(tmp_path: Path, sqlite_url: str) -> None:

@@ -48,13 +48,16 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
     assert settings.port == 9090 and settings.slack_bot_token is not None
 
 
-@pytest.mark.parametrize("name,value,fragment", [
-    ("DOCKHAND_WORKERS", "many", "DOCKHAND_WORKERS"),
-    ("DOCKHAND_WORKERS", "0", "DOCKHAND_WORKERS"),
-    ("DOCKHAND_PORT", "70000", "DOCKHAND_PORT"),
-    ("DOCKHAND_LOG_LEVEL", "chatty", "DOCKHAND_LOG_LEVEL"),
-    ("GITHUB_APP_ID", "not-a-number", "GITHUB_APP_ID"),
-])
+@pytest.mark.parametrize(
+    "name,value,fragment",
+    [
+        ("DOCKHAND_WORKERS", "many", "DOCKHAND_WORKERS"),
+        ("DOCKHAND_WORKERS", "0", "DOCKHAND_WORKERS"),
+        ("DOCKHAND_PORT", "70000", "DOCKHAND_PORT"),
+        ("DOCKHAND_LOG_LEVEL", "chatty", "DOCKHAND_LOG_LEVEL"),
+        ("GITHUB_APP_ID", "not-a-number", "GITHUB_APP_ID"),
+    ],
+)
 def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=fragment):

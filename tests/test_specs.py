@@ -10,12 +10,15 @@ from core.specs import CustomSpec, TaskSubmission
 from core.states import TaskStatus, TaskType
 
 
-@pytest.mark.parametrize("text,owner,name,number", [
-    ("acme/api#12", "acme", "api", 12),
-    ("acme/api", "acme", "api", None),
-    ("api#3", None, "api", 3),
-    (" my-org/my.repo_2#1 ", "my-org", "my.repo_2", 1),
-])
+@pytest.mark.parametrize(
+    "text,owner,name,number",
+    [
+        ("acme/api#12", "acme", "api", 12),
+        ("acme/api", "acme", "api", None),
+        ("api#3", None, "api", 3),
+        (" my-org/my.repo_2#1 ", "my-org", "my.repo_2", 1),
+    ],
+)
 def test_repo_refs_parse(text: str, owner: str | None, name: str, number: int | None) -> None:
     ref = RepoRef.parse(text)
     assert (ref.owner, ref.name, ref.number) == (owner, name, number)
@@ -49,7 +52,9 @@ def test_status_transitions_are_explicit() -> None:
 
 @pytest.mark.parametrize("repository", ["acme/api", "my-org/my.repo", "a_b/c"])
 def test_submission_repository_accepts_real_names(repository: str) -> None:
-    assert TaskSubmission(type=TaskType.CUSTOM, payload={"command": "x"}, repository=repository).repository == repository
+    assert (
+        TaskSubmission(type=TaskType.CUSTOM, payload={"command": "x"}, repository=repository).repository == repository
+    )
 
 
 @pytest.mark.parametrize("repository", ["../x", "acme/..", "acme/.", "acme", "a/b/c", "-/x/"])

@@ -24,8 +24,11 @@ def submit(core: Core, command: str, **payload: object) -> str:
 
 
 def final(core: Core, task_id: str, timeout: float = 20) -> TaskStatus:
-    return wait_for(lambda: core.task(task_id).status if core.task(task_id).status.is_final else None,
-                    timeout=timeout, what=f"task {task_id} to finish")
+    return wait_for(
+        lambda: core.task(task_id).status if core.task(task_id).status.is_final else None,
+        timeout=timeout,
+        what=f"task {task_id} to finish",
+    )
 
 
 def test_custom_command_streams_its_output_and_records_its_stage(core: Core) -> None:
@@ -38,11 +41,19 @@ def test_custom_command_streams_its_output_and_records_its_stage(core: Core) -> 
     detail = core.task_detail(task_id)
     [stage] = detail.stages
     assert stage.name == "run" and stage.status is StageStatus.SUCCEEDED and stage.duration_seconds is not None
-    assert detail.task.result == {"exit_code": 0, "duration_seconds": detail.task.result["duration_seconds"],
-                                  "timed_out": False}
+    assert detail.task.result == {
+        "exit_code": 0,
+        "duration_seconds": detail.task.result["duration_seconds"],
+        "timed_out": False,
+    }
     kinds = [e.kind for e in detail.events]
-    assert kinds == [EventKind.CREATED, EventKind.CLAIMED, EventKind.STAGE_STARTED, EventKind.STAGE_FINISHED,
-                     EventKind.FINISHED]
+    assert kinds == [
+        EventKind.CREATED,
+        EventKind.CLAIMED,
+        EventKind.STAGE_STARTED,
+        EventKind.STAGE_FINISHED,
+        EventKind.FINISHED,
+    ]
     # Tailing from an id returns only what came after it.
     every_line = core.logs.tail(task_id)
     assert core.logs.tail(task_id, after_id=every_line[1].id) == every_line[2:]
@@ -128,7 +139,9 @@ def test_stage_failure_skips_the_remaining_stages(core_factory) -> None:  # type
         raise StageFailedError("tests failed")
 
     registry = PipelineRegistry()
-    registry.register(TaskType.CUSTOM, Pipeline("p", (Stage("a", lambda c: None), Stage("b", fail), Stage("c", lambda c: None))))
+    registry.register(
+        TaskType.CUSTOM, Pipeline("p", (Stage("a", lambda c: None), Stage("b", fail), Stage("c", lambda c: None)))
+    )
     core = core_factory(registry=registry)
     core.start(workers=1)
     task_id = submit(core, "unused")
@@ -182,8 +195,10 @@ def test_per_repository_limit_holds_while_running(core_factory, tmp_path: Path, 
     core = core_factory(per_repo_limit=limit)
     log = tmp_path / "concurrency.log"
     cmd = f"echo start >> {log}; sleep 0.4; echo end >> {log}"
-    ids = [core.submit(TaskSubmission(type=TaskType.CUSTOM, payload={"command": cmd}, repository="acme/api")).task.id
-           for _ in range(4)]
+    ids = [
+        core.submit(TaskSubmission(type=TaskType.CUSTOM, payload={"command": cmd}, repository="acme/api")).task.id
+        for _ in range(4)
+    ]
     core.start(workers=4)
     for task_id in ids:
         assert final(core, task_id) is TaskStatus.SUCCEEDED

@@ -30,9 +30,13 @@ app.command("config")(admin.config)
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option("--host", help="Interface to listen on (default DOCKHAND_HOST, 127.0.0.1).")] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Interface to listen on (default DOCKHAND_HOST, 127.0.0.1).")
+    ] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port (default DOCKHAND_PORT, 8080).")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", min=0, help="Worker threads (default DOCKHAND_WORKERS).")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=0, help="Worker threads (default DOCKHAND_WORKERS).")
+    ] = None,
 ) -> None:
     """Run the HTTP service, the workers and the scheduler in one process."""
     import uvicorn
@@ -53,15 +57,20 @@ def serve(
     app_ = create_app(core, api_token=token, lifespan_hooks=(lambda: core.start(workers=workers), shut_down))
     bind_host, bind_port = host or settings.host, port or settings.port
     source = "DOCKHAND_API_TOKEN" if settings.api_token else str(token_path(settings))
-    typer.echo(f"dockhand serving on http://{bind_host}:{bind_port} (database {core.db.url.render_as_string()}, "
-               f"API token from {source})", err=True)
+    typer.echo(
+        f"dockhand serving on http://{bind_host}:{bind_port} (database {core.db.url.render_as_string()}, "
+        f"API token from {source})",
+        err=True,
+    )
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal as its exit status.
     uvicorn.run(app_, host=bind_host, port=bind_port, log_config=None, access_log=False, lifespan="on")
 
 
 @app.command()
 def worker(
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Worker threads (default DOCKHAND_WORKERS).")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Worker threads (default DOCKHAND_WORKERS).")
+    ] = None,
 ) -> None:
     """Run workers and the scheduler without the HTTP service (to add capacity beside `serve`)."""
     settings = load_settings()

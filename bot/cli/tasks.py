@@ -16,13 +16,18 @@ from core.specs import TaskSubmission, repository_of
 from core.states import LogStream, TaskPriority, TaskStatus, TaskType, TriggerSource
 from core.views import detail_view, task_view
 
-submit_app = typer.Typer(help="Queue a task. It runs as soon as a worker (`dockhand serve`) is free.",
-                         no_args_is_help=True)
+submit_app = typer.Typer(
+    help="Queue a task. It runs as soon as a worker (`dockhand serve`) is free.", no_args_is_help=True
+)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 PriorityOpt = Annotated[TaskPriority, typer.Option("--priority", "-p", help="Queue priority.")]
-RetriesOpt = Annotated[int | None, typer.Option("--max-retries", min=0, max=100,
-                                                help="Retries after a crash or lost worker (default: DOCKHAND_MAX_RETRIES).")]
+RetriesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-retries", min=0, max=100, help="Retries after a crash or lost worker (default: DOCKHAND_MAX_RETRIES)."
+    ),
+]
 
 
 def _submit(submission: TaskSubmission, as_json: bool) -> None:
@@ -54,7 +59,9 @@ def _repo(text: str, *, needs_number: bool) -> RepoRef:
 @submit_app.command("custom")
 def submit_custom(
     command: Annotated[str, typer.Argument(help="Shell command to run.")],
-    repo: Annotated[str | None, typer.Option("--repo", help="owner/repo this work belongs to (for per-repo limits).")] = None,
+    repo: Annotated[
+        str | None, typer.Option("--repo", help="owner/repo this work belongs to (for per-repo limits).")
+    ] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Time limit in seconds.")] = None,
     env: Annotated[list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE for the command; repeatable.")] = None,
     priority: PriorityOpt = TaskPriority.MEDIUM,
@@ -71,8 +78,9 @@ def submit_custom(
     payload: dict[str, object] = {"command": command, "env": variables}
     if timeout is not None:
         payload["timeout_seconds"] = timeout
-    _submit_or_fail(TaskType.CUSTOM, payload, repository=repo, priority=priority, max_retries=max_retries,
-                    as_json=as_json)
+    _submit_or_fail(
+        TaskType.CUSTOM, payload, repository=repo, priority=priority, max_retries=max_retries, as_json=as_json
+    )
 
 
 @submit_app.command("issue")
@@ -84,8 +92,14 @@ def submit_issue(
 ) -> None:
     """Resolve a GitHub issue with the agent."""
     parsed = _repo(ref, needs_number=True)
-    _submit_or_fail(TaskType.ISSUE_RESOLUTION, {"issue_number": parsed.number}, repository=parsed.full_name,
-                    priority=priority, max_retries=max_retries, as_json=as_json)
+    _submit_or_fail(
+        TaskType.ISSUE_RESOLUTION,
+        {"issue_number": parsed.number},
+        repository=parsed.full_name,
+        priority=priority,
+        max_retries=max_retries,
+        as_json=as_json,
+    )
 
 
 @submit_app.command("review")
@@ -97,8 +111,14 @@ def submit_review(
 ) -> None:
     """Review a pull request."""
     parsed = _repo(ref, needs_number=True)
-    _submit_or_fail(TaskType.PR_REVIEW, {"pr_number": parsed.number}, repository=parsed.full_name,
-                    priority=priority, max_retries=max_retries, as_json=as_json)
+    _submit_or_fail(
+        TaskType.PR_REVIEW,
+        {"pr_number": parsed.number},
+        repository=parsed.full_name,
+        priority=priority,
+        max_retries=max_retries,
+        as_json=as_json,
+    )
 
 
 @submit_app.command("test")
@@ -115,16 +135,35 @@ def submit_test(
         payload: dict[str, object] = {"ref": ref}
     except DockhandError:
         repository, payload = None, {"ref": ref, "source": source}
-    _submit_or_fail(TaskType.TEST_PIPELINE, payload, repository=repository, priority=priority,
-                    max_retries=max_retries, as_json=as_json)
+    _submit_or_fail(
+        TaskType.TEST_PIPELINE,
+        payload,
+        repository=repository,
+        priority=priority,
+        max_retries=max_retries,
+        as_json=as_json,
+    )
 
 
-def _submit_or_fail(task_type: TaskType, payload: dict[str, object], *, repository: str | None,
-                    priority: TaskPriority, max_retries: int | None, as_json: bool) -> None:
+def _submit_or_fail(
+    task_type: TaskType,
+    payload: dict[str, object],
+    *,
+    repository: str | None,
+    priority: TaskPriority,
+    max_retries: int | None,
+    as_json: bool,
+) -> None:
     try:
-        submission = TaskSubmission(type=task_type, payload=payload, repository=repository, priority=priority,
-                                    max_retries=max_retries, trigger_source=TriggerSource.CLI,
-                                    triggered_by=_whoami())
+        submission = TaskSubmission(
+            type=task_type,
+            payload=payload,
+            repository=repository,
+            priority=priority,
+            max_retries=max_retries,
+            trigger_source=TriggerSource.CLI,
+            triggered_by=_whoami(),
+        )
     except ValueError as exc:
         fail(str(exc))
     _submit(submission, as_json)
@@ -158,8 +197,10 @@ def list_tasks(
         return
     typer.echo(f"{'ID':<13}{'TYPE':<18}{'STATUS':<11}{'PRIORITY':<9}{'REPOSITORY':<28}CREATED")
     for t in tasks:
-        typer.echo(f"{t.id:<13}{t.type.value:<18}{t.status.value:<11}{t.priority.value:<9}"
-                   f"{(t.repository or '-'):<28}{t.created_at:%Y-%m-%d %H:%M:%S}")
+        typer.echo(
+            f"{t.id:<13}{t.type.value:<18}{t.status.value:<11}{t.priority.value:<9}"
+            f"{(t.repository or '-'):<28}{t.created_at:%Y-%m-%d %H:%M:%S}"
+        )
 
 
 def show_task(
@@ -181,8 +222,10 @@ def show_task(
         print_json(detail_view(detail))
         return
     t = detail.task
-    typer.echo(f"task {t.id}  {t.type.value}  {t.status.value}  priority={t.priority.value}"
-               f"  attempt={t.attempt} retries={t.retry_count}/{t.max_retries}")
+    typer.echo(
+        f"task {t.id}  {t.type.value}  {t.status.value}  priority={t.priority.value}"
+        f"  attempt={t.attempt} retries={t.retry_count}/{t.max_retries}"
+    )
     if t.repository:
         typer.echo(f"repository: {t.repository}")
     typer.echo(f"triggered by {t.trigger_source.value}:{t.triggered_by or '-'} at {t.created_at:%Y-%m-%d %H:%M:%S}")
@@ -210,8 +253,10 @@ def _follow(core: Core, task_id: str) -> int:
             else:
                 typer.echo(line.line, err=line.stream is LogStream.STDERR)
         if task.status.is_final:
-            typer.secho(f"task {task_id} {task.status.value}" + (f": {task.error}" if task.error else ""),
-                        fg=typer.colors.GREEN if task.status is TaskStatus.SUCCEEDED else typer.colors.RED)
+            typer.secho(
+                f"task {task_id} {task.status.value}" + (f": {task.error}" if task.error else ""),
+                fg=typer.colors.GREEN if task.status is TaskStatus.SUCCEEDED else typer.colors.RED,
+            )
             return 0 if task.status is TaskStatus.SUCCEEDED else 1
         time.sleep(0.3)
 

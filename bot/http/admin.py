@@ -103,8 +103,9 @@ class AdminApi:
         data.setdefault("triggered_by", "api")
         submission = TaskSubmission.from_json({**data, "trigger_source": TriggerSource.API})
         outcome = await run_in_threadpool(self.core.submit, submission)
-        return JSONResponse({"created": outcome.created, "task": task_view(outcome.task)},
-                            status_code=201 if outcome.created else 200)
+        return JSONResponse(
+            {"created": outcome.created, "task": task_view(outcome.task)}, status_code=201 if outcome.created else 200
+        )
 
     async def list_sandboxes(self, _request: Request) -> JSONResponse:
         sandboxes = await run_in_threadpool(self.core.list_sandboxes)

@@ -23,8 +23,9 @@ from core.metrics import Metrics
 from core.service import Core
 
 
-def create_app(core: Core, *, api_token: str, lifespan_hooks: tuple[Callable[[], Any], Callable[[], Any]] | None = None
-               ) -> Starlette:
+def create_app(
+    core: Core, *, api_token: str, lifespan_hooks: tuple[Callable[[], Any], Callable[[], Any]] | None = None
+) -> Starlette:
     """Build the app; `lifespan_hooks` (start, stop) run the core's workers with the server."""
     settings = core.settings
     webhook_secret = settings.github_webhook_secret.get_secret_value() if settings.github_webhook_secret else None

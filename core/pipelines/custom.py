@@ -7,6 +7,7 @@ none of dockhand's own variables or credentials are passed to it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -93,20 +94,15 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     except ProcessLookupError:
         return
     _signal_group(pgid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(KILL_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        pass
     _signal_group(pgid, signal.SIGKILL)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def pipeline() -> Pipeline:
     return Pipeline(name="custom", stages=(Stage("run", run_command),))
-

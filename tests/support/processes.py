@@ -26,15 +26,23 @@ def dockhand_cmd(*args: str) -> list[str]:
 
 
 def run_cli(env: dict[str, str], cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(dockhand_cmd(*args), env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
-                          check=check)
+    return subprocess.run(
+        dockhand_cmd(*args), env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=check
+    )
 
 
 @contextmanager
 def running(env: dict[str, str], cwd: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
     """A long-running dockhand process; killed (with its process group) if still alive at the end."""
-    proc = subprocess.Popen(dockhand_cmd(*args), env=env, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        dockhand_cmd(*args),
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         yield proc
     finally:
