@@ -24,12 +24,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.http.app import create_app  # noqa: E402
-from core.queue import TaskFilter  # noqa: E402
-from core.service import Core  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from core.states import EventKind, TaskStatus  # noqa: E402
-from tests.support.server import serve_in_thread  # noqa: E402
+from bot.http.app import create_app
+from core.queue import TaskFilter
+from core.service import Core
+from core.settings import Settings
+from core.states import EventKind, TaskStatus
+from tests.support.server import serve_in_thread
 
 TOKEN = "bench-token"
 
@@ -109,10 +109,14 @@ def run(core: Core, base_url: str, args: argparse.Namespace) -> None:
     waits = queue_waits(core, args.tasks)
     idle = idle_pickups(core, base_url, headers, args.idle_samples)
 
-    print(f"dockhand queue benchmark: {args.tasks} tasks from {args.clients} clients, {args.workers} workers, "
-          f"{core.db.url.get_backend_name()}")
-    print(f"  burst submitted in {submitted_in:.2f} s ({args.tasks / submitted_in:.0f}/s), "
-          f"all run in {drained_in:.2f} s ({args.tasks / drained_in:.0f} tasks/s)")
+    print(
+        f"dockhand queue benchmark: {args.tasks} tasks from {args.clients} clients, {args.workers} workers, "
+        f"{core.db.url.get_backend_name()}"
+    )
+    print(
+        f"  burst submitted in {submitted_in:.2f} s ({args.tasks / submitted_in:.0f}/s), "
+        f"all run in {drained_in:.2f} s ({args.tasks / drained_in:.0f} tasks/s)"
+    )
     print(f"  POST /api/submit under burst   {percentiles(submit_times)}")
     print(f"  GET /status under burst        {percentiles(status_times)}")
     print(f"  queue wait under burst         {percentiles(waits)}")

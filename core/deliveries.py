@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
+from sqlmodel import col, delete
 
 from core.db import Database
-from core.models import WebhookDelivery
+from core.models import WebhookDelivery, utcnow
+
+# GitHub lets people redeliver a delivery from the last 3 days; keep a margin.
+RETENTION = timedelta(days=7)
 
 
 class DeliveryLog:
@@ -20,3 +26,11 @@ class DeliveryLog:
         except sa.exc.IntegrityError:
             return False
         return True
+
+    def prune(self, older_than: timedelta = RETENTION) -> int:
+        """Forget deliveries too old to be redelivered."""
+        with self.db.write() as session:
+            result = session.execute(
+                delete(WebhookDelivery).where(col(WebhookDelivery.received_at) < utcnow() - older_than)
+            )
+        return int(result.rowcount)  # type: ignore[attr-defined]

@@ -255,55 +255,66 @@ class TaskQueue:
     def sweep_expired(self) -> list[RetryDecision]:
         """Recover running tasks whose lease ran out: their worker died or stalled."""
         now = utcnow()
-        decisions: list[RetryDecision] = []
+        decisions: list[RetryDecision | None] = []
         with self.journal.transaction() as txn:
+            self.db.claim_lock(txn.session)
             expired = txn.session.exec(
                 select(Task).where(Task.status == TaskStatus.RUNNING, col(Task.lease_expires_at) < now)
             ).all()
             for task in expired:
                 reason = f"lease expired: worker {task.worker_id} stopped heartbeating"
-                if task.cancel_requested:
-                    self._set(
-                        txn,
-                        task.id,
-                        expect=(TaskStatus.RUNNING,),
-                        status=TaskStatus.CANCELLED,
-                        finished_at=now,
-                        lease_expires_at=None,
-                        error="cancelled",
-                    )
+                if not task.cancel_requested:
+                    decisions.append(self._retry_or_fail(txn, task, reason, lease_expired_before=now))
+                elif self._set(
+                    txn,
+                    task.id,
+                    expect=(TaskStatus.RUNNING,),
+                    token=task.claim_token,
+                    lease_expired_before=now,
+                    status=TaskStatus.CANCELLED,
+                    finished_at=now,
+                    lease_expires_at=None,
+                    error="cancelled",
+                ):
                     txn.emit(task.id, EventKind.FINISHED, status=TaskStatus.CANCELLED, message=reason)
                     decisions.append(RetryDecision(task_id=task.id, status=TaskStatus.CANCELLED))
-                else:
-                    decisions.append(self._retry_or_fail(txn, task, reason))
-        return decisions
+        return [d for d in decisions if d is not None]
 
     # --- cancelling ------------------------------------------------------------------------
     def request_cancel(self, task_id: str, *, by: str = "") -> Task:
         """Cancel a pending task at once; ask a running one to stop (its worker sees it on heartbeat)."""
-        now = utcnow()
-        with self.journal.transaction() as txn:
-            task = self._load(txn, task_id)
-            who = f" by {by}" if by else ""
-            if task.status is TaskStatus.PENDING:
-                self._set(
-                    txn,
-                    task_id,
-                    expect=(TaskStatus.PENDING,),
-                    status=TaskStatus.CANCELLED,
-                    finished_at=now,
-                    cancel_requested=True,
-                    error="cancelled",
-                )
-                txn.emit(task_id, EventKind.FINISHED, status=TaskStatus.CANCELLED, message=f"cancelled{who}")
-            elif task.status is TaskStatus.RUNNING:
-                self._set(txn, task_id, expect=(TaskStatus.RUNNING,), cancel_requested=True)
-                txn.emit(
-                    task_id, EventKind.CANCEL_REQUESTED, status=TaskStatus.RUNNING, message=f"cancel requested{who}"
-                )
-            else:
-                raise InvalidTransitionError(f"task {task_id} is already {task.status.value}")
-            return self._load(txn, task_id)
+        who = f" by {by}" if by else ""
+        for _ in range(5):
+            with self.journal.transaction() as txn:
+                # The claim lock keeps claims and sweeps out; finish() may still win the race (then we retry).
+                self.db.claim_lock(txn.session)
+                task = self._load(txn, task_id)
+                if task.status is TaskStatus.PENDING:
+                    if self._set(
+                        txn,
+                        task_id,
+                        expect=(TaskStatus.PENDING,),
+                        status=TaskStatus.CANCELLED,
+                        finished_at=utcnow(),
+                        cancel_requested=True,
+                        error="cancelled",
+                    ):
+                        txn.emit(task_id, EventKind.FINISHED, status=TaskStatus.CANCELLED, message=f"cancelled{who}")
+                        return self._load(txn, task_id)
+                elif task.status is TaskStatus.RUNNING:
+                    if self._set(
+                        txn, task_id, expect=(TaskStatus.RUNNING,), token=task.claim_token, cancel_requested=True
+                    ):
+                        txn.emit(
+                            task_id,
+                            EventKind.CANCEL_REQUESTED,
+                            status=TaskStatus.RUNNING,
+                            message=f"cancel requested{who}",
+                        )
+                        return self._load(txn, task_id)
+                else:
+                    raise InvalidTransitionError(f"task {task_id} is already {task.status.value}")
+        raise InvalidTransitionError(f"task {task_id} kept changing while being cancelled; try again")
 
     # --- reading ---------------------------------------------------------------------------
     def get(self, task_id: str) -> Task:
@@ -333,15 +344,20 @@ class TaskQueue:
         return counts
 
     # --- internals -------------------------------------------------------------------------
-    def _retry_or_fail(self, txn: JournalTransaction, task: Task, error: str) -> RetryDecision:
+    def _retry_or_fail(
+        self, txn: JournalTransaction, task: Task, error: str, *, lease_expired_before: datetime | None = None
+    ) -> RetryDecision | None:
+        """Requeue with backoff or fail; a no-op (None) if the claim moved on meanwhile."""
         now = utcnow()
         if task.retry_count < task.max_retries:
             retry = task.retry_count + 1
             run_after = now + timedelta(seconds=self.policy.backoff(retry))
-            self._set(
+            if not self._set(
                 txn,
                 task.id,
                 expect=(TaskStatus.RUNNING,),
+                token=task.claim_token,
+                lease_expired_before=lease_expired_before,
                 status=TaskStatus.PENDING,
                 retry_count=retry,
                 run_after=run_after,
@@ -349,7 +365,8 @@ class TaskQueue:
                 claim_token=None,
                 lease_expires_at=None,
                 error=error,
-            )
+            ):
+                return None
             txn.emit(
                 task.id,
                 EventKind.RETRY_SCHEDULED,
@@ -358,15 +375,18 @@ class TaskQueue:
                 data={"retry": retry, "run_after": run_after.isoformat()},
             )
             return RetryDecision(task_id=task.id, status=TaskStatus.PENDING, run_after=run_after)
-        self._set(
+        if not self._set(
             txn,
             task.id,
             expect=(TaskStatus.RUNNING,),
+            token=task.claim_token,
+            lease_expired_before=lease_expired_before,
             status=TaskStatus.FAILED,
             finished_at=now,
             lease_expires_at=None,
             error=error,
-        )
+        ):
+            return None
         txn.emit(
             task.id,
             EventKind.FINISHED,
@@ -382,15 +402,19 @@ class TaskQueue:
         *,
         expect: tuple[TaskStatus, ...],
         token: str | None = None,
+        lease_expired_before: datetime | None = None,
         **values: Any,
     ) -> bool:
-        """Compare-and-set on a task row: changes it only if its status (and token) are as expected."""
+        """Compare-and-set on a task row: changes it only if its status (token, lease) are as expected."""
         if "status" in values:
             for current in expect:
                 current.check_transition(values["status"])
         where = [col(Task.id) == task_id, col(Task.status).in_(expect)]
         if token is not None:
             where.append(col(Task.claim_token) == token)
+        if lease_expired_before is not None:
+            # A heartbeat that renewed the lease after the sweep looked keeps the task with its worker.
+            where.append(col(Task.lease_expires_at) < lease_expired_before)
         statement = update(Task).where(*where).values(updated_at=utcnow(), **values)
         result = txn.session.execute(statement.execution_options(synchronize_session=False))
         return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@ from typing import Protocol
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from core.db import Database
+from core.deliveries import DeliveryLog
 from core.errors import DockhandError, NotFoundError
 from core.events import EventBus, Journal, TaskEventRecord
 from core.logs import TaskLogs
@@ -89,6 +90,7 @@ class Core:
         self.logs = TaskLogs(self.db)
         self.stages = StageRecorder(self.journal)
         self.schedules = ScheduleBook(self.db)
+        self.deliveries = DeliveryLog(self.db)
         self.registry = registry or default_registry()
         self.runner = PipelineRunner(self.registry, self.stages, settings)
         self.metrics = Metrics()
@@ -106,6 +108,7 @@ class Core:
             self.scheduler = Scheduler()
             self.scheduler.every("lease-sweep", self.settings.sweep_interval_seconds, self.sweep)
             self.scheduler.every("schedule-sync", 30, self.sync_schedules)
+            self.scheduler.every("prune-deliveries", 3600, self.deliveries.prune)
             self.scheduler.start()
             self.sweep()
             self.sync_schedules()

@@ -116,7 +116,11 @@ class WorkerPool:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
                 continue
-            self._execute(claim)
+            try:
+                self._execute(claim)
+            except Exception:
+                # Never lose the worker thread; the task's lease expires and the sweep recovers it.
+                log.exception("worker %s failed around task %s", worker_id, claim.task.id)
 
     def _execute(self, claim: Claim) -> None:
         task = claim.task
@@ -126,7 +130,7 @@ class WorkerPool:
         if task.cancel_requested:
             cancel.cancel("cancelled")
         if self.on_claimed is not None:
-            self.on_claimed(claim)
+            _call_hook(self.on_claimed, claim)
         sink = self.logs.sink(task.id)
         try:
             sink.system(f"attempt {task.attempt} of {task.type.value} task {task.id} on {claim.worker_id}")
@@ -148,7 +152,7 @@ class WorkerPool:
             )
             return
         if self.on_finished is not None:
-            self.on_finished(claim, report)
+            _call_hook(self.on_finished, claim, report)
 
     def _record(self, claim: Claim, report: RunReport) -> None:
         if report.outcome is Outcome.LOST:
@@ -192,3 +196,10 @@ class WorkerPool:
             running = list(self._running.values())
         for r in running:
             r.cancel.cancel("worker shutting down", StopKind.SHUTDOWN)
+
+
+def _call_hook(hook: Callable[..., None], *args: object) -> None:
+    try:
+        hook(*args)
+    except Exception:
+        log.exception("worker hook %r failed", hook)

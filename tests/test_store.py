@@ -65,3 +65,20 @@ def test_times_come_back_aware_utc(database_url: str) -> None:
     assert task is not None and task.run_after == local and task.run_after.tzinfo is UTC
     with pytest.raises(sa.exc.StatementError, match="naive"), db.write() as session:
         session.add(Task(id="t2", type=TaskType.CUSTOM, run_after=datetime(2026, 1, 1)))
+
+
+def test_old_webhook_deliveries_are_pruned(database_url: str) -> None:
+    from core.deliveries import DeliveryLog
+    from core.models import WebhookDelivery, utcnow
+
+    db = Database(database_url)
+    db.migrate()
+    log = DeliveryLog(db)
+    assert log.record(source="github", delivery_id="old") and log.record(source="github", delivery_id="new")
+    assert not log.record(source="github", delivery_id="new")
+    with db.write() as session:
+        old = session.exec(select(WebhookDelivery).where(WebhookDelivery.delivery_id == "old")).one()
+        old.received_at = utcnow() - timedelta(days=8)
+    assert log.prune() == 1
+    assert log.record(source="github", delivery_id="old"), "a pruned delivery is new again"
+    assert not log.record(source="github", delivery_id="new")

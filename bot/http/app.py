@@ -18,7 +18,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot.http.admin import AdminApi
 from bot.http.errors import EXCEPTION_HANDLERS, error_response
 from bot.http.github_webhook import GitHubWebhook
-from core.deliveries import DeliveryLog
 from core.metrics import Metrics
 from core.service import Core
 
@@ -48,7 +47,7 @@ def create_app(
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        Route("/webhook/github", GitHubWebhook(webhook_secret, DeliveryLog(core.db)).handle, methods=["POST"]),
+        Route("/webhook/github", GitHubWebhook(webhook_secret, core.deliveries).handle, methods=["POST"]),
         *AdminApi(core, api_token).routes(),
     ]
 
