@@ -75,10 +75,17 @@ class Subscription:
         self._thread.start()
 
     def offer(self, event: TaskEventRecord) -> None:
-        try:
-            self._queue.put_nowait(event)
-        except queue.Full:
-            self.dropped += 1
+        """Queue an event; when full, drop the oldest undelivered one so the newest (e.g. FINISHED) gets through."""
+        while True:
+            try:
+                self._queue.put_nowait(event)
+                return
+            except queue.Full:
+                try:
+                    self._queue.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
 
     def _run(self) -> None:
         while True:

@@ -58,7 +58,7 @@ class TaskLogs:
 
 
 def _clip(text: str) -> str:
-    text = text.rstrip("\n")
+    text = text.rstrip("\n").replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL
     if len(text) > MAX_LINE_CHARS:
         return text[:MAX_LINE_CHARS] + f"… [{len(text) - MAX_LINE_CHARS} more characters]"
     return text

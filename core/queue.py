@@ -124,27 +124,11 @@ class TaskQueue:
     # --- claiming and owning ---------------------------------------------------------------
     def claim(self, worker_id: str) -> Claim | None:
         """Atomically take the most urgent runnable task, respecting the per-repository limit."""
-        now = utcnow()
-        busy_repositories = (
-            select(Task.repository)
-            .where(Task.status == TaskStatus.RUNNING, col(Task.repository).is_not(None))
-            .group_by(col(Task.repository))
-            .having(func.count() >= self.policy.per_repo_limit)
-        )
-        candidate = (
-            select(Task.id)
-            .where(
-                Task.status == TaskStatus.PENDING,
-                col(Task.run_after) <= now,
-                sa.or_(col(Task.repository).is_(None), col(Task.repository).not_in(busy_repositories)),
-            )
-            .order_by(col(Task.priority_rank).desc(), col(Task.created_at), col(Task.id))
-            .limit(1)
-        )
         token = new_task_id() + new_task_id()
         with self.journal.transaction() as txn:
             self.db.claim_lock(txn.session)
-            task_id = txn.session.exec(candidate).first()
+            now = utcnow()  # after the lock: waiting for it must not eat into the lease
+            task_id = txn.session.exec(self._candidate(now)).first()
             if task_id is None:
                 return None
             changed = self._set(
@@ -173,6 +157,24 @@ class TaskQueue:
                 },
             )
         return Claim(task=task, token=token, worker_id=worker_id)
+
+    def _candidate(self, now: datetime) -> Any:
+        busy_repositories = (
+            select(Task.repository)
+            .where(Task.status == TaskStatus.RUNNING, col(Task.repository).is_not(None))
+            .group_by(col(Task.repository))
+            .having(func.count() >= self.policy.per_repo_limit)
+        )
+        return (
+            select(Task.id)
+            .where(
+                Task.status == TaskStatus.PENDING,
+                col(Task.run_after) <= now,
+                sa.or_(col(Task.repository).is_(None), col(Task.repository).not_in(busy_repositories)),
+            )
+            .order_by(col(Task.priority_rank).desc(), col(Task.created_at), col(Task.id))
+            .limit(1)
+        )
 
     def heartbeat(self, tokens: dict[str, str]) -> HeartbeatReply:
         """Renew the leases this worker holds; report the ones it lost and the ones to cancel."""
@@ -229,6 +231,7 @@ class TaskQueue:
     def retry_or_fail(self, claim: Claim, error: str) -> RetryDecision | None:
         """After an unexpected error: back to pending with backoff, or failed when retries are spent."""
         with self.journal.transaction() as txn:
+            self.db.claim_lock(txn.session)
             task = self._load(txn, claim.task.id)
             if task.claim_token != claim.token or task.status is not TaskStatus.RUNNING:
                 return None
@@ -237,6 +240,10 @@ class TaskQueue:
     def release(self, claim: Claim, reason: str) -> bool:
         """Give a task back untouched (worker shutting down): pending again, no retry counted."""
         with self.journal.transaction() as txn:
+            self.db.claim_lock(txn.session)
+            task = self._load(txn, claim.task.id)
+            if task.cancel_requested and task.claim_token == claim.token:
+                return self._cancel_running(txn, task, "cancelled") is not None
             changed = self._set(
                 txn,
                 claim.task.id,
@@ -263,21 +270,7 @@ class TaskQueue:
             ).all()
             for task in expired:
                 reason = f"lease expired: worker {task.worker_id} stopped heartbeating"
-                if not task.cancel_requested:
-                    decisions.append(self._retry_or_fail(txn, task, reason, lease_expired_before=now))
-                elif self._set(
-                    txn,
-                    task.id,
-                    expect=(TaskStatus.RUNNING,),
-                    token=task.claim_token,
-                    lease_expired_before=now,
-                    status=TaskStatus.CANCELLED,
-                    finished_at=now,
-                    lease_expires_at=None,
-                    error="cancelled",
-                ):
-                    txn.emit(task.id, EventKind.FINISHED, status=TaskStatus.CANCELLED, message=reason)
-                    decisions.append(RetryDecision(task_id=task.id, status=TaskStatus.CANCELLED))
+                decisions.append(self._retry_or_fail(txn, task, reason, lease_expired_before=now))
         return [d for d in decisions if d is not None]
 
     # --- cancelling ------------------------------------------------------------------------
@@ -347,7 +340,9 @@ class TaskQueue:
     def _retry_or_fail(
         self, txn: JournalTransaction, task: Task, error: str, *, lease_expired_before: datetime | None = None
     ) -> RetryDecision | None:
-        """Requeue with backoff or fail; a no-op (None) if the claim moved on meanwhile."""
+        """Requeue with backoff or fail (or cancel, if asked); a no-op (None) if the claim moved on meanwhile."""
+        if task.cancel_requested:
+            return self._cancel_running(txn, task, error, lease_expired_before=lease_expired_before)
         now = utcnow()
         if task.retry_count < task.max_retries:
             retry = task.retry_count + 1
@@ -394,6 +389,24 @@ class TaskQueue:
             message=f"failed after {task.retry_count} retries: {error}",
         )
         return RetryDecision(task_id=task.id, status=TaskStatus.FAILED)
+
+    def _cancel_running(
+        self, txn: JournalTransaction, task: Task, reason: str, *, lease_expired_before: datetime | None = None
+    ) -> RetryDecision | None:
+        if not self._set(
+            txn,
+            task.id,
+            expect=(TaskStatus.RUNNING,),
+            token=task.claim_token,
+            lease_expired_before=lease_expired_before,
+            status=TaskStatus.CANCELLED,
+            finished_at=utcnow(),
+            lease_expires_at=None,
+            error="cancelled",
+        ):
+            return None
+        txn.emit(task.id, EventKind.FINISHED, status=TaskStatus.CANCELLED, message=f"cancelled ({reason})")
+        return RetryDecision(task_id=task.id, status=TaskStatus.CANCELLED)
 
     @staticmethod
     def _set(

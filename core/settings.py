@@ -90,6 +90,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _pairs_are_complete(self) -> Settings:
+        if self.heartbeat_seconds is not None and self.heartbeat_seconds >= self.lease_seconds / 2:
+            raise ValueError(
+                "DOCKHAND_HEARTBEAT_SECONDS must be under half of DOCKHAND_LEASE_SECONDS, "
+                "or every lease would expire before it is renewed"
+            )
         if (self.github_app_id is None) != (self.github_app_private_key_path is None):
             missing = "GITHUB_APP_PRIVATE_KEY_PATH" if self.github_app_private_key_path is None else "GITHUB_APP_ID"
             raise ValueError(

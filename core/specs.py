@@ -16,6 +16,14 @@ from core.errors import ValidationError
 from core.repo_ref import RepoRef, check_full_name
 from core.states import TaskPriority, TaskType, TriggerSource
 
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
 RepoName = Annotated[str, AfterValidator(check_full_name)]
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
 
@@ -27,9 +35,16 @@ class Spec(BaseModel):
 class CustomSpec(Spec):
     """Run a shell command."""
 
-    command: str = Field(min_length=1, max_length=20_000)
+    command: Text = Field(min_length=1, max_length=20_000)
     timeout_seconds: float | None = Field(default=None, gt=0, le=24 * 3600)
-    env: dict[EnvName, str] = Field(default_factory=dict)
+    env: dict[EnvName, Text] = Field(default_factory=dict)
+
+    @field_validator("env")
+    @classmethod
+    def _not_reserved(cls, env: dict[str, str]) -> dict[str, str]:
+        if "DOCKHAND_TASK_ID" in env:
+            raise ValueError("DOCKHAND_TASK_ID is set by dockhand")
+        return env
 
 
 class IssueResolutionSpec(Spec):
@@ -43,8 +58,8 @@ class PRReviewSpec(Spec):
 class TestPipelineSpec(Spec):
     __test__ = False  # not a pytest class
 
-    ref: str | None = Field(default=None, max_length=255)
-    source: str | None = Field(default=None, max_length=2000, description="Local path or git URL")
+    ref: Text | None = Field(default=None, max_length=255)
+    source: Text | None = Field(default=None, max_length=2000, description="Local path or git URL")
 
 
 SPEC_TYPES: dict[TaskType, type[Spec]] = {
@@ -83,17 +98,22 @@ class TaskSubmission(BaseModel):
     repository: RepoName | None = None
     max_retries: int | None = Field(default=None, ge=0, le=100)
     run_after: datetime | None = None
-    dedup_key: str | None = Field(default=None, min_length=1, max_length=300)
+    dedup_key: Text | None = Field(default=None, min_length=1, max_length=300)
     trigger_source: TriggerSource = TriggerSource.API
-    triggered_by: str = Field(default="", max_length=200)
-    trigger_ref: str | None = Field(default=None, max_length=500)
+    triggered_by: Text = Field(default="", max_length=200)
+    trigger_ref: Text | None = Field(default=None, max_length=500)
 
     @field_validator("run_after")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("run_after needs a time zone (e.g. 2026-01-01T00:00:00Z)")
-        return None if value is None else value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("run_after is out of range") from None
 
     def validated_spec(self) -> Spec:
         """The payload as its typed spec; raises `core.errors.ValidationError` with the reason."""

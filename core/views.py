@@ -16,6 +16,14 @@ def _time(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def redacted_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """Environment values given to a task may be secrets: show their names only."""
+    env = payload.get("env")
+    if isinstance(env, dict) and env:
+        return {**payload, "env": dict.fromkeys(env, "***")}
+    return payload
+
+
 def task_view(task: Task) -> dict[str, Any]:
     return {
         "id": task.id,
@@ -23,7 +31,7 @@ def task_view(task: Task) -> dict[str, Any]:
         "priority": task.priority.value,
         "status": task.status.value,
         "repository": task.repository,
-        "payload": task.payload,
+        "payload": redacted_payload(task.payload),
         "trigger": {"source": task.trigger_source.value, "by": task.triggered_by, "ref": task.trigger_ref},
         "created_at": _time(task.created_at),
         "run_after": _time(task.run_after),
@@ -107,6 +115,6 @@ def schedule_view(schedule: Schedule) -> dict[str, Any]:
         "type": schedule.type.value,
         "priority": schedule.priority.value,
         "repository": schedule.repository,
-        "payload": schedule.payload,
+        "payload": redacted_payload(schedule.payload),
         "enabled": schedule.enabled,
     }

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.cancellation import CancelToken, StopKind
+from core.errors import NoPipelineError, ValidationError
 from core.logs import TaskLogs
 from core.pipeline import Outcome, PipelineRunner, RunReport
 from core.queue import Claim, TaskQueue
@@ -135,39 +136,47 @@ class WorkerPool:
         try:
             sink.system(f"attempt {task.attempt} of {task.type.value} task {task.id} on {claim.worker_id}")
             report = self.runner.run(task, sink, cancel)
+        except (NoPipelineError, ValidationError) as exc:
+            report = RunReport(outcome=Outcome.FAILED, result={}, metrics={}, error=str(exc))
         except Exception as exc:
+            # The runner's own bookkeeping failed (e.g. the database was briefly unavailable): try again later.
             log.exception("task %s could not run", task.id)
-            report = RunReport(outcome=Outcome.FAILED, result={}, metrics={}, error=f"{type(exc).__name__}: {exc}")
+            report = RunReport(outcome=Outcome.RETRY, result={}, metrics={}, error=f"{type(exc).__name__}: {exc}")
         finally:
             with self._lock:
                 self._running.pop(task.id, None)
         try:
+            # Flush the log before the final status, so whoever sees the status also sees every line.
             if report.error:
                 sink.system(f"{report.outcome.value}: {report.error}")
             sink.flush()
-            self._record(claim, report)
+        except Exception:
+            log.exception("task %s: could not write its last log lines", task.id)
+        try:
+            recorded = self._record(claim, report)
         except Exception:
             log.exception(
-                "task %s: could not record its outcome; its lease will expire and it will be recovered", task.id
+                "task %s: could not record its outcome; its lease will expire and the sweep recovers it", task.id
             )
             return
-        if self.on_finished is not None:
+        if recorded and self.on_finished is not None:
             _call_hook(self.on_finished, claim, report)
 
-    def _record(self, claim: Claim, report: RunReport) -> None:
+    def _record(self, claim: Claim, report: RunReport) -> bool:
+        """Store the run's outcome; False when it was discarded (lease lost meanwhile)."""
         if report.outcome is Outcome.LOST:
             log.warning("task %s: lease lost, result of this attempt discarded", claim.task.id)
-        elif report.outcome is Outcome.RETRY:
-            self.queue.retry_or_fail(claim, report.error or "unexpected error")
-        elif report.outcome is Outcome.RELEASED:
-            self.queue.release(claim, "worker shut down before the task finished; it will run again")
-        else:
-            status = {
-                Outcome.SUCCEEDED: TaskStatus.SUCCEEDED,
-                Outcome.FAILED: TaskStatus.FAILED,
-                Outcome.CANCELLED: TaskStatus.CANCELLED,
-            }[report.outcome]
-            self.queue.finish(claim, status, result=report.result, error=report.error, metrics=report.metrics)
+            return False
+        if report.outcome is Outcome.RETRY:
+            return self.queue.retry_or_fail(claim, report.error or "unexpected error") is not None
+        if report.outcome is Outcome.RELEASED:
+            return self.queue.release(claim, "worker shut down before the task finished; it will run again")
+        status = {
+            Outcome.SUCCEEDED: TaskStatus.SUCCEEDED,
+            Outcome.FAILED: TaskStatus.FAILED,
+            Outcome.CANCELLED: TaskStatus.CANCELLED,
+        }[report.outcome]
+        return self.queue.finish(claim, status, result=report.result, error=report.error, metrics=report.metrics)
 
     def _heartbeat_loop(self) -> None:
         while not self._beat_stop.wait(self.heartbeat_seconds):

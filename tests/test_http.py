@@ -221,3 +221,43 @@ def test_github_webhook_is_off_without_a_secret(core_factory, tmp_path: Path) ->
     with serve_in_thread(create_app(plain, api_token=TOKEN)) as base_url:
         response = httpx.post(f"{base_url}/webhook/github", content=PING, headers={"X-GitHub-Event": "ping"})
     assert response.status_code == 404 and "GITHUB_WEBHOOK_SECRET" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=%C2%B2", "limit=" + "9" * 5000, "limit=1e3", "status=succeeded&limit=-0"],
+)
+def test_odd_query_numbers_are_400(client: httpx.Client, query: str) -> None:
+    response = admin(client, "GET", f"/tasks?{query}")
+    assert response.status_code == 400, response.text
+
+
+@pytest.mark.parametrize(
+    "body,status",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, 413),  # over the body cap
+        (b"[" * 1500 + b"]" * 1500, 400),  # nested deeper than the JSON parser goes
+        (b'{"type": "custom", "payload": {"command": "x"}, "run_after": "9999-12-31T23:59:59-23:59"}', 422),
+        (b'{"type": "custom", "payload": {"command": "x"}, "dedup_key": "a\\u0000b"}', 422),
+        (b'{"type": "custom", "payload": {"command": "a\\u0000b"}}', 422),
+        (b'{"type": "custom", "payload": {"command": "x", "env": {"DOCKHAND_TASK_ID": "1"}}}', 422),
+    ],
+)
+def test_hostile_json_is_a_4xx(client: httpx.Client, body: bytes, status: int) -> None:
+    response = admin(client, "POST", "/api/submit", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == status, response.text
+    assert response.json()["error"]
+
+
+def test_environment_values_are_not_shown_back(client: httpx.Client) -> None:
+    body = {"type": "custom", "payload": {"command": "true", "env": {"API_KEY": "hunter2"}}}
+    response = admin(client, "POST", "/api/submit", json=body)
+    assert response.json()["task"]["payload"]["env"] == {"API_KEY": "***"}
+    assert "hunter2" not in admin(client, "GET", f"/task/{response.json()['task']['id']}").text
+
+
+@pytest.mark.parametrize("body", [b'{"n": ' + b"9" * 5000 + b"}", b"[" * 100_000 + b"]" * 100_000])
+def test_signed_but_hostile_webhook_json_is_400(client: httpx.Client, body: bytes) -> None:
+    response = _github(client, body, "issues")
+    assert response.status_code == 400, response.text
+    assert "JSON" in response.json()["error"] or "deeply" in response.json()["error"]

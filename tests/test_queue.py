@@ -172,3 +172,47 @@ def test_threads_never_claim_the_same_task_over_a_burst(core_factory) -> None:  
     assert len(claimed) == total
     assert max(claimed.values()) == 1, [tid for tid, n in claimed.items() if n > 1][:5]
     assert core.queue.counts_by_status()[TaskStatus.SUCCEEDED] == total
+
+
+def test_cancellation_wins_over_retry_release_and_sweep(core_factory) -> None:  # type: ignore[no-untyped-def]
+    core = core_factory(lease_seconds=1, max_retries=5)
+    ids = [core.submit(custom()).task.id for _ in range(3)]
+    claims = [core.queue.claim("w") for _ in ids]
+    assert all(claims)
+    for task_id in ids:
+        core.cancel(task_id)
+    a, b, _ = claims
+    assert a is not None and b is not None
+    core.queue.retry_or_fail(a, "transient error")
+    core.queue.release(b, "shutting down")
+    time.sleep(1.1)
+    core.queue.sweep_expired()  # the third one's worker "died"
+    assert [core.task(t).status for t in ids] == [TaskStatus.CANCELLED] * 3
+    assert all(core.task(t).retry_count == 0 for t in ids)
+
+
+def test_a_full_subscriber_keeps_the_newest_events(core: Core) -> None:
+    import threading as _threading
+
+    from core.events import TaskEventRecord
+
+    gate = _threading.Event()
+    got: list[TaskEventRecord] = []
+
+    def slow(event: TaskEventRecord) -> None:
+        gate.wait(10)
+        got.append(event)
+
+    sub = core.bus.subscribe(slow, name="slow", maxsize=2)
+    task = core.submit(custom()).task  # CREATED: taken by the handler, which blocks
+    time.sleep(0.1)
+    claim = core.queue.claim("w")  # CLAIMED
+    assert claim is not None
+    core.cancel(task.id)  # CANCEL_REQUESTED
+    core.queue.finish(claim, TaskStatus.CANCELLED)  # FINISHED
+    gate.set()
+    wait_for_events = time.monotonic() + 5
+    while len(got) < 3 and time.monotonic() < wait_for_events:
+        time.sleep(0.02)
+    assert [e.kind for e in got] == [EventKind.CREATED, EventKind.CANCEL_REQUESTED, EventKind.FINISHED]
+    assert sub.dropped == 1

@@ -87,3 +87,10 @@ def test_secrets_never_show_in_repr_or_errors(monkeypatch: pytest.MonkeyPatch) -
 def test_heartbeat_follows_the_lease() -> None:
     assert Settings.load(_env_file=None, lease_seconds=4).effective_heartbeat_seconds == 1.0
     assert Settings.load(_env_file=None, lease_seconds=60).effective_heartbeat_seconds == 2.0
+
+
+def test_heartbeat_must_be_well_inside_the_lease(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKHAND_LEASE_SECONDS", "10")
+    monkeypatch.setenv("DOCKHAND_HEARTBEAT_SECONDS", "6")
+    with pytest.raises(SettingsError, match="DOCKHAND_HEARTBEAT_SECONDS"):
+        Settings.load()

@@ -220,3 +220,29 @@ def _alive(pid: int) -> bool:
             return stat.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_background_processes_die_with_the_task(core: Core, tmp_path: Path) -> None:
+    core.start(workers=1)
+    pidfile = tmp_path / "bg.pid"
+    started = time.monotonic()
+    task_id = submit(core, f"sleep 300 & echo $! > {pidfile}; echo left it running")
+    assert final(core, task_id) is TaskStatus.SUCCEEDED
+    assert time.monotonic() - started < 5, "a background child must not hold the task open"
+    wait_for(lambda: not _alive(int(pidfile.read_text())), timeout=5, what="the background sleep to die")
+
+
+def test_binary_and_endless_lines_are_logged_safely(core: Core) -> None:
+    core.start(workers=1)
+    task_id = submit(core, r"printf 'nul\000byte\n'; head -c 200000 /dev/zero | tr '\000' x; echo; echo after")
+    assert final(core, task_id) is TaskStatus.SUCCEEDED
+    lines = [line.line for line in core.logs.tail(task_id, limit=100)]
+    assert "nul\ufffdbyte" in lines and "after" in lines
+    assert all(len(line) <= 9000 for line in lines), "a line with no newline is read in bounded chunks"
+
+
+def test_reserved_and_overridden_environment(core: Core) -> None:
+    core.start(workers=1)
+    task_id = submit(core, 'echo "home=$HOME custom=$MY_VAR"', env={"HOME": "/nowhere", "MY_VAR": "x"})
+    assert final(core, task_id) is TaskStatus.SUCCEEDED
+    assert "home=/nowhere custom=x" in [line.line for line in core.logs.tail(task_id)]

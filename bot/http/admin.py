@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -24,7 +25,7 @@ def _int_param(request: Request, name: str, default: int, *, low: int, high: int
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not re.fullmatch(r"[0-9]{1,18}", raw) or not low <= int(raw) <= high:
         raise ApiError(400, f"query parameter {name!r} must be an integer from {low} to {high}")
     return int(raw)
 

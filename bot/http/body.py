@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -13,7 +14,7 @@ from bot.http.errors import ApiError
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not re.fullmatch(r"[0-9]{1,18}", declared):
             raise ApiError(400, "invalid Content-Length header")
         if int(declared) > limit:
             raise ApiError(413, f"request body is larger than {limit} bytes")
@@ -32,8 +33,10 @@ def parse_json(body: bytes) -> Any:
         raise ApiError(400, "request body is empty; expected JSON")
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer too long to convert
         raise ApiError(400, f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "request body is nested too deeply") from None
 
 
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:

@@ -1,18 +1,23 @@
 """The `custom` pipeline: run one shell command, stream its output, honour timeout and cancel.
 
-Until the sandbox lands the command runs on the host, in its own process group (so the whole
-tree is killed on timeout or cancel), in a per-task working directory, with a minimal environment:
-none of dockhand's own variables or credentials are passed to it.
+Until the sandbox lands the command runs on the host, in its own process group, in a per-task
+working directory outside dockhand's data directory, with a minimal environment: none of
+dockhand's own variables or credentials are passed to it. When the command ends — finished, timed
+out or cancelled — its whole process group is killed, so nothing it started outlives the task.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import IO
 
 from core.errors import StageFailedError
@@ -21,17 +26,24 @@ from core.specs import CustomSpec
 from core.states import LogStream
 
 KILL_GRACE_SECONDS = 2.0
+READ_CHUNK = 64 * 1024
 _PASSED_THROUGH = ("PATH", "LANG", "LC_ALL", "TZ")
+
+log = logging.getLogger(__name__)
+
+
+def work_dir(task_id: str) -> Path:
+    return Path(tempfile.gettempdir()) / "dockhand-work" / task_id
 
 
 def run_command(ctx: StageContext) -> None:
     spec = ctx.spec
     assert isinstance(spec, CustomSpec)
-    workdir = ctx.settings.data_dir / "work" / ctx.task.id
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = work_dir(ctx.task.id)
+    workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
     timeout = spec.timeout_seconds or ctx.settings.custom_timeout_seconds
     env = {k: os.environ[k] for k in _PASSED_THROUGH if k in os.environ}
-    env.update(HOME=str(workdir), DOCKHAND_TASK_ID=ctx.task.id, **spec.env)
+    env.update({"HOME": str(workdir), **spec.env, "DOCKHAND_TASK_ID": ctx.task.id})
 
     ctx.log.system(f"$ {spec.command}")
     started = time.monotonic()
@@ -44,31 +56,28 @@ def run_command(ctx: StageContext) -> None:
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    pgid = proc.pid  # start_new_session makes the shell the leader of a new process group
     readers = [
         threading.Thread(target=_pump, args=(proc.stdout, ctx, LogStream.STDOUT), daemon=True),
         threading.Thread(target=_pump, args=(proc.stderr, ctx, LogStream.STDERR), daemon=True),
     ]
     for reader in readers:
         reader.start()
-    unregister = ctx.cancel.on_cancel(lambda: _kill_group(proc))
+    # Runs on whichever thread cancels: only signal here, never wait.
+    unregister = ctx.cancel.on_cancel(lambda: _signal_group(pgid, signal.SIGTERM))
     timed_out = False
     try:
-        while True:
-            remaining = timeout - (time.monotonic() - started)
-            if remaining <= 0:
-                timed_out = True
-                _kill_group(proc)
-                break
-            try:
-                proc.wait(timeout=min(remaining, 0.25))
-                break
-            except subprocess.TimeoutExpired:
-                ctx.log.flush()
-        exit_code = proc.wait()
+        timed_out = _wait(proc, pgid, timeout, ctx)
     finally:
         unregister()
+        _signal_group(pgid, signal.SIGKILL)  # whatever the command left running dies with the task
+        exit_code = proc.wait()
         for reader in readers:
-            reader.join(timeout=5)
+            reader.join(timeout=2)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+        shutil.rmtree(workdir, ignore_errors=True)
     duration = round(time.monotonic() - started, 3)
     ctx.result.update(exit_code=exit_code, duration_seconds=duration, timed_out=timed_out)
     ctx.metrics["command_seconds"] = duration
@@ -79,24 +88,37 @@ def run_command(ctx: StageContext) -> None:
         raise StageFailedError(f"command exited with code {exit_code}")
 
 
+def _wait(proc: subprocess.Popen[bytes], pgid: int, timeout: float, ctx: StageContext) -> bool:
+    """Wait for the shell; on timeout or cancel, TERM its group, then give it a grace period. True on timeout."""
+    started = time.monotonic()
+    while True:
+        remaining = timeout - (time.monotonic() - started)
+        if remaining <= 0 or ctx.cancel.cancelled:
+            _signal_group(pgid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(KILL_GRACE_SECONDS)
+            return remaining <= 0 and not ctx.cancel.cancelled
+        try:
+            proc.wait(timeout=min(remaining, 0.25))
+            return False
+        except subprocess.TimeoutExpired:
+            ctx.log.flush()
+
+
 def _pump(stream: IO[bytes] | None, ctx: StageContext, kind: LogStream) -> None:
+    """Copy a pipe into the task log; keeps draining even if the log cannot be written, so the command never blocks."""
     if stream is None:
         return
-    with stream:
-        for raw in stream:
-            ctx.log.write(raw.decode("utf-8", errors="replace"), kind)
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the command's whole process group, then SIGKILL what is left after a grace period."""
-    try:
-        pgid = os.getpgid(proc.pid)
-    except ProcessLookupError:
-        return
-    _signal_group(pgid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(KILL_GRACE_SECONDS)
-    _signal_group(pgid, signal.SIGKILL)
+    log_ok = True
+    with contextlib.suppress(ValueError, OSError):  # the pipe was closed under us at the end
+        for raw in iter(lambda: stream.readline(READ_CHUNK), b""):
+            if not log_ok:
+                continue
+            try:
+                ctx.log.write(raw.decode("utf-8", errors="replace"), kind)
+            except Exception:
+                log_ok = False
+                log.exception("task %s: log write failed; the rest of its output is dropped", ctx.task.id)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
