@@ -347,18 +347,15 @@ class TaskQueue:
         if task.retry_count < task.max_retries:
             retry = task.retry_count + 1
             run_after = now + timedelta(seconds=self.policy.backoff(retry))
-            if not self._set(
+            if not self._end_claim(
                 txn,
-                task.id,
-                expect=(TaskStatus.RUNNING,),
-                token=task.claim_token,
-                lease_expired_before=lease_expired_before,
+                task,
+                lease_expired_before,
                 status=TaskStatus.PENDING,
                 retry_count=retry,
                 run_after=run_after,
                 worker_id=None,
                 claim_token=None,
-                lease_expires_at=None,
                 error=error,
             ):
                 return None
@@ -370,17 +367,7 @@ class TaskQueue:
                 data={"retry": retry, "run_after": run_after.isoformat()},
             )
             return RetryDecision(task_id=task.id, status=TaskStatus.PENDING, run_after=run_after)
-        if not self._set(
-            txn,
-            task.id,
-            expect=(TaskStatus.RUNNING,),
-            token=task.claim_token,
-            lease_expired_before=lease_expired_before,
-            status=TaskStatus.FAILED,
-            finished_at=now,
-            lease_expires_at=None,
-            error=error,
-        ):
+        if not self._end_claim(txn, task, lease_expired_before, status=TaskStatus.FAILED, finished_at=now, error=error):
             return None
         txn.emit(
             task.id,
@@ -393,20 +380,26 @@ class TaskQueue:
     def _cancel_running(
         self, txn: JournalTransaction, task: Task, reason: str, *, lease_expired_before: datetime | None = None
     ) -> RetryDecision | None:
-        if not self._set(
+        if not self._end_claim(
+            txn, task, lease_expired_before, status=TaskStatus.CANCELLED, finished_at=utcnow(), error="cancelled"
+        ):
+            return None
+        txn.emit(task.id, EventKind.FINISHED, status=TaskStatus.CANCELLED, message=f"cancelled ({reason})")
+        return RetryDecision(task_id=task.id, status=TaskStatus.CANCELLED)
+
+    def _end_claim(
+        self, txn: JournalTransaction, task: Task, lease_expired_before: datetime | None, **values: Any
+    ) -> bool:
+        """Take a running task away from the claim it had (requeue, fail, cancel), if that claim still holds it."""
+        return self._set(
             txn,
             task.id,
             expect=(TaskStatus.RUNNING,),
             token=task.claim_token,
             lease_expired_before=lease_expired_before,
-            status=TaskStatus.CANCELLED,
-            finished_at=utcnow(),
             lease_expires_at=None,
-            error="cancelled",
-        ):
-            return None
-        txn.emit(task.id, EventKind.FINISHED, status=TaskStatus.CANCELLED, message=f"cancelled ({reason})")
-        return RetryDecision(task_id=task.id, status=TaskStatus.CANCELLED)
+            **values,
+        )
 
     @staticmethod
     def _set(

@@ -91,15 +91,7 @@ def submit_issue(
     as_json: JsonFlag = False,
 ) -> None:
     """Resolve a GitHub issue with the agent."""
-    parsed = _repo(ref, needs_number=True)
-    _submit_or_fail(
-        TaskType.ISSUE_RESOLUTION,
-        {"issue_number": parsed.number},
-        repository=parsed.full_name,
-        priority=priority,
-        max_retries=max_retries,
-        as_json=as_json,
-    )
+    _submit_numbered(TaskType.ISSUE_RESOLUTION, "issue_number", ref, priority, max_retries, as_json)
 
 
 @submit_app.command("review")
@@ -110,10 +102,16 @@ def submit_review(
     as_json: JsonFlag = False,
 ) -> None:
     """Review a pull request."""
+    _submit_numbered(TaskType.PR_REVIEW, "pr_number", ref, priority, max_retries, as_json)
+
+
+def _submit_numbered(
+    task_type: TaskType, field: str, ref: str, priority: TaskPriority, max_retries: int | None, as_json: bool
+) -> None:
     parsed = _repo(ref, needs_number=True)
     _submit_or_fail(
-        TaskType.PR_REVIEW,
-        {"pr_number": parsed.number},
+        task_type,
+        {field: parsed.number},
         repository=parsed.full_name,
         priority=priority,
         max_retries=max_retries,
