@@ -9,6 +9,8 @@ import typer
 
 from bot.cli.context import fail, open_core, print_json
 from core.errors import DockhandError
+from core.events import TaskEventRecord
+from core.logs import LogLine
 from core.queue import TaskFilter
 from core.repo_ref import RepoRef
 from core.service import Core
@@ -239,17 +241,21 @@ def show_task(
 def _follow(core: Core, task_id: str) -> int:
     after_log = after_event = 0
     while True:
+        # Read the status first: when it is final, every line and event written before it is read below.
         task = core.task(task_id)
-        for event in core.journal.events(task_id, after_id=after_event):
-            after_event = event.id
-            typer.secho(f"» {event.message}", fg=typer.colors.CYAN)
-        # Read the log after the status, so a final status comes with every line written before it.
-        for line in core.logs.tail(task_id, after_id=after_log):
-            after_log = line.id
-            if line.stream is LogStream.SYSTEM:
-                typer.secho(line.line, dim=True)
+        events = core.journal.events(task_id, after_id=after_event)
+        lines = core.logs.tail(task_id, after_id=after_log)
+        after_event = events[-1].id if events else after_event
+        after_log = lines[-1].id if lines else after_log
+        merged: list[LogLine | TaskEventRecord] = [*events, *lines]
+        for item in sorted(merged, key=lambda item: item.created_at):
+            if isinstance(item, LogLine):
+                if item.stream is LogStream.SYSTEM:
+                    typer.secho(item.line, dim=True)
+                else:
+                    typer.echo(item.line, err=item.stream is LogStream.STDERR)
             else:
-                typer.echo(line.line, err=line.stream is LogStream.STDERR)
+                typer.secho(f"» {item.message}", fg=typer.colors.CYAN)
         if task.status.is_final:
             typer.secho(
                 f"task {task_id} {task.status.value}" + (f": {task.error}" if task.error else ""),
