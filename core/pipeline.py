@@ -19,6 +19,7 @@ from core.cancellation import CancelToken, StopKind
 from core.errors import LeaseLostError, NoPipelineError, StageFailedError, TaskCancelledError
 from core.logs import LogSink
 from core.models import Task
+from core.sandboxing import SandboxProvider
 from core.settings import Settings
 from core.specs import Spec, parse_spec
 from core.stages import StageRecorder
@@ -36,6 +37,7 @@ class StageContext:
     settings: Settings
     log: LogSink
     cancel: CancelToken
+    sandboxes: SandboxProvider | None = None
     result: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -92,15 +94,24 @@ class RunReport:
 
 
 class PipelineRunner:
-    def __init__(self, registry: PipelineRegistry, stages: StageRecorder, settings: Settings) -> None:
+    def __init__(
+        self,
+        registry: PipelineRegistry,
+        stages: StageRecorder,
+        settings: Settings,
+        sandboxes: SandboxProvider | None = None,
+    ) -> None:
         self.registry = registry
         self.stages = stages
         self.settings = settings
+        self.sandboxes = sandboxes
 
     def run(self, task: Task, log_sink: LogSink, cancel: CancelToken) -> RunReport:
         pipeline = self.registry.get(task.type)
         spec = parse_spec(task.type, task.payload)
-        ctx = StageContext(task=task, spec=spec, settings=self.settings, log=log_sink, cancel=cancel)
+        ctx = StageContext(
+            task=task, spec=spec, settings=self.settings, log=log_sink, cancel=cancel, sandboxes=self.sandboxes
+        )
         self.stages.plan(task.id, task.attempt, [s.name for s in pipeline.stages])
         started = time.monotonic()
         outcome, error = Outcome.SUCCEEDED, None

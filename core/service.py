@@ -25,6 +25,7 @@ from core.models import Sandbox, Task, TaskStage, utcnow
 from core.pipeline import PipelineRegistry, PipelineRunner, RunReport
 from core.pipelines import default_registry
 from core.queue import Claim, QueuePolicy, SubmitResult, TaskFilter, TaskQueue
+from core.sandboxing import SandboxBackend
 from core.scheduler import Scheduler
 from core.schedules import ScheduleBook, submission_for
 from core.settings import Settings
@@ -34,14 +35,6 @@ from core.states import TaskStatus
 from core.worker import WorkerPool
 
 log = logging.getLogger(__name__)
-
-
-class SandboxDirectory(Protocol):
-    """The seam the sandbox package fills: list and destroy dockhand's sandboxes."""
-
-    def list(self) -> list[Sandbox]: ...
-
-    def destroy(self, sandbox_id: str) -> None: ...
 
 
 class Cache(Protocol):
@@ -70,7 +63,15 @@ class StatusReport:
 
 
 class Core:
-    def __init__(self, settings: Settings, *, registry: PipelineRegistry | None = None, migrate: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: PipelineRegistry | None = None,
+        migrate: bool = True,
+        sandboxes: Callable[[Database], SandboxBackend] | None = None,
+    ) -> None:
+        """`sandboxes` builds the sandbox backend on this core's database (the entry point decides which)."""
         self.settings = settings
         self.db = Database(settings.effective_database_url)
         if migrate:
@@ -92,10 +93,10 @@ class Core:
         self.schedules = ScheduleBook(self.db)
         self.deliveries = DeliveryLog(self.db)
         self.registry = registry or default_registry()
-        self.runner = PipelineRunner(self.registry, self.stages, settings)
+        self.sandboxes = sandboxes(self.db) if sandboxes is not None else None
+        self.runner = PipelineRunner(self.registry, self.stages, settings, self.sandboxes)
         self.metrics = Metrics()
         self.metrics.add_gauges(self._scrape_gauges)
-        self.sandboxes: SandboxDirectory | None = None
         self.caches: list[Cache] = []
         self.pool: WorkerPool | None = None
         self.scheduler: Scheduler | None = None
@@ -104,11 +105,18 @@ class Core:
     def start(self, *, workers: int | None = None, scheduler: bool = True) -> None:
         """Start the worker pool (and the scheduler): what `dockhand serve` and `dockhand worker` run."""
         size = self.settings.workers if workers is None else workers
+        if self.sandboxes is not None:
+            removed = self.sandboxes.cleanup_orphans()
+            if removed:
+                log.warning("removed %d orphaned sandboxes: %s", len(removed), ", ".join(removed))
         if scheduler:
             self.scheduler = Scheduler()
             self.scheduler.every("lease-sweep", self.settings.sweep_interval_seconds, self.sweep)
             self.scheduler.every("schedule-sync", 30, self.sync_schedules)
             self.scheduler.every("prune-deliveries", 3600, self.deliveries.prune)
+            if self.sandboxes is not None:
+                backend, ttl = self.sandboxes, self.settings.sandbox_idle_ttl_seconds
+                self.scheduler.every("sandbox-reap", min(60.0, ttl / 2), lambda: backend.reap_idle(ttl))
             self.scheduler.start()
             self.sweep()
             self.sync_schedules()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -70,6 +70,22 @@ class Settings(BaseSettings):
     """Time limit of a `custom` task's command unless the task sets its own."""
     max_request_bytes: int = Field(default=1_000_000, ge=1024)
     """Largest JSON body the admin API accepts."""
+    custom_runner: Literal["sandbox", "host"] = "sandbox"
+    """Where `custom` commands run: a Docker sandbox, or (unsafe, for trusted single-user setups) the host."""
+    sandbox_image: str | None = None
+    """A ready sandbox image (e.g. from your registry); unset: build `dockhand-sandbox` locally from Debian."""
+    sandbox_ca_bundle: Path | None = None
+    """Extra CA certificates (PEM) the sandbox image trusts, e.g. a TLS-intercepting proxy's."""
+    sandbox_memory: str = Field(default="2g", pattern=r"^[0-9]+[kmg]?$")
+    sandbox_cpus: float = Field(default=2.0, gt=0, le=256)
+    sandbox_pids: int = Field(default=512, ge=16, le=100_000)
+    sandbox_idle_ttl_seconds: float = Field(default=1800.0, gt=0)
+    """Idle sandboxes are removed after this long."""
+    cache_ttl_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
+    """Dependency-cache entries expire after this long."""
+    debian_mirror: str = "http://deb.debian.org/debian"
+    """Where `dockhand image build` fetches Debian packages."""
+    debian_suite: str = "bookworm"
     bot_name: str = "dockhand"
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
 
@@ -117,6 +133,14 @@ class Settings(BaseSettings):
         if self.heartbeat_seconds is not None:
             return self.heartbeat_seconds
         return min(self.lease_seconds / 4, 2.0)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def git_cache_dir(self) -> Path:
+        return self.data_dir / "git"
 
     @property
     def artifacts_dir(self) -> Path:

@@ -38,6 +38,7 @@ class CustomSpec(Spec):
     command: Text = Field(min_length=1, max_length=20_000)
     timeout_seconds: float | None = Field(default=None, gt=0, le=24 * 3600)
     env: dict[EnvName, Text] = Field(default_factory=dict)
+    network: bool = False
 
     @field_validator("env")
     @classmethod

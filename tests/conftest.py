@@ -58,6 +58,9 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
         "poll_interval_seconds": 0.05,
         "retry_backoff_seconds": 0.0,
         "sweep_interval_seconds": 0.5,
+        # Queue and worker tests exercise scheduling, not isolation: their commands run on the host.
+        # The sandbox tests run `custom` tasks in Docker.
+        "custom_runner": "host",
     }
     base.update(overrides)
     return Settings.load(**base)
@@ -89,3 +92,34 @@ def core_factory(settings_factory: Callable[..., Settings]) -> Iterator[Callable
 @pytest.fixture
 def core(core_factory: Callable[..., Core]) -> Core:
     return core_factory()
+
+
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+@pytest.fixture(scope="session")
+def sandbox_image() -> str:
+    """The real sandbox image, built once per run (a no-op when an image with the same inputs exists)."""
+    from sandbox.image import ImageBuilder, ImageRecipe
+    from sandbox.manager import connect_docker
+
+    recipe = ImageRecipe.from_ca_file(HOST_CA_BUNDLE if HOST_CA_BUNDLE.exists() else None)
+    return ImageBuilder(connect_docker()).build(recipe).tag
+
+
+@pytest.fixture
+def sandbox_manager(sandbox_image: str, tmp_path: Path) -> Iterator[Any]:
+    """A sandbox manager on a fresh SQLite store, with an instance label of its own; cleans up after itself."""
+    from core.db import Database
+    from core.sandboxing import SandboxPolicy
+    from sandbox.manager import SandboxManager, connect_docker
+
+    db = Database(f"sqlite:///{tmp_path / 'sandbox.db'}")
+    db.migrate()
+    manager = SandboxManager(
+        connect_docker(), db, SandboxPolicy(image=sandbox_image), instance=f"test{uuid.uuid4().hex[:8]}"
+    )
+    yield manager
+    for container in manager._containers():
+        manager._remove(container)
+    db.dispose()

@@ -10,6 +10,7 @@ from bot.cli.context import fail, load_settings, open_core, print_json
 from core.api_token import token_path
 from core.errors import DockhandError
 from core.migrate import current_revision, head_revision
+from core.models import utcnow
 from core.specs import TaskSubmission
 from core.states import TaskPriority
 from core.views import sandbox_view, schedule_view
@@ -24,26 +25,59 @@ db_app = typer.Typer(help="The database.", no_args_is_help=True)
 
 @sandbox_app.command("list")
 def sandbox_list(as_json: JsonFlag = False) -> None:
-    """List sandboxes."""
-    core = open_core()
-    sandboxes = core.list_sandboxes()
+    """List sandboxes: ID, container, image, state and age."""
+    sandboxes = open_core(sandboxes=True, require_docker=True).list_sandboxes()
     if as_json:
         print_json({"sandboxes": [sandbox_view(s) for s in sandboxes]})
-    elif not sandboxes:
+        return
+    if not sandboxes:
         typer.echo("no sandboxes")
-    for s in sandboxes if not as_json else []:
-        typer.echo(f"{s.id:<40}{(s.container_id or '-')[:12]:<14}{s.image:<30}{s.state.value}")
+        return
+    now = utcnow()
+    typer.echo(f"{'ID':<36}{'CONTAINER':<14}{'IMAGE':<34}{'STATE':<10}AGE")
+    for s in sandboxes:
+        age = int((now - s.created_at).total_seconds())
+        typer.echo(f"{s.id:<36}{(s.container_id or '-')[:12]:<14}{s.image[:33]:<34}{s.state.value:<10}{age}s")
 
 
 @sandbox_app.command("destroy")
 def sandbox_destroy(sandbox_id: Annotated[str, typer.Argument(help="Sandbox ID.")]) -> None:
-    """Destroy a sandbox and its container."""
-    core = open_core()
+    """Destroy a sandbox, its container and its workspace."""
+    core = open_core(sandboxes=True, require_docker=True)
     try:
         core.destroy_sandbox(sandbox_id)
     except DockhandError as exc:
         fail(str(exc))
     typer.echo(f"destroyed {sandbox_id}")
+
+
+@sandbox_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def sandbox_exec(
+    sandbox_id: Annotated[str, typer.Argument(help="Sandbox ID (created, locked down, if missing).")],
+    command: Annotated[list[str], typer.Argument(help="Command and arguments, after --.")],
+    network: Annotated[bool, typer.Option("--network/--no-network", help="Network for this command.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Time limit in seconds.")] = 600.0,
+    workdir: Annotated[str, typer.Option("--workdir", "-w")] = "/workspace",
+) -> None:
+    """Run a command in a sandbox, stream its output, exit with its exit code."""
+    import shlex
+
+    from core.sandboxing import ExecRequest
+    from core.states import LogStream
+
+    core = open_core(sandboxes=True, require_docker=True)
+    assert core.sandboxes is not None
+    try:
+        box = core.sandboxes.get_or_create(sandbox_id, core.sandboxes.default_policy().with_overrides(network=network))
+        result = box.exec(
+            ExecRequest(command=shlex.join(command), workdir=workdir, timeout_seconds=timeout),
+            output=lambda line, stream: typer.echo(line, err=stream is not LogStream.STDOUT),
+        )
+    except DockhandError as exc:
+        fail(str(exc))
+    if not result.ok and (result.timed_out or result.oom_killed):
+        typer.secho(f"dockhand: command {result.describe()}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(result.exit_code if not result.timed_out else 124)
 
 
 @cache_app.command("clear")
@@ -129,3 +163,29 @@ def config(as_json: JsonFlag = False) -> None:
         return
     for key, value in data.items():
         typer.echo(f"{key:<20}{value}")
+
+
+image_app = typer.Typer(help="The sandbox image.", no_args_is_help=True)
+
+
+@image_app.command("build")
+def image_build(as_json: JsonFlag = False) -> None:
+    """Build the sandbox image from Debian's packages (needs root for debootstrap); a no-op when up to date."""
+    from sandbox.backend import image_recipe
+    from sandbox.image import ImageBuilder
+    from sandbox.manager import connect_docker
+
+    settings = load_settings()
+    if settings.sandbox_image:
+        typer.echo(f"DOCKHAND_SANDBOX_IMAGE is set: sandboxes use {settings.sandbox_image} as it is")
+        return
+    try:
+        recipe = image_recipe(settings)
+        builder = ImageBuilder(connect_docker(), progress=None if as_json else lambda line: typer.echo(line, err=True))
+        result = builder.build(recipe)
+    except (DockhandError, OSError) as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({"tag": result.tag, "built": result.built})
+    else:
+        typer.echo(f"{result.tag} {'built' if result.built else 'already up to date'}")

@@ -36,10 +36,22 @@ def setup_logging(settings: Settings) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def open_core(settings: Settings | None = None) -> Core:
+def open_core(settings: Settings | None = None, *, sandboxes: bool = False, require_docker: bool = False) -> Core:
+    """A core on the configured store; with `sandboxes`, backed by Docker (or, if optional, without it)."""
     settings = settings or load_settings()
     try:
-        return Core(settings)
+        if not sandboxes:
+            return Core(settings)
+        from sandbox.backend import docker_backend
+        from sandbox.errors import DockerUnavailableError
+
+        try:
+            return Core(settings, sandboxes=lambda db: docker_backend(settings, db))
+        except DockerUnavailableError as exc:
+            if require_docker:
+                fail(str(exc))
+            logging.getLogger("dockhand").warning("%s; sandboxed tasks fail until Docker is back", exc)
+            return Core(settings)
     except DockhandError as exc:
         fail(str(exc))
 

@@ -25,6 +25,7 @@ app.add_typer(admin.sandbox_app, name="sandbox")
 app.add_typer(admin.cache_app, name="cache")
 app.add_typer(admin.schedule_app, name="schedule")
 app.add_typer(admin.db_app, name="db")
+app.add_typer(admin.image_app, name="image")
 app.command("config")(admin.config)
 
 
@@ -46,7 +47,7 @@ def serve(
 
     settings = load_settings()
     setup_logging(settings)
-    core = open_core(settings)
+    core = open_core(settings, sandboxes=True)
     token = resolve_api_token(settings)
     assert token is not None
 
@@ -75,7 +76,7 @@ def worker(
     """Run workers and the scheduler without the HTTP service (to add capacity beside `serve`)."""
     settings = load_settings()
     setup_logging(settings)
-    core = open_core(settings)
+    core = open_core(settings, sandboxes=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -1,9 +1,10 @@
 """The `custom` pipeline: run one shell command, stream its output, honour timeout and cancel.
 
-Until the sandbox lands the command runs on the host, in its own process group, in a per-task
-working directory outside dockhand's data directory, with a minimal environment: none of
-dockhand's own variables or credentials are passed to it. When the command ends — finished, timed
-out or cancelled — its whole process group is killed, so nothing it started outlives the task.
+By default the command runs in a fresh locked-down sandbox (network off unless the task asks),
+destroyed afterwards. With DOCKHAND_CUSTOM_RUNNER=host it runs on the host instead — for trusted
+single-user setups only — in its own process group, in a scratch directory outside dockhand's data
+directory, with none of dockhand's variables or credentials in its environment; when it ends its
+whole process group is killed, so nothing it started outlives the task.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import IO
 
 from core.errors import StageFailedError
 from core.pipeline import Pipeline, Stage, StageContext
+from core.sandboxing import ExecRequest
 from core.specs import CustomSpec
 from core.states import LogStream
 
@@ -37,6 +39,41 @@ def work_dir(task_id: str) -> Path:
 
 
 def run_command(ctx: StageContext) -> None:
+    if ctx.settings.custom_runner == "host":
+        run_on_host(ctx)
+    else:
+        run_in_sandbox(ctx)
+
+
+def run_in_sandbox(ctx: StageContext) -> None:
+    spec = ctx.spec
+    assert isinstance(spec, CustomSpec)
+    if ctx.sandboxes is None:
+        raise StageFailedError("no sandbox backend: Docker is not available to this worker")
+    sandbox_id = f"custom-{ctx.task.id}-{ctx.task.attempt}"
+    policy = ctx.sandboxes.default_policy().with_overrides(network=spec.network)
+    timeout = spec.timeout_seconds or ctx.settings.custom_timeout_seconds
+    ctx.log.system(f"$ {spec.command}   [sandbox {sandbox_id}, network {'on' if spec.network else 'off'}]")
+    box = ctx.sandboxes.get_or_create(sandbox_id, policy)
+    try:
+        env = {**spec.env, "DOCKHAND_TASK_ID": ctx.task.id}
+        result = box.exec(
+            ExecRequest(command=spec.command, env=env, timeout_seconds=timeout),
+            output=lambda line, stream: ctx.log.write(line, stream),
+            cancelled=lambda: ctx.cancel.cancelled,
+        )
+    finally:
+        ctx.sandboxes.destroy(sandbox_id)
+    ctx.result.update(exit_code=result.exit_code, duration_seconds=result.duration_seconds, timed_out=result.timed_out)
+    if result.oom_killed:
+        ctx.result["oom_killed"] = True
+    ctx.metrics["command_seconds"] = result.duration_seconds
+    ctx.cancel.raise_if_cancelled()
+    if not result.ok:
+        raise StageFailedError(f"command {result.describe()}")
+
+
+def run_on_host(ctx: StageContext) -> None:
     spec = ctx.spec
     assert isinstance(spec, CustomSpec)
     workdir = work_dir(ctx.task.id)

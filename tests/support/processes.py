@@ -16,7 +16,12 @@ _SCRUBBED_PREFIXES = ("DOCKHAND_", "GITHUB_", "SLACK_", "ANTHROPIC_")
 
 def dockhand_env(data_dir: Path, database_url: str, **settings: object) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
-    env.update(DOCKHAND_DATA_DIR=str(data_dir), DOCKHAND_DATABASE_URL=database_url, DOCKHAND_LOG_LEVEL="WARNING")
+    env.update(
+        DOCKHAND_DATA_DIR=str(data_dir),
+        DOCKHAND_DATABASE_URL=database_url,
+        DOCKHAND_LOG_LEVEL="WARNING",
+        DOCKHAND_CUSTOM_RUNNER="host",
+    )
     env.update({f"DOCKHAND_{k.upper()}": str(v) for k, v in settings.items()})
     return env
 

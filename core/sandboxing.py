@@ -1,0 +1,107 @@
+"""What the core needs from a sandbox backend, and the values it gets back.
+
+The `sandbox` package implements these with Docker; pipelines see only these types, so the core
+runs and is tested without the docker SDK imported.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from core.models import Sandbox
+from core.states import LogStream
+
+OutputSink = Callable[[str, LogStream], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SandboxPolicy:
+    """How locked down a sandbox is. Every field can be overridden per repository."""
+
+    image: str
+    user: str = "sandbox"
+    memory: str = "2g"
+    cpus: float = 2.0
+    pids: int = 512
+    tmp_size: str = "512m"
+    home_size: str = "1g"
+    network: bool = False
+    read_only_root: bool = True
+
+    def with_overrides(self, **changes: object) -> SandboxPolicy:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecResult:
+    """The outcome of one command in a sandbox. Output is bounded: head and tail are kept."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration_seconds: float
+    timed_out: bool = False
+    cancelled: bool = False
+    oom_killed: bool = False
+    truncated_bytes: int = 0
+    killed_leftovers: bool = False  # processes the command left running were killed after it
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and not self.cancelled
+
+    def describe(self) -> str:
+        if self.timed_out:
+            return f"timed out after {self.duration_seconds:.0f}s"
+        if self.cancelled:
+            return "cancelled"
+        if self.oom_killed:
+            return "killed: out of memory"
+        if self.exit_code == 137:
+            return "killed (SIGKILL)"
+        return f"exited with code {self.exit_code}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecRequest:
+    command: str
+    workdir: str = "/workspace"
+    env: Mapping[str, str] = field(default_factory=dict)
+    timeout_seconds: float = 3600.0
+    keep_background: bool = False  # leave processes the command started running (default: kill them)
+
+
+class LiveSandboxLike(Protocol):
+    """A running sandbox a pipeline can use."""
+
+    @property
+    def sandbox_id(self) -> str: ...
+
+    def exec(
+        self, request: ExecRequest, *, output: OutputSink | None = None, cancelled: Callable[[], bool] | None = None
+    ) -> ExecResult: ...
+
+    def set_network(self, enabled: bool) -> None: ...
+
+
+class SandboxProvider(Protocol):
+    """Creates and removes sandboxes by ID."""
+
+    def get_or_create(self, sandbox_id: str, policy: SandboxPolicy | None = None) -> LiveSandboxLike: ...
+
+    def destroy(self, sandbox_id: str) -> None: ...
+
+    def default_policy(self) -> SandboxPolicy: ...
+
+
+class SandboxBackend(SandboxProvider, Protocol):
+    """A provider that also lists, reaps and cleans up: what `Core` is given at start-up."""
+
+    def list(self) -> builtins.list[Sandbox]: ...
+
+    def reap_idle(self, ttl_seconds: float) -> builtins.list[str]: ...
+
+    def cleanup_orphans(self) -> builtins.list[str]: ...

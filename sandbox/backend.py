@@ -1,0 +1,29 @@
+"""Building the Docker sandbox backend from settings (called at entry points only)."""
+
+from __future__ import annotations
+
+from core.db import Database
+from core.sandboxing import SandboxPolicy
+from core.settings import Settings
+from sandbox.image import ImageRecipe
+from sandbox.manager import SandboxManager, connect_docker, instance_label
+
+
+def image_recipe(settings: Settings) -> ImageRecipe:
+    return ImageRecipe.from_ca_file(
+        settings.sandbox_ca_bundle, suite=settings.debian_suite, mirror=settings.debian_mirror
+    )
+
+
+def default_policy(settings: Settings) -> SandboxPolicy:
+    image = settings.sandbox_image or image_recipe(settings).tag
+    return SandboxPolicy(
+        image=image, memory=settings.sandbox_memory, cpus=settings.sandbox_cpus, pids=settings.sandbox_pids
+    )
+
+
+def docker_backend(settings: Settings, db: Database) -> SandboxManager:
+    """Raises `DockerUnavailableError` when the engine cannot be reached."""
+    return SandboxManager(
+        connect_docker(), db, default_policy(settings), instance=instance_label(settings.effective_database_url)
+    )

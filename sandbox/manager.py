@@ -1,0 +1,254 @@
+"""Sandbox lifecycle keyed by sandbox ID: get-or-create with reuse, list, destroy, idle reaping, orphans.
+
+Containers carry labels naming them dockhand's, their sandbox ID and the dockhand instance (a hash
+of its database), so two installations sharing one Docker engine never touch each other's.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import hashlib
+import logging
+import re
+import threading
+from datetime import timedelta
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from docker.models.networks import Network
+from sqlmodel import col, select
+
+from core.db import Database
+from core.models import Sandbox, utcnow
+from core.sandboxing import SandboxPolicy
+from core.states import SandboxState
+from sandbox.errors import DockerUnavailableError, SandboxError, SandboxNotFoundError
+from sandbox.live import SANDBOX_UID, LiveSandbox
+
+log = logging.getLogger(__name__)
+
+LABEL_MANAGED = "dockhand.managed"
+LABEL_ID = "dockhand.sandbox-id"
+LABEL_INSTANCE = "dockhand.instance"
+NETWORK = "dockhand-sandboxes"
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$")
+
+# PID 1 of every sandbox: sleeps and reaps orphans, so finished processes never pile up as zombies.
+REAPER = (
+    "import os,time\nwhile True:\n    try:\n        os.wait()\n    except ChildProcessError:\n        time.sleep(0.2)\n"
+)
+
+
+def connect_docker() -> docker.DockerClient:
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise DockerUnavailableError(f"cannot reach the Docker engine: {exc}") from None
+    return client
+
+
+def instance_label(database_url: str) -> str:
+    return hashlib.sha256(database_url.encode()).hexdigest()[:12]
+
+
+class SandboxManager:
+    """Implements `core.sandboxing.SandboxProvider` and `core.service.SandboxDirectory` on Docker."""
+
+    def __init__(self, client: docker.DockerClient, db: Database, policy: SandboxPolicy, *, instance: str) -> None:
+        self.client = client
+        self.db = db
+        self.policy = policy
+        self.instance = instance
+        self._lock = threading.Lock()
+        self._network: Network | None = None
+
+    def default_policy(self) -> SandboxPolicy:
+        return self.policy
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def get_or_create(self, sandbox_id: str, policy: SandboxPolicy | None = None) -> LiveSandbox:
+        """The live sandbox with this ID, reused when it exists, created (locked down) when not."""
+        if not _ID.match(sandbox_id):
+            raise SandboxError(f"invalid sandbox id {sandbox_id!r} (letters, digits, . _ -; at most 151)")
+        policy = policy or self.policy
+        with self._lock:
+            container = self._find(sandbox_id)
+            if container is None:
+                container = self._create(sandbox_id, policy)
+            if container.status != "running":
+                container.start()
+                container.reload()
+        self._touch(sandbox_id, container, SandboxState.RUNNING)
+        live = LiveSandbox(sandbox_id, container, policy, self._sandbox_network())
+        if live.network_enabled != policy.network:
+            live.set_network(policy.network)
+        return live
+
+    def destroy(self, sandbox_id: str) -> None:
+        container = self._find(sandbox_id)
+        known = self._row(sandbox_id) is not None
+        if container is None and not known:
+            raise SandboxNotFoundError(f"no sandbox {sandbox_id}")
+        if container is not None:
+            self._remove(container)
+        self._forget(sandbox_id)
+
+    def list(self) -> builtins.list[Sandbox]:
+        """Sandboxes as Docker sees them, with the store's timestamps."""
+        rows = {row.id: row for row in self._rows()}
+        listed = []
+        for container in self._containers():
+            sandbox_id = container.labels.get(LABEL_ID, "")
+            row = rows.get(sandbox_id) or Sandbox(id=sandbox_id)
+            row.container_id = container.id
+            row.image = container.attrs.get("Config", {}).get("Image", "")
+            row.state = SandboxState.RUNNING if container.status == "running" else SandboxState.STOPPED
+            listed.append(row)
+        return sorted(listed, key=lambda s: s.id)
+
+    def reap_idle(self, ttl_seconds: float) -> builtins.list[str]:
+        """Remove sandboxes unused for longer than the TTL."""
+        cutoff = utcnow() - timedelta(seconds=ttl_seconds)
+        with self.db.read() as session:
+            idle = session.exec(select(Sandbox.id).where(col(Sandbox.last_used_at) < cutoff)).all()
+        for sandbox_id in idle:
+            log.info("removing idle sandbox %s", sandbox_id)
+            with contextlib.suppress(SandboxNotFoundError):
+                self.destroy(sandbox_id)
+        return list(idle)
+
+    def cleanup_orphans(self) -> builtins.list[str]:
+        """At start-up: remove this instance's containers the store does not know, and rows without containers."""
+        known = {row.id for row in self._rows()}
+        removed = []
+        live_ids = set()
+        for container in self._containers():
+            sandbox_id = container.labels.get(LABEL_ID, "")
+            live_ids.add(sandbox_id)
+            if sandbox_id not in known:
+                log.warning("removing orphaned sandbox container %s (%s)", container.name, sandbox_id)
+                self._remove(container)
+                removed.append(sandbox_id)
+        for sandbox_id in known - live_ids:
+            self._forget(sandbox_id)
+        return removed
+
+    # --- docker details ---------------------------------------------------------------------
+    def _create(self, sandbox_id: str, policy: SandboxPolicy) -> Container:
+        name = f"dockhand-{self.instance}-{sandbox_id}"
+        volume = f"{name}-workspace"
+        labels = {LABEL_MANAGED: "true", LABEL_ID: sandbox_id, LABEL_INSTANCE: self.instance}
+        try:
+            self.client.volumes.create(name=volume, labels=labels)
+            container = self.client.containers.create(
+                image=policy.image,
+                command=["python3", "-c", REAPER],
+                name=name,
+                hostname="sandbox",
+                labels=labels,
+                user=f"{SANDBOX_UID}:{SANDBOX_UID}",
+                working_dir="/workspace",
+                environment={"HOME": "/home/sandbox"},
+                read_only=policy.read_only_root,
+                tmpfs={
+                    "/tmp": f"rw,nosuid,nodev,size={policy.tmp_size},mode=1777",
+                    "/home/sandbox": f"rw,nosuid,nodev,size={policy.home_size},uid={SANDBOX_UID},gid={SANDBOX_UID}",
+                },
+                volumes={volume: {"bind": "/workspace", "mode": "rw"}},
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges:true"],
+                pids_limit=policy.pids,
+                mem_limit=policy.memory,
+                memswap_limit=policy.memory,
+                nano_cpus=int(policy.cpus * 1e9),
+                ipc_mode="private",
+                network=self._sandbox_network().name,
+                detach=True,
+            )
+        except docker.errors.ImageNotFound:
+            raise SandboxError(
+                f"sandbox image {policy.image!r} is not there: run `dockhand image build` or set DOCKHAND_SANDBOX_IMAGE"
+            ) from None
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:  # created meanwhile by another process: reuse it
+                found = self._find(sandbox_id)
+                if found is not None:
+                    return found
+            raise SandboxError(f"cannot create sandbox {sandbox_id}: {exc.explanation or exc}") from None
+        return container
+
+    def _sandbox_network(self) -> Network:
+        """A bridge network without inter-container traffic: sandboxes reach registries, not each other."""
+        if self._network is not None:
+            return self._network
+        found = self.client.networks.list(names=[NETWORK])
+        if found:
+            self._network = found[0]
+        else:
+            try:
+                self._network = self.client.networks.create(
+                    NETWORK,
+                    driver="bridge",
+                    labels={LABEL_MANAGED: "true"},
+                    options={"com.docker.network.bridge.enable_icc": "false"},
+                )
+            except docker.errors.APIError:
+                self._network = self.client.networks.list(names=[NETWORK])[0]
+        return self._network
+
+    def _find(self, sandbox_id: str) -> Container | None:
+        matches = self.client.containers.list(
+            all=True, filters={"label": [f"{LABEL_ID}={sandbox_id}", f"{LABEL_INSTANCE}={self.instance}"]}
+        )
+        return matches[0] if matches else None
+
+    def _containers(self) -> builtins.list[Container]:
+        return list(
+            self.client.containers.list(
+                all=True, filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.instance}"]}
+            )
+        )
+
+    def _remove(self, container: Container) -> None:
+        volumes = [m["Name"] for m in container.attrs.get("Mounts", []) if m.get("Type") == "volume"]
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
+        for volume in volumes:
+            with contextlib.suppress(docker.errors.NotFound):
+                self.client.volumes.get(volume).remove(force=True)
+
+    # --- store ------------------------------------------------------------------------------
+    def _touch(self, sandbox_id: str, container: Container, state: SandboxState) -> None:
+        now = utcnow()
+        with self.db.write() as session:
+            row = session.get(Sandbox, sandbox_id)
+            if row is None:
+                row = Sandbox(id=sandbox_id, created_at=now)
+            row.container_id = container.id
+            row.image = container.attrs.get("Config", {}).get("Image", "")
+            row.state = state
+            row.last_used_at = now
+            session.add(row)
+
+    def touch(self, sandbox_id: str) -> None:
+        with self.db.write() as session:
+            row = session.get(Sandbox, sandbox_id)
+            if row is not None:
+                row.last_used_at = utcnow()
+
+    def _forget(self, sandbox_id: str) -> None:
+        with self.db.write() as session:
+            row = session.get(Sandbox, sandbox_id)
+            if row is not None:
+                session.delete(row)
+
+    def _row(self, sandbox_id: str) -> Sandbox | None:
+        with self.db.read() as session:
+            return session.get(Sandbox, sandbox_id)
+
+    def _rows(self) -> builtins.list[Sandbox]:
+        with self.db.read() as session:
+            return list(session.exec(select(Sandbox)).all())

@@ -1,0 +1,164 @@
+"""Sandboxes on the real Docker engine: hardening, reuse, exec, files, network, hostile commands."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from core.models import Sandbox, utcnow
+from core.sandboxing import ExecRequest
+from core.states import LogStream
+from sandbox.errors import FileTooLargeError, SandboxError, SandboxNotFoundError
+from sandbox.live import MAX_STREAMED_BYTES
+from sandbox.manager import SandboxManager
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def run(box, command: str, **kw):  # type: ignore[no-untyped-def]
+    return box.exec(ExecRequest(command=command, **kw))
+
+
+def test_a_sandbox_is_locked_down(sandbox_manager: SandboxManager) -> None:
+    box = sandbox_manager.get_or_create("hardening")
+    attrs = box.container.attrs
+    host = attrs["HostConfig"]
+    assert attrs["Config"]["User"] == "1000:1000"
+    assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
+    assert "no-new-privileges:true" in host["SecurityOpt"]
+    assert host["Privileged"] is False and host["ReadonlyRootfs"] is True
+    assert host["PidsLimit"] == 512 and host["Memory"] == 2 * 1024**3 and host["NanoCpus"] == 2 * 10**9
+    assert set(host["Tmpfs"]) == {"/tmp", "/home/sandbox"}
+    mounts = attrs["Mounts"]
+    assert [m["Destination"] for m in mounts] == ["/workspace"]
+    assert not any("docker.sock" in str(m) for m in mounts) and not any("docker.sock" in b for b in host["Binds"] or [])
+    assert box.network_enabled is False
+
+    inside = run(
+        box,
+        "id -u; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; touch /etc/x 2>&1; touch /workspace/ok "
+        "&& echo ws-ok; touch /tmp/ok && echo tmp-ok; ls /var/run/docker.sock 2>&1",
+    )
+    lines = inside.stdout.splitlines()
+    assert lines[0] == "1000"
+    assert "CapEff:\t0000000000000000" in lines and "NoNewPrivs:\t1" in lines
+    assert "Read-only file system" in inside.stdout and "ws-ok" in lines and "tmp-ok" in lines
+    assert "No such file" in inside.stdout
+
+
+def test_get_or_create_reuses_by_id_and_destroy_removes_everything(sandbox_manager: SandboxManager) -> None:
+    first = sandbox_manager.get_or_create("issue-acme-api-12")
+    run(first, "echo kept > /workspace/state")
+    again = sandbox_manager.get_or_create("issue-acme-api-12")
+    assert again.container.id == first.container.id
+    assert run(again, "cat /workspace/state").stdout == "kept\n"
+    assert [s.id for s in sandbox_manager.list()] == ["issue-acme-api-12"]
+    volume = first.container.attrs["Mounts"][0]["Name"]
+    sandbox_manager.destroy("issue-acme-api-12")
+    assert sandbox_manager.list() == []
+    assert not sandbox_manager.client.volumes.list(filters={"name": volume})
+    with pytest.raises(SandboxNotFoundError):
+        sandbox_manager.destroy("issue-acme-api-12")
+    with pytest.raises(SandboxError, match="invalid sandbox id"):
+        sandbox_manager.get_or_create("../etc")
+
+
+def test_exec_streams_lines_and_returns_everything(sandbox_manager: SandboxManager) -> None:
+    box = sandbox_manager.get_or_create("exec")
+    seen: list[tuple[LogStream, str]] = []
+    result = box.exec(
+        ExecRequest(
+            command='echo one; echo two >&2; echo "$GREETING from $(pwd)"; exit 3',
+            workdir="/tmp",
+            env={"GREETING": "hello"},
+        ),
+        output=lambda line, stream: seen.append((stream, line)),
+    )
+    assert result.exit_code == 3 and not result.ok
+    assert result.stdout == "one\nhello from /tmp\n" and result.stderr == "two\n"
+    assert (LogStream.STDOUT, "one") in seen and (LogStream.STDERR, "two") in seen
+    assert seen.index((LogStream.STDOUT, "one")) < seen.index((LogStream.STDOUT, "hello from /tmp"))
+    assert result.duration_seconds > 0
+
+
+def test_timeout_kills_the_whole_process_tree(sandbox_manager: SandboxManager) -> None:
+    box = sandbox_manager.get_or_create("timeout")
+    started = time.monotonic()
+    result = run(box, "sh -c 'sleep 300' & setsid sleep 300 & sleep 300", timeout_seconds=1)
+    assert result.timed_out and time.monotonic() - started < 10
+    # The sandbox's PID 1 reaps the killed processes.
+    wait_for(lambda: "sleep" not in run(box, "ps -eo comm").stdout, timeout=5, what="no sleep left")
+
+
+def test_hostile_commands_are_contained(sandbox_manager: SandboxManager) -> None:
+    policy = sandbox_manager.default_policy().with_overrides(memory="256m", pids=128)
+    box = sandbox_manager.get_or_create("hostile", policy)
+    neighbour = sandbox_manager.get_or_create("neighbour")
+
+    classic = run(box, "bomb() { bomb | bomb & }; bomb", timeout_seconds=4)
+    assert "cannot fork" in classic.stderr.lower(), "the PID limit stops it"
+    hoarder = run(box, "while :; do sleep 100 & done", timeout_seconds=4)
+    assert hoarder.exit_code != 0 and "fork" in hoarder.stderr.lower() and hoarder.killed_leftovers
+    hog = run(box, "python3 -c 'b = bytearray(1024**3); print(len(b))'", timeout_seconds=60)
+    assert hog.exit_code == 137 and hog.oom_killed and hog.describe() == "killed: out of memory"
+    lines: list[str] = []
+    flood = box.exec(ExecRequest(command="yes dockhand", timeout_seconds=3), output=lambda line, _: lines.append(line))
+    assert flood.timed_out and flood.truncated_bytes > 0
+    assert len(flood.stdout) < 200_000, "kept output is bounded"
+    assert sum(len(line) + 1 for line in lines) < MAX_STREAMED_BYTES + 65_536, "logged output is capped"
+    sleeper = run(box, "sleep infinity", timeout_seconds=1)
+    assert sleeper.timed_out
+
+    # Afterwards the sandbox itself and its neighbour still work.
+    assert run(box, "echo alive").stdout == "alive\n"
+    assert run(neighbour, "echo fine").stdout == "fine\n"
+
+
+def test_files_are_binary_safe_and_limited(sandbox_manager: SandboxManager) -> None:
+    box = sandbox_manager.get_or_create("files")
+    blob = bytes(range(256)) * 100
+    box.write_file("/workspace/data.bin", blob)
+    box.write_file("/workspace/run.sh", b"#!/bin/sh\necho ran\n", mode=0o755)
+    assert box.read_file("/workspace/data.bin") == blob
+    assert run(box, "./run.sh").stdout == "ran\n"
+    assert run(box, "stat -c %u /workspace/data.bin").stdout == "1000\n"
+    names = {(e.name, e.kind, e.size) for e in box.list_dir("/workspace")}
+    assert ("data.bin", "file", len(blob)) in names and ("run.sh", "file", 19) in names
+    with pytest.raises(FileTooLargeError):
+        box.read_file("/workspace/data.bin", max_bytes=100)
+    with pytest.raises(SandboxError, match="no such file"):
+        box.read_file("/workspace/missing")
+    with pytest.raises(SandboxError):
+        box.write_file("/etc/passwd-new", b"x")  # read-only root
+
+
+def test_network_is_off_unless_asked_for(sandbox_manager: SandboxManager) -> None:
+    probe = (
+        "python3 -c \"import urllib.request as u; print(u.urlopen('http://deb.debian.org/debian/', timeout=3).status)\""
+    )
+    box = sandbox_manager.get_or_create("net")
+    assert run(box, probe, timeout_seconds=30).exit_code != 0
+    box.set_network(True)
+    assert run(box, probe, timeout_seconds=30).stdout.strip() == "200"
+    box.set_network(False)
+    assert run(box, probe, timeout_seconds=30).exit_code != 0
+
+
+def test_idle_sandboxes_and_orphans_are_removed(sandbox_manager: SandboxManager) -> None:
+    sandbox_manager.get_or_create("idle")
+    sandbox_manager.get_or_create("busy")
+    with sandbox_manager.db.write() as session:
+        row = session.get(Sandbox, "idle")
+        assert row is not None
+        row.last_used_at = utcnow() - timedelta(hours=2)
+    assert sandbox_manager.reap_idle(3600) == ["idle"]
+    assert [s.id for s in sandbox_manager.list()] == ["busy"]
+
+    with sandbox_manager.db.write() as session:  # the store forgot it: a container left by a crash
+        row = session.get(Sandbox, "busy")
+        session.delete(row)
+    assert sandbox_manager.cleanup_orphans() == ["busy"]
+    assert sandbox_manager.list() == []
