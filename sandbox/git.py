@@ -1,0 +1,180 @@
+"""Repositories into and out of sandboxes, with credentials that never enter one.
+
+The host keeps a mirror of each repository (fetched with credentials passed to git through the
+environment, never written to a config or URL), makes a clean clone at the wanted commit with no
+remote, and copies that tree into the sandbox's workspace through the Docker archive API. Work
+comes back out as a patch or a git bundle (written under .git/, since Docker's archive API cannot
+read the sandbox's tmpfs).
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import io
+import os
+import re
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.sandboxing import ExecRequest
+from sandbox.errors import SandboxError
+from sandbox.live import SANDBOX_UID, LiveSandbox
+
+WORKSPACE = "/workspace"
+_PULL_REF = re.compile(r"^(?:refs/)?pull/([0-9]+)/(head|merge)$")
+MAX_PATCH_BYTES = 20 * 1024 * 1024
+
+
+class GitError(SandboxError):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class GitCredentials:
+    """An HTTP Authorization header for fetching or pushing (e.g. a GitHub installation token)."""
+
+    header: str
+
+    @classmethod
+    def github_token(cls, token: str) -> GitCredentials:
+        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+        return cls(header=f"Authorization: Basic {basic}")
+
+    def env(self) -> dict[str, str]:
+        # GIT_CONFIG_* (git ≥ 2.31) puts the header in git's config for this process only.
+        return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader", "GIT_CONFIG_VALUE_0": self.header}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Checkout:
+    source: str
+    ref: str
+    commit: str
+
+
+class RepoMirrors:
+    """Host-side bare mirrors, one per source, updated on each use."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
+
+    def path_for(self, source: str) -> Path:
+        return self.cache_dir / (hashlib.sha256(source.encode()).hexdigest()[:24] + ".git")
+
+    def fetch(self, source: str, ref: str | None, credentials: GitCredentials | None = None) -> tuple[Path, str]:
+        """Update the mirror of `source` and resolve `ref` (branch, tag, commit, pull/N/head; default HEAD)."""
+        mirror = self.path_for(source)
+        env = credentials.env() if credentials else {}
+        with _locked(mirror):
+            if not (mirror / "HEAD").exists():
+                _git(["clone", "--mirror", "--quiet", "--", source, str(mirror)], env=env)
+            else:
+                _git(["-C", str(mirror), "remote", "update", "--prune"], env=env)
+            wanted = ref or "HEAD"
+            pull = _PULL_REF.match(wanted)
+            if pull:
+                wanted = f"refs/pull/{pull[1]}/{pull[2]}"
+                _git(["-C", str(mirror), "fetch", "--quiet", "origin", f"+{wanted}:{wanted}"], env=env)
+            commit = _resolve(mirror, wanted)
+            if commit is None and re.fullmatch(r"[0-9a-f]{7,64}", wanted):
+                _git(["-C", str(mirror), "fetch", "--quiet", "origin", wanted], env=env)
+                commit = _resolve(mirror, wanted)
+            if commit is None:
+                raise GitError(f"{source}: no branch, tag or commit {wanted!r}")
+        return mirror, commit
+
+
+def checkout(
+    box: LiveSandbox,
+    mirrors: RepoMirrors,
+    source: str,
+    ref: str | None = None,
+    *,
+    credentials: GitCredentials | None = None,
+) -> Checkout:
+    """Put `source` at `ref` into the sandbox's /workspace (replacing what was there), with no remote."""
+    mirror, commit = mirrors.fetch(source, ref, credentials)
+    with tempfile.TemporaryDirectory(prefix="dockhand-checkout-") as tmp:
+        tree = Path(tmp) / "tree"
+        _git(["clone", "--quiet", "--no-checkout", "--", str(mirror), str(tree)])
+        _git(["-C", str(tree), "checkout", "--quiet", "--detach", commit])
+        _git(["-C", str(tree), "remote", "remove", "origin"])
+        _git(["-C", str(tree), "config", "user.name", "dockhand"])
+        _git(["-C", str(tree), "config", "user.email", "dockhand@localhost"])
+        archive = _tar_tree(tree)
+    wipe = box.exec(ExecRequest(command=f"find {WORKSPACE} -mindepth 1 -delete", timeout_seconds=120))
+    if not wipe.ok:
+        raise GitError(f"sandbox {box.sandbox_id}: cannot empty the workspace: {wipe.stderr.strip()}")
+    box.put_archive(WORKSPACE, archive)
+    return Checkout(source=source, ref=ref or "HEAD", commit=commit)
+
+
+def export_patch(box: LiveSandbox, base: str) -> bytes:
+    """Every change in the workspace since `base` (committed or not, new files included) as a binary patch."""
+    result = box.exec(ExecRequest(
+        command=f"git add -A && git diff --cached --binary {_q(base)} > .git/dockhand-export.patch",
+        timeout_seconds=300,
+    ))
+    if not result.ok:
+        raise GitError(f"sandbox {box.sandbox_id}: git diff failed: {result.stderr.strip()}")
+    return box.read_file(f"{WORKSPACE}/.git/dockhand-export.patch", max_bytes=MAX_PATCH_BYTES)
+
+
+def export_bundle(box: LiveSandbox, base: str, message: str) -> bytes:
+    """Commit what is uncommitted, then the commits since `base` as a git bundle the host can fetch from."""
+    script = (
+        f"git add -A && (git diff --cached --quiet || git commit --quiet -m {_q(message)}) && "
+        f"git bundle create --quiet .git/dockhand-export.bundle {_q(base)}..HEAD"
+    )
+    result = box.exec(ExecRequest(command=script, timeout_seconds=300))
+    if not result.ok:
+        raise GitError(f"sandbox {box.sandbox_id}: git bundle failed: {result.stderr.strip() or result.describe()}")
+    return box.read_file(f"{WORKSPACE}/.git/dockhand-export.bundle")
+
+
+def _resolve(mirror: Path, ref: str) -> str | None:
+    result = subprocess.run(
+        ["git", "-C", str(mirror), "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return result.stdout.strip() or None
+
+
+def _git(args: list[str], *, env: Mapping[str, str] | None = None) -> str:
+    full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
+    result = subprocess.run(["git", *args], capture_output=True, text=True, env=full_env, check=False, timeout=600)
+    if result.returncode != 0:
+        raise GitError(f"git {args[0] if args[0] != '-C' else args[2]} failed: {result.stderr.strip()[-500:]}")
+    return result.stdout
+
+
+@contextmanager
+def _locked(mirror: Path) -> Iterator[None]:
+    mirror.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{mirror}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _tar_tree(root: Path) -> bytes:
+    def owned_by_sandbox(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = SANDBOX_UID
+        info.uname = info.gname = "sandbox"
+        return info
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for entry in sorted(root.iterdir()):
+            tar.add(entry, arcname=entry.name, filter=owned_by_sandbox)
+    return buffer.getvalue()
+
+
+def _q(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
