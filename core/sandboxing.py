@@ -27,7 +27,6 @@ class SandboxPolicy:
     cpus: float = 2.0
     pids: int = 512
     tmp_size: str = "512m"
-    home_size: str = "1g"
     network: bool = False
     read_only_root: bool = True
 

@@ -8,12 +8,12 @@ subscribe to `bus` for progress.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from core.db import Database
 from core.deliveries import DeliveryLog
@@ -38,11 +38,15 @@ log = logging.getLogger(__name__)
 
 
 class Cache(Protocol):
-    """A cache that `dockhand cache clear` and POST /session/clear empty."""
+    """A cache that `dockhand cache clear` and POST /session/clear empty, expired hourly, counted in /metrics."""
 
     name: str
 
     def clear(self) -> int: ...
+
+    def expire(self) -> int: ...
+
+    def stats(self) -> dict[str, int]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +74,7 @@ class Core:
         registry: PipelineRegistry | None = None,
         migrate: bool = True,
         sandboxes: Callable[[Database], SandboxBackend] | None = None,
+        caches: Sequence[Cache] = (),
     ) -> None:
         """`sandboxes` builds the sandbox backend on this core's database (the entry point decides which)."""
         self.settings = settings
@@ -97,7 +102,7 @@ class Core:
         self.runner = PipelineRunner(self.registry, self.stages, settings, self.sandboxes)
         self.metrics = Metrics()
         self.metrics.add_gauges(self._scrape_gauges)
-        self.caches: list[Cache] = []
+        self.caches: list[Cache] = list(caches)
         self.pool: WorkerPool | None = None
         self.scheduler: Scheduler | None = None
 
@@ -114,6 +119,8 @@ class Core:
             self.scheduler.every("lease-sweep", self.settings.sweep_interval_seconds, self.sweep)
             self.scheduler.every("schedule-sync", 30, self.sync_schedules)
             self.scheduler.every("prune-deliveries", 3600, self.deliveries.prune)
+            for cache in self.caches:
+                self.scheduler.every(f"cache-expire-{cache.name}", 3600, cache.expire)
             if self.sandboxes is not None:
                 backend, ttl = self.sandboxes, self.settings.sandbox_idle_ttl_seconds
                 self.scheduler.every("sandbox-reap", min(60.0, ttl / 2), lambda: backend.reap_idle(ttl))
@@ -248,3 +255,8 @@ class Core:
         for sub in self.bus.subscriptions:
             dropped.add_metric([sub.name], sub.dropped)
         yield dropped
+        lookups = CounterMetricFamily("dockhand_cache_lookups", "Cache look-ups by result", labels=["cache", "result"])
+        for cache in self.caches:
+            for result, n in cache.stats().items():
+                lookups.add_metric([cache.name, result], n)
+        yield lookups

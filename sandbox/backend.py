@@ -5,6 +5,7 @@ from __future__ import annotations
 from core.db import Database
 from core.sandboxing import SandboxPolicy
 from core.settings import Settings
+from sandbox.cache import DependencyCache
 from sandbox.image import ImageRecipe
 from sandbox.manager import SandboxManager, connect_docker, instance_label
 
@@ -27,3 +28,7 @@ def docker_backend(settings: Settings, db: Database) -> SandboxManager:
     return SandboxManager(
         connect_docker(), db, default_policy(settings), instance=instance_label(settings.effective_database_url)
     )
+
+
+def dependency_cache(settings: Settings) -> DependencyCache:
+    return DependencyCache(settings.cache_dir, settings.cache_ttl_seconds)

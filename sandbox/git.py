@@ -118,10 +118,12 @@ def checkout(
 
 def export_patch(box: LiveSandbox, base: str) -> bytes:
     """Every change in the workspace since `base` (committed or not, new files included) as a binary patch."""
-    result = box.exec(ExecRequest(
-        command=f"git add -A && git diff --cached --binary {_q(base)} > .git/dockhand-export.patch",
-        timeout_seconds=300,
-    ))
+    result = box.exec(
+        ExecRequest(
+            command=f"git add -A && git diff --cached --binary {_q(base)} > .git/dockhand-export.patch",
+            timeout_seconds=300,
+        )
+    )
     if not result.ok:
         raise GitError(f"sandbox {box.sandbox_id}: git diff failed: {result.stderr.strip()}")
     return box.read_file(f"{WORKSPACE}/.git/dockhand-export.patch", max_bytes=MAX_PATCH_BYTES)

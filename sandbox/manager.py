@@ -139,10 +139,12 @@ class SandboxManager:
     # --- docker details ---------------------------------------------------------------------
     def _create(self, sandbox_id: str, policy: SandboxPolicy) -> Container:
         name = f"dockhand-{self.instance}-{sandbox_id}"
-        volume = f"{name}-workspace"
+        volume, home = f"{name}-workspace", f"{name}-home"
         labels = {LABEL_MANAGED: "true", LABEL_ID: sandbox_id, LABEL_INSTANCE: self.instance}
         try:
+            # Volumes, not tmpfs: Docker's archive API (files in, caches out) can read and write them.
             self.client.volumes.create(name=volume, labels=labels)
+            self.client.volumes.create(name=home, labels=labels)
             container = self.client.containers.create(
                 image=policy.image,
                 command=["python3", "-c", REAPER],
@@ -153,11 +155,8 @@ class SandboxManager:
                 working_dir="/workspace",
                 environment={"HOME": "/home/sandbox"},
                 read_only=policy.read_only_root,
-                tmpfs={
-                    "/tmp": f"rw,nosuid,nodev,size={policy.tmp_size},mode=1777",
-                    "/home/sandbox": f"rw,nosuid,nodev,size={policy.home_size},uid={SANDBOX_UID},gid={SANDBOX_UID}",
-                },
-                volumes={volume: {"bind": "/workspace", "mode": "rw"}},
+                tmpfs={"/tmp": f"rw,nosuid,nodev,size={policy.tmp_size},mode=1777"},
+                volumes={volume: {"bind": "/workspace", "mode": "rw"}, home: {"bind": "/home/sandbox", "mode": "rw"}},
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges:true"],
                 pids_limit=policy.pids,

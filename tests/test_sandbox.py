@@ -31,9 +31,10 @@ def test_a_sandbox_is_locked_down(sandbox_manager: SandboxManager) -> None:
     assert "no-new-privileges:true" in host["SecurityOpt"]
     assert host["Privileged"] is False and host["ReadonlyRootfs"] is True
     assert host["PidsLimit"] == 512 and host["Memory"] == 2 * 1024**3 and host["NanoCpus"] == 2 * 10**9
-    assert set(host["Tmpfs"]) == {"/tmp", "/home/sandbox"}
+    assert set(host["Tmpfs"]) == {"/tmp"}
     mounts = attrs["Mounts"]
-    assert [m["Destination"] for m in mounts] == ["/workspace"]
+    assert sorted(m["Destination"] for m in mounts) == ["/home/sandbox", "/workspace"]
+    assert all(m["Type"] == "volume" for m in mounts)
     assert not any("docker.sock" in str(m) for m in mounts) and not any("docker.sock" in b for b in host["Binds"] or [])
     assert box.network_enabled is False
 
@@ -56,10 +57,11 @@ def test_get_or_create_reuses_by_id_and_destroy_removes_everything(sandbox_manag
     assert again.container.id == first.container.id
     assert run(again, "cat /workspace/state").stdout == "kept\n"
     assert [s.id for s in sandbox_manager.list()] == ["issue-acme-api-12"]
-    volume = first.container.attrs["Mounts"][0]["Name"]
+    volumes = [m["Name"] for m in first.container.attrs["Mounts"]]
     sandbox_manager.destroy("issue-acme-api-12")
     assert sandbox_manager.list() == []
-    assert not sandbox_manager.client.volumes.list(filters={"name": volume})
+    for volume in volumes:
+        assert not sandbox_manager.client.volumes.list(filters={"name": volume})
     with pytest.raises(SandboxNotFoundError):
         sandbox_manager.destroy("issue-acme-api-12")
     with pytest.raises(SandboxError, match="invalid sandbox id"):

@@ -48,7 +48,9 @@ def run(box, command: str) -> str:  # type: ignore[no-untyped-def]
     return result.stdout
 
 
-def test_checkout_branch_tag_commit_and_pull_ref(sandbox_manager: SandboxManager, upstream: Path, tmp_path: Path) -> None:
+def test_checkout_branch_tag_commit_and_pull_ref(
+    sandbox_manager: SandboxManager, upstream: Path, tmp_path: Path
+) -> None:
     mirrors = RepoMirrors(tmp_path / "mirrors")
     box = sandbox_manager.get_or_create("git-refs")
     source = f"file://{upstream}"
@@ -69,7 +71,9 @@ def test_checkout_branch_tag_commit_and_pull_ref(sandbox_manager: SandboxManager
         checkout(box, mirrors, source, "nope")
 
 
-def test_changes_come_out_as_a_patch_and_a_bundle(sandbox_manager: SandboxManager, upstream: Path, tmp_path: Path) -> None:
+def test_changes_come_out_as_a_patch_and_a_bundle(
+    sandbox_manager: SandboxManager, upstream: Path, tmp_path: Path
+) -> None:
     box = sandbox_manager.get_or_create("git-out")
     base = checkout(box, RepoMirrors(tmp_path / "mirrors"), f"file://{upstream}").commit
     run(box, "sed -i 's/a - b/a + b/' app.py && printf 'new\\n' > added.txt")
@@ -96,8 +100,11 @@ def test_credentials_never_reach_the_sandbox_or_a_config(
     source = f"file://{upstream}"
     checkout(box, mirrors, source, credentials=GitCredentials.github_token(CANARY))
     encoded = GitCredentials.github_token(CANARY).header.split()[-1]
-    inside = run(box, "cat .git/config; git remote -v; env; tr '\\0' '\\n' < /proc/1/environ; "
-                      "grep -rl -e canary -e " + encoded + " /workspace /home /tmp 2>/dev/null; echo end")
+    inside = run(
+        box,
+        "cat .git/config; git remote -v; env; tr '\\0' '\\n' < /proc/1/environ; "
+        "grep -rl -e canary -e " + encoded + " /workspace /home /tmp 2>/dev/null; echo end",
+    )
     assert CANARY not in inside and encoded not in inside and "end" in inside
     assert "[remote" not in inside, "the sandbox's repository has no remote"
     mirror_config = (mirrors.path_for(source) / "config").read_text()

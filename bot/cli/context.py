@@ -37,21 +37,22 @@ def setup_logging(settings: Settings) -> None:
 
 
 def open_core(settings: Settings | None = None, *, sandboxes: bool = False, require_docker: bool = False) -> Core:
-    """A core on the configured store; with `sandboxes`, backed by Docker (or, if optional, without it)."""
+    """A core on the configured store, with the dependency cache; with `sandboxes`, backed by Docker."""
+    from sandbox.backend import dependency_cache, docker_backend
+    from sandbox.errors import DockerUnavailableError
+
     settings = settings or load_settings()
+    caches = [dependency_cache(settings)]
     try:
         if not sandboxes:
-            return Core(settings)
-        from sandbox.backend import docker_backend
-        from sandbox.errors import DockerUnavailableError
-
+            return Core(settings, caches=caches)
         try:
-            return Core(settings, sandboxes=lambda db: docker_backend(settings, db))
+            return Core(settings, sandboxes=lambda db: docker_backend(settings, db), caches=caches)
         except DockerUnavailableError as exc:
             if require_docker:
                 fail(str(exc))
             logging.getLogger("dockhand").warning("%s; sandboxed tasks fail until Docker is back", exc)
-            return Core(settings)
+            return Core(settings, caches=caches)
     except DockhandError as exc:
         fail(str(exc))
 
