@@ -6,7 +6,7 @@ from core.db import Database
 from core.sandboxing import SandboxPolicy
 from core.settings import Settings
 from sandbox.cache import DependencyCache
-from sandbox.image import ImageRecipe
+from sandbox.image import IMAGE_REPOSITORY, ImageRecipe
 from sandbox.manager import SandboxManager, connect_docker, instance_label
 
 
@@ -17,7 +17,8 @@ def image_recipe(settings: Settings) -> ImageRecipe:
 
 
 def default_policy(settings: Settings) -> SandboxPolicy:
-    image = settings.sandbox_image or image_recipe(settings).tag
+    # The locally built image is used by its `latest` tag, so serving does not depend on the build's inputs.
+    image = settings.sandbox_image or f"{IMAGE_REPOSITORY}:latest"
     return SandboxPolicy(
         image=image, memory=settings.sandbox_memory, cpus=settings.sandbox_cpus, pids=settings.sandbox_pids
     )

@@ -130,6 +130,7 @@ class ImageBuilder:
     def build(self, recipe: ImageRecipe) -> BuildResult:
         if self.exists(recipe.tag):
             self.progress(f"{recipe.tag} is up to date")
+            self.client.api.tag(recipe.tag, IMAGE_REPOSITORY, "latest")
             return BuildResult(tag=recipe.tag, built=False)
         if not self.exists(recipe.base_tag):
             self._build_base(recipe)
@@ -146,7 +147,7 @@ class ImageBuilder:
                     self.progress(text)
         except docker.errors.APIError as exc:
             raise ImageBuildError(f"building {recipe.tag} failed: {exc.explanation or exc}") from None
-        self.client.api.tag(recipe.tag, IMAGE_REPOSITORY, "latest")
+        self.client.api.tag(recipe.tag, IMAGE_REPOSITORY, "latest")  # what sandboxes use by default
         return BuildResult(tag=recipe.tag, built=True)
 
     def _build_base(self, recipe: ImageRecipe) -> None:

@@ -1,0 +1,105 @@
+"""Benchmark: sandbox start-up and exec latency, and a cached-dependency start against a fresh install.
+
+    .venv/bin/python bench/sandbox_latency.py [--rounds 10] [--packages "requests rich"]
+
+Needs the Docker engine and the sandbox image (`dockhand image build`); the fresh install fetches
+from PyPI (through DOCKHAND_SANDBOX_CA_BUNDLE's proxy where there is one). Prints:
+  - cold: create a sandbox → first command finished;
+  - warm: get_or_create of a live sandbox → first command finished;
+  - exec round trip of `true`;
+  - fresh install of the packages vs. a new sandbox restored from the dependency cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.db import Database
+from core.sandboxing import ExecRequest
+from core.settings import Settings
+from sandbox.backend import default_policy
+from sandbox.cache import DependencyCache, cache_key
+from sandbox.manager import SandboxManager, connect_docker
+
+
+def p50_p99(values: list[float]) -> str:
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return f"p50 {statistics.median(ordered) * 1000:8.1f} ms   p99 {p99 * 1000:8.1f} ms   (n={len(ordered)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--packages", default="requests rich pyyaml")
+    args = parser.parse_args()
+    settings = Settings.load()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite:///{tmp}/bench.db")
+        db.migrate()
+        manager = SandboxManager(
+            connect_docker(), db, default_policy(settings), instance=f"bench{uuid.uuid4().hex[:6]}"
+        )
+        try:
+            run(manager, DependencyCache(Path(tmp) / "cache", 3600), args)
+        finally:
+            for container in manager._containers():
+                manager._remove(container)
+
+
+def first_command(manager: SandboxManager, sandbox_id: str) -> float:
+    started = time.perf_counter()
+    box = manager.get_or_create(sandbox_id)
+    assert box.exec(ExecRequest(command="true")).ok
+    return time.perf_counter() - started
+
+
+def run(manager: SandboxManager, cache: DependencyCache, args: argparse.Namespace) -> None:
+    cold = []
+    for i in range(args.rounds):
+        cold.append(first_command(manager, f"cold-{i}"))
+        manager.destroy(f"cold-{i}")
+    manager.get_or_create("warm")
+    warm = [first_command(manager, "warm") for _ in range(args.rounds * 3)]
+    box = manager.get_or_create("warm")
+    trips = []
+    for _ in range(args.rounds * 5):
+        started = time.perf_counter()
+        box.exec(ExecRequest(command="true"))
+        trips.append(time.perf_counter() - started)
+
+    install = f"python3 -m venv /workspace/.venv && /workspace/.venv/bin/pip install --quiet {args.packages}"
+    check = "/workspace/.venv/bin/python -c 'import sys; print(sys.prefix)'"
+    fresh_box = manager.get_or_create("fresh", manager.default_policy().with_overrides(network=True))
+    started = time.perf_counter()
+    result = fresh_box.exec(ExecRequest(command=f"{install} && {check}", timeout_seconds=600))
+    fresh = time.perf_counter() - started
+    if not result.ok:
+        print(f"fresh install failed ({result.describe()}): {result.stderr[-500:]}")
+        return
+    key = cache_key("bench/repo", "main", {"requirements.txt": args.packages.encode()})
+    cache.save(fresh_box, key, ["/workspace/.venv"])
+    started = time.perf_counter()
+    cached_box = manager.get_or_create("cached")
+    assert cache.restore(cached_box, key)
+    assert cached_box.exec(ExecRequest(command=check)).ok
+    cached = time.perf_counter() - started
+
+    print(f"dockhand sandbox benchmark ({manager.policy.image})")
+    print(f"  cold create → first command    {p50_p99(cold)}")
+    print(f"  warm reuse → first command     {p50_p99(warm)}")
+    print(f"  exec round trip (true)         {p50_p99(trips)}")
+    print(f"  fresh install ({args.packages}): {fresh:.2f} s")
+    print(f"  cached start (new sandbox + restore + first command): {cached:.2f} s  ({fresh / cached:.1f}x faster)")
+
+
+if __name__ == "__main__":
+    main()
