@@ -12,25 +12,14 @@ from bot.cli.main import app
 from core.service import Core
 from core.states import TaskPriority, TaskStatus, TaskType
 from tests.conftest import make_settings
+from tests.support.cli import Invoke, cli_invoker
 from tests.support.processes import dockhand_env
 from tests.support.waiting import wait_for
 
 
 @pytest.fixture
-def cli(tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.chdir(tmp_path)
-    env = dockhand_env(tmp_path / "data", sqlite_url)
-    for key in list(__import__("os").environ):
-        if key.startswith(("DOCKHAND_", "GITHUB_", "SLACK_", "ANTHROPIC_")):
-            monkeypatch.delenv(key)
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0):  # type: ignore[no-untyped-def]
-        result = runner.invoke(app, list(args), env=env)
-        assert result.exit_code == code, (result.output, result.exception)
-        return result
-
-    return invoke
+def cli(tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    return cli_invoker(monkeypatch, tmp_path, sqlite_url)
 
 
 def store(tmp_path: Path, sqlite_url: str) -> Core:

@@ -3,35 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from bot.cli.main import app
 from tests.conftest import HOST_CA_BUNDLE
-from tests.support.processes import dockhand_env
+from tests.support.cli import Invoke, cli_invoker
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def cli(tmp_path: Path, sqlite_url: str, sandbox_image: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.chdir(tmp_path)
-    for key in list(os.environ):
-        if key.startswith(("DOCKHAND_", "GITHUB_", "SLACK_", "ANTHROPIC_")):
-            monkeypatch.delenv(key)
-    env = dockhand_env(tmp_path / "data", sqlite_url)
-    if HOST_CA_BUNDLE.exists():
-        env["DOCKHAND_SANDBOX_CA_BUNDLE"] = str(HOST_CA_BUNDLE)
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0):  # type: ignore[no-untyped-def]
-        result = runner.invoke(app, list(args), env=env)
-        assert result.exit_code == code, (result.output, result.exception)
-        return result
-
+def cli(tmp_path: Path, sqlite_url: str, sandbox_image: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Invoke]:
+    extra = {"DOCKHAND_SANDBOX_CA_BUNDLE": HOST_CA_BUNDLE} if HOST_CA_BUNDLE.exists() else {}
+    invoke = cli_invoker(monkeypatch, tmp_path, sqlite_url, **extra)
     yield invoke
     for sandbox in json.loads(invoke("sandbox", "list", "--json").output)["sandboxes"]:
         invoke("sandbox", "destroy", sandbox["id"])
