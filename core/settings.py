@@ -8,11 +8,13 @@ settings are prefixed ``DOCKHAND_``.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 from core.errors import SettingsError
 
@@ -74,6 +76,8 @@ class Settings(BaseSettings):
     """Where `custom` commands run: a Docker sandbox, or (unsafe, for trusted single-user setups) the host."""
     sandbox_image: str | None = None
     """A ready sandbox image (e.g. from your registry); unset: build `dockhand-sandbox` locally from Debian."""
+    sandbox_images: dict[str, str] = Field(default_factory=dict)
+    """Per-language images (JSON, e.g. {"python": "registry.example/python:3.12"}); others use the default."""
     sandbox_ca_bundle: Path | None = None
     """Extra CA certificates (PEM) the sandbox image trusts, e.g. a TLS-intercepting proxy's."""
     sandbox_memory: str = Field(default="2g", pattern=r"^[0-9]+[kmg]?$")
@@ -165,6 +169,10 @@ class Settings(BaseSettings):
             return cls(**overrides)
         except ValidationError as exc:
             raise SettingsError(_describe(exc)) from None
+        except PydanticSettingsError as exc:  # a value that should be JSON and is not
+            match = re.search(r'field "([a-z_]+)"', str(exc))
+            name = _env_name(match[1]) if match else "a setting"
+            raise SettingsError(f"invalid settings: {name}: not valid JSON") from None
 
 
 _SECRET_FIELDS = frozenset(name for name, info in Settings.model_fields.items() if "SecretStr" in str(info.annotation))

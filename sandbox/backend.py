@@ -16,9 +16,10 @@ def image_recipe(settings: Settings) -> ImageRecipe:
     )
 
 
-def default_policy(settings: Settings) -> SandboxPolicy:
-    # The locally built image is used by its `latest` tag, so serving does not depend on the build's inputs.
-    image = settings.sandbox_image or f"{IMAGE_REPOSITORY}:latest"
+def default_policy(settings: Settings, language: str | None = None) -> SandboxPolicy:
+    """The locked-down policy; its image is the language's configured one, the configured default, or the
+    locally built image by its `latest` tag (so serving does not depend on the build's inputs)."""
+    image = settings.sandbox_images.get(language or "") or settings.sandbox_image or f"{IMAGE_REPOSITORY}:latest"
     return SandboxPolicy(
         image=image, memory=settings.sandbox_memory, cpus=settings.sandbox_cpus, pids=settings.sandbox_pids
     )

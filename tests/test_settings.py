@@ -94,3 +94,17 @@ def test_heartbeat_must_be_well_inside_the_lease(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("DOCKHAND_HEARTBEAT_SECONDS", "6")
     with pytest.raises(SettingsError, match="DOCKHAND_HEARTBEAT_SECONDS"):
         Settings.load()
+
+
+def test_per_language_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sandbox.backend import default_policy
+
+    monkeypatch.setenv("DOCKHAND_SANDBOX_IMAGES", '{"python": "registry.example/python:3.12"}')
+    settings = Settings.load()
+    assert default_policy(settings, "python").image == "registry.example/python:3.12"
+    assert default_policy(settings, "go").image == "dockhand-sandbox:latest"
+    monkeypatch.setenv("DOCKHAND_SANDBOX_IMAGE", "registry.example/all:1")
+    assert default_policy(Settings.load(), "go").image == "registry.example/all:1"
+    monkeypatch.setenv("DOCKHAND_SANDBOX_IMAGES", "not json")
+    with pytest.raises(SettingsError, match="DOCKHAND_SANDBOX_IMAGES"):
+        Settings.load()
