@@ -19,16 +19,17 @@ OutputSink = Callable[[str, LogStream], None]
 
 @dataclass(frozen=True, kw_only=True)
 class SandboxPolicy:
-    """How locked down a sandbox is. Every field can be overridden per repository."""
+    """A sandbox's image, limits and network. The user (unprivileged) and the read-only root are fixed.
+
+    Limits and network can be overridden per repository; they apply when a sandbox is created (a reused
+    sandbox keeps its limits; only its network follows the policy it is asked for with)."""
 
     image: str
-    user: str = "sandbox"
     memory: str = "2g"
     cpus: float = 2.0
     pids: int = 512
     tmp_size: str = "512m"
     network: bool = False
-    read_only_root: bool = True
 
     def with_overrides(self, **changes: object) -> SandboxPolicy:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     sandbox_memory: str = Field(default="2g", pattern=r"^[0-9]+[kmg]?$")
     sandbox_cpus: float = Field(default=2.0, gt=0, le=256)
     sandbox_pids: int = Field(default=512, ge=16, le=100_000)
+    sandbox_unisolated_network: bool = False
+    """Allow sandbox network phases even when the sandbox network cannot be firewalled off this host and
+    private ranges (needs root); off by default."""
     sandbox_idle_ttl_seconds: float = Field(default=1800.0, gt=0)
     """Idle sandboxes are removed after this long."""
     cache_ttl_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)

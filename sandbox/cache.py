@@ -27,7 +27,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 def cache_key(repository: str, branch: str, manifests: Mapping[str, bytes]) -> str:
     """`{owner}-{repo}-{branch}-{hash of manifests}`, safe as a file name."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"{repository}\0{branch}\0".encode())  # exact names: the readable part may collide
     for name in sorted(manifests):
         digest.update(name.encode() + b"\0" + hashlib.sha256(manifests[name]).digest())
     readable = _UNSAFE.sub("-", f"{repository.replace('/', '-')}-{branch}").strip("-")[:120]
@@ -58,7 +58,8 @@ class DependencyCache:
         if parents and not box.exec(ExecRequest(command=f"mkdir -p {parents}", timeout_seconds=60)).ok:
             raise SandboxError(f"sandbox {box.sandbox_id}: cannot create {parents} to restore the cache")
         for index, path in enumerate(paths):
-            box.put_archive(str(PurePosixPath(path).parent), (entry / f"{index}.tar").read_bytes())
+            with (entry / f"{index}.tar").open("rb") as archive:
+                box.put_archive(str(PurePosixPath(path).parent), archive)
         self._count(hit=True)
         return True
 
@@ -72,14 +73,12 @@ class DependencyCache:
         try:
             for path in paths:
                 try:
-                    data = box.get_archive(path, max_bytes=MAX_ENTRY_BYTES - total)
+                    total += box.archive_to(path, staging / f"{len(stored)}.tar", max_bytes=MAX_ENTRY_BYTES - total)
                 except SandboxError as exc:
                     if "no such file" in str(exc):
                         continue
                     raise
-                (staging / f"{len(stored)}.tar").write_bytes(data)
                 stored.append(path)
-                total += len(data)
             (staging / "manifest.json").write_text(json.dumps({"paths": stored, "created": time.time()}))
             shutil.rmtree(entry, ignore_errors=True)
             staging.rename(entry)  # readers see a whole entry or none

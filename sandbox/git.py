@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import fcntl
 import hashlib
-import io
 import os
 import re
 import subprocess
@@ -38,18 +37,23 @@ class GitError(SandboxError):
 
 @dataclass(frozen=True, kw_only=True)
 class GitCredentials:
-    """An HTTP Authorization header for fetching or pushing (e.g. a GitHub installation token)."""
+    """An HTTP Authorization header for one server (e.g. a GitHub installation token for github.com)."""
 
     header: str
+    url_prefix: str = "https://github.com/"
 
     @classmethod
-    def github_token(cls, token: str) -> GitCredentials:
+    def github_token(cls, token: str, url_prefix: str = "https://github.com/") -> GitCredentials:
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-        return cls(header=f"Authorization: Basic {basic}")
+        return cls(header=f"Authorization: Basic {basic}", url_prefix=url_prefix)
 
     def env(self) -> dict[str, str]:
-        # GIT_CONFIG_* (git ≥ 2.31) puts the header in git's config for this process only.
-        return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader", "GIT_CONFIG_VALUE_0": self.header}
+        # GIT_CONFIG_* (git >= 2.31) sets the header for this process only, and only for URLs under the prefix.
+        return {
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": f"http.{self.url_prefix}.extraHeader",
+            "GIT_CONFIG_VALUE_0": self.header,
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,16 +64,30 @@ class Checkout:
 
 
 class RepoMirrors:
-    """Host-side bare mirrors, one per source, updated on each use."""
+    """Host-side bare mirrors, one per source, updated on each use.
 
-    def __init__(self, cache_dir: Path) -> None:
+    Sources are https/http URLs; local paths and file:// only when `allow_local` (an operator's own CLI),
+    never for requests from the network, which could otherwise read any repository on the host.
+    """
+
+    def __init__(self, cache_dir: Path, *, allow_local: bool = False) -> None:
         self.cache_dir = cache_dir
+        self.allow_local = allow_local
+
+    def check_source(self, source: str) -> None:
+        if source.startswith(("https://", "http://")):
+            return
+        if self.allow_local and (source.startswith("file://") or source.startswith("/")):
+            return
+        allowed = "https:// URLs" + (", file:// URLs and absolute paths" if self.allow_local else "")
+        raise GitError(f"refusing git source {source!r}: only {allowed} are allowed")
 
     def path_for(self, source: str) -> Path:
         return self.cache_dir / (hashlib.sha256(source.encode()).hexdigest()[:24] + ".git")
 
     def fetch(self, source: str, ref: str | None, credentials: GitCredentials | None = None) -> tuple[Path, str]:
         """Update the mirror of `source` and resolve `ref` (branch, tag, commit, pull/N/head; default HEAD)."""
+        self.check_source(source)
         mirror = self.path_for(source)
         env = credentials.env() if credentials else {}
         with _locked(mirror):
@@ -108,11 +126,13 @@ def checkout(
         _git(["-C", str(tree), "remote", "remove", "origin"])
         _git(["-C", str(tree), "config", "user.name", "dockhand"])
         _git(["-C", str(tree), "config", "user.email", "dockhand@localhost"])
-        archive = _tar_tree(tree)
-    wipe = box.exec(ExecRequest(command=f"find {WORKSPACE} -mindepth 1 -delete", timeout_seconds=120))
-    if not wipe.ok:
-        raise GitError(f"sandbox {box.sandbox_id}: cannot empty the workspace: {wipe.stderr.strip()}")
-    box.put_archive(WORKSPACE, archive)
+        archive = Path(tmp) / "tree.tar"
+        _tar_tree(tree, archive)
+        wipe = box.exec(ExecRequest(command=f"find {WORKSPACE} -mindepth 1 -delete", timeout_seconds=120))
+        if not wipe.ok:
+            raise GitError(f"sandbox {box.sandbox_id}: cannot empty the workspace: {wipe.stderr.strip()}")
+        with archive.open("rb") as data:
+            box.put_archive(WORKSPACE, data)
     return Checkout(source=source, ref=ref or "HEAD", commit=commit)
 
 
@@ -142,18 +162,45 @@ def export_bundle(box: LiveSandbox, base: str, message: str) -> bytes:
 
 
 def _resolve(mirror: Path, ref: str) -> str | None:
-    result = subprocess.run(
-        ["git", "-C", str(mirror), "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    return result.stdout.strip() or None
+    try:
+        out = _git(["-C", str(mirror), "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"])
+    except GitError:
+        return None
+    return out.strip() or None
+
+
+# Host-side git runs on repositories from strangers: none of the host's git config, credential helpers,
+# hooks, filters (e.g. LFS) or transports beyond http(s) and local files may take part.
+_SAFE_GIT = [
+    "-c", "credential.helper=",
+    "-c", "core.hooksPath=/dev/null",
+    "-c", "core.fsmonitor=false",
+    "-c", "protocol.allow=never",
+    "-c", "protocol.https.allow=always",
+    "-c", "protocol.http.allow=always",
+    "-c", "protocol.file.allow=always",
+    "-c", "filter.lfs.process=",
+    "-c", "filter.lfs.smudge=",
+    "-c", "filter.lfs.required=false",
+]  # fmt: skip
 
 
 def _git(args: list[str], *, env: Mapping[str, str] | None = None) -> str:
-    full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
-    result = subprocess.run(["git", *args], capture_output=True, text=True, env=full_env, check=False, timeout=600)
+    full_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": tempfile.gettempdir(),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "/bin/false",
+        "SSH_ASKPASS": "/bin/false",
+        **(env or {}),
+    }
+    result = subprocess.run(
+        ["git", *_SAFE_GIT, *args], capture_output=True, text=True, env=full_env, check=False, timeout=600
+    )
     if result.returncode != 0:
-        raise GitError(f"git {args[0] if args[0] != '-C' else args[2]} failed: {result.stderr.strip()[-500:]}")
+        raise GitError(f"git {args[2] if args[0] == '-C' else args[0]} failed: {result.stderr.strip()[-500:]}")
     return result.stdout
 
 
@@ -165,17 +212,15 @@ def _locked(mirror: Path) -> Iterator[None]:
         yield
 
 
-def _tar_tree(root: Path) -> bytes:
+def _tar_tree(root: Path, destination: Path) -> None:
     def owned_by_sandbox(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid = info.gid = SANDBOX_UID
         info.uname = info.gname = "sandbox"
         return info
 
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
+    with tarfile.open(destination, mode="w") as tar:
         for entry in sorted(root.iterdir()):
             tar.add(entry, arcname=entry.name, filter=owned_by_sandbox)
-    return buffer.getvalue()
 
 
 def _q(text: str) -> str:

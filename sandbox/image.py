@@ -15,21 +15,22 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
 import docker.errors
 
 from sandbox.errors import ImageBuildError
+from sandbox.live import SANDBOX_UID
 
 log = logging.getLogger(__name__)
 
 IMAGE_REPOSITORY = "dockhand-sandbox"
 BASE_REPOSITORY = "dockhand-debian"
 RECIPE_VERSION = "1"
-SANDBOX_UID = 1000
 
 DEFAULT_PACKAGES = (
     "bash", "ca-certificates", "curl", "git", "procps", "xz-utils", "unzip",
@@ -44,6 +45,7 @@ _DOCKERFILE = """\
 FROM {base}
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \\
+ && apt-get upgrade -y \\
  && apt-get install -y --no-install-recommends {packages} \\
  && rm -rf /var/lib/apt/lists/*
 COPY extra-ca.pem /usr/local/share/dockhand/extra-ca.pem
@@ -77,10 +79,12 @@ class ImageRecipe:
     mirror: str = "http://deb.debian.org/debian"
     packages: tuple[str, ...] = DEFAULT_PACKAGES
     ca_bundle: bytes = b""
+    # Part of the inputs, so that security updates come in with a fresh build each month.
+    refresh: str = field(default_factory=lambda: time.strftime("%Y-%m"))
 
     @property
     def base_tag(self) -> str:
-        digest = hashlib.sha256(f"{RECIPE_VERSION}|{self.suite}|minbase".encode()).hexdigest()[:12]
+        digest = hashlib.sha256(f"{RECIPE_VERSION}|{self.suite}|minbase|{self.refresh}".encode()).hexdigest()[:12]
         return f"{BASE_REPOSITORY}:{self.suite}-{digest}"
 
     def dockerfile(self) -> str:
@@ -91,7 +95,15 @@ class ImageRecipe:
     @property
     def inputs_hash(self) -> str:
         h = hashlib.sha256()
-        for part in (RECIPE_VERSION, self.suite, " ".join(sorted(self.packages)), _DOCKERFILE):
+        parts = (
+            RECIPE_VERSION,
+            self.suite,
+            " ".join(sorted(self.packages)),
+            _DOCKERFILE,
+            str(SANDBOX_UID),
+            self.refresh,
+        )
+        for part in parts:
             h.update(part.encode() + b"\0")
         h.update(self.ca_bundle)
         return h.hexdigest()[:16]
@@ -155,6 +167,8 @@ class ImageBuilder:
         debootstrap = shutil.which("debootstrap")
         if debootstrap is None:
             raise ImageBuildError("debootstrap is not installed (apt-get install debootstrap)")
+        if not Path("/usr/share/keyrings/debian-archive-keyring.gpg").exists():
+            raise ImageBuildError("Debian's archive keyring is missing (apt-get install debian-archive-keyring)")
         if os.geteuid() != 0:
             raise ImageBuildError(
                 "building the base image needs root (debootstrap); run `dockhand image build` as root"
@@ -162,8 +176,10 @@ class ImageBuilder:
         self.progress(f"debootstrap {recipe.suite} from {recipe.mirror}")
         with tempfile.TemporaryDirectory(prefix="dockhand-rootfs-") as tmp:
             rootfs = Path(tmp) / "rootfs"
+            # Packages are checked against Debian's archive keyring, whatever transport the mirror uses.
+            keyring = ["--keyring=/usr/share/keyrings/debian-archive-keyring.gpg", "--force-check-gpg"]
             result = subprocess.run(
-                [debootstrap, "--variant=minbase", recipe.suite, str(rootfs), recipe.mirror],
+                [debootstrap, "--variant=minbase", *keyring, recipe.suite, str(rootfs), recipe.mirror],
                 capture_output=True,
                 text=True,
                 check=False,

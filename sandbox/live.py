@@ -9,7 +9,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import docker
 import docker.errors
@@ -24,11 +25,14 @@ from sandbox.output import BoundedOutput, LineSplitter
 log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
+# Docker reports a path's mode as Go's os.FileMode: these high bits mark anything but a regular file.
+_GO_MODE_TYPE_BITS = 0xFF000000
 MAX_STREAMED_BYTES = 4 * 1024 * 1024  # what one command may put into the task log
 # Kill every process of the sandbox user except PID 1 (the reaper) and this shell, until none is left
 # (kill -1 fails once there is nothing to signal, zombies included, i.e. once all are reaped).
 KILL_ALL = "i=0; while [ $i -lt 40 ] && kill -KILL -1 2>/dev/null; do i=$((i+1)); sleep 0.05; done; echo $i"
-SANDBOX_UID = 1000
+SANDBOX_UID = 10001  # not a user on the host (uid 1000 often is)
+_USER = f"{SANDBOX_UID}:{SANDBOX_UID}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,11 +43,27 @@ class FileEntry:
 
 
 class LiveSandbox:
-    def __init__(self, sandbox_id: str, container: Container, policy: SandboxPolicy, network: Network) -> None:
+    """A handle on a running sandbox. Commands in one sandbox run one at a time (per process): the
+    clean-up after each command kills whatever is still running in it."""
+
+    def __init__(
+        self,
+        sandbox_id: str,
+        container: Container,
+        policy: SandboxPolicy,
+        network: Network,
+        *,
+        exec_lock: threading.Lock | None = None,
+        on_use: Callable[[], None] | None = None,
+        network_allowed: Callable[[], str | None] | None = None,
+    ) -> None:
         self._id = sandbox_id
         self.container = container
         self.policy = policy
         self._network = network
+        self._exec_lock = exec_lock or threading.Lock()
+        self._on_use = on_use or (lambda: None)
+        self._network_allowed = network_allowed or (lambda: None)
         self._api = container.client.api  # type: ignore[union-attr]
         self._oom_seen = self._oom_count()
 
@@ -56,6 +76,18 @@ class LiveSandbox:
         self, request: ExecRequest, *, output: OutputSink | None = None, cancelled: Callable[[], bool] | None = None
     ) -> ExecResult:
         """Run a shell command; stream its lines to `output`; kill every process it started at the timeout."""
+        with self._exec_lock:
+            self._on_use()
+            try:
+                return self._exec(request, output, cancelled)
+            except docker.errors.NotFound:
+                raise SandboxError(f"sandbox {self._id} is gone (destroyed while in use?)") from None
+            finally:
+                self._on_use()
+
+    def _exec(
+        self, request: ExecRequest, output: OutputSink | None, cancelled: Callable[[], bool] | None
+    ) -> ExecResult:
         started = time.monotonic()
         try:
             exec_id = self._api.exec_create(
@@ -65,7 +97,7 @@ class LiveSandbox:
                 stderr=True,
                 environment=dict(request.env),
                 workdir=request.workdir,
-                user=self.policy.user,
+                user=_USER,
             )["Id"]
             stream = self._api.exec_start(exec_id, stream=True, demux=True)
         except docker.errors.APIError as exc:
@@ -115,7 +147,7 @@ class LiveSandbox:
         """
         for _ in range(5):
             try:
-                kill = self._api.exec_create(self.container.id, ["/bin/sh", "-c", KILL_ALL], user=self.policy.user)
+                kill = self._api.exec_create(self.container.id, ["/bin/sh", "-c", KILL_ALL], user=_USER)
                 rounds = self._api.exec_start(kill["Id"]).decode(errors="replace").strip()
             except docker.errors.APIError as exc:
                 log.debug("sandbox %s: kill could not start: %s", self._id, exc)
@@ -125,7 +157,10 @@ class LiveSandbox:
                 return int(rounds)
             time.sleep(0.1)  # the shell could not even run its loop: PIDs exhausted
         log.warning("sandbox %s: processes could not be killed from inside; restarting it", self._id)
-        self.container.restart(timeout=0)
+        try:
+            self.container.restart(timeout=0)
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"sandbox {self._id}: cannot restart it: {exc.explanation or exc}") from None
         self._oom_seen = self._oom_count()
         return 1
 
@@ -135,7 +170,7 @@ class LiveSandbox:
             "cat /sys/fs/cgroup/memory.events 2>/dev/null || cat /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null"
         )
         try:
-            exec_id = self._api.exec_create(self.container.id, ["/bin/sh", "-c", script], user=self.policy.user)["Id"]
+            exec_id = self._api.exec_create(self.container.id, ["/bin/sh", "-c", script], user=_USER)["Id"]
             text = self._api.exec_start(exec_id).decode("utf-8", "replace")
         except docker.errors.APIError:
             return 0
@@ -148,6 +183,9 @@ class LiveSandbox:
     # --- network ----------------------------------------------------------------------------
     def set_network(self, enabled: bool) -> None:
         """Attach or detach the sandbox's only network; detached, it has nothing but loopback."""
+        refusal = self._network_allowed() if enabled else None
+        if refusal:
+            raise SandboxError(f"sandbox {self._id}: {refusal}")
         attached = self._network.name in _networks_of(self.container)
         try:
             if enabled and not attached:
@@ -169,7 +207,7 @@ class LiveSandbox:
         archive = _tar({target.name: (data, mode)})
         self.put_archive(str(target.parent), archive)
 
-    def put_archive(self, directory: str, archive: bytes) -> None:
+    def put_archive(self, directory: str, archive: bytes | BinaryIO) -> None:
         try:
             ok = self.container.put_archive(directory, archive)
         except docker.errors.APIError as exc:
@@ -179,11 +217,13 @@ class LiveSandbox:
 
     def read_file(self, path: str, *, max_bytes: int = MAX_FILE_BYTES) -> bytes:
         stream, stat = self._get_archive(path)
+        if stat.get("mode", 0) & _GO_MODE_TYPE_BITS:  # a directory, link, device…: not a regular file
+            raise SandboxError(f"sandbox {self._id}: {path} is not a regular file")
         if stat.get("size", 0) > max_bytes:
             raise FileTooLargeError(f"{path}: {stat['size']} bytes is over the {max_bytes}-byte limit")
         with tarfile.open(fileobj=io.BytesIO(_join(stream, max_bytes + 1024 * 1024)), mode="r|") as tar:
             for member in tar:
-                if member.isfile():
+                if member.isfile() and member.name == PurePosixPath(path).name:
                     handle = tar.extractfile(member)
                     return handle.read() if handle is not None else b""
         raise SandboxError(f"sandbox {self._id}: {path} is not a regular file")
@@ -192,6 +232,18 @@ class LiveSandbox:
         """A path (file or tree) as a tar archive, refused when bigger than `max_bytes`."""
         stream, _ = self._get_archive(path)
         return _join(stream, max_bytes)
+
+    def archive_to(self, path: str, destination: Path, *, max_bytes: int) -> int:
+        """Stream a path's tar archive into a host file (never all in memory); its size in bytes."""
+        stream, _ = self._get_archive(path)
+        size = 0
+        with destination.open("wb") as out:
+            for chunk in stream:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise FileTooLargeError(f"{path}: archive is over the {max_bytes}-byte limit")
+                out.write(chunk)
+        return size
 
     def _get_archive(self, path: str) -> tuple[Iterator[bytes], dict[str, int]]:
         try:

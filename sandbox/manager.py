@@ -25,6 +25,7 @@ from core.models import Sandbox, utcnow
 from core.sandboxing import SandboxPolicy
 from core.states import SandboxState
 from sandbox.errors import DockerUnavailableError, SandboxError, SandboxNotFoundError
+from sandbox.firewall import IsolationError, isolate
 from sandbox.live import SANDBOX_UID, LiveSandbox
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,18 @@ def connect_docker() -> docker.DockerClient:
     return client
 
 
+def _busy(container: Container) -> bool:
+    container.reload()
+    api = container.client.api  # type: ignore[union-attr]
+    for exec_id in container.attrs.get("ExecIDs") or []:
+        try:
+            if api.exec_inspect(exec_id).get("Running"):
+                return True
+        except docker.errors.NotFound:
+            continue
+    return False
+
+
 def instance_label(database_url: str) -> str:
     return hashlib.sha256(database_url.encode()).hexdigest()[:12]
 
@@ -57,16 +70,36 @@ def instance_label(database_url: str) -> str:
 class SandboxManager:
     """Implements `core.sandboxing.SandboxProvider` and `core.service.SandboxDirectory` on Docker."""
 
-    def __init__(self, client: docker.DockerClient, db: Database, policy: SandboxPolicy, *, instance: str) -> None:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        db: Database,
+        policy: SandboxPolicy,
+        *,
+        instance: str,
+        allow_unisolated_network: bool = False,
+    ) -> None:
         self.client = client
+        self.allow_unisolated_network = allow_unisolated_network
+        self.isolation_error: str | None = None
         self.db = db
         self.policy = policy
         self.instance = instance
         self._lock = threading.Lock()
+        self._exec_locks: dict[str, threading.Lock] = {}
         self._network: Network | None = None
 
     def default_policy(self) -> SandboxPolicy:
         return self.policy
+
+    def _network_allowed(self) -> str | None:
+        """Why network must stay off (no isolation and the operator did not accept that), or None."""
+        if self.isolation_error and not self.allow_unisolated_network:
+            return (
+                f"network refused: the sandbox network could not be isolated ({self.isolation_error}); "
+                "run as root, or set DOCKHAND_SANDBOX_UNISOLATED_NETWORK=true to accept the risk"
+            )
+        return None
 
     # --- lifecycle --------------------------------------------------------------------------
     def get_or_create(self, sandbox_id: str, policy: SandboxPolicy | None = None) -> LiveSandbox:
@@ -82,7 +115,16 @@ class SandboxManager:
                 container.start()
                 container.reload()
         self._touch(sandbox_id, container, SandboxState.RUNNING)
-        live = LiveSandbox(sandbox_id, container, policy, self._sandbox_network())
+        with self._lock:
+            exec_lock = self._exec_locks.setdefault(sandbox_id, threading.Lock())
+        live = LiveSandbox(
+            sandbox_id,
+            container,
+            policy,
+            self._sandbox_network(),
+            exec_lock=exec_lock,
+            on_use=lambda: self.touch(sandbox_id),
+        )
         if live.network_enabled != policy.network:
             live.set_network(policy.network)
         return live
@@ -114,11 +156,17 @@ class SandboxManager:
         cutoff = utcnow() - timedelta(seconds=ttl_seconds)
         with self.db.read() as session:
             idle = session.exec(select(Sandbox.id).where(col(Sandbox.last_used_at) < cutoff)).all()
+        removed = []
         for sandbox_id in idle:
+            container = self._find(sandbox_id)
+            if container is not None and _busy(container):
+                self.touch(sandbox_id)  # a long command is running: not idle
+                continue
             log.info("removing idle sandbox %s", sandbox_id)
             with contextlib.suppress(SandboxNotFoundError):
                 self.destroy(sandbox_id)
-        return list(idle)
+                removed.append(sandbox_id)
+        return removed
 
     def cleanup_orphans(self) -> builtins.list[str]:
         """At start-up: remove this instance's containers the store does not know, and rows without containers."""
@@ -154,7 +202,7 @@ class SandboxManager:
                 user=f"{SANDBOX_UID}:{SANDBOX_UID}",
                 working_dir="/workspace",
                 environment={"HOME": "/home/sandbox"},
-                read_only=policy.read_only_root,
+                read_only=True,
                 tmpfs={"/tmp": f"rw,nosuid,nodev,size={policy.tmp_size},mode=1777"},
                 volumes={volume: {"bind": "/workspace", "mode": "rw"}, home: {"bind": "/home/sandbox", "mode": "rw"}},
                 cap_drop=["ALL"],
@@ -168,6 +216,7 @@ class SandboxManager:
                 detach=True,
             )
         except docker.errors.ImageNotFound:
+            self._remove_volumes([volume, home])
             raise SandboxError(
                 f"sandbox image {policy.image!r} is not there: run `dockhand image build` or set DOCKHAND_SANDBOX_IMAGE"
             ) from None
@@ -176,6 +225,7 @@ class SandboxManager:
                 found = self._find(sandbox_id)
                 if found is not None:
                     return found
+            self._remove_volumes([volume, home])
             raise SandboxError(f"cannot create sandbox {sandbox_id}: {exc.explanation or exc}") from None
         return container
 
@@ -183,7 +233,7 @@ class SandboxManager:
         """A bridge network without inter-container traffic: sandboxes reach registries, not each other."""
         if self._network is not None:
             return self._network
-        found = self.client.networks.list(names=[NETWORK])
+        found = [n for n in self.client.networks.list(names=[NETWORK]) if n.name == NETWORK]
         if found:
             self._network = found[0]
         else:
@@ -195,7 +245,16 @@ class SandboxManager:
                     options={"com.docker.network.bridge.enable_icc": "false"},
                 )
             except docker.errors.APIError:
-                self._network = self.client.networks.list(names=[NETWORK])[0]
+                self._network = next(n for n in self.client.networks.list(names=[NETWORK]) if n.name == NETWORK)
+        if (self._network.attrs.get("Options") or {}).get("com.docker.network.bridge.enable_icc") != "false":
+            raise SandboxError(
+                f"network {NETWORK} lets containers talk to each other; remove it so dockhand remakes it"
+            )
+        try:
+            isolate(self._network)
+        except IsolationError as exc:
+            self.isolation_error = str(exc)
+            log.warning("sandbox network not isolated from this host and private ranges: %s", exc)
         return self._network
 
     def _find(self, sandbox_id: str) -> Container | None:
@@ -215,9 +274,16 @@ class SandboxManager:
         volumes = [m["Name"] for m in container.attrs.get("Mounts", []) if m.get("Type") == "volume"]
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
-        for volume in volumes:
-            with contextlib.suppress(docker.errors.NotFound):
-                self.client.volumes.get(volume).remove(force=True)
+        self._remove_volumes(volumes)
+
+    def _remove_volumes(self, names: builtins.list[str]) -> None:
+        for name in names:
+            try:
+                self.client.volumes.get(name).remove(force=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                log.warning("cannot remove volume %s: %s", name, exc)
 
     # --- store ------------------------------------------------------------------------------
     def _touch(self, sandbox_id: str, container: Container, state: SandboxState) -> None:

@@ -49,7 +49,7 @@ def test_a_custom_task_runs_in_a_sandbox_and_leaves_none_behind(core: Core) -> N
     bad = submit(core, "exit 5")
     assert finished(core, ok) is TaskStatus.SUCCEEDED
     lines = [line.line for line in core.logs.tail(ok)]
-    assert "1000" in lines and "sandbox" in lines and "out" in lines and "err" in lines
+    assert "10001" in lines and "sandbox" in lines and "out" in lines and "err" in lines
     assert finished(core, bad) is TaskStatus.FAILED and core.task(bad).error == "command exited with code 5"
     assert core.list_sandboxes() == []
 

@@ -26,7 +26,7 @@ def test_a_sandbox_is_locked_down(sandbox_manager: SandboxManager) -> None:
     box = sandbox_manager.get_or_create("hardening")
     attrs = box.container.attrs
     host = attrs["HostConfig"]
-    assert attrs["Config"]["User"] == "1000:1000"
+    assert attrs["Config"]["User"] == "10001:10001"
     assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
     assert "no-new-privileges:true" in host["SecurityOpt"]
     assert host["Privileged"] is False and host["ReadonlyRootfs"] is True
@@ -44,7 +44,7 @@ def test_a_sandbox_is_locked_down(sandbox_manager: SandboxManager) -> None:
         "&& echo ws-ok; touch /tmp/ok && echo tmp-ok; ls /var/run/docker.sock 2>&1",
     )
     lines = inside.stdout.splitlines()
-    assert lines[0] == "1000"
+    assert lines[0] == "10001"
     assert "CapEff:\t0000000000000000" in lines and "NoNewPrivs:\t1" in lines
     assert "Read-only file system" in inside.stdout and "ws-ok" in lines and "tmp-ok" in lines
     assert "No such file" in inside.stdout
@@ -126,7 +126,7 @@ def test_files_are_binary_safe_and_limited(sandbox_manager: SandboxManager) -> N
     box.write_file("/workspace/run.sh", b"#!/bin/sh\necho ran\n", mode=0o755)
     assert box.read_file("/workspace/data.bin") == blob
     assert run(box, "./run.sh").stdout == "ran\n"
-    assert run(box, "stat -c %u /workspace/data.bin").stdout == "1000\n"
+    assert run(box, "stat -c %u /workspace/data.bin").stdout == "10001\n"
     names = {(e.name, e.kind, e.size) for e in box.list_dir("/workspace")}
     assert ("data.bin", "file", len(blob)) in names and ("run.sh", "file", 19) in names
     with pytest.raises(FileTooLargeError):
@@ -138,8 +138,9 @@ def test_files_are_binary_safe_and_limited(sandbox_manager: SandboxManager) -> N
 
 
 def test_network_is_off_unless_asked_for(sandbox_manager: SandboxManager) -> None:
+    # `timeout`: with no network, name resolution would otherwise wait for its own long time-outs.
     probe = (
-        "python3 -c \"import urllib.request as u; print(u.urlopen('http://deb.debian.org/debian/', timeout=3).status)\""
+        "timeout 3 python3 -c \"import urllib.request as u; print(u.urlopen('http://deb.debian.org/debian/').status)\""
     )
     box = sandbox_manager.get_or_create("net")
     assert run(box, probe, timeout_seconds=30).exit_code != 0
@@ -164,3 +165,67 @@ def test_idle_sandboxes_and_orphans_are_removed(sandbox_manager: SandboxManager)
         session.delete(row)
     assert sandbox_manager.cleanup_orphans() == ["busy"]
     assert sandbox_manager.list() == []
+
+
+def test_the_sandbox_network_is_firewalled_off_this_host_and_private_ranges(
+    sandbox_manager: SandboxManager,
+) -> None:
+    import subprocess
+
+    from sandbox.firewall import BLOCKED_RANGES, bridge_name
+
+    box = sandbox_manager.get_or_create("firewalled")
+    assert sandbox_manager.isolation_error is None
+    bridge = bridge_name(box._network)
+    rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=True).stdout
+    assert f"-A INPUT -i {bridge} -j DROP" in rules
+    for cidr in BLOCKED_RANGES:
+        assert f"-A DOCKER-USER -d {cidr} -i {bridge} -j DROP" in rules
+
+
+def test_commands_in_one_sandbox_take_turns(sandbox_manager: SandboxManager) -> None:
+    import threading
+
+    box = sandbox_manager.get_or_create("turns")
+    results = {}
+
+    def slow() -> None:
+        results["slow"] = run(box, "sleep 1; echo done")
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    time.sleep(0.2)
+    results["quick"] = run(box, "echo quick")
+    thread.join()
+    assert results["slow"].stdout == "done\n" and results["quick"].stdout == "quick\n"
+
+
+def test_a_busy_sandbox_is_not_reaped(sandbox_manager: SandboxManager) -> None:
+    import threading
+
+    box = sandbox_manager.get_or_create("busy-long")
+    thread = threading.Thread(target=lambda: run(box, "sleep 2"))
+    thread.start()
+    time.sleep(0.5)
+    with sandbox_manager.db.write() as session:
+        row = session.get(Sandbox, "busy-long")
+        assert row is not None
+        row.last_used_at = utcnow() - timedelta(hours=2)
+    assert sandbox_manager.reap_idle(3600) == []
+    thread.join()
+    assert [s.id for s in sandbox_manager.list()] == ["busy-long"]
+
+
+def test_reading_a_directory_as_a_file_is_refused(sandbox_manager: SandboxManager) -> None:
+    box = sandbox_manager.get_or_create("dir-read")
+    run(box, "mkdir -p sub && echo x > sub/inner")
+    with pytest.raises(SandboxError, match="not a regular file"):
+        box.read_file("/workspace/sub")
+
+
+def test_a_failed_create_leaves_no_volumes(sandbox_manager: SandboxManager) -> None:
+    bad = sandbox_manager.default_policy().with_overrides(image="dockhand-no-such-image:never")
+    with pytest.raises(SandboxError, match="dockhand image build"):
+        sandbox_manager.get_or_create("no-image", bad)
+    leftovers = sandbox_manager.client.volumes.list(filters={"label": f"dockhand.instance={sandbox_manager.instance}"})
+    assert leftovers == []

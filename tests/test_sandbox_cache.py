@@ -44,7 +44,7 @@ def test_saved_dependencies_come_back_in_a_new_sandbox(sandbox_manager: SandboxM
     assert second.exec(ExecRequest(command="sha256sum /workspace/.venv/lib/dep.so")).stdout == checksum
     assert (
         second.exec(ExecRequest(command="cat /home/sandbox/.cache/pip/x; stat -c %u /workspace/.venv")).stdout
-        == "wheel\n1000\n"
+        == "wheel\n10001\n"
     )
     assert cache.stats() == {"hit": 1, "miss": 1}
 
@@ -63,3 +63,14 @@ def test_entries_expire_and_clear(sandbox_manager: SandboxManager, tmp_path: Pat
     assert cache.clear() == 1 and not cache.restore(box, "new")
     with pytest.raises(ValueError):
         cache.restore(box, "../escape")
+
+
+def test_look_alike_repositories_and_branches_do_not_share_entries() -> None:
+    keys = {
+        cache_key("foo/bar-baz", "main", {}),
+        cache_key("foo-bar/baz", "main", {}),
+        cache_key("foo/bar", "baz-main", {}),
+        cache_key("acme/api", "feature/x", {}),
+        cache_key("acme/api", "feature-x", {}),
+    }
+    assert len(keys) == 5

@@ -30,7 +30,7 @@ def test_image_build_is_a_no_op_when_up_to_date(cli, sandbox_image: str) -> None
 def test_sandbox_exec_creates_streams_and_exits_with_the_code(cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("sandbox", "exec", "ops-1", "--", "sh", "-c", "echo hello; echo oops >&2; exit 3", code=3)
     assert "hello" in result.output and "oops" in result.output
-    assert "1000" in cli("sandbox", "exec", "ops-1", "--", "id", "-u").output
+    assert "10001" in cli("sandbox", "exec", "ops-1", "--", "id", "-u").output
     [listed] = json.loads(cli("sandbox", "list", "--json").output)["sandboxes"]
     assert listed["id"] == "ops-1" and listed["state"] == "running" and listed["container_id"]
     assert listed["image"].startswith("dockhand-sandbox:")

@@ -51,7 +51,7 @@ def run(box, command: str) -> str:  # type: ignore[no-untyped-def]
 def test_checkout_branch_tag_commit_and_pull_ref(
     sandbox_manager: SandboxManager, upstream: Path, tmp_path: Path
 ) -> None:
-    mirrors = RepoMirrors(tmp_path / "mirrors")
+    mirrors = RepoMirrors(tmp_path / "mirrors", allow_local=True)
     box = sandbox_manager.get_or_create("git-refs")
     source = f"file://{upstream}"
 
@@ -75,7 +75,7 @@ def test_changes_come_out_as_a_patch_and_a_bundle(
     sandbox_manager: SandboxManager, upstream: Path, tmp_path: Path
 ) -> None:
     box = sandbox_manager.get_or_create("git-out")
-    base = checkout(box, RepoMirrors(tmp_path / "mirrors"), f"file://{upstream}").commit
+    base = checkout(box, RepoMirrors(tmp_path / "mirrors", allow_local=True), f"file://{upstream}").commit
     run(box, "sed -i 's/a - b/a + b/' app.py && printf 'new\\n' > added.txt")
 
     patch = export_patch(box, base)
@@ -95,7 +95,7 @@ def test_changes_come_out_as_a_patch_and_a_bundle(
 def test_credentials_never_reach_the_sandbox_or_a_config(
     sandbox_manager: SandboxManager, upstream: Path, tmp_path: Path
 ) -> None:
-    mirrors = RepoMirrors(tmp_path / "mirrors")
+    mirrors = RepoMirrors(tmp_path / "mirrors", allow_local=True)
     box = sandbox_manager.get_or_create("git-secret")
     source = f"file://{upstream}"
     checkout(box, mirrors, source, credentials=GitCredentials.github_token(CANARY))
@@ -109,3 +109,19 @@ def test_credentials_never_reach_the_sandbox_or_a_config(
     assert "[remote" not in inside, "the sandbox's repository has no remote"
     mirror_config = (mirrors.path_for(source) / "config").read_text()
     assert CANARY not in mirror_config and encoded not in mirror_config and str(upstream) in mirror_config
+
+
+def test_sources_from_the_network_cannot_name_local_repositories(tmp_path: Path, upstream: Path) -> None:
+    remote_only = RepoMirrors(tmp_path / "mirrors")
+    for source in (str(upstream), f"file://{upstream}", "ssh://git@example.com/x.git", "ext::sh -c id", "git://x/y"):
+        with pytest.raises(GitError, match="refusing git source"):
+            remote_only.fetch(source, None)
+    for source in ("ssh://git@example.com/x.git", "ext::sh -c id"):
+        with pytest.raises(GitError, match="refusing git source"):
+            RepoMirrors(tmp_path / "m2", allow_local=True).fetch(source, None)
+
+
+def test_credentials_are_scoped_to_their_server() -> None:
+    env = GitCredentials.github_token("t0ken").env()
+    assert env["GIT_CONFIG_KEY_0"] == "http.https://github.com/.extraHeader"
+    assert "t0ken" not in env["GIT_CONFIG_VALUE_0"]  # base64 inside the header, never in a URL

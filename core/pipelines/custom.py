@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from core.errors import StageFailedError
+from core.errors import DockhandError, StageFailedError
 from core.pipeline import Pipeline, Stage, StageContext
 from core.sandboxing import ExecRequest
 from core.specs import CustomSpec
@@ -54,8 +54,8 @@ def run_in_sandbox(ctx: StageContext) -> None:
     policy = ctx.sandboxes.default_policy().with_overrides(network=spec.network)
     timeout = spec.timeout_seconds or ctx.settings.custom_timeout_seconds
     ctx.log.system(f"$ {spec.command}   [sandbox {sandbox_id}, network {'on' if spec.network else 'off'}]")
-    box = ctx.sandboxes.get_or_create(sandbox_id, policy)
     try:
+        box = ctx.sandboxes.get_or_create(sandbox_id, policy)
         env = {**spec.env, "DOCKHAND_TASK_ID": ctx.task.id}
         result = box.exec(
             ExecRequest(command=spec.command, env=env, timeout_seconds=timeout),
@@ -63,7 +63,10 @@ def run_in_sandbox(ctx: StageContext) -> None:
             cancelled=lambda: ctx.cancel.cancelled,
         )
     finally:
-        ctx.sandboxes.destroy(sandbox_id)
+        try:
+            ctx.sandboxes.destroy(sandbox_id)
+        except DockhandError as exc:  # never hide the command's own outcome; the idle reaper retries
+            log.warning("task %s: could not destroy sandbox %s: %s", ctx.task.id, sandbox_id, exc)
     ctx.result.update(exit_code=result.exit_code, duration_seconds=result.duration_seconds, timed_out=result.timed_out)
     if result.oom_killed:
         ctx.result["oom_killed"] = True
