@@ -22,6 +22,7 @@ from sandbox.errors import SandboxError
 from sandbox.live import LiveSandbox
 
 MAX_ENTRY_BYTES = 4 * 1024**3
+_ALWAYS_THERE = {"/workspace", "/home/sandbox", "/tmp"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -54,7 +55,8 @@ class DependencyCache:
             self._count(hit=False)
             return False
         paths = json.loads(manifest.read_text())["paths"]
-        parents = " ".join(shlex.quote(str(PurePosixPath(path).parent)) for path in paths)
+        missing = {str(PurePosixPath(path).parent) for path in paths} - _ALWAYS_THERE
+        parents = " ".join(shlex.quote(parent) for parent in sorted(missing))
         if parents and not box.exec(ExecRequest(command=f"mkdir -p {parents}", timeout_seconds=60)).ok:
             raise SandboxError(f"sandbox {box.sandbox_id}: cannot create {parents} to restore the cache")
         for index, path in enumerate(paths):

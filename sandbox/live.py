@@ -56,6 +56,7 @@ class LiveSandbox:
         exec_lock: threading.Lock | None = None,
         on_use: Callable[[], None] | None = None,
         network_allowed: Callable[[], str | None] | None = None,
+        fresh: bool = False,
     ) -> None:
         self._id = sandbox_id
         self.container = container
@@ -65,7 +66,8 @@ class LiveSandbox:
         self._on_use = on_use or (lambda: None)
         self._network_allowed = network_allowed or (lambda: None)
         self._api = container.client.api  # type: ignore[union-attr]
-        self._oom_seen = self._oom_count()
+        # A container created just now has had no OOM kill; a reused one may have: read its counter.
+        self._oom_seen = 0 if fresh else self._oom_count()
 
     @property
     def sandbox_id(self) -> str:

@@ -109,6 +109,7 @@ class SandboxManager:
         policy = policy or self.policy
         with self._lock:
             container = self._find(sandbox_id)
+            fresh = container is None
             if container is None:
                 container = self._create(sandbox_id, policy)
             if container.status != "running":
@@ -124,6 +125,8 @@ class SandboxManager:
             self._sandbox_network(),
             exec_lock=exec_lock,
             on_use=lambda: self.touch(sandbox_id),
+            network_allowed=self._network_allowed,
+            fresh=fresh,
         )
         if live.network_enabled != policy.network:
             live.set_network(policy.network)

@@ -229,3 +229,14 @@ def test_a_failed_create_leaves_no_volumes(sandbox_manager: SandboxManager) -> N
         sandbox_manager.get_or_create("no-image", bad)
     leftovers = sandbox_manager.client.volumes.list(filters={"label": f"dockhand.instance={sandbox_manager.instance}"})
     assert leftovers == []
+
+
+def test_network_is_refused_when_it_cannot_be_isolated(sandbox_manager: SandboxManager) -> None:
+    box = sandbox_manager.get_or_create("no-isolation")
+    sandbox_manager.isolation_error = "iptables is not installed"  # as on a host where dockhand is not root
+    with pytest.raises(SandboxError, match="DOCKHAND_SANDBOX_UNISOLATED_NETWORK"):
+        box.set_network(True)
+    box.set_network(False)  # turning it off is always allowed
+    sandbox_manager.allow_unisolated_network = True
+    box.set_network(True)
+    assert box.network_enabled
