@@ -1,0 +1,131 @@
+"""Test results from the tools' own reports: JUnit XML, `go test -json`, and libtest (cargo) output."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from junitparser import Error, Failure, JUnitXml, Skipped, TestSuite
+
+from core.testrun.model import TestCase, TestReport, TestStatus
+
+
+class ReportError(ValueError):
+    """A report file that is missing, empty or not in the format its tool writes."""
+
+
+def parse_junit(data: bytes | str) -> TestReport:
+    """JUnit XML (pytest, jest-junit, vitest, mocha xunit, node --test junit)."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    if not text.strip():
+        raise ReportError("the JUnit report is empty")
+    try:
+        xml = JUnitXml.fromstring(text)
+    except Exception as exc:  # junitparser raises lxml/ElementTree errors of several kinds
+        raise ReportError(f"the JUnit report is not valid XML: {exc}") from None
+    suites = [xml] if isinstance(xml, TestSuite) else list(xml)
+    cases = []
+    for suite in suites:
+        for case in suite:
+            results = list(case.result)
+            message = None
+            if any(isinstance(r, Error) for r in results):
+                status = TestStatus.ERROR
+            elif any(isinstance(r, Failure) for r in results):
+                status = TestStatus.FAILED
+            elif any(isinstance(r, Skipped) for r in results):
+                status = TestStatus.SKIPPED
+            else:
+                status = TestStatus.PASSED
+            if results:
+                message = results[0].message or (results[0].text or "").strip()[:2000] or None
+            name = f"{case.classname}.{case.name}" if case.classname else case.name
+            file = case._elem.get("file")  # noqa: SLF001 - junitparser has no accessor for it
+            cases.append(TestCase(name=name, status=status, file=file, duration_seconds=case.time, message=message))
+    return TestReport.of(cases)
+
+
+def parse_go_test_json(data: bytes | str) -> TestReport:
+    """`go test -json` events. Subtests count as tests (as gotestsum counts them); a package that fails
+    without any test result (a build error) is one error."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    outcomes: dict[tuple[str, str], TestCase] = {}
+    output: dict[tuple[str, str], list[str]] = {}
+    package_output: dict[str, list[str]] = {}
+    failed_packages: set[str] = set()
+    packages_with_tests: set[str] = set()
+    for line in text.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        package, test, action = event.get("Package", ""), event.get("Test"), event.get("Action")
+        if test is None:
+            if action == "output":
+                package_output.setdefault(package, []).append(event.get("Output", ""))
+            elif action == "fail":
+                failed_packages.add(package)
+            continue
+        key = (package, test)
+        packages_with_tests.add(package)
+        if action == "output":
+            output.setdefault(key, []).append(event.get("Output", ""))
+        elif action in ("pass", "fail", "skip"):
+            status = {"pass": TestStatus.PASSED, "fail": TestStatus.FAILED, "skip": TestStatus.SKIPPED}[action]
+            message = "".join(output.get(key, [])).strip()[-2000:] if status is not TestStatus.PASSED else None
+            outcomes[key] = TestCase(name=f"{package}/{test}", status=status, file=package,
+                                     duration_seconds=event.get("Elapsed"), message=message or None)
+    cases = list(outcomes.values())
+    for package in sorted(failed_packages - packages_with_tests):
+        message = "".join(package_output.get(package, [])).strip()[-2000:] or "package failed"
+        cases.append(TestCase(name=package, status=TestStatus.ERROR, file=package, message=message))
+    return TestReport.of(cases)
+
+
+_LIBTEST_LINE = re.compile(r"^test (?P<name>\S+)(?: - should panic)? \.\.\. (?P<result>ok|FAILED|ignored)\b")
+_LIBTEST_SECTION = re.compile(r"^---- (?P<name>\S+) stdout ----$")
+_LIBTEST_SUMMARY = re.compile(
+    r"^test result: (?:ok|FAILED)\. (?P<passed>\d+) passed; (?P<failed>\d+) failed; (?P<ignored>\d+) ignored"
+)
+
+
+def parse_libtest(data: bytes | str) -> TestReport:
+    """`cargo test` output: one line per test, failure output in `---- name stdout ----` sections."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    results: list[tuple[str, TestStatus]] = []
+    messages: dict[str, list[str]] = {}
+    current: str | None = None
+    for line in text.splitlines():
+        if match := _LIBTEST_LINE.match(line):
+            status = {"ok": TestStatus.PASSED, "FAILED": TestStatus.FAILED, "ignored": TestStatus.SKIPPED}[
+                match["result"]
+            ]
+            results.append((match["name"], status))
+            current = None
+        elif match := _LIBTEST_SECTION.match(line):
+            current = match["name"]
+            messages[current] = []
+        elif current is not None:
+            if line.startswith(("failures:", "test result:")):
+                current = None
+            else:
+                messages[current].append(line)
+    cases = [
+        TestCase(name=name, status=status, message="\n".join(messages.get(name, [])).strip() or None)
+        for name, status in results
+    ]
+    return TestReport.of(cases)
+
+
+def libtest_summary(data: bytes | str) -> tuple[int, int, int]:
+    """(passed, failed, ignored) as libtest's own `test result:` lines add up: what the counts must equal."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    passed = failed = ignored = 0
+    for line in text.splitlines():
+        if match := _LIBTEST_SUMMARY.match(line):
+            passed += int(match["passed"])
+            failed += int(match["failed"])
+            ignored += int(match["ignored"])
+    return passed, failed, ignored
