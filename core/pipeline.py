@@ -38,6 +38,8 @@ class StageContext:
     log: LogSink
     cancel: CancelToken
     sandboxes: SandboxProvider | None = None
+    previous_result: Callable[[str], dict[str, Any] | None] = lambda run_key: None
+    """The result of an earlier finished run with this run key, if any (to skip repeating work)."""
     result: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -55,6 +57,7 @@ class Stage:
 class Pipeline:
     name: str
     stages: tuple[Stage, ...]
+    finally_stage: Stage | None = None  # always runs last (clean-up), whatever happened; not a recorded stage
 
 
 class PipelineRegistry:
@@ -100,7 +103,9 @@ class PipelineRunner:
         stages: StageRecorder,
         settings: Settings,
         sandboxes: SandboxProvider | None = None,
+        previous_result: Callable[[str], dict[str, Any] | None] | None = None,
     ) -> None:
+        self.previous_result = previous_result or (lambda run_key: None)
         self.registry = registry
         self.stages = stages
         self.settings = settings
@@ -110,7 +115,13 @@ class PipelineRunner:
         pipeline = self.registry.get(task.type)
         spec = parse_spec(task.type, task.payload)
         ctx = StageContext(
-            task=task, spec=spec, settings=self.settings, log=log_sink, cancel=cancel, sandboxes=self.sandboxes
+            task=task,
+            spec=spec,
+            settings=self.settings,
+            log=log_sink,
+            cancel=cancel,
+            sandboxes=self.sandboxes,
+            previous_result=self.previous_result,
         )
         self.stages.plan(task.id, task.attempt, [s.name for s in pipeline.stages])
         started = time.monotonic()
@@ -127,6 +138,11 @@ class PipelineRunner:
             if outcome is not Outcome.SUCCEEDED:
                 self.stages.skip_rest(task.id, task.attempt, position)
                 break
+        if pipeline.finally_stage is not None:
+            try:
+                pipeline.finally_stage.run(ctx)
+            except Exception:
+                log.exception("clean-up of task %s failed", task.id)
         ctx.metrics.setdefault("duration_seconds", round(time.monotonic() - started, 6))
         return RunReport(outcome=outcome, result=ctx.result, metrics=ctx.metrics, error=error)
 

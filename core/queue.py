@@ -122,13 +122,16 @@ class TaskQueue:
         return SubmitResult(task=task, created=True)
 
     # --- claiming and owning ---------------------------------------------------------------
-    def claim(self, worker_id: str) -> Claim | None:
-        """Atomically take the most urgent runnable task, respecting the per-repository limit."""
+    def claim(self, worker_id: str, *, task_id: str | None = None) -> Claim | None:
+        """Atomically take the most urgent runnable task (or that one), respecting the per-repository limit."""
         token = new_task_id() + new_task_id()
         with self.journal.transaction() as txn:
             self.db.claim_lock(txn.session)
             now = utcnow()  # after the lock: waiting for it must not eat into the lease
-            task_id = txn.session.exec(self._candidate(now)).first()
+            candidate = self._candidate(now)
+            if task_id is not None:
+                candidate = candidate.where(Task.id == task_id)
+            task_id = txn.session.exec(candidate).first()
             if task_id is None:
                 return None
             changed = self._set(

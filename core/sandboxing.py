@@ -7,8 +7,9 @@ runs and is tested without the docker SDK imported.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Protocol
 
 from core.models import Sandbox
@@ -74,6 +75,16 @@ class ExecRequest:
     keep_background: bool = False  # leave processes the command started running (default: kill them)
 
 
+@dataclass(frozen=True, kw_only=True)
+class SourceTree:
+    """A clean checkout on the host (no remote, no credentials), ready to be copied into a sandbox."""
+
+    source: str
+    ref: str
+    commit: str
+    path: Path
+
+
 class LiveSandboxLike(Protocol):
     """A running sandbox a pipeline can use."""
 
@@ -86,6 +97,12 @@ class LiveSandboxLike(Protocol):
 
     def set_network(self, enabled: bool) -> None: ...
 
+    def load_tree(self, tree: SourceTree) -> None:
+        """Replace /workspace with the tree."""
+        ...
+
+    def read_file(self, path: str, *, max_bytes: int = ...) -> bytes: ...
+
 
 class SandboxProvider(Protocol):
     """Creates and removes sandboxes by ID."""
@@ -95,6 +112,18 @@ class SandboxProvider(Protocol):
     def destroy(self, sandbox_id: str) -> None: ...
 
     def default_policy(self) -> SandboxPolicy: ...
+
+    def materialize(self, source: str, ref: str | None, destination: Path, *, allow_local: bool) -> SourceTree:
+        """Fetch `source` (through the host's mirror) and check `ref` out into `destination`."""
+        ...
+
+    def diff(self, tree: SourceTree, base: str) -> str:
+        """`git diff -U0 base` of the tree's commit (for diff coverage)."""
+        ...
+
+    def save_cache(self, box: LiveSandboxLike, key: str, paths: Sequence[str]) -> int: ...
+
+    def restore_cache(self, box: LiveSandboxLike, key: str) -> bool: ...
 
 
 class SandboxBackend(SandboxProvider, Protocol):

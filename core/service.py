@@ -11,13 +11,13 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from core.db import Database
 from core.deliveries import DeliveryLog
-from core.errors import DockhandError, NotFoundError
+from core.errors import DockhandError, InvalidTransitionError, NotFoundError
 from core.events import EventBus, Journal, TaskEventRecord
 from core.logs import TaskLogs
 from core.metrics import Metrics, task_status_gauge
@@ -31,7 +31,7 @@ from core.schedules import ScheduleBook, submission_for
 from core.settings import Settings
 from core.specs import TaskSubmission
 from core.stages import StageRecorder
-from core.states import TaskStatus
+from core.states import TaskStatus, TaskType
 from core.worker import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,9 @@ class Core:
         self.deliveries = DeliveryLog(self.db)
         self.registry = registry or default_registry()
         self.sandboxes = sandboxes(self.db) if sandboxes is not None else None
-        self.runner = PipelineRunner(self.registry, self.stages, settings, self.sandboxes)
+        self.runner = PipelineRunner(
+            self.registry, self.stages, settings, self.sandboxes, previous_result=self.previous_test_result
+        )
         self.metrics = Metrics()
         self.metrics.add_gauges(self._scrape_gauges)
         self.caches: list[Cache] = list(caches)
@@ -150,6 +152,25 @@ class Core:
         self.bus.close()
         self.db.dispose()
 
+    def run_now(self, task_id: str) -> Task:
+        """Run one pending task in this thread (the CLI's `dockhand run`), leased and heartbeated like any."""
+        pool = WorkerPool(
+            queue=self.queue, runner=self.runner, logs=self.logs, size=0,
+            heartbeat_seconds=self.settings.effective_heartbeat_seconds,
+            poll_seconds=self.settings.poll_interval_seconds, on_claimed=self._claimed, on_finished=self._finished,
+        )  # fmt: skip
+        claim = self.queue.claim(f"{pool.process_id}/run", task_id=task_id)
+        if claim is None:
+            raise InvalidTransitionError(f"task {task_id} cannot run now (not pending, or its repository is busy)")
+        self.pool = pool
+        pool.start()
+        try:
+            pool.execute(claim)
+        finally:
+            pool.stop(grace_seconds=0)
+            self.pool = None
+        return self.task(task_id)
+
     def every(self, name: str, seconds: float, fn: Callable[[], object]) -> None:
         """Register periodic clean-up work (idle sandboxes, expired cache entries…)."""
         if self.scheduler is None:
@@ -191,6 +212,16 @@ class Core:
             workers=self.pool.size if self.pool is not None else 0,
             running_here=self.pool.running_task_ids if self.pool is not None else [],
         )
+
+    def previous_test_result(self, run_key: str) -> dict[str, Any] | None:
+        """An earlier finished test run of the same commit and configuration (so it is not run twice)."""
+        recent = self.queue.list(
+            TaskFilter(statuses=(TaskStatus.SUCCEEDED, TaskStatus.FAILED), types=(TaskType.TEST_PIPELINE,), limit=500)
+        )
+        for task in recent:
+            if task.result and task.result.get("run_key") == run_key and not task.result.get("reused_from"):
+                return {**task.result, "reused_from": task.id}
+        return None
 
     def sweep(self) -> None:
         for decision in self.queue.sweep_expired():

@@ -61,6 +61,8 @@ class TestPipelineSpec(Spec):
 
     ref: Text | None = Field(default=None, max_length=255)
     source: Text | None = Field(default=None, max_length=2000, description="Local path or git URL")
+    base: Text | None = Field(default=None, max_length=255, description="Ref to measure diff coverage against")
+    force: bool = False
 
 
 SPEC_TYPES: dict[TaskType, type[Spec]] = {

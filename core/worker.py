@@ -118,12 +118,13 @@ class WorkerPool:
                 self._wake.clear()
                 continue
             try:
-                self._execute(claim)
+                self.execute(claim)
             except Exception:
                 # Never lose the worker thread; the task's lease expires and the sweep recovers it.
                 log.exception("worker %s failed around task %s", worker_id, claim.task.id)
 
-    def _execute(self, claim: Claim) -> None:
+    def execute(self, claim: Claim) -> None:
+        """Run a claimed task to its end and record the outcome (the pool's heartbeat keeps its lease)."""
         task = claim.task
         cancel = CancelToken()
         with self._lock:

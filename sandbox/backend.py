@@ -6,6 +6,7 @@ from core.db import Database
 from core.sandboxing import SandboxPolicy
 from core.settings import Settings
 from sandbox.cache import DependencyCache
+from sandbox.git import RepoMirrors
 from sandbox.image import IMAGE_REPOSITORY, ImageRecipe
 from sandbox.manager import SandboxManager, connect_docker, instance_label
 
@@ -25,10 +26,16 @@ def default_policy(settings: Settings, language: str | None = None) -> SandboxPo
     )
 
 
-def docker_backend(settings: Settings, db: Database) -> SandboxManager:
+def docker_backend(settings: Settings, db: Database, cache: DependencyCache | None = None) -> SandboxManager:
     """Raises `DockerUnavailableError` when the engine cannot be reached."""
     return SandboxManager(
-        connect_docker(), db, default_policy(settings), instance=instance_label(settings.effective_database_url)
+        connect_docker(),
+        db,
+        default_policy(settings),
+        instance=instance_label(settings.effective_database_url),
+        allow_unisolated_network=settings.sandbox_unisolated_network,
+        mirrors=RepoMirrors(settings.git_cache_dir),
+        cache=cache or dependency_cache(settings),
     )
 
 

@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -22,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.sandboxing import ExecRequest
+from core.sandboxing import ExecRequest, SourceTree
 from sandbox.errors import SandboxError
 from sandbox.live import SANDBOX_UID, LiveSandbox
 
@@ -109,6 +110,93 @@ class RepoMirrors:
         return mirror, commit
 
 
+def materialize(
+    mirrors: RepoMirrors,
+    source: str,
+    ref: str | None,
+    destination: Path,
+    *,
+    credentials: GitCredentials | None = None,
+) -> SourceTree:
+    """A clean clone of `source` at `ref` in `destination` on the host: detached, no remote, no credentials.
+
+    A local directory that is not itself a repository's top level (e.g. a folder inside one) is taken as
+    it is on disk: its files (those git would track, where it is inside a repository) are committed into a
+    fresh repository with a fixed author and date, so the same content always gets the same commit.
+    """
+    if mirrors.allow_local and source.startswith("/") and not _is_toplevel(Path(source)):
+        if ref is not None:
+            raise GitError(f"{source} is a plain directory, not a repository: it has no ref {ref!r}")
+        return _snapshot(Path(source), destination)
+    mirror, commit = mirrors.fetch(source, ref, credentials)
+    _git(["clone", "--quiet", "--no-checkout", "--", str(mirror), str(destination)])
+    _git(["-C", str(destination), "checkout", "--quiet", "--detach", commit])
+    _git(["-C", str(destination), "remote", "remove", "origin"])
+    _git(["-C", str(destination), "config", "user.name", "dockhand"])
+    _git(["-C", str(destination), "config", "user.email", "dockhand@localhost"])
+    return SourceTree(source=source, ref=ref or "HEAD", commit=commit, path=destination)
+
+
+def _is_toplevel(path: Path) -> bool:
+    try:
+        top = _git(["-C", str(path), "rev-parse", "--show-toplevel"]).strip()
+    except GitError:
+        return False
+    return Path(top).resolve() == path.resolve()
+
+
+_SNAPSHOT_SKIP = {".git", "node_modules", ".venv", "venv", "target", "__pycache__", ".pytest_cache"}
+
+
+def _snapshot(directory: Path, destination: Path) -> SourceTree:
+    if not directory.is_dir():
+        raise GitError(f"{directory} is not a directory")
+    try:
+        listed = _git(["-C", str(directory), "ls-files", "-z", "--cached", "--others", "--exclude-standard", "."])
+        files = [Path(name) for name in listed.split("\0") if name]
+    except GitError:  # not inside a repository at all
+        files = [
+            p.relative_to(directory)
+            for p in sorted(directory.rglob("*"))
+            if p.is_file() and not _SNAPSHOT_SKIP & set(p.relative_to(directory).parts)
+        ]
+    destination.mkdir(parents=True)
+    for rel in files:
+        source_file = directory / rel
+        if source_file.is_symlink() or not source_file.is_file():
+            continue
+        target = destination / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source_file, target)
+    fixed = {
+        "GIT_AUTHOR_NAME": "dockhand",
+        "GIT_AUTHOR_EMAIL": "dockhand@localhost",
+        "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z",
+        "GIT_COMMITTER_NAME": "dockhand",
+        "GIT_COMMITTER_EMAIL": "dockhand@localhost",
+        "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z",
+    }
+    _git(["-C", str(destination), "init", "--quiet", "--initial-branch=snapshot"])
+    _git(["-C", str(destination), "add", "--all"])
+    _git(["-C", str(destination), "commit", "--quiet", "--allow-empty", "-m", f"snapshot of {directory}"], env=fixed)
+    _git(["-C", str(destination), "config", "user.name", "dockhand"])
+    _git(["-C", str(destination), "config", "user.email", "dockhand@localhost"])
+    commit = _git(["-C", str(destination), "rev-parse", "HEAD"]).strip()
+    return SourceTree(source=str(directory), ref="working tree", commit=commit, path=destination)
+
+
+def load_tree(box: LiveSandbox, tree: SourceTree) -> None:
+    """Replace the sandbox's /workspace with the tree (files owned by the sandbox user)."""
+    with tempfile.TemporaryDirectory(prefix="dockhand-tree-") as tmp:
+        archive = Path(tmp) / "tree.tar"
+        _tar_tree(tree.path, archive)
+        wipe = box.exec(ExecRequest(command=f"find {WORKSPACE} -mindepth 1 -delete", timeout_seconds=120))
+        if not wipe.ok:
+            raise GitError(f"sandbox {box.sandbox_id}: cannot empty the workspace: {wipe.stderr.strip()}")
+        with archive.open("rb") as data:
+            box.put_archive(WORKSPACE, data)
+
+
 def checkout(
     box: LiveSandbox,
     mirrors: RepoMirrors,
@@ -118,22 +206,19 @@ def checkout(
     credentials: GitCredentials | None = None,
 ) -> Checkout:
     """Put `source` at `ref` into the sandbox's /workspace (replacing what was there), with no remote."""
-    mirror, commit = mirrors.fetch(source, ref, credentials)
     with tempfile.TemporaryDirectory(prefix="dockhand-checkout-") as tmp:
-        tree = Path(tmp) / "tree"
-        _git(["clone", "--quiet", "--no-checkout", "--", str(mirror), str(tree)])
-        _git(["-C", str(tree), "checkout", "--quiet", "--detach", commit])
-        _git(["-C", str(tree), "remote", "remove", "origin"])
-        _git(["-C", str(tree), "config", "user.name", "dockhand"])
-        _git(["-C", str(tree), "config", "user.email", "dockhand@localhost"])
-        archive = Path(tmp) / "tree.tar"
-        _tar_tree(tree, archive)
-        wipe = box.exec(ExecRequest(command=f"find {WORKSPACE} -mindepth 1 -delete", timeout_seconds=120))
-        if not wipe.ok:
-            raise GitError(f"sandbox {box.sandbox_id}: cannot empty the workspace: {wipe.stderr.strip()}")
-        with archive.open("rb") as data:
-            box.put_archive(WORKSPACE, data)
-    return Checkout(source=source, ref=ref or "HEAD", commit=commit)
+        tree = materialize(mirrors, source, ref, Path(tmp) / "tree", credentials=credentials)
+        load_tree(box, tree)
+    return Checkout(source=source, ref=tree.ref, commit=tree.commit)
+
+
+def diff_against(mirrors: RepoMirrors, source: str, base: str, commit: str) -> str:
+    """`git diff -U0 base commit` in the host mirror (the base may be any branch, tag or commit there)."""
+    mirror = mirrors.path_for(source)
+    base_commit = _resolve(mirror, base)
+    if base_commit is None:
+        raise GitError(f"{source}: no base {base!r} to compare with")
+    return _git(["-C", str(mirror), "diff", "-U0", "--no-color", "--no-ext-diff", base_commit, commit])
 
 
 def export_patch(box: LiveSandbox, base: str) -> bytes:

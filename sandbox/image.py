@@ -35,7 +35,7 @@ RECIPE_VERSION = "1"
 DEFAULT_PACKAGES = (
     "bash", "ca-certificates", "curl", "git", "procps", "xz-utils", "unzip",
     "build-essential", "pkg-config",
-    "python3", "python3-pip", "python3-venv", "python3-dev",
+    "python3", "python3-pip", "python3-venv", "python3-dev", "python3-pytest", "python3-coverage",
     "nodejs", "npm",
     "golang-go",
     "rustc", "cargo",

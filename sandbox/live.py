@@ -17,7 +17,7 @@ import docker.errors
 from docker.models.containers import Container
 from docker.models.networks import Network
 
-from core.sandboxing import ExecRequest, ExecResult, OutputSink, SandboxPolicy
+from core.sandboxing import ExecRequest, ExecResult, OutputSink, SandboxPolicy, SourceTree
 from core.states import LogStream
 from sandbox.errors import FileTooLargeError, SandboxError
 from sandbox.output import BoundedOutput, LineSplitter
@@ -200,6 +200,11 @@ class LiveSandbox:
     @property
     def network_enabled(self) -> bool:
         return self._network.name in _networks_of(self.container)
+
+    def load_tree(self, tree: SourceTree) -> None:
+        from sandbox.git import load_tree
+
+        load_tree(self, tree)
 
     # --- files ------------------------------------------------------------------------------
     def write_file(self, path: str, data: bytes, *, mode: int = 0o644) -> None:

@@ -12,7 +12,9 @@ import hashlib
 import logging
 import re
 import threading
+from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -22,10 +24,12 @@ from sqlmodel import col, select
 
 from core.db import Database
 from core.models import Sandbox, utcnow
-from core.sandboxing import SandboxPolicy
+from core.sandboxing import LiveSandboxLike, SandboxPolicy, SourceTree
 from core.states import SandboxState
+from sandbox.cache import DependencyCache
 from sandbox.errors import DockerUnavailableError, SandboxError, SandboxNotFoundError
 from sandbox.firewall import IsolationError, isolate
+from sandbox.git import RepoMirrors, diff_against, materialize
 from sandbox.live import SANDBOX_UID, LiveSandbox
 
 log = logging.getLogger(__name__)
@@ -78,8 +82,12 @@ class SandboxManager:
         *,
         instance: str,
         allow_unisolated_network: bool = False,
+        mirrors: RepoMirrors | None = None,
+        cache: DependencyCache | None = None,
     ) -> None:
         self.client = client
+        self.mirrors = mirrors
+        self.cache = cache
         self.allow_unisolated_network = allow_unisolated_network
         self.isolation_error: str | None = None
         self.db = db
@@ -91,6 +99,28 @@ class SandboxManager:
 
     def default_policy(self) -> SandboxPolicy:
         return self.policy
+
+    # --- sources and caches (the host side of pipelines) -----------------------------------------
+    def materialize(self, source: str, ref: str | None, destination: Path, *, allow_local: bool) -> SourceTree:
+        if self.mirrors is None:
+            raise SandboxError("no repository mirror directory is configured")
+        mirrors = RepoMirrors(self.mirrors.cache_dir, allow_local=allow_local)
+        return materialize(mirrors, source, ref, destination)
+
+    def diff(self, tree: SourceTree, base: str) -> str:
+        if self.mirrors is None:
+            raise SandboxError("no repository mirror directory is configured")
+        return diff_against(self.mirrors, tree.source, base, tree.commit)
+
+    def save_cache(self, box: LiveSandboxLike, key: str, paths: Sequence[str]) -> int:
+        if self.cache is None or not isinstance(box, LiveSandbox):
+            return 0
+        return self.cache.save(box, key, paths)
+
+    def restore_cache(self, box: LiveSandboxLike, key: str) -> bool:
+        if self.cache is None or not isinstance(box, LiveSandbox):
+            return False
+        return self.cache.restore(box, key)
 
     def _network_allowed(self) -> str | None:
         """Why network must stay off (no isolation and the operator did not accept that), or None."""
@@ -206,7 +236,8 @@ class SandboxManager:
                 working_dir="/workspace",
                 environment={"HOME": "/home/sandbox"},
                 read_only=True,
-                tmpfs={"/tmp": f"rw,nosuid,nodev,size={policy.tmp_size},mode=1777"},
+                # exec: compilers (go test, cargo, pytest plugins) run what they build in /tmp.
+                tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={policy.tmp_size},mode=1777"},
                 volumes={volume: {"bind": "/workspace", "mode": "rw"}, home: {"bind": "/home/sandbox", "mode": "rw"}},
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges:true"],

@@ -47,7 +47,7 @@ def open_core(settings: Settings | None = None, *, sandboxes: bool = False, requ
         if not sandboxes:
             return Core(settings, caches=caches)
         try:
-            return Core(settings, sandboxes=lambda db: docker_backend(settings, db), caches=caches)
+            return Core(settings, sandboxes=lambda db: docker_backend(settings, db, caches[0]), caches=caches)
         except DockerUnavailableError as exc:
             if require_docker:
                 fail(str(exc))

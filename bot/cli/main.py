@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli import admin, tasks
+from bot.cli import admin, run, tasks
 from bot.cli.context import fail, load_settings, open_core, setup_logging
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.add_typer(admin.cache_app, name="cache")
 app.add_typer(admin.schedule_app, name="schedule")
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.image_app, name="image")
+app.add_typer(run.run_app, name="run")
 app.command("config")(admin.config)
 
 

@@ -162,14 +162,14 @@ def _submit_or_fail(
             priority=priority,
             max_retries=max_retries,
             trigger_source=TriggerSource.CLI,
-            triggered_by=_whoami(),
+            triggered_by=whoami(),
         )
     except ValueError as exc:
         fail(str(exc))
     _submit(submission, as_json)
 
 
-def _whoami() -> str:
+def whoami() -> str:
     import getpass
 
     try:
@@ -272,7 +272,7 @@ def cancel_task(
     """Cancel a pending task, or stop a running one."""
     core = open_core()
     try:
-        task = core.cancel(task_id, by=_whoami())
+        task = core.cancel(task_id, by=whoami())
     except DockhandError as exc:
         fail(str(exc))
     finally:

@@ -45,8 +45,9 @@ def parse_istanbul_summary(data: bytes | str, root: str = "") -> Coverage:
     report = _json(data, "Istanbul summary")
     try:
         files = [
-            FileCoverage(path=_relative(path, root), covered=int(info["lines"]["covered"]),
-                         total=int(info["lines"]["total"]))
+            FileCoverage(
+                path=_relative(path, root), covered=int(info["lines"]["covered"]), total=int(info["lines"]["total"])
+            )
             for path, info in sorted(report.items())
             if path != "total"
         ]
@@ -68,8 +69,15 @@ def parse_istanbul_final(data: bytes | str, root: str = "") -> Coverage:
                 hit[line] = hit.get(line, False) or int(info["s"].get(sid, 0)) > 0
             covered = frozenset(line for line, ok in hit.items() if ok)
             missed = frozenset(line for line, ok in hit.items() if not ok)
-            files.append(FileCoverage(path=_relative(path, root), covered=len(covered), total=len(hit),
-                                      covered_lines=covered, missed_lines=missed))
+            files.append(
+                FileCoverage(
+                    path=_relative(path, root),
+                    covered=len(covered),
+                    total=len(hit),
+                    covered_lines=covered,
+                    missed_lines=missed,
+                )
+            )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ReportError(f"the Istanbul report lacks {exc}") from None
     return Coverage(covered=sum(f.covered for f in files), total=sum(f.total for f in files), files=files)

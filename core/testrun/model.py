@@ -43,8 +43,12 @@ class Totals:
         count = {status: 0 for status in TestStatus}
         for case in cases:
             count[case.status] += 1
-        return cls(passed=count[TestStatus.PASSED], failed=count[TestStatus.FAILED],
-                   skipped=count[TestStatus.SKIPPED], errors=count[TestStatus.ERROR])
+        return cls(
+            passed=count[TestStatus.PASSED],
+            failed=count[TestStatus.FAILED],
+            skipped=count[TestStatus.SKIPPED],
+            errors=count[TestStatus.ERROR],
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,7 +7,7 @@ import re
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestSuite
 
-from core.testrun.model import TestCase, TestReport, TestStatus
+from core.testrun.model import TestCase, TestReport, TestStatus, Totals
 
 
 class ReportError(ValueError):
@@ -40,7 +40,7 @@ def parse_junit(data: bytes | str) -> TestReport:
             if results:
                 message = results[0].message or (results[0].text or "").strip()[:2000] or None
             name = f"{case.classname}.{case.name}" if case.classname else case.name
-            file = case._elem.get("file")  # noqa: SLF001 - junitparser has no accessor for it
+            file = case._elem.get("file")
             cases.append(TestCase(name=name, status=status, file=file, duration_seconds=case.time, message=message))
     return TestReport.of(cases)
 
@@ -75,8 +75,13 @@ def parse_go_test_json(data: bytes | str) -> TestReport:
         elif action in ("pass", "fail", "skip"):
             status = {"pass": TestStatus.PASSED, "fail": TestStatus.FAILED, "skip": TestStatus.SKIPPED}[action]
             message = "".join(output.get(key, [])).strip()[-2000:] if status is not TestStatus.PASSED else None
-            outcomes[key] = TestCase(name=f"{package}/{test}", status=status, file=package,
-                                     duration_seconds=event.get("Elapsed"), message=message or None)
+            outcomes[key] = TestCase(
+                name=f"{package}/{test}",
+                status=status,
+                file=package,
+                duration_seconds=event.get("Elapsed"),
+                message=message or None,
+            )
     cases = list(outcomes.values())
     for package in sorted(failed_packages - packages_with_tests):
         message = "".join(package_output.get(package, [])).strip()[-2000:] or "package failed"
@@ -129,3 +134,31 @@ def libtest_summary(data: bytes | str) -> tuple[int, int, int]:
             failed += int(match["failed"])
             ignored += int(match["ignored"])
     return passed, failed, ignored
+
+
+_TAP_COUNT = re.compile(r"^# (?P<key>tests|pass|fail|skipped|todo|cancelled) (?P<n>\d+)$")
+_TAP_RESULT = re.compile(r"^(?P<indent>\s*)(?P<ok>ok|not ok) \d+ - (?P<name>.*?)(?: # (?P<directive>SKIP|TODO)\b.*)?$")
+
+
+def parse_node_tap(data: bytes | str) -> TestReport:
+    """`node --test` TAP: totals from node's own `# pass/fail/skipped` lines; cases from its result lines."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    counts: dict[str, int] = {}
+    cases = []
+    for line in text.splitlines():
+        if match := _TAP_COUNT.match(line.strip()):
+            counts[match["key"]] = int(match["n"])
+        elif match := _TAP_RESULT.match(line):
+            if match["directive"] == "SKIP":
+                status = TestStatus.SKIPPED
+            else:
+                status = TestStatus.PASSED if match["ok"] == "ok" else TestStatus.FAILED
+            cases.append(TestCase(name=match["name"], status=status))
+    if not counts:
+        raise ReportError("no TAP summary (# tests / # pass / # fail) in node's output")
+    totals = Totals(
+        passed=counts.get("pass", 0),
+        failed=counts.get("fail", 0) + counts.get("cancelled", 0),
+        skipped=counts.get("skipped", 0) + counts.get("todo", 0),
+    )
+    return TestReport(cases=cases, totals=totals)

@@ -1,0 +1,160 @@
+"""`dockhand run test`: run the test pipeline here and now, show its progress, print its result."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bot.cli.context import fail, load_settings, open_core
+from bot.cli.tasks import whoami
+from core.errors import DockhandError
+from core.events import TaskEventRecord
+from core.logs import LogLine
+from core.repo_ref import RepoRef
+from core.service import Core
+from core.specs import TaskSubmission
+from core.states import EventKind, LogStream, TaskStatus, TaskType, TriggerSource
+
+run_app = typer.Typer(help="Run a pipeline here and now, and wait for its result.", no_args_is_help=True)
+
+
+@run_app.command("test")
+def run_test(
+    source: Annotated[str, typer.Argument(help="A local directory, a git URL, or owner/repo.")],
+    ref: Annotated[str | None, typer.Option("--ref", help="Branch, tag, commit or pull/N/head.")] = None,
+    base: Annotated[str | None, typer.Option("--base", help="Ref to measure diff coverage against.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Run even if this commit was tested already.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON (progress goes to stderr).")
+    ] = False,
+) -> None:
+    """Detect, install, run and report a repository's tests with coverage, in a sandbox."""
+    payload: dict[str, Any] = {"ref": ref, "base": base, "force": force}
+    repository = None
+    if Path(source).exists():
+        payload["source"] = str(Path(source).resolve())
+    elif "://" in source or source.endswith(".git"):
+        payload["source"] = source
+    else:
+        try:
+            repository = RepoRef.parse(source).full_name
+        except DockhandError as exc:
+            fail(f"{source}: not a directory, a git URL or owner/repo ({exc})")
+    settings = load_settings()
+    core = open_core(settings, sandboxes=True, require_docker=True)
+    try:
+        submission = TaskSubmission(
+            type=TaskType.TEST_PIPELINE,
+            payload=payload,
+            repository=repository,
+            trigger_source=TriggerSource.CLI,
+            triggered_by=whoami(),
+            max_retries=0,
+        )
+        task_id = core.submit(submission).task.id
+    except (DockhandError, ValueError) as exc:
+        fail(str(exc))
+    progress = _Progress(core, task_id, err=as_json)
+    progress.start()
+    try:
+        task = core.run_now(task_id)
+    except DockhandError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        core.cancel(task_id, by="ctrl-c")
+        raise typer.Exit(130) from None
+    finally:
+        progress.stop()
+    result = task.result or {}
+    summary = _summary(task_id, task.status, result, task.error)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary)
+    raise typer.Exit({"passed": 0, "failed": 1}.get(summary["status"], 2))
+
+
+class _Progress(threading.Thread):
+    """Stage transitions and the tools' output, as they happen."""
+
+    def __init__(self, core: Core, task_id: str, *, err: bool) -> None:
+        super().__init__(daemon=True)
+        self.core, self.task_id, self.err = core, task_id, err
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        after_event = after_log = 0
+        while True:
+            stopping = self._done.is_set()
+            events = self.core.journal.events(self.task_id, after_id=after_event)
+            lines = self.core.logs.tail(self.task_id, after_id=after_log)
+            after_event = events[-1].id if events else after_event
+            after_log = lines[-1].id if lines else after_log
+            merged: list[LogLine | TaskEventRecord] = [*events, *lines]
+            for item in sorted(merged, key=lambda item: item.created_at):
+                if isinstance(item, LogLine):
+                    text = item.line if item.stream is not LogStream.SYSTEM else f"  · {item.line}"
+                    typer.secho(text, dim=item.stream is not LogStream.SYSTEM, err=self.err)
+                elif item.kind is EventKind.STAGE_STARTED:
+                    typer.secho(f"▶ {item.stage}", fg=typer.colors.CYAN, bold=True, err=self.err)
+            if stopping:
+                return
+            self._done.wait(0.3)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join(timeout=5)
+
+
+def _summary(task_id: str, status: TaskStatus, result: dict[str, Any], error: str | None) -> dict[str, Any]:
+    projects = []
+    for p in result.get("projects", []):
+        totals = p.get("totals") or {}
+        diff = p.get("diff_coverage") or {}
+        projects.append({
+            "language": p["language"], "root": p["root"], "framework": p["framework"], "status": p["status"],
+            "passed": totals.get("passed", 0), "failed": totals.get("failed", 0),
+            "skipped": totals.get("skipped", 0), "errors": totals.get("errors", 0),
+            "coverage_percent": p.get("coverage_percent"),
+            "diff_coverage_percent": diff.get("percent") if diff else None,
+            "duration_seconds": p.get("duration_seconds"), "error": p.get("error"),
+        })  # fmt: skip
+    overall = result.get("status") or ("passed" if status is TaskStatus.SUCCEEDED else "error")
+    return {
+        "status": overall,
+        "task_id": task_id,
+        "commit": result.get("commit"),
+        "source": result.get("source"),
+        "reused_from": result.get("reused_from"),
+        "error": None if overall == "passed" else error,
+        "projects": projects,
+    }
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    typer.echo("")
+    if summary.get("commit"):
+        typer.echo(
+            f"{summary['source']} at {summary['commit'][:12]}"
+            + (f" (result of task {summary['reused_from']})" if summary.get("reused_from") else "")
+        )
+    for p in summary["projects"]:
+        cov = f"{p['coverage_percent']:.1f}%" if p["coverage_percent"] is not None else "n/a"
+        diff = f", diff coverage {p['diff_coverage_percent']:.1f}%" if p["diff_coverage_percent"] is not None else ""
+        took = f" in {p['duration_seconds']:.1f}s" if p["duration_seconds"] is not None else ""
+        color = typer.colors.GREEN if p["status"] == "passed" else typer.colors.RED
+        typer.secho(
+            f"{p['language']:<11}{p['root']:<16}{p['framework']:<10} {p['passed']} passed, {p['failed']} failed, "
+            f"{p['skipped']} skipped, {p['errors']} errors; coverage {cov}{diff}{took}: {p['status']}",
+            fg=color,
+        )
+        if p.get("error"):
+            typer.echo(f"    {p['error']}")
+    color = typer.colors.GREEN if summary["status"] == "passed" else typer.colors.RED
+    typer.secho(
+        f"result: {summary['status']}" + (f" — {summary['error']}" if summary.get("error") else ""), fg=color, bold=True
+    )

@@ -1,0 +1,355 @@
+"""The `test-pipeline` task: checkout → detect → install → test → report, in one sandbox.
+
+Install runs with network (through the dependency cache: a hit skips it); tests run without. Each
+project's results and coverage are parsed from the tools' own report files, kept as artifacts, and
+stored with the task. A failing install, no tests, a hanging run, or a missing or broken report each
+end in a clear per-project status, never a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import shutil
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from core.errors import DockhandError, StageFailedError
+from core.pipeline import Pipeline, Stage, StageContext
+from core.sandboxing import ExecRequest, LiveSandboxLike, SandboxProvider, SourceTree
+from core.specs import TestPipelineSpec
+from core.states import LogStream, TriggerSource
+from core.testrun.coverage import (
+    changed_lines,
+    diff_coverage,
+    parse_coverage_py,
+    parse_go_coverprofile,
+    parse_istanbul_final,
+)
+from core.testrun.detect import CoverageFormat, ProjectPlan, ResultFormat, detect
+from core.testrun.model import Coverage, TestReport, TestStatus
+from core.testrun.parsers import ReportError, parse_go_test_json, parse_junit, parse_libtest, parse_node_tap
+
+MAX_REPORT_BYTES = 50 * 1024 * 1024
+INSTALL_TIMEOUT = 1200.0
+
+
+class _Run:
+    """State shared by the stages of one run (kept on the context's result under private keys)."""
+
+    def __init__(self) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="dockhand-test-"))
+        self.tree: SourceTree | None = None
+        self.box: LiveSandboxLike | None = None
+        self.plans: list[ProjectPlan] = []
+        self.projects: list[dict[str, Any]] = []
+        self.reused: dict[str, Any] | None = None
+
+
+def _run(ctx: StageContext) -> _Run:
+    run = ctx.result.get("_run")
+    if not isinstance(run, _Run):
+        run = _Run()
+        ctx.result["_run"] = run
+    return run
+
+
+def _provider(ctx: StageContext) -> SandboxProvider:
+    if ctx.sandboxes is None:
+        raise StageFailedError("no sandbox backend: Docker is not available to this worker")
+    return ctx.sandboxes
+
+
+def _spec(ctx: StageContext) -> TestPipelineSpec:
+    assert isinstance(ctx.spec, TestPipelineSpec)
+    return ctx.spec
+
+
+def source_of(ctx: StageContext) -> str:
+    spec = _spec(ctx)
+    if spec.source:
+        return spec.source
+    if ctx.task.repository:
+        return f"https://github.com/{ctx.task.repository}.git"
+    raise StageFailedError("nothing to test: the task names neither a source nor a repository")
+
+
+# --- stages -----------------------------------------------------------------------------------
+def checkout(ctx: StageContext) -> None:
+    run, provider, spec = _run(ctx), _provider(ctx), _spec(ctx)
+    source = source_of(ctx)
+    # Only an operator's own CLI may name local paths; anything from the network gets https sources only.
+    allow_local = ctx.task.trigger_source is TriggerSource.CLI
+    try:
+        run.tree = provider.materialize(source, spec.ref, run.tmp / "tree", allow_local=allow_local)
+    except DockhandError as exc:
+        raise StageFailedError(f"checkout failed: {exc}") from None
+    ctx.result.update(source=source, ref=run.tree.ref, commit=run.tree.commit)
+    ctx.log.system(f"checked out {source} at {run.tree.commit[:12]} ({run.tree.ref})")
+
+
+def detect_projects(ctx: StageContext) -> None:
+    run = _run(ctx)
+    assert run.tree is not None
+    try:
+        run.plans = detect(run.tree.path)
+    except DockhandError as exc:
+        raise StageFailedError(str(exc)) from None
+    if not run.plans:
+        raise StageFailedError(
+            "no test projects found (no pyproject.toml/setup.py/requirements.txt, package.json, go.mod or Cargo.toml)"
+        )
+    for plan in run.plans:
+        ctx.log.system(
+            f"found {plan.language.value} project at {plan.root}: {plan.framework} via {plan.package_manager}"
+        )
+    previous = None if _spec(ctx).force else ctx.previous_result(_run_key(ctx, run))
+    if previous is not None:
+        run.reused = previous
+        ctx.log.system(
+            f"this commit and configuration were tested by task {previous['reused_from']}; "
+            "reusing its result (force to run again)"
+        )
+        return
+    provider = _provider(ctx)
+    image = next((p.image for p in run.plans if p.image), None)
+    policy = provider.default_policy()
+    if image:
+        policy = policy.with_overrides(image=image)
+    run.box = provider.get_or_create(f"test-{ctx.task.id}", policy)
+    run.box.load_tree(run.tree)
+
+
+def install(ctx: StageContext) -> None:
+    run, provider = _run(ctx), _provider(ctx)
+    if run.reused is not None:
+        return
+    assert run.box is not None and run.tree is not None
+    for plan in run.plans:
+        project: dict[str, Any] = {
+            "language": plan.language.value,
+            "root": plan.root,
+            "framework": plan.framework,
+            "package_manager": plan.package_manager,
+            "status": "pending",
+        }
+        run.projects.append(project)
+        key = _cache_key(ctx, plan, run.tree)
+        if provider.restore_cache(run.box, key):
+            ctx.log.system(f"{plan.language.value} {plan.root}: dependencies restored from the cache")
+            project["cache"] = "hit"
+            continue
+        project["cache"] = "miss"
+        if not plan.install:
+            continue
+        run.box.set_network(plan.network_for_install)
+        started = time.monotonic()
+        result = run.box.exec(
+            ExecRequest(
+                command=f"cd {shlex.quote(plan.workdir)} && {plan.install}",
+                env=plan.env,
+                timeout_seconds=min(plan.timeout_seconds, INSTALL_TIMEOUT),
+            ),
+            output=lambda line, stream: ctx.log.write(line, stream),
+            cancelled=lambda: ctx.cancel.cancelled,
+        )
+        run.box.set_network(False)
+        ctx.cancel.raise_if_cancelled()
+        project["install_seconds"] = round(time.monotonic() - started, 2)
+        if not result.ok:
+            project.update(status="install-failed", error=f"install {result.describe()}: {_tail(result.stderr)}")
+            continue
+        try:
+            provider.save_cache(run.box, key, plan.cache_paths)
+        except DockhandError as exc:
+            ctx.log.system(f"could not save the dependency cache: {exc}")
+
+
+def run_tests(ctx: StageContext) -> None:
+    run = _run(ctx)
+    if run.reused is not None:
+        return
+    assert run.box is not None
+    run.box.set_network(False)
+    for plan, project in zip(run.plans, run.projects, strict=True):
+        if project["status"] != "pending":
+            continue
+        started = time.monotonic()
+        command = f"mkdir -p {plan.reports_dir} && cd {shlex.quote(plan.workdir)} && bash -c {shlex.quote(plan.test)}"
+        result = run.box.exec(
+            ExecRequest(command=command, env=plan.env, timeout_seconds=plan.timeout_seconds),
+            output=lambda line, stream: ctx.log.write(line, stream),
+            cancelled=lambda: ctx.cancel.cancelled,
+        )
+        ctx.cancel.raise_if_cancelled()
+        project["duration_seconds"] = round(time.monotonic() - started, 2)
+        project["exit_code"] = result.exit_code
+        if result.timed_out:
+            project.update(status="timed-out", error=f"tests {result.describe()}")
+        else:
+            project["status"] = "ran"
+
+
+def report(ctx: StageContext) -> None:
+    run, spec = _run(ctx), _spec(ctx)
+    if run.reused is not None:
+        ctx.result.update({k: v for k, v in run.reused.items() if k != "_run"})
+        if run.reused.get("status") != "passed":
+            raise StageFailedError(f"tests {run.reused.get('status')} (result of task {run.reused['reused_from']})")
+        return
+    assert run.box is not None and run.tree is not None
+    changed = None
+    if spec.base:
+        try:
+            changed = changed_lines(_provider(ctx).diff(run.tree, spec.base))
+        except DockhandError as exc:
+            ctx.log.system(f"no diff coverage: {exc}")
+    artifacts = ctx.settings.artifacts_dir / ctx.task.id
+    for plan, project in zip(run.plans, run.projects, strict=True):
+        _report_project(ctx, run.box, plan, project, changed, artifacts)
+    _finish(ctx, run)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+def _report_project(
+    ctx: StageContext,
+    box: LiveSandboxLike,
+    plan: ProjectPlan,
+    project: dict[str, Any],
+    changed: dict[str, set[int]] | None,
+    artifacts: Path,
+) -> None:
+    project.setdefault("coverage_percent", None)
+    if project["status"] not in ("ran", "timed-out"):
+        return
+    folder = artifacts / Path(plan.reports_dir).name
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        raw = box.read_file(plan.results_path, max_bytes=MAX_REPORT_BYTES)
+        (folder / Path(plan.results_path).name).write_bytes(raw)
+        tests = _parse_results(plan, raw)
+    except (DockhandError, ReportError) as exc:
+        if project["status"] == "ran":
+            project.update(status="error", error=f"no usable test report from {plan.framework}: {exc}")
+        return
+    project["totals"] = asdict(tests.totals)
+    project["failures"] = [
+        {"name": c.name, "status": c.status.value, "message": (c.message or "")[:1000]}
+        for c in tests.cases
+        if c.status in (TestStatus.FAILED, TestStatus.ERROR)
+    ][:50]
+    if project["status"] == "ran":
+        if tests.totals.total == 0:
+            project.update(status="no-tests", error="the test run found no tests")
+        elif tests.totals.failed or tests.totals.errors or project.get("exit_code"):
+            project["status"] = "failed"
+        else:
+            project["status"] = "passed"
+    coverage = _coverage(box, plan, folder, project)
+    if coverage is not None:
+        project["coverage_percent"] = coverage.percent
+        project["coverage"] = coverage.summary()
+        if changed is not None:
+            root = "" if plan.root == "." else plan.root
+            dc = diff_coverage(coverage, changed, root)
+            project["diff_coverage"] = (
+                None
+                if dc is None
+                else {"percent": dc.percent, "covered": dc.covered, "total": dc.total, "uncovered": dc.uncovered}
+            )
+
+
+def _parse_results(plan: ProjectPlan, raw: bytes) -> TestReport:
+    if plan.results is ResultFormat.JUNIT:
+        return parse_junit(raw)
+    if plan.results is ResultFormat.GO_JSON:
+        return parse_go_test_json(raw)
+    if plan.results is ResultFormat.TAP:
+        return parse_node_tap(raw)
+    return parse_libtest(raw)
+
+
+def _coverage(box: LiveSandboxLike, plan: ProjectPlan, folder: Path, project: dict[str, Any]) -> Coverage | None:
+    if plan.coverage is None or plan.coverage_path is None:
+        project["coverage_note"] = f"coverage not available for {plan.framework}"
+        return None
+    try:
+        raw = box.read_file(plan.coverage_path, max_bytes=MAX_REPORT_BYTES)
+        (folder / Path(plan.coverage_path).name).write_bytes(raw)
+        if plan.coverage is CoverageFormat.COVERAGE_PY:
+            return parse_coverage_py(raw)
+        if plan.coverage is CoverageFormat.GO_PROFILE:
+            return parse_go_coverprofile(raw, plan.module)
+        return parse_istanbul_final(raw, plan.workdir)
+    except (DockhandError, ReportError) as exc:
+        project["coverage_note"] = f"no coverage: {exc}"
+        return None
+
+
+def _finish(ctx: StageContext, run: _Run) -> None:
+    statuses = [p["status"] for p in run.projects]
+    overall = (
+        "passed"
+        if statuses and all(s == "passed" for s in statuses)
+        else ("failed" if any(s == "failed" for s in statuses) else "error")
+    )
+    ctx.result.update(status=overall, projects=run.projects, run_key=_run_key(ctx, run))
+    ctx.metrics["projects"] = len(run.projects)
+    summary = ", ".join(f"{p['language']} {p['root']}: {p['status']}" for p in run.projects)
+    ctx.log.write(f"result: {overall} ({summary})", LogStream.SYSTEM)
+    if overall != "passed":
+        raise StageFailedError(f"tests {overall}: {summary}")
+
+
+def _cache_key(ctx: StageContext, plan: ProjectPlan, tree: SourceTree) -> str:
+    manifests = {}
+    for name in plan.manifests:
+        path = tree.path / plan.root / name
+        if path.is_file():
+            manifests[name] = path.read_bytes()
+    manifests["#plan"] = (plan.install or "").encode() + plan.root.encode()
+    repository = ctx.task.repository or hashlib.sha256(source_of(ctx).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(f"{repository}\0{tree.ref}\0".encode())
+    for name in sorted(manifests):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(manifests[name]).digest())
+    return f"{plan.language.value}-{digest.hexdigest()[:24]}"
+
+
+def _run_key(ctx: StageContext, run: _Run) -> str:
+    assert run.tree is not None
+    config = json.dumps([asdict(p) for p in run.plans], sort_keys=True, default=str)
+    return hashlib.sha256(f"{source_of(ctx)}\0{run.tree.commit}\0{config}".encode()).hexdigest()[:24]
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def cleanup(ctx: StageContext) -> None:
+    """Always the last stage: the sandbox and the host checkout go."""
+    run = _run(ctx)
+    if run.box is not None and ctx.sandboxes is not None:
+        try:
+            ctx.sandboxes.destroy(run.box.sandbox_id)
+        except DockhandError as exc:
+            ctx.log.system(f"could not remove sandbox {run.box.sandbox_id}: {exc}")
+    shutil.rmtree(run.tmp, ignore_errors=True)
+    ctx.result.pop("_run", None)
+
+
+def pipeline() -> Pipeline:
+    return Pipeline(
+        name="test-pipeline",
+        stages=(
+            Stage("checkout", checkout),
+            Stage("detect", detect_projects),
+            Stage("install", install),
+            Stage("test", run_tests),
+            Stage("report", report),
+        ),
+        finally_stage=Stage("cleanup", cleanup),
+    )
