@@ -46,10 +46,10 @@ def test_submit_list_show_and_cancel(cli, tmp_path: Path, sqlite_url: str) -> No
 
 
 def test_submit_for_each_task_type_parses_its_reference(cli) -> None:  # type: ignore[no-untyped-def]
-    # Only `custom` has a pipeline in this release; the others are refused up front, with the reason.
+    # Issue resolution and PR review have no pipeline in this release: refused up front, with the reason.
     assert "no pipeline is registered for issue-resolution" in cli("submit", "issue", "acme/api#12", code=2).output
     assert "no pipeline is registered for pr-review" in cli("submit", "review", "acme/api#7", code=2).output
-    assert "no pipeline is registered for test-pipeline" in cli("submit", "test", "./some/path", code=2).output
+    assert "queued test-pipeline task" in cli("submit", "test", "acme/api", "--ref", "main").output
     assert "give the number" in cli("submit", "issue", "acme/api", code=2).output
     assert "needs an owner" in cli("submit", "issue", "api#3", code=2).output
     assert "not a repository reference" in cli("submit", "review", "a/b/c#1", code=2).output

@@ -152,7 +152,7 @@ def install(ctx: StageContext) -> None:
             ExecRequest(
                 command=f"cd {shlex.quote(plan.workdir)} && {plan.install}",
                 env=plan.env,
-                timeout_seconds=min(plan.timeout_seconds, INSTALL_TIMEOUT),
+                timeout_seconds=INSTALL_TIMEOUT,
             ),
             output=lambda line, stream: ctx.log.write(line, stream),
             cancelled=lambda: ctx.cancel.cancelled,

@@ -7,7 +7,7 @@ A `.dockhand.toml` at the repository's root can override any choice, per project
     language = "python"
     install = "pip install -e ."
     test = "pytest -x"         # results are then read from the tool's default output only if it writes them
-    timeout_seconds = 900
+    timeout_seconds = 900       # the test run (install has its own 20-minute limit)
     network = true             # network during install (default true) — tests always run without
     env = { DJANGO_SETTINGS_MODULE = "app.settings" }
     image = "registry.example/python:3.12"
