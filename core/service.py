@@ -219,8 +219,10 @@ class Core:
             TaskFilter(statuses=(TaskStatus.SUCCEEDED, TaskStatus.FAILED), types=(TaskType.TEST_PIPELINE,), limit=500)
         )
         for task in recent:
-            if task.result and task.result.get("run_key") == run_key and not task.result.get("reused_from"):
-                return {**task.result, "reused_from": task.id}
+            result = task.result or {}
+            # Only real outcomes are reused: an install failure or a time-out may not happen again.
+            if result.get("run_key") == run_key and not result.get("reused_from") and _conclusive(result):
+                return {**result, "reused_from": task.id}
         return None
 
     def sweep(self) -> None:
@@ -291,3 +293,8 @@ class Core:
             for result, n in cache.stats().items():
                 lookups.add_metric([cache.name, result], n)
         yield lookups
+
+
+def _conclusive(result: dict[str, Any]) -> bool:
+    projects = result.get("projects") or []
+    return bool(projects) and all(p.get("status") in ("passed", "failed") for p in projects)

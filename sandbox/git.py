@@ -168,6 +168,7 @@ def _snapshot(directory: Path, destination: Path) -> SourceTree:
         target = destination / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source_file, target)
+        target.chmod(source_file.stat().st_mode & 0o777)  # keep execute bits, never setuid
     fixed = {
         "GIT_AUTHOR_NAME": "dockhand",
         "GIT_AUTHOR_EMAIL": "dockhand@localhost",
@@ -218,7 +219,21 @@ def diff_against(mirrors: RepoMirrors, source: str, base: str, commit: str) -> s
     base_commit = _resolve(mirror, base)
     if base_commit is None:
         raise GitError(f"{source}: no base {base!r} to compare with")
-    return _git(["-C", str(mirror), "diff", "-U0", "--no-color", "--no-ext-diff", base_commit, commit])
+    # Three dots: what the commit changed since it left the base, not what the base did meanwhile.
+    return _git(
+        [
+            "-C",
+            str(mirror),
+            "-c",
+            "core.quotePath=false",
+            "diff",
+            "-U0",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-renames",
+            f"{base_commit}...{commit}",
+        ]
+    )
 
 
 def export_patch(box: LiveSandbox, base: str) -> bytes:

@@ -122,3 +122,54 @@ def test_detection_and_overrides(tmp_path: Path) -> None:
     (tmp_path / ".dockhand.toml").write_text("not = [valid")
     with pytest.raises(ValidationError, match="not valid TOML"):
         detect(tmp_path)
+
+
+def test_reviewed_edge_cases() -> None:
+    # Doc-tests have spaces in their names; the summary lines agree.
+    doc = (
+        "running 2 tests\ntest src/lib.rs - add (line 3) ... ok\ntest src/lib.rs - sub (line 9) ... FAILED\n\n"
+        "failures:\n\n---- src/lib.rs - sub (line 9) stdout ----\nboom\n\nfailures:\n    src/lib.rs - sub (line 9)\n\n"
+        "test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.1s\n"
+    )
+    report = parse_libtest(doc)
+    assert (report.totals.passed, report.totals.failed, 0) == libtest_summary(doc)
+    assert "boom" in (report.cases[1].message or "")
+    # A rerun plugin's attempts count once, as the last attempt.
+    rerun = (
+        '<testsuite><testcase classname="t" name="flaky"><failure message="x"/></testcase>'
+        '<testcase classname="t" name="flaky"/></testsuite>'
+    )
+    assert parse_junit(rerun).totals.passed == 1 and parse_junit(rerun).totals.total == 1
+    with pytest.raises(ReportError):
+        parse_junit('<testsuite><testcase classname="t" name="x" time="abc"/></testsuite>')
+    # A test whose binary died mid-run is a failure, not lost.
+    died = (
+        '{"Action":"run","Package":"p","Test":"TestA"}\n{"Action":"output","Package":"p","Test":"TestA",'
+        '"Output":"panic: boom\\n"}\n{"Action":"fail","Package":"p","Elapsed":0.1}\n'
+    )
+    assert parse_go_test_json(died).totals.failed == 1
+    # Two blocks on the same line are two blocks.
+    profile = "mode: set\nm/a.go:3.1,3.10 1 1\nm/a.go:3.12,3.20 1 0\n"
+    assert parse_go_coverprofile(profile, "m").files[0].total == 2
+    # Content that looks like a diff header, inside a hunk, is content.
+    diff = "+++ b/x.c\n@@ -0,0 +1,2 @@\n+++i;\n+++ x\n"
+    assert changed_lines(diff) == {"x.c": {1, 2}}
+
+
+def test_nested_folders_belong_to_their_project_and_bad_values_are_clear(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname='x'\n")
+    for sub in ("tests/unit", "tests/integration", "src/pkg"):
+        (tmp_path / sub).mkdir(parents=True)
+        (tmp_path / sub / "test_a.py").write_text("def test_a():\n    pass\n")
+    assert [(p.language, p.root) for p in detect(tmp_path)] == [(Language.PYTHON, ".")]
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "package.json").write_text("[1, 2]")
+    assert any(p.language is Language.JAVASCRIPT for p in detect(tmp_path))
+    for value in ("'30m'", "inf", "nan", "0"):
+        (tmp_path / ".dockhand.toml").write_text(f"[[project]]\npath = '.'\ntimeout_seconds = {value}\n")
+        with pytest.raises(ValidationError, match="timeout_seconds"):
+            detect(tmp_path)
+    (tmp_path / ".dockhand.toml").write_text("[[project]]\npath = '.'\nimage = 'secret/internal:1'\n")
+    with pytest.raises(ValidationError, match="not one this installation allows"):
+        detect(tmp_path)
+    assert detect(tmp_path, allowed_images=frozenset({"secret/internal:1"}))[0].image == "secret/internal:1"

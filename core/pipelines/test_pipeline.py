@@ -30,7 +30,7 @@ from core.testrun.coverage import (
     parse_go_coverprofile,
     parse_istanbul_final,
 )
-from core.testrun.detect import CoverageFormat, ProjectPlan, ResultFormat, detect
+from core.testrun.detect import WORKSPACE, CoverageFormat, ProjectPlan, ResultFormat, detect
 from core.testrun.model import Coverage, TestReport, TestStatus
 from core.testrun.parsers import ReportError, parse_go_test_json, parse_junit, parse_libtest, parse_node_tap
 
@@ -95,8 +95,10 @@ def checkout(ctx: StageContext) -> None:
 def detect_projects(ctx: StageContext) -> None:
     run = _run(ctx)
     assert run.tree is not None
+    settings = ctx.settings
+    allowed = frozenset(filter(None, [settings.sandbox_image, *settings.sandbox_images.values()]))
     try:
-        run.plans = detect(run.tree.path)
+        run.plans = detect(run.tree.path, allowed_images=allowed)
     except DockhandError as exc:
         raise StageFailedError(str(exc)) from None
     if not run.plans:
@@ -120,12 +122,15 @@ def detect_projects(ctx: StageContext) -> None:
     policy = provider.default_policy()
     if image:
         policy = policy.with_overrides(image=image)
-    run.box = provider.get_or_create(f"test-{ctx.task.id}", policy)
-    run.box.load_tree(run.tree)
+    try:
+        run.box = provider.get_or_create(f"test-{ctx.task.id}", policy)
+        run.box.load_tree(run.tree)
+    except DockhandError as exc:
+        raise StageFailedError(f"could not prepare the sandbox: {exc}") from None
 
 
 def install(ctx: StageContext) -> None:
-    run, provider = _run(ctx), _provider(ctx)
+    run = _run(ctx)
     if run.reused is not None:
         return
     assert run.box is not None and run.tree is not None
@@ -138,16 +143,26 @@ def install(ctx: StageContext) -> None:
             "status": "pending",
         }
         run.projects.append(project)
-        key = _cache_key(ctx, plan, run.tree)
-        if provider.restore_cache(run.box, key):
-            ctx.log.system(f"{plan.language.value} {plan.root}: dependencies restored from the cache")
-            project["cache"] = "hit"
-            continue
-        project["cache"] = "miss"
-        if not plan.install:
-            continue
-        run.box.set_network(plan.network_for_install)
-        started = time.monotonic()
+        try:
+            _install_project(ctx, run, plan, project)
+        except DockhandError as exc:
+            project.update(status="install-failed", error=f"install failed: {exc}")
+
+
+def _install_project(ctx: StageContext, run: _Run, plan: ProjectPlan, project: dict[str, Any]) -> None:
+    provider = _provider(ctx)
+    assert run.box is not None and run.tree is not None
+    key = _cache_key(ctx, plan, run.tree)
+    if provider.restore_cache(run.box, key):
+        ctx.log.system(f"{plan.language.value} {plan.root}: dependencies restored from the cache")
+        project["cache"] = "hit"
+        return
+    project["cache"] = "miss"
+    if not plan.install:
+        return
+    run.box.set_network(plan.network_for_install)
+    started = time.monotonic()
+    try:
         result = run.box.exec(
             ExecRequest(
                 command=f"cd {shlex.quote(plan.workdir)} && {plan.install}",
@@ -157,16 +172,17 @@ def install(ctx: StageContext) -> None:
             output=lambda line, stream: ctx.log.write(line, stream),
             cancelled=lambda: ctx.cancel.cancelled,
         )
+    finally:
         run.box.set_network(False)
-        ctx.cancel.raise_if_cancelled()
-        project["install_seconds"] = round(time.monotonic() - started, 2)
-        if not result.ok:
-            project.update(status="install-failed", error=f"install {result.describe()}: {_tail(result.stderr)}")
-            continue
-        try:
-            provider.save_cache(run.box, key, plan.cache_paths)
-        except DockhandError as exc:
-            ctx.log.system(f"could not save the dependency cache: {exc}")
+    ctx.cancel.raise_if_cancelled()
+    project["install_seconds"] = round(time.monotonic() - started, 2)
+    if not result.ok:
+        project.update(status="install-failed", error=f"install {result.describe()}: {_tail(result.stderr)}")
+        return
+    try:
+        provider.save_cache(run.box, key, plan.cache_paths)
+    except DockhandError as exc:
+        ctx.log.system(f"could not save the dependency cache: {exc}")
 
 
 def run_tests(ctx: StageContext) -> None:
@@ -180,11 +196,15 @@ def run_tests(ctx: StageContext) -> None:
             continue
         started = time.monotonic()
         command = f"mkdir -p {plan.reports_dir} && cd {shlex.quote(plan.workdir)} && bash -c {shlex.quote(plan.test)}"
-        result = run.box.exec(
-            ExecRequest(command=command, env=plan.env, timeout_seconds=plan.timeout_seconds),
-            output=lambda line, stream: ctx.log.write(line, stream),
-            cancelled=lambda: ctx.cancel.cancelled,
-        )
+        try:
+            result = run.box.exec(
+                ExecRequest(command=command, env=plan.env, timeout_seconds=plan.timeout_seconds),
+                output=lambda line, stream: ctx.log.write(line, stream),
+                cancelled=lambda: ctx.cancel.cancelled,
+            )
+        except DockhandError as exc:
+            project.update(status="error", error=f"the test run could not start: {exc}")
+            continue
         ctx.cancel.raise_if_cancelled()
         project["duration_seconds"] = round(time.monotonic() - started, 2)
         project["exit_code"] = result.exit_code
@@ -232,9 +252,10 @@ def _report_project(
         raw = box.read_file(plan.results_path, max_bytes=MAX_REPORT_BYTES)
         (folder / Path(plan.results_path).name).write_bytes(raw)
         tests = _parse_results(plan, raw)
-    except (DockhandError, ReportError) as exc:
+    except Exception as exc:  # a repository's tools can write anything: any bad report is that project's error
+        reason = str(exc) if isinstance(exc, DockhandError | ReportError) else f"{type(exc).__name__}: {exc}"
         if project["status"] == "ran":
-            project.update(status="error", error=f"no usable test report from {plan.framework}: {exc}")
+            project.update(status="error", error=f"no usable test report from {plan.framework}: {reason}")
         return
     project["totals"] = asdict(tests.totals)
     project["failures"] = [
@@ -243,7 +264,10 @@ def _report_project(
         if c.status in (TestStatus.FAILED, TestStatus.ERROR)
     ][:50]
     if project["status"] == "ran":
-        if tests.totals.total == 0:
+        crashed = project.get("exit_code") not in (0, 5)  # pytest's 5: "no tests collected"
+        if tests.totals.total == 0 and crashed:
+            project.update(status="error", error=f"the test run exited with {project.get('exit_code')} and no tests")
+        elif tests.totals.total == 0:
             project.update(status="no-tests", error="the test run found no tests")
         elif tests.totals.failed or tests.totals.errors or project.get("exit_code"):
             project["status"] = "failed"
@@ -284,8 +308,8 @@ def _coverage(box: LiveSandboxLike, plan: ProjectPlan, folder: Path, project: di
             return parse_coverage_py(raw)
         if plan.coverage is CoverageFormat.GO_PROFILE:
             return parse_go_coverprofile(raw, plan.module)
-        return parse_istanbul_final(raw, plan.workdir)
-    except (DockhandError, ReportError) as exc:
+        return parse_istanbul_final(raw, WORKSPACE if plan.root == "." else plan.workdir)
+    except Exception as exc:  # as above: a bad coverage file only costs the coverage figure
         project["coverage_note"] = f"no coverage: {exc}"
         return None
 
@@ -322,7 +346,8 @@ def _cache_key(ctx: StageContext, plan: ProjectPlan, tree: SourceTree) -> str:
 def _run_key(ctx: StageContext, run: _Run) -> str:
     assert run.tree is not None
     config = json.dumps([asdict(p) for p in run.plans], sort_keys=True, default=str)
-    return hashlib.sha256(f"{source_of(ctx)}\0{run.tree.commit}\0{config}".encode()).hexdigest()[:24]
+    base = _spec(ctx).base or ""
+    return hashlib.sha256(f"{source_of(ctx)}\0{run.tree.commit}\0{base}\0{config}".encode()).hexdigest()[:24]
 
 
 def _tail(text: str, lines: int = 15) -> str:

@@ -83,7 +83,9 @@ def parse_istanbul_final(data: bytes | str, root: str = "") -> Coverage:
     return Coverage(covered=sum(f.covered for f in files), total=sum(f.total for f in files), files=files)
 
 
-_GO_BLOCK = re.compile(r"^(?P<file>.+):(?P<l1>\d+)\.\d+,(?P<l2>\d+)\.\d+ (?P<stmts>\d+) (?P<count>\d+)$")
+_GO_BLOCK = re.compile(
+    r"^(?P<file>.+):(?P<l1>\d+)\.(?P<c1>\d+),(?P<l2>\d+)\.(?P<c2>\d+) (?P<stmts>\d+) (?P<count>\d+)$"
+)
 
 
 def parse_go_coverprofile(data: bytes | str, module: str = "") -> Coverage:
@@ -93,7 +95,7 @@ def parse_go_coverprofile(data: bytes | str, module: str = "") -> Coverage:
     if not lines or not lines[0].startswith("mode:"):
         raise ReportError("the Go cover profile does not start with 'mode:'")
     # The same block can appear several times (one per test binary): a block counts once, covered if any run hit it.
-    blocks: dict[tuple[str, int, int, int], bool] = {}
+    blocks: dict[tuple[str, int, int, int, int, int], bool] = {}
     for line in lines[1:]:
         match = _GO_BLOCK.match(line.strip())
         if match is None:
@@ -101,10 +103,10 @@ def parse_go_coverprofile(data: bytes | str, module: str = "") -> Coverage:
         path = match["file"]
         if module and path.startswith(module + "/"):
             path = path[len(module) + 1 :]
-        key = (path, int(match["l1"]), int(match["l2"]), int(match["stmts"]))
+        key = (path, int(match["l1"]), int(match["c1"]), int(match["l2"]), int(match["c2"]), int(match["stmts"]))
         blocks[key] = blocks.get(key, False) or int(match["count"]) > 0
     per_file: dict[str, list[tuple[int, int, int, bool]]] = defaultdict(list)
-    for (path, l1, l2, stmts), hit in blocks.items():
+    for (path, l1, _c1, l2, _c2, stmts), hit in blocks.items():
         per_file[path].append((l1, l2, stmts, hit))
     files = []
     for path, entries in sorted(per_file.items()):
@@ -133,26 +135,48 @@ class DiffCoverage:
         return round(100.0 * self.covered / self.total, 2) if self.total else None
 
 
-_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(?P<start>\d+)(?:,(?P<count>\d+))? @@")
+_HUNK = re.compile(r"^@@ -\d+(?:,(?P<old_count>\d+))? \+(?P<start>\d+)(?:,(?P<count>\d+))? @@")
 
 
 def changed_lines(diff: str) -> dict[str, set[int]]:
-    """Added or modified lines per file (new-side numbers) from a unified diff (`git diff -U0 base`)."""
+    """Added or modified lines per file (new-side numbers) from a unified diff (`git diff -U0 base`).
+
+    Inside a hunk the header's line counts say how many lines follow, so content that looks like a
+    header (a line of C starting with `++`) is never mistaken for one."""
     changed: dict[str, set[int]] = defaultdict(set)
     path: str | None = None
-    line_no = 0
+    line_no = old_left = new_left = 0
     for line in diff.splitlines():
+        if old_left > 0 or new_left > 0:
+            if line.startswith("+"):
+                if path is not None:
+                    changed[path].add(line_no)
+                line_no += 1
+                new_left -= 1
+            elif line.startswith("-"):
+                old_left -= 1
+            elif line.startswith(" "):
+                line_no += 1
+                old_left -= 1
+                new_left -= 1
+            # "\ No newline at end of file" counts for neither side
+            continue
         if line.startswith("+++ "):
-            target = line[4:].strip()
+            target = _unquote(line[4:].strip())
             path = None if target == "/dev/null" else target.removeprefix("b/")
         elif match := _HUNK.match(line):
             line_no = int(match["start"])
-        elif path is not None and line.startswith("+") and not line.startswith("+++"):
-            changed[path].add(line_no)
-            line_no += 1
-        elif path is not None and line.startswith(" "):
-            line_no += 1
+            new_left = int(match["count"]) if match["count"] is not None else 1
+            old_left = int(match["old_count"]) if match["old_count"] is not None else 1
     return dict(changed)
+
+
+def _unquote(path: str) -> str:
+    """git C-quotes unusual paths ("b/caf\\303\\251.py") unless core.quotePath is off."""
+    if len(path) >= 2 and path[0] == path[-1] == '"':
+        raw = path[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
+        return raw.encode("latin-1").decode("utf-8", "replace")
+    return path
 
 
 def diff_coverage(coverage: Coverage, changed: dict[str, set[int]], root: str = "") -> DiffCoverage | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import tomllib
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -82,16 +83,17 @@ class ProjectPlan:
         return f"{REPORTS}/{_slug(self.language.value + '-' + (self.root if self.root != '.' else 'root'))}"
 
 
-def detect(repo: Path) -> list[ProjectPlan]:
-    """Every project in the checkout at `repo`, then `.dockhand.toml` applied."""
+def detect(repo: Path, allowed_images: frozenset[str] = frozenset()) -> list[ProjectPlan]:
+    """Every project in the checkout at `repo`, then `.dockhand.toml` applied (images only from `allowed_images`)."""
     plans: list[ProjectPlan] = []
     cargo_roots: list[str] = []
     for directory in _walk(repo):
         rel = "." if directory == repo else directory.relative_to(repo).as_posix()
-        files = {p.name for p in directory.iterdir() if p.is_file()}
-        if _is_python(directory, files):
+        files = {p.name for p in directory.iterdir() if p.is_file() and not p.is_symlink()}
+        # A folder inside a detected Python or JavaScript project (tests/unit, packages/*) belongs to it.
+        if _is_python(directory, files) and not _inside(rel, plans, Language.PYTHON):
             plans.append(_python(directory, rel, files))
-        if "package.json" in files:
+        if "package.json" in files and not _inside(rel, plans, Language.JAVASCRIPT):
             plans.append(_javascript(directory, rel, files))
         if "go.mod" in files:
             plans.append(_go(directory, rel))
@@ -99,7 +101,11 @@ def detect(repo: Path) -> list[ProjectPlan]:
         if "Cargo.toml" in files and not any(r == "." or rel.startswith(r + "/") for r in cargo_roots):
             cargo_roots.append(rel)
             plans.append(_rust(rel))
-    return apply_overrides(plans, load_config(repo))
+    return apply_overrides(plans, load_config(repo), allowed_images)
+
+
+def _inside(rel: str, plans: list[ProjectPlan], language: Language) -> bool:
+    return any(p.language is language and (p.root == "." or rel.startswith(p.root + "/")) for p in plans)
 
 
 def _walk(repo: Path) -> list[Path]:
@@ -134,9 +140,13 @@ def _requirements(files: set[str]) -> list[str]:
     return sorted(f for f in files if re.fullmatch(r"requirements.*\.txt", f))
 
 
-def _read(path: Path) -> str:
+def _read(path: Path, limit: int = 1_000_000) -> str:
+    """A repository file's text (bounded; symlinks, which could point anywhere on the host, are not followed)."""
+    if path.is_symlink() or not path.is_file():
+        return ""
     try:
-        return path.read_text(errors="replace")
+        with path.open("rb") as handle:
+            return handle.read(limit).decode("utf-8", "replace")
     except OSError:
         return ""
 
@@ -156,7 +166,7 @@ def _python(directory: Path, rel: str, files: set[str]) -> ProjectPlan:
         or (directory / "tests" / "conftest.py").exists()
     )
     steps = ["python3 -m venv --system-site-packages .venv"]
-    steps += [f".venv/bin/pip install --quiet -r {req}" for req in _requirements(files)]
+    steps += [f".venv/bin/pip install --quiet -r {shlex.quote(req)}" for req in _requirements(files)]
     if {"pyproject.toml", "setup.py", "setup.cfg"} & files:
         steps.append(".venv/bin/pip install --quiet -e .")
     plan = ProjectPlan(
@@ -185,10 +195,15 @@ _PY_OMIT = "'.venv/*,tests/*,test_*.py,*/test_*.py,*_test.py,conftest.py'"
 def _javascript(directory: Path, rel: str, files: set[str]) -> ProjectPlan:
     try:
         package = json.loads(_read(directory / "package.json") or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         package = {}
-    deps = {**(package.get("dependencies") or {}), **(package.get("devDependencies") or {})}
-    script = str((package.get("scripts") or {}).get("test", ""))
+    package = package if isinstance(package, dict) else {}
+    deps: dict[str, Any] = {}
+    for section in ("dependencies", "devDependencies"):
+        if isinstance(package.get(section), dict):
+            deps.update(package[section])
+    scripts = package.get("scripts")
+    script = str(scripts.get("test", "")) if isinstance(scripts, dict) else ""
     framework = next((name for name in _JS_FRAMEWORKS if name in deps or name in script), "node-test")
     if "pnpm-lock.yaml" in files:
         manager, install = "pnpm", "npx --yes pnpm@8 install --frozen-lockfile"
@@ -308,10 +323,10 @@ _OVERRIDABLE = {"install", "test", "timeout_seconds", "network", "env", "image",
 
 def load_config(repo: Path) -> list[dict[str, Any]]:
     path = repo / ".dockhand.toml"
-    if not path.exists():
+    if not path.is_file() or path.is_symlink():
         return []
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(_read(path))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ValidationError(f".dockhand.toml is not valid TOML: {exc}") from None
     projects = data.get("project", [])
@@ -326,7 +341,22 @@ def load_config(repo: Path) -> list[dict[str, Any]]:
     return projects
 
 
-def apply_overrides(plans: list[ProjectPlan], overrides: list[dict[str, Any]]) -> list[ProjectPlan]:
+MAX_TIMEOUT_SECONDS = 4 * 3600.0
+
+
+def _timeout(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f".dockhand.toml: timeout_seconds must be a number, not {value!r}") from None
+    if not 1 <= seconds <= MAX_TIMEOUT_SECONDS:  # also refuses nan and inf
+        raise ValidationError(f".dockhand.toml: timeout_seconds must be from 1 to {MAX_TIMEOUT_SECONDS:g}")
+    return seconds
+
+
+def apply_overrides(
+    plans: list[ProjectPlan], overrides: list[dict[str, Any]], allowed_images: frozenset[str] = frozenset()
+) -> list[ProjectPlan]:
     result = list(plans)
     for entry in overrides:
         path = str(entry.get("path", ".")).strip("/") or "."
@@ -350,7 +380,7 @@ def apply_overrides(plans: list[ProjectPlan], overrides: list[dict[str, Any]]) -
         if "test" in entry:
             changes["test"] = str(entry["test"])
         if "timeout_seconds" in entry:
-            changes["timeout_seconds"] = float(entry["timeout_seconds"])
+            changes["timeout_seconds"] = _timeout(entry["timeout_seconds"])
         if "network" in entry:
             changes["network_for_install"] = bool(entry["network"])
         if "env" in entry:
@@ -358,7 +388,13 @@ def apply_overrides(plans: list[ProjectPlan], overrides: list[dict[str, Any]]) -
                 raise ValidationError(".dockhand.toml: env must be a table")
             changes["env"] = {str(k): str(v) for k, v in entry["env"].items()}
         if "image" in entry:
-            changes["image"] = str(entry["image"])
+            image = str(entry["image"])
+            if image not in allowed_images:
+                raise ValidationError(
+                    f".dockhand.toml: image {image!r} is not one this installation allows "
+                    "(DOCKHAND_SANDBOX_IMAGE / DOCKHAND_SANDBOX_IMAGES)"
+                )
+            changes["image"] = image
         result[index] = replace(plan, **changes)
     return result
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestSuite
 
@@ -24,25 +25,32 @@ def parse_junit(data: bytes | str) -> TestReport:
     except Exception as exc:  # junitparser raises lxml/ElementTree errors of several kinds
         raise ReportError(f"the JUnit report is not valid XML: {exc}") from None
     suites = [xml] if isinstance(xml, TestSuite) else list(xml)
-    cases = []
-    for suite in suites:
-        for case in suite:
-            results = list(case.result)
-            message = None
-            if any(isinstance(r, Error) for r in results):
-                status = TestStatus.ERROR
-            elif any(isinstance(r, Failure) for r in results):
-                status = TestStatus.FAILED
-            elif any(isinstance(r, Skipped) for r in results):
-                status = TestStatus.SKIPPED
-            else:
-                status = TestStatus.PASSED
-            if results:
-                message = results[0].message or (results[0].text or "").strip()[:2000] or None
-            name = f"{case.classname}.{case.name}" if case.classname else case.name
-            file = case._elem.get("file")
-            cases.append(TestCase(name=name, status=status, file=file, duration_seconds=case.time, message=message))
-    return TestReport.of(cases)
+    # Rerun plugins write one <testcase> per attempt: the last one is the test's result.
+    by_key: dict[tuple[str, str, str], TestCase] = {}
+    try:
+        for suite in suites:
+            for case in suite:
+                parsed = _junit_case(case)
+                by_key[(case.classname or "", case.name or "", case._elem.get("file") or "")] = parsed
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ReportError(f"the JUnit report has a malformed test case: {exc}") from None
+    return TestReport.of(list(by_key.values()))
+
+
+def _junit_case(case: Any) -> TestCase:
+    results = list(case.result)
+    if any(isinstance(r, Error) for r in results):
+        status = TestStatus.ERROR
+    elif any(isinstance(r, Failure) for r in results):
+        status = TestStatus.FAILED
+    elif any(isinstance(r, Skipped) for r in results):
+        status = TestStatus.SKIPPED
+    else:
+        status = TestStatus.PASSED
+    message = (results[0].message or (results[0].text or "").strip()[:2000] or None) if results else None
+    name = f"{case.classname}.{case.name}" if case.classname else case.name
+    file = case._elem.get("file")  # junitparser has no accessor for it
+    return TestCase(name=name, status=status, file=file, duration_seconds=case.time, message=message)
 
 
 def parse_go_test_json(data: bytes | str) -> TestReport:
@@ -52,6 +60,7 @@ def parse_go_test_json(data: bytes | str) -> TestReport:
     outcomes: dict[tuple[str, str], TestCase] = {}
     output: dict[tuple[str, str], list[str]] = {}
     package_output: dict[str, list[str]] = {}
+    started: set[tuple[str, str]] = set()
     failed_packages: set[str] = set()
     packages_with_tests: set[str] = set()
     for line in text.splitlines():
@@ -70,7 +79,9 @@ def parse_go_test_json(data: bytes | str) -> TestReport:
             continue
         key = (package, test)
         packages_with_tests.add(package)
-        if action == "output":
+        if action == "run":
+            started.add(key)
+        elif action == "output":
             output.setdefault(key, []).append(event.get("Output", ""))
         elif action in ("pass", "fail", "skip"):
             status = {"pass": TestStatus.PASSED, "fail": TestStatus.FAILED, "skip": TestStatus.SKIPPED}[action]
@@ -83,14 +94,18 @@ def parse_go_test_json(data: bytes | str) -> TestReport:
                 message=message or None,
             )
     cases = list(outcomes.values())
+    for package, test in sorted(started - set(outcomes)):  # the test binary died (panic, timeout) mid-test
+        message = "".join(output.get((package, test), [])).strip()[-2000:] or "the test never reported a result"
+        cases.append(TestCase(name=f"{package}/{test}", status=TestStatus.FAILED, file=package, message=message))
     for package in sorted(failed_packages - packages_with_tests):
         message = "".join(package_output.get(package, [])).strip()[-2000:] or "package failed"
         cases.append(TestCase(name=package, status=TestStatus.ERROR, file=package, message=message))
     return TestReport.of(cases)
 
 
-_LIBTEST_LINE = re.compile(r"^test (?P<name>\S+)(?: - should panic)? \.\.\. (?P<result>ok|FAILED|ignored)\b")
-_LIBTEST_SECTION = re.compile(r"^---- (?P<name>\S+) stdout ----$")
+# Doc-tests have spaces in their names ("src/lib.rs - add (line 3)").
+_LIBTEST_LINE = re.compile(r"^test (?P<name>.+?)(?: - should panic)? \.\.\. (?P<result>ok|FAILED|ignored)\b")
+_LIBTEST_SECTION = re.compile(r"^---- (?P<name>.+) stdout ----$")
 _LIBTEST_SUMMARY = re.compile(
     r"^test result: (?:ok|FAILED)\. (?P<passed>\d+) passed; (?P<failed>\d+) failed; (?P<ignored>\d+) ignored"
 )
