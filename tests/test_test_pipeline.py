@@ -226,3 +226,49 @@ def test_requests_from_the_network_cannot_read_local_paths(core: Core) -> None:
     ).task.id
     task = core.run_now(task_id)
     assert task.status is TaskStatus.FAILED and "refusing git source" in (task.error or "")
+
+
+MOCHA = {
+    "package.json": '{"name": "calc", "version": "1.0.0", "scripts": {"test": "mocha"},\n'
+    ' "devDependencies": {"mocha": "^10.2.0", "c8": "^9.1.0"}}\n',
+    "calc.js": "function add(a, b) { return a + b; }\nfunction unused(x) {\n  return x * 2;\n}\nmodule.exports = { add, unused };\n",
+    "test/calc.test.js": "const assert = require('assert');\nconst { add } = require('../calc');\n"
+    "describe('calc', () => {\n  it('adds', () => { assert.strictEqual(add(1, 2), 3); });\n"
+    "  it('fails', () => { assert.strictEqual(add(1, 1), 3); });\n  it.skip('skipped', () => {});\n});\n",
+}
+
+
+def test_javascript_mocha_with_c8_matches_their_own_reports(core: Core, tmp_path: Path) -> None:
+    task_id, status, result, log = run(core, write(tmp_path / "js", MOCHA))
+    js = project(result, "javascript")
+    assert status is TaskStatus.FAILED and js["framework"] == "mocha" and js["package_manager"] == "npm"
+    xunit = (core.settings.artifacts_dir / task_id / "javascript-root" / "junit.xml").read_text()
+    own = {k: int(v) for k, v in re.findall(r'\b(tests|failures|errors|skipped)="(\d+)"', xunit)[:4]}
+    # Mocha's xunit header counts a failed assertion under errors while its <testcase> says <failure>.
+    assert js["totals"]["failed"] + js["totals"]["errors"] == own["failures"] + own["errors"] == 1
+    assert js["totals"]["skipped"] == own["skipped"]
+    assert sum(js["totals"].values()) == own["tests"]
+    printed = re.search(r"All files\s*\|\s*[\d.]+\s*\|\s*[\d.]+\s*\|\s*[\d.]+\s*\|\s*([\d.]+)", log)
+    assert printed and js["coverage_percent"] == float(printed[1])
+
+
+def test_dockhand_run_test_json(
+    sandbox_image: str, tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from tests.support.cli import cli_invoker
+
+    invoke = cli_invoker(monkeypatch, tmp_path, sqlite_url)
+    out = json.loads(invoke("run", "test", str(EXAMPLE), "--json").stdout)
+    assert out["status"] == "passed" and out["commit"]
+    [py] = out["projects"]
+    assert {k: py[k] for k in ("language", "framework", "passed", "failed", "skipped", "errors")} == {
+        "language": "python",
+        "framework": "pytest",
+        "passed": 3,
+        "failed": 0,
+        "skipped": 1,
+        "errors": 0,
+    }
+    assert isinstance(py["coverage_percent"], float) and py["duration_seconds"] > 0

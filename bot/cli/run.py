@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,9 +12,10 @@ import typer
 
 from bot.cli.context import fail, load_settings, open_core
 from bot.cli.tasks import whoami
-from core.errors import DockhandError
+from core.errors import DockhandError, InvalidTransitionError
 from core.events import TaskEventRecord
 from core.logs import LogLine
+from core.models import Task
 from core.repo_ref import RepoRef
 from core.service import Core
 from core.specs import TaskSubmission
@@ -62,6 +64,9 @@ def run_test(
     progress.start()
     try:
         task = core.run_now(task_id)
+    except InvalidTransitionError:
+        # A running `dockhand serve` on the same store took it first: follow it there instead.
+        task = _wait_for(core, task_id)
     except DockhandError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -76,6 +81,12 @@ def run_test(
     else:
         _print_summary(summary)
     raise typer.Exit({"passed": 0, "failed": 1}.get(summary["status"], 2))
+
+
+def _wait_for(core: Core, task_id: str) -> Task:
+    while not (task := core.task(task_id)).status.is_final:
+        time.sleep(0.5)
+    return task
 
 
 class _Progress(threading.Thread):

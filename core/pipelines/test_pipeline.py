@@ -29,6 +29,7 @@ from core.testrun.coverage import (
     parse_coverage_py,
     parse_go_coverprofile,
     parse_istanbul_final,
+    parse_istanbul_summary,
 )
 from core.testrun.detect import WORKSPACE, CoverageFormat, ProjectPlan, ResultFormat, detect
 from core.testrun.model import Coverage, TestReport, TestStatus
@@ -308,7 +309,15 @@ def _coverage(box: LiveSandboxLike, plan: ProjectPlan, folder: Path, project: di
             return parse_coverage_py(raw)
         if plan.coverage is CoverageFormat.GO_PROFILE:
             return parse_go_coverprofile(raw, plan.module)
-        return parse_istanbul_final(raw, WORKSPACE if plan.root == "." else plan.workdir)
+        root = WORKSPACE if plan.root == "." else plan.workdir
+        final = parse_istanbul_final(raw, root)
+        # The tool's own line totals (json-summary) are the figure it prints; coverage-final gives per-line data.
+        summary_path = str(Path(plan.coverage_path).with_name("coverage-summary.json"))
+        try:
+            summary = parse_istanbul_summary(box.read_file(summary_path, max_bytes=MAX_REPORT_BYTES), root)
+        except (DockhandError, ReportError):
+            return final
+        return Coverage(covered=summary.covered, total=summary.total, files=final.files)
     except Exception as exc:  # as above: a bad coverage file only costs the coverage figure
         project["coverage_note"] = f"no coverage: {exc}"
         return None

@@ -229,7 +229,8 @@ def _javascript(directory: Path, rel: str, files: set[str]) -> ProjectPlan:
         install += " && npm install --no-save --no-audit --no-fund jest-junit@16"
         test = (
             f"JEST_JUNIT_OUTPUT_DIR={reports} JEST_JUNIT_OUTPUT_NAME=junit.xml npx jest --ci --coverage "
-            f"--coverageReporters=json-summary --coverageReporters=json --coverageDirectory={cov} "
+            f"--coverageReporters=json-summary --coverageReporters=json --coverageReporters=text "
+            f"--coverageDirectory={cov} "
             "--reporters=default --reporters=jest-junit"
         )
     elif framework == "vitest":
@@ -237,15 +238,15 @@ def _javascript(directory: Path, rel: str, files: set[str]) -> ProjectPlan:
         test = f"npx vitest run --reporter=default --reporter=junit --outputFile.junit={junit}"
         if has_cov:
             test += (
-                f" --coverage.enabled --coverage.reporter=json-summary --coverage.reporter=json "
-                f"--coverage.reportsDirectory={cov}"
+                " --coverage.enabled --coverage.reporter=json-summary --coverage.reporter=json"
+                f" --coverage.reporter=text --coverage.reportsDirectory={cov}"
             )
         else:
             coverage = None
     elif framework == "mocha":
         test = f"npx mocha --reporter xunit --reporter-option output={junit}"
         if "c8" in deps:
-            test = f"npx c8 --reporter=json-summary --reporter=json --report-dir={cov} {test}"
+            test = f"npx c8 --reporter=json-summary --reporter=json --reporter=text --report-dir={cov} {test}"
         else:
             coverage = None
     else:
