@@ -12,6 +12,13 @@ from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
+
+@pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    """Docker-heavy tests run on SQLite only: the store's backends are covered by the store and queue tests."""
+    return sqlite_url
+
+
 SECRETS = {
     "ANTHROPIC_API_KEY": "sk-ant-sandbox-canary",
     "GITHUB_TOKEN": "ghp_sandboxcanary123",

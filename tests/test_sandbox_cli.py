@@ -15,6 +15,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    """Docker-heavy tests run on SQLite only: the store's backends are covered by the store and queue tests."""
+    return sqlite_url
+
+
+@pytest.fixture
 def cli(tmp_path: Path, sqlite_url: str, sandbox_image: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Invoke]:
     extra = {"DOCKHAND_SANDBOX_CA_BUNDLE": HOST_CA_BUNDLE} if HOST_CA_BUNDLE.exists() else {}
     invoke = cli_invoker(monkeypatch, tmp_path, sqlite_url, **extra)

@@ -16,6 +16,14 @@ from core.states import TaskStatus, TaskType, TriggerSource
 from sandbox.backend import dependency_cache, docker_backend
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    """Docker-heavy tests run on SQLite only: the store's backends are covered by the store and queue tests."""
+    return sqlite_url
+
+
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "python-calculator"
 
 
