@@ -261,3 +261,15 @@ def test_signed_but_hostile_webhook_json_is_400(client: httpx.Client, body: byte
     response = _github(client, body, "issues")
     assert response.status_code == 400, response.text
     assert "JSON" in response.json()["error"] or "deeply" in response.json()["error"]
+
+
+EVERY_EXAMPLE = sorted((SHARED / "fixtures" / "github-webhooks").glob("*/*.json"))
+
+
+def test_every_github_example_is_accepted_signed_and_refused_unsigned(client: httpx.Client) -> None:
+    for n, path in enumerate(EVERY_EXAMPLE):
+        body, event = path.read_bytes(), path.parent.name
+        good = _github(client, body, event, delivery=f"example-{n}")
+        assert good.status_code in (200, 202), (path, good.text)
+        bad = _github(client, body, event, signature="sha256=" + "0" * 64, delivery=f"bad-{n}")
+        assert bad.status_code == 401, path
