@@ -1,0 +1,30 @@
+"""Who may start work from GitHub: people with write access, never bots (ourselves included)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.github.events import Actor
+
+# author_association is a cheap first filter: only these can have write access at all.
+MAYBE_WRITERS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    allowed: bool
+    reason: str
+
+
+def may_trigger(actor: Actor, repository: str, permission_of: Callable[[str, str], str]) -> Decision:
+    """Checks the collaborator permission through the API only for plausible writers."""
+    if actor.is_bot:
+        return Decision(allowed=False, reason=f"{actor.login} is a bot")
+    if actor.association not in MAYBE_WRITERS:
+        return Decision(allowed=False, reason=f"@{actor.login} needs write access to {repository}")
+    permission = permission_of(repository, actor.login)
+    if permission not in WRITE_PERMISSIONS:
+        return Decision(allowed=False, reason=f"@{actor.login} needs write access to {repository} (has {permission})")
+    return Decision(allowed=True, reason=f"@{actor.login} has {permission} access")
