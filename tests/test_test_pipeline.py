@@ -68,7 +68,7 @@ PYTHON = {
     "calc.py": "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    if a > b:\n        return a - b\n"
     "    return -(b - a)\n\n\ndef unused(x):\n    return x * 2\n",
     "tests/test_calc.py": "import pytest\nfrom calc import add, sub\n\n\ndef test_add():\n    assert add(1, 2) == 3\n\n\n"
-    "def test_sub_fails():\n    assert sub(5, 3) == 3\n\n\n@pytest.mark.skip(reason='no')\n"
+    "def test_sub_fails():\n    assert sub(5, 3) == 3\n\n\n@pytest.mark.skipif(True, reason='no')\n"
     "def test_skipped():\n    pass\n\n\ndef test_error(missing_fixture):\n    pass\n\n\n"
     "@pytest.mark.parametrize('n', [1, 2])\ndef test_param(n):\n    assert n\n",
 }
