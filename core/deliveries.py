@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col, delete
+from sqlmodel import col, delete, select, update
 
 from core.db import Database
 from core.models import WebhookDelivery, utcnow
@@ -18,11 +20,23 @@ class DeliveryLog:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def record(self, *, source: str, delivery_id: str, hook_id: str = "", event: str = "") -> bool:
-        """Remember a delivery; False when it was seen before (a redelivery)."""
+    def record(
+        self,
+        *,
+        source: str,
+        delivery_id: str,
+        hook_id: str = "",
+        event: str = "",
+        payload: dict[str, Any] | None = None,
+    ) -> bool:
+        """Remember a delivery (with its payload when there is work in it); False when it was seen before."""
         try:
             with self.db.write() as session:
-                session.add(WebhookDelivery(source=source, delivery_id=delivery_id, hook_id=hook_id, event=event))
+                session.add(
+                    WebhookDelivery(
+                        source=source, delivery_id=delivery_id, hook_id=hook_id, event=event, payload=payload
+                    )
+                )
         except sa.exc.IntegrityError:
             return False
         return True
@@ -34,3 +48,38 @@ class DeliveryLog:
                 delete(WebhookDelivery).where(col(WebhookDelivery.received_at) < utcnow() - older_than)
             )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def claim_pending(self, source: str, limit: int = 50) -> list[WebhookDelivery]:
+        """Deliveries with work in them that nobody processes yet, now ours (compare-and-set on a token)."""
+        token = uuid.uuid4().hex
+        with self.db.write() as session:
+            ids = session.exec(
+                select(WebhookDelivery.id)
+                .where(
+                    WebhookDelivery.source == source,
+                    col(WebhookDelivery.processed_at).is_(None),
+                    col(WebhookDelivery.processing_token).is_(None),
+                    col(WebhookDelivery.payload).is_not(None),
+                )
+                .order_by(col(WebhookDelivery.id))
+                .limit(limit)
+            ).all()
+            if not ids:
+                return []
+            session.execute(
+                update(WebhookDelivery)
+                .where(col(WebhookDelivery.id).in_(ids), col(WebhookDelivery.processing_token).is_(None))
+                .values(processing_token=token)
+            )
+        with self.db.read() as session:
+            return list(session.exec(select(WebhookDelivery).where(WebhookDelivery.processing_token == token)).all())
+
+    def finish(self, delivery_id: int, outcome: str, task_id: str | None = None) -> None:
+        """Record what a delivery led to, and drop its payload."""
+        with self.db.write() as session:
+            row = session.get(WebhookDelivery, delivery_id)
+            if row is not None:
+                row.processed_at = utcnow()
+                row.outcome = outcome[:2000]
+                row.task_id = task_id
+                row.payload = None

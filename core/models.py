@@ -171,6 +171,21 @@ class WebhookDelivery(SQLModel, table=True):
     event: str = Field(default="", max_length=64)
     task_id: str | None = Field(default=None, foreign_key="task.id", ondelete="SET NULL", max_length=32)
     received_at: datetime = _time(nullable=False, index=True)
+    payload: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON(none_as_null=True))
+    """Kept until processed, so the work a delivery asks for survives a restart."""
+    processing_token: str | None = Field(default=None, max_length=64)
+    processed_at: datetime | None = _time(index=True)
+    outcome: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class Installation(SQLModel, table=True):
+    """A GitHub App installation and the repositories it covers."""
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    account: str = Field(max_length=200)
+    repositories: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    active: bool = True
+    updated_at: datetime = _time(nullable=False)
 
 
 class Sandbox(SQLModel, table=True):

@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     """Where `dockhand image build` fetches Debian packages."""
     debian_suite: str = "bookworm"
     bot_name: str = "dockhand"
+    github_trigger_label: str = "dockhand"
+    """An issue opened or labelled with this label is resolved."""
+    github_push_branches: list[str] = Field(default_factory=list)
+    """Branches whose pushes run the test pipeline (JSON list); empty: each repository's default branch."""
+    github_reviews: bool = True
+    """Review pull requests when they are opened or updated."""
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
 
     # --- vendors' credentials and endpoints ---------------------------------------------

@@ -10,6 +10,7 @@ import typer
 
 from bot.cli import admin, run, tasks
 from bot.cli.context import fail, load_settings, open_core, setup_logging
+from bot.github.intake import attach_intake
 
 app = typer.Typer(
     name="dockhand",
@@ -56,7 +57,11 @@ def serve(
         core.stop()
         typer.echo("dockhand stopped: workers and scheduler shut down", err=True)
 
-    app_ = create_app(core, api_token=token, lifespan_hooks=(lambda: core.start(workers=workers), shut_down))
+    def start() -> None:
+        core.start(workers=workers)
+        attach_intake(core)
+
+    app_ = create_app(core, api_token=token, lifespan_hooks=(start, shut_down))
     bind_host, bind_port = host or settings.host, port or settings.port
     source = "DOCKHAND_API_TOKEN" if settings.api_token else str(token_path(settings))
     typer.echo(
@@ -82,6 +87,7 @@ def worker(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     core.start(workers=workers)
+    attach_intake(core)
     typer.echo(f"dockhand worker running {workers or settings.workers} workers; Ctrl-C to stop", err=True)
     stop.wait()
     core.stop()

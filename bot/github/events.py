@@ -7,7 +7,7 @@ trigger (collaborator permission) and what becomes a task are decided later, by 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -242,7 +242,7 @@ def _installation(payload: Mapping[str, Any], rules: TriggerRules) -> Trigger:
     )  # fmt: skip
 
 
-_HANDLERS = {
+_HANDLERS: dict[str, Callable[[Mapping[str, Any], TriggerRules], Trigger]] = {
     "issues": _issues,
     "issue_comment": _issue_comment,
     "pull_request": _pull_request,
@@ -250,3 +250,6 @@ _HANDLERS = {
     "installation": _installation,
     "installation_repositories": _installation,
 }
+
+
+HANDLED_EVENTS = frozenset(_HANDLERS)

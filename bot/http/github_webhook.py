@@ -1,7 +1,7 @@
 """POST /webhook/github: verify the signature first, then de-duplicate, then hand over.
 
-Routing events to tasks arrives with the GitHub integration; until then deliveries are verified,
-recorded and acknowledged.
+A delivery with work in it is stored with its payload and answered at once; `bot.github.intake`
+turns it into a task (or a refusal) off the request path.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from bot.github.events import HANDLED_EVENTS
 from bot.github.signature import SignatureError, verify
 from bot.http.body import parse_json, read_body
 from bot.http.errors import ApiError
@@ -40,13 +41,17 @@ class GitHubWebhook:
             raise ApiError(400, "webhook payload must be a JSON object")
         if event == "ping":
             return JSONResponse({"status": "pong", "zen": payload.get("zen")})
+        handled = event in HANDLED_EVENTS
         fresh = await run_in_threadpool(
             self.deliveries.record,
             source="github",
             delivery_id=delivery[:128],
             hook_id=request.headers.get("x-github-hook-id", "")[:64],
             event=event[:64],
+            # The work waits in the store, not in this request: the intake turns it into tasks.
+            payload=payload if handled else None,
         )
         if not fresh:
             return JSONResponse({"status": "duplicate", "delivery": delivery})
-        return JSONResponse({"status": "ignored", "event": event, "delivery": delivery}, status_code=202)
+        status = "queued" if handled else "ignored"
+        return JSONResponse({"status": status, "event": event, "delivery": delivery}, status_code=202)

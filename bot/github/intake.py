@@ -1,0 +1,205 @@
+"""From stored GitHub deliveries to tasks: parse → authorise → submit, or one short refusal reply.
+
+Runs off the request path (a scheduler job), so the webhook answers in milliseconds, and from the
+store, so a delivery received before a crash is still processed after it. Each task's dedup key is the
+delivery, so a delivery processed twice still makes one task.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlmodel import col, select
+
+from bot.github.authorise import may_trigger
+from bot.github.client import GitHubClient
+from bot.github.events import (
+    Command,
+    Ignored,
+    InstallationChanged,
+    IssueOpened,
+    Mention,
+    PayloadError,
+    PullRequestChanged,
+    Pushed,
+    Trigger,
+    TriggerRules,
+    parse_event,
+)
+from core.errors import DockhandError
+from core.models import Installation, Task, WebhookDelivery, utcnow
+from core.service import Core
+from core.settings import Settings
+from core.specs import TaskSubmission
+from core.states import TaskStatus, TaskType, TriggerSource
+
+log = logging.getLogger(__name__)
+
+ClientFor = Callable[[int | None], GitHubClient]
+
+
+def rules_from(settings: Settings) -> TriggerRules:
+    return TriggerRules(
+        bot_name=settings.bot_name,
+        trigger_label=settings.github_trigger_label,
+        push_branches=tuple(settings.github_push_branches),
+        reviews_enabled=settings.github_reviews,
+        bot_logins=frozenset({settings.bot_name, f"{settings.bot_name}[bot]"}),
+    )
+
+
+class GitHubIntake:
+    def __init__(self, core: Core, client_for: ClientFor, rules: TriggerRules) -> None:
+        self.core = core
+        self.client_for = client_for
+        self.rules = rules
+
+    def process_pending(self, limit: int = 50) -> int:
+        deliveries = self.core.deliveries.claim_pending("github", limit)
+        for delivery in deliveries:
+            try:
+                outcome, task_id = self._process(delivery)
+            except Exception as exc:  # one bad delivery must not stop the others
+                log.exception("GitHub delivery %s could not be processed", delivery.delivery_id)
+                outcome, task_id = f"error: {type(exc).__name__}: {exc}", None
+            self.core.deliveries.finish(delivery.id or 0, outcome, task_id)
+        return len(deliveries)
+
+    def _process(self, delivery: WebhookDelivery) -> tuple[str, str | None]:
+        try:
+            trigger = parse_event(delivery.event, delivery.payload or {}, self.rules)
+        except PayloadError as exc:
+            return f"ignored: {exc}", None
+        if isinstance(trigger, Ignored):
+            return f"ignored: {trigger.reason}", None
+        if isinstance(trigger, InstallationChanged):
+            return self._installation(trigger), None
+        return self._route(trigger, delivery)
+
+    def _route(self, trigger: Trigger, delivery: WebhookDelivery) -> tuple[str, str | None]:
+        dedup = f"github:{delivery.hook_id}:{delivery.delivery_id}"
+        if isinstance(trigger, Pushed):  # pushing already needed write access
+            return self._submit(
+                TaskType.TEST_PIPELINE,
+                trigger.repo.full_name,
+                {"ref": trigger.after},
+                trigger.actor.login,
+                dedup,
+                f"{trigger.repo.full_name}@{trigger.branch}",
+            )
+        if isinstance(trigger, PullRequestChanged):
+            return self._submit(
+                TaskType.PR_REVIEW,
+                trigger.repo.full_name,
+                {"pr_number": trigger.number},
+                trigger.actor.login,
+                dedup,
+                f"{trigger.repo.full_name}#{trigger.number}",
+            )
+        assert isinstance(trigger, IssueOpened | Mention)
+        ref = f"{trigger.repo.full_name}#{trigger.number}"
+        client = self.client_for(trigger.repo.installation_id)
+        try:
+            decision = may_trigger(trigger.actor, trigger.repo.full_name, client.permission)
+            if not decision.allowed:
+                if isinstance(trigger, Mention) and not trigger.actor.is_bot:
+                    client.comment(
+                        trigger.repo.full_name,
+                        trigger.number,
+                        f"Sorry @{trigger.actor.login}, only people with write access to this repository "
+                        f"can ask {self.rules.bot_name} to {trigger.command.value}.",
+                    )
+                return f"refused: {decision.reason}", None
+        finally:
+            client.close()
+        if isinstance(trigger, IssueOpened):
+            return self._submit(
+                TaskType.ISSUE_RESOLUTION,
+                trigger.repo.full_name,
+                {"issue_number": trigger.number},
+                trigger.actor.login,
+                dedup,
+                ref,
+            )
+        return self._command(trigger, dedup, ref)
+
+    def _command(self, mention: Mention, dedup: str, ref: str) -> tuple[str, str | None]:
+        repo, who = mention.repo.full_name, mention.actor.login
+        if mention.command in (Command.FIX, Command.RESOLVE):
+            return self._submit(TaskType.ISSUE_RESOLUTION, repo, {"issue_number": mention.number}, who, dedup, ref)
+        if mention.command is Command.REVIEW:
+            return self._submit(TaskType.PR_REVIEW, repo, {"pr_number": mention.number}, who, dedup, ref)
+        if mention.command is Command.TEST:
+            git_ref = f"pull/{mention.number}/head" if mention.on_pull_request else None
+            return self._submit(TaskType.TEST_PIPELINE, repo, {"ref": git_ref}, who, dedup, ref)
+        if mention.command is Command.CANCEL:
+            cancelled = self._cancel(ref, who)
+            return (f"cancelled {', '.join(cancelled)}" if cancelled else "cancel: nothing running"), None
+        return "approve: nothing is waiting for approval", None
+
+    def _submit(
+        self, task_type: TaskType, repository: str, payload: dict[str, object], who: str, dedup: str, ref: str
+    ) -> tuple[str, str | None]:
+        submission = TaskSubmission(
+            type=task_type,
+            repository=repository,
+            payload=payload,
+            trigger_source=TriggerSource.GITHUB,
+            triggered_by=who,
+            trigger_ref=ref,
+            dedup_key=dedup,
+        )
+        try:
+            outcome = self.core.submit(submission)
+        except DockhandError as exc:
+            return f"not started: {exc}", None
+        return f"task {outcome.task.id} ({task_type.value})", outcome.task.id
+
+    def _cancel(self, ref: str, who: str) -> list[str]:
+        with self.core.db.read() as session:
+            active = session.exec(
+                select(Task.id).where(
+                    Task.trigger_ref == ref, col(Task.status).in_((TaskStatus.PENDING, TaskStatus.RUNNING))
+                )
+            ).all()
+        done = []
+        for task_id in active:
+            try:
+                self.core.cancel(task_id, by=who)
+                done.append(task_id)
+            except DockhandError:
+                continue
+        return done
+
+    def _installation(self, change: InstallationChanged) -> str:
+        with self.core.db.write() as session:
+            row = session.get(Installation, change.installation_id)
+            if row is None:
+                row = Installation(id=change.installation_id, account=change.account)
+            repositories = set(row.repositories or [])
+            if change.action in ("created", "added"):
+                repositories |= set(change.added)
+            repositories -= set(change.removed)
+            row.repositories = sorted(repositories)
+            row.active = change.action not in ("deleted", "suspend")
+            row.updated_at = utcnow()
+            session.add(row)
+        return f"installation {change.installation_id} {change.action}"
+
+
+def github_client_factory(settings: Settings) -> ClientFor:
+    def client_for(installation_id: int | None) -> GitHubClient:
+        return GitHubClient.from_settings(settings, installation_id=installation_id)
+
+    return client_for
+
+
+def attach_intake(core: Core, every_seconds: float = 1.0) -> GitHubIntake | None:
+    """Process GitHub deliveries in this process's scheduler, when GitHub credentials are configured."""
+    settings = core.settings
+    if settings.github_token is None and settings.github_app_id is None:
+        return None
+    intake = GitHubIntake(core, github_client_factory(settings), rules_from(settings))
+    core.every("github-intake", every_seconds, intake.process_pending)
+    return intake

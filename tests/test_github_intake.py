@@ -1,0 +1,139 @@
+"""Signed deliveries over HTTP → stored → intake → tasks or one refusal, against the fake GitHub."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from bot.github.intake import GitHubIntake, github_client_factory, rules_from
+from bot.github.signature import sign
+from bot.http.app import create_app
+from core.models import Installation, WebhookDelivery
+from core.queue import TaskFilter
+from core.service import Core
+from core.states import TaskType, TriggerSource
+from tests.conftest import SHARED
+from tests.support.fake_github import FakeGitHub, running_fake_github
+from tests.support.server import serve_in_thread
+
+SECRET = "intake-secret"
+REPO = "Codertocat/Hello-World"
+FIXTURES = SHARED / "fixtures" / "github-webhooks"
+
+
+@pytest.fixture
+def world(core_factory) -> Iterator[tuple[Core, FakeGitHub, GitHubIntake, Any]]:  # type: ignore[no-untyped-def]
+    fake = FakeGitHub()
+    fake.add_repo(REPO, default_branch="master")
+    fake.issues[(REPO, 1)] = {"title": "Spelling error in the README file", "body": "", "user": {"login": "Codertocat"}}
+    fake.permissions.update({(REPO, "Codertocat"): "admin", (REPO, "reader"): "read"})
+    with running_fake_github(fake) as (fake, url):
+        core = core_factory(github_webhook_secret=SECRET, github_token="ghp_fake_token", github_api_url=url)
+        intake = GitHubIntake(core, github_client_factory(core.settings), rules_from(core.settings))
+        with serve_in_thread(create_app(core, api_token="t")) as base, httpx.Client(base_url=base) as http:
+
+            def deliver(event: str, payload: dict[str, Any], delivery: str) -> httpx.Response:
+                body = json.dumps(payload).encode()
+                return http.post(
+                    "/webhook/github",
+                    content=body,
+                    headers={
+                        "X-GitHub-Event": event,
+                        "X-GitHub-Delivery": delivery,
+                        "X-GitHub-Hook-ID": "7",
+                        "X-Hub-Signature-256": sign(body, SECRET),
+                        "Content-Type": "application/json",
+                    },
+                )
+
+            yield core, fake, intake, deliver
+    assert fake.contract_errors == []
+
+
+def load(event: str, name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / event / name).read_text())
+
+
+def test_a_push_to_the_default_branch_queues_a_test_pipeline_once(world) -> None:  # type: ignore[no-untyped-def]
+    core, _, intake, deliver = world
+    push = load("push", "with-new-branch.payload.json")
+    assert deliver("push", push, "d-1").json()["status"] == "queued"
+    assert deliver("push", push, "d-1").json()["status"] == "duplicate"
+    assert core.tasks(TaskFilter()) == [], "nothing runs in the request path"
+    assert intake.process_pending() == 1
+    [task] = core.tasks(TaskFilter())
+    assert task.type is TaskType.TEST_PIPELINE and task.repository == REPO and task.payload["ref"] == push["after"]
+    assert task.trigger_source is TriggerSource.GITHUB and task.triggered_by == "Codertocat"
+    assert intake.process_pending() == 0
+    with core.db.read() as session:
+        row = session.exec(select(WebhookDelivery)).one()
+    assert row.processed_at is not None and row.payload is None and row.task_id == task.id
+
+
+def test_a_mention_by_a_writer_starts_the_command(world) -> None:  # type: ignore[no-untyped-def]
+    core, fake, intake, deliver = world
+    comment = load("issue_comment", "created.payload.json")
+    comment["comment"]["body"] = "@dockhand test please"
+    comment["issue"]["pull_request"] = {"url": f"https://api.github.com/repos/{REPO}/pulls/1"}
+    deliver("issue_comment", comment, "m-1")
+    intake.process_pending()
+    [task] = core.tasks(TaskFilter(types=[TaskType.TEST_PIPELINE]))
+    assert task.payload["ref"] == "pull/1/head" and task.trigger_ref == f"{REPO}#1"
+    assert ("GET", f"/repos/{REPO}/collaborators/Codertocat/permission", None) in fake.requests
+    comment["comment"]["body"] = "@dockhand cancel"
+    deliver("issue_comment", comment, "m-2")
+    intake.process_pending()
+    assert core.task(task.id).status.value == "cancelled"
+
+
+def test_a_mention_by_a_reader_gets_one_short_reply_and_no_task(world) -> None:  # type: ignore[no-untyped-def]
+    core, fake, intake, deliver = world
+    comment = load("issue_comment", "created.payload.json")
+    comment["comment"]["body"] = "@dockhand fix this"
+    comment["comment"]["user"]["login"] = "reader"
+    comment["comment"]["author_association"] = "COLLABORATOR"
+    deliver("issue_comment", comment, "r-1")
+    intake.process_pending()
+    assert core.tasks(TaskFilter()) == []
+    [reply] = fake.comments.values()
+    assert reply["body"].startswith("Sorry @reader") and "write access" in reply["body"]
+
+
+def test_bots_and_unrelated_events_create_nothing(world) -> None:  # type: ignore[no-untyped-def]
+    core, fake, intake, deliver = world
+    comment = load("issue_comment", "created.payload.json")
+    comment["comment"]["body"] = "@dockhand fix this"
+    comment["comment"]["user"]["type"] = "Bot"
+    deliver("issue_comment", comment, "b-1")
+    deliver("check_run", load("check_run", "created.payload.json"), "c-1")
+    deliver("pull_request", load("pull_request", "closed.payload.json"), "p-1")
+    before = len(fake.requests)
+    intake.process_pending()
+    assert core.tasks(TaskFilter()) == [] and len(fake.requests) == before and fake.comments == {}
+    with core.db.read() as session:
+        outcomes = sorted(r.outcome or "" for r in session.exec(select(WebhookDelivery)).all() if r.outcome)
+    assert all(o.startswith("ignored") for o in outcomes) and len(outcomes) == 2, outcomes
+
+
+def test_installations_are_recorded(world) -> None:  # type: ignore[no-untyped-def]
+    core, _, intake, deliver = world
+    deliver("installation", load("installation", "created.payload.json"), "i-1")
+    deliver("installation_repositories", load("installation_repositories", "added.payload.json"), "i-2")
+    intake.process_pending()
+    with core.db.read() as session:
+        [row] = session.exec(select(Installation)).all()
+    assert row.account == "Codertocat" and row.repositories == ["Codertocat/Hello-World", "Codertocat/Space"]
+
+
+def test_issue_and_review_triggers_wait_for_their_pipelines(world) -> None:  # type: ignore[no-untyped-def]
+    core, _, intake, deliver = world
+    deliver("pull_request", load("pull_request", "opened.payload.json"), "pr-1")
+    intake.process_pending()
+    with core.db.read() as session:
+        [row] = session.exec(select(WebhookDelivery)).all()
+    assert row.outcome and "no pipeline is registered for pr-review" in row.outcome
