@@ -86,6 +86,14 @@ def test_exec_streams_lines_and_returns_everything(sandbox_manager: SandboxManag
     assert result.duration_seconds > 0
 
 
+def test_what_a_command_leaves_running_is_killed_and_reported(sandbox_manager: SandboxManager) -> None:
+    box = sandbox_manager.get_or_create("leftovers")
+    result = run(box, "sleep 300 > /dev/null 2>&1 & echo started")
+    assert result.ok and result.killed_leftovers and result.stdout == "started\n"
+    assert "sleep" not in run(box, "ps -eo comm").stdout
+    assert not run(box, "true").killed_leftovers
+
+
 def test_timeout_kills_the_whole_process_tree(sandbox_manager: SandboxManager) -> None:
     box = sandbox_manager.get_or_create("timeout")
     started = time.monotonic()
@@ -103,7 +111,8 @@ def test_hostile_commands_are_contained(sandbox_manager: SandboxManager) -> None
     classic = run(box, "bomb() { bomb | bomb & }; bomb", timeout_seconds=4)
     assert "cannot fork" in classic.stderr.lower(), "the PID limit stops it"
     hoarder = run(box, "while :; do sleep 100 & done", timeout_seconds=4)
-    assert hoarder.exit_code != 0 and "fork" in hoarder.stderr.lower() and hoarder.killed_leftovers
+    assert hoarder.exit_code != 0 and "fork" in hoarder.stderr.lower()
+    wait_for(lambda: "sleep" not in run(box, "ps -eo comm").stdout, timeout=10, what="the hoarded sleeps to be gone")
     hog = run(box, "python3 -c 'b = bytearray(1024**3); print(len(b))'", timeout_seconds=60)
     assert hog.exit_code == 137 and hog.oom_killed and hog.describe() == "killed: out of memory"
     lines: list[str] = []
