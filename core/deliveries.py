@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -49,17 +50,23 @@ class DeliveryLog:
             )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def claim_pending(self, source: str, limit: int = 50) -> list[WebhookDelivery]:
-        """Deliveries with work in them that nobody processes yet, now ours (compare-and-set on a token)."""
-        token = uuid.uuid4().hex
+    def claim_pending(self, source: str, limit: int = 50, *, stale_after: float = 300.0) -> list[WebhookDelivery]:
+        """Deliveries with work in them that nobody processes, now ours (compare-and-set on a token).
+
+        A token starts with its claim time, so a claim older than `stale_after` (its process died) is taken over.
+        """
+        now = time.time()
+        token = f"{int(now):012d}:{uuid.uuid4().hex}"
+        stale = f"{int(now - stale_after):012d}"
+        free = sa.or_(col(WebhookDelivery.processing_token).is_(None), col(WebhookDelivery.processing_token) < stale)
         with self.db.write() as session:
             ids = session.exec(
                 select(WebhookDelivery.id)
                 .where(
                     WebhookDelivery.source == source,
                     col(WebhookDelivery.processed_at).is_(None),
-                    col(WebhookDelivery.processing_token).is_(None),
                     col(WebhookDelivery.payload).is_not(None),
+                    free,
                 )
                 .order_by(col(WebhookDelivery.id))
                 .limit(limit)
@@ -67,9 +74,7 @@ class DeliveryLog:
             if not ids:
                 return []
             session.execute(
-                update(WebhookDelivery)
-                .where(col(WebhookDelivery.id).in_(ids), col(WebhookDelivery.processing_token).is_(None))
-                .values(processing_token=token)
+                update(WebhookDelivery).where(col(WebhookDelivery.id).in_(ids), free).values(processing_token=token)
             )
         with self.db.read() as session:
             return list(session.exec(select(WebhookDelivery).where(WebhookDelivery.processing_token == token)).all())

@@ -137,3 +137,16 @@ def test_issue_and_review_triggers_wait_for_their_pipelines(world) -> None:  # t
     with core.db.read() as session:
         [row] = session.exec(select(WebhookDelivery)).all()
     assert row.outcome and "no pipeline is registered for pr-review" in row.outcome
+
+
+def test_a_delivery_claimed_by_a_dead_intake_is_taken_over(world) -> None:  # type: ignore[no-untyped-def]
+    core, _, intake, deliver = world
+    deliver("push", load("push", "with-new-branch.payload.json"), "s-1")
+    [claimed] = core.deliveries.claim_pending("github")  # an intake that then died
+    assert intake.process_pending() == 0, "a fresh claim is respected"
+    assert core.deliveries.claim_pending("github", stale_after=-1) != []  # once stale, taken over
+    with core.db.write() as session:
+        row = session.get(WebhookDelivery, claimed.id)
+        assert row is not None
+        row.processing_token = "000000000001:dead"
+    assert intake.process_pending() == 1 and len(core.tasks(TaskFilter())) == 1
