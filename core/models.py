@@ -226,3 +226,15 @@ class Schedule(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     enabled: bool = True
     created_at: datetime = _time(nullable=False)
+
+
+class Notification(SQLModel, table=True):
+    """Where a task's progress is shown outside dockhand (a GitHub comment, a Slack message), to edit it in place."""
+
+    __table_args__ = (sa.UniqueConstraint("task_id", "channel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: str = _task_fk()
+    channel: str = Field(max_length=32)
+    external_id: str = Field(max_length=200)
+    created_at: datetime = _time(nullable=False)

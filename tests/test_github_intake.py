@@ -150,3 +150,29 @@ def test_a_delivery_claimed_by_a_dead_intake_is_taken_over(world) -> None:  # ty
         assert row is not None
         row.processing_token = "000000000001:dead"
     assert intake.process_pending() == 1 and len(core.tasks(TaskFilter())) == 1
+
+
+def test_one_progress_comment_is_edited_as_the_task_advances(world) -> None:  # type: ignore[no-untyped-def]
+    from bot.github.progress import ProgressComments
+    from core.specs import TaskSubmission
+    from tests.support.waiting import wait_for
+
+    core, fake, _, _ = world
+    core.bus.subscribe(ProgressComments(core, github_client_factory(core.settings)), name="progress")
+    task = core.submit(
+        TaskSubmission(
+            type=TaskType.CUSTOM,
+            payload={"command": "echo working"},
+            trigger_source=TriggerSource.GITHUB,
+            trigger_ref=f"{REPO}#1",
+            triggered_by="Codertocat",
+        )
+    ).task
+    core.start(workers=1)
+    wait_for(lambda: core.task(task.id).status.is_final, what="the task")
+    [(_, comment)] = wait_for(
+        lambda: [(i, c) for i, c in fake.comments.items() if "**succeeded**" in c["body"]], what="the final edit"
+    )
+    assert len(fake.comments) == 1, "one comment, edited in place"
+    assert comment["edits"] >= 2 and f"`{task.id}`" in comment["body"] and "✅ run" in comment["body"]
+    assert [m for m, p, _ in fake.requests if p.endswith("/issues/1/comments")] == ["POST"]

@@ -200,6 +200,10 @@ def attach_intake(core: Core, every_seconds: float = 1.0) -> GitHubIntake | None
     settings = core.settings
     if settings.github_token is None and settings.github_app_id is None:
         return None
-    intake = GitHubIntake(core, github_client_factory(settings), rules_from(settings))
+    client_for = github_client_factory(settings)
+    intake = GitHubIntake(core, client_for, rules_from(settings))
     core.every("github-intake", every_seconds, intake.process_pending)
+    from bot.github.progress import attach_progress  # progress imports this module
+
+    attach_progress(core, client_for)
     return intake
