@@ -176,3 +176,15 @@ def test_one_progress_comment_is_edited_as_the_task_advances(world) -> None:  # 
     assert len(fake.comments) == 1, "one comment, edited in place"
     assert comment["edits"] >= 2 and f"`{task.id}`" in comment["body"] and "✅ run" in comment["body"]
     assert [m for m, p, _ in fake.requests if p.endswith("/issues/1/comments")] == ["POST"]
+
+
+def test_an_app_deliverys_installation_is_remembered_for_its_repository(world) -> None:  # type: ignore[no-untyped-def]
+    from bot.github.intake import installation_for
+
+    core, _, intake, deliver = world
+    push = load("push", "with-installation.payload.json")
+    push["ref"], push["deleted"] = "refs/heads/master", False
+    deliver("push", push, "app-1")
+    intake.process_pending()
+    assert installation_for(core, push["repository"]["full_name"]) == push["installation"]["id"]
+    assert installation_for(core, "someone/else") is None

@@ -79,6 +79,17 @@ class GitHubIntake:
 
     def _route(self, trigger: Trigger, delivery: WebhookDelivery) -> tuple[str, str | None]:
         dedup = f"github:{delivery.hook_id}:{delivery.delivery_id}"
+        repo_info = getattr(trigger, "repo", None)
+        if repo_info is not None and repo_info.installation_id is not None:
+            # Later work on this repository (progress comments, pushes) needs to know its installation.
+            self._installation(
+                InstallationChanged(
+                    installation_id=repo_info.installation_id,
+                    account=repo_info.full_name.split("/")[0],
+                    action="added",
+                    added=(repo_info.full_name,),
+                )
+            )
         if isinstance(trigger, Pushed):  # pushing already needed write access
             return self._submit(
                 TaskType.TEST_PIPELINE,
@@ -207,3 +218,12 @@ def attach_intake(core: Core, every_seconds: float = 1.0) -> GitHubIntake | None
 
     attach_progress(core, client_for)
     return intake
+
+
+def installation_for(core: Core, repository: str) -> int | None:
+    """The App installation that covers a repository, from the installations dockhand has seen."""
+    with core.db.read() as session:
+        for row in session.exec(select(Installation).where(col(Installation.active).is_(True))).all():
+            if repository in (row.repositories or []):
+                return row.id
+    return None

@@ -13,7 +13,7 @@ import re
 import sqlalchemy as sa
 from sqlmodel import select
 
-from bot.github.intake import ClientFor
+from bot.github.intake import ClientFor, installation_for
 from core.events import TaskEventRecord
 from core.models import Notification, Task, TaskStage
 from core.service import Core
@@ -78,7 +78,7 @@ class ProgressComments:
             return
         repo, number = match["repo"], int(match["number"])
         body = render(task, self.core.stages.list(task.id), self.core.settings.bot_name)
-        client = self.client_for(None)
+        client = self.client_for(installation_for(self.core, repo))
         try:
             comment_id = self._comment_id(task.id)
             if comment_id is None:
