@@ -188,3 +188,47 @@ def test_an_app_deliverys_installation_is_remembered_for_its_repository(world) -
     intake.process_pending()
     assert installation_for(core, push["repository"]["full_name"]) == push["installation"]["id"]
     assert installation_for(core, "someone/else") is None
+
+
+def test_github_test_pipelines_set_commit_statuses(world) -> None:  # type: ignore[no-untyped-def]
+    from bot.github.progress import CommitStatuses
+    from core.models import Task
+    from core.specs import TaskSubmission
+    from core.states import TaskStatus
+    from tests.support.waiting import wait_for
+
+    core, fake, _, _ = world
+    core.bus.subscribe(CommitStatuses(core, github_client_factory(core.settings)), name="statuses")
+    sha = "c" * 40
+    task = core.submit(
+        TaskSubmission(
+            type=TaskType.TEST_PIPELINE,
+            repository=REPO,
+            payload={"ref": sha},
+            trigger_source=TriggerSource.GITHUB,
+            trigger_ref=f"{REPO}@master",
+        )
+    ).task
+    claim = core.queue.claim("w")
+    assert claim is not None
+    result = {
+        "status": "passed",
+        "commit": sha,
+        "projects": [
+            {
+                "language": "python",
+                "root": ".",
+                "status": "passed",
+                "coverage_percent": 87.5,
+                "totals": {"passed": 3, "failed": 0, "skipped": 1, "errors": 0},
+            }
+        ],
+    }
+    from core.states import TaskStatus
+
+    core.queue.finish(claim, TaskStatus.SUCCEEDED, result=result)
+    statuses = wait_for(lambda: fake.statuses if len(fake.statuses) == 2 else None, what="two statuses")
+    assert [s["state"] for s in statuses] == ["pending", "success"]
+    assert statuses[1]["context"] == "dockhand/tests" and statuses[1]["sha"] == sha
+    assert statuses[1]["description"] == "python: 3 passed, 0 failed, 88% covered"
+    assert isinstance(core.task(task.id), Task)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import select
@@ -17,7 +18,7 @@ from bot.github.intake import ClientFor, installation_for
 from core.events import TaskEventRecord
 from core.models import Notification, Task, TaskStage
 from core.service import Core
-from core.states import EventKind, StageStatus, TaskStatus, TriggerSource
+from core.states import EventKind, StageStatus, TaskStatus, TaskType, TriggerSource
 
 log = logging.getLogger(__name__)
 
@@ -108,3 +109,54 @@ class ProgressComments:
 
 def attach_progress(core: Core, client_for: ClientFor) -> None:
     core.bus.subscribe(ProgressComments(core, client_for), name="github-progress", maxsize=10_000)
+    core.bus.subscribe(CommitStatuses(core, client_for), name="github-statuses", maxsize=10_000)
+
+
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+class CommitStatuses:
+    """Commit statuses for GitHub-triggered test pipelines: pending when a run starts, then its outcome."""
+
+    context = "dockhand/tests"
+
+    def __init__(self, core: Core, client_for: ClientFor) -> None:
+        self.core = core
+        self.client_for = client_for
+
+    def __call__(self, event: TaskEventRecord) -> None:
+        if event.kind not in (EventKind.CLAIMED, EventKind.FINISHED):
+            return
+        task = self.core.task(event.task_id)
+        if task.type is not TaskType.TEST_PIPELINE or task.trigger_source is not TriggerSource.GITHUB:
+            return
+        if not task.repository:
+            return
+        result = task.result or {}
+        sha = str(result.get("commit") or task.payload.get("ref") or "")
+        if not _SHA.match(sha):
+            return  # a branch name or pull/N/head: the commit is known only once checked out
+        if event.kind is EventKind.CLAIMED:
+            state, description = "pending", "tests running"
+        else:
+            state = {TaskStatus.SUCCEEDED: "success", TaskStatus.CANCELLED: "error"}.get(task.status, "failure")
+            if result.get("status") == "error":
+                state = "error"
+            description = summarize(result) or (task.error or task.status.value)
+        client = self.client_for(installation_for(self.core, task.repository))
+        try:
+            client.status(task.repository, sha, state, context=self.context, description=description)
+        finally:
+            client.close()
+
+
+def summarize(result: dict[str, Any]) -> str:
+    parts = []
+    for project in result.get("projects") or []:
+        totals = project.get("totals") or {}
+        cov = project.get("coverage_percent")
+        parts.append(
+            f"{project['language']}: {totals.get('passed', 0)} passed, {totals.get('failed', 0)} failed"
+            + (f", {cov:.0f}% covered" if cov is not None else "")
+        )
+    return "; ".join(parts)
