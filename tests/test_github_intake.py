@@ -224,7 +224,6 @@ def test_github_test_pipelines_set_commit_statuses(world) -> None:  # type: igno
             }
         ],
     }
-    from core.states import TaskStatus
 
     core.queue.finish(claim, TaskStatus.SUCCEEDED, result=result)
     statuses = wait_for(lambda: fake.statuses if len(fake.statuses) == 2 else None, what="two statuses")
