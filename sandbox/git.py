@@ -325,3 +325,46 @@ def _tar_tree(root: Path, destination: Path) -> None:
 
 def _q(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
+
+
+def branch_name(kind: str, number: int, title: str) -> str:
+    """`dockhand/<kind>-<number>-<slug of the title>`, safe as a git ref."""
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-") or "change"
+    return f"dockhand/{kind}-{number}-{slug}"
+
+
+def publish_bundle(
+    mirrors: RepoMirrors,
+    source: str,
+    bundle: bytes,
+    branch: str,
+    *,
+    credentials: GitCredentials | None = None,
+) -> str:
+    """Push the bundle's HEAD to `branch` of `source`, from the host (the sandbox never holds the token).
+
+    Returns the pushed commit. The push goes to the source's URL directly, with the credentials in git's
+    environment only; a branch that already exists is updated only if this is a fast-forward.
+    """
+    mirrors.check_source(source)
+    if _run_check(["check-ref-format", f"refs/heads/{branch}"]) is False:
+        raise GitError(f"not a valid branch name: {branch!r}")
+    mirror = mirrors.path_for(source)
+    env = credentials.env() if credentials else {}
+    with _locked(mirror), tempfile.TemporaryDirectory(prefix="dockhand-publish-") as tmp:
+        path = Path(tmp) / "work.bundle"
+        path.write_bytes(bundle)
+        _git(["-C", str(mirror), "bundle", "verify", "--quiet", str(path)])
+        local = f"refs/dockhand/publish/{branch}"
+        _git(["-C", str(mirror), "fetch", "--quiet", str(path), f"+HEAD:{local}"])
+        commit = _git(["-C", str(mirror), "rev-parse", local]).strip()
+        _git(["-C", str(mirror), "push", "--quiet", source, f"{local}:refs/heads/{branch}"], env=env)
+    return commit
+
+
+def _run_check(args: list[str]) -> bool:
+    try:
+        _git(args)
+    except GitError:
+        return False
+    return True

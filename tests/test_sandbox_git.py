@@ -125,3 +125,27 @@ def test_credentials_are_scoped_to_their_server() -> None:
     env = GitCredentials.github_token("t0ken").env()
     assert env["GIT_CONFIG_KEY_0"] == "http.https://github.com/.extraHeader"
     assert "t0ken" not in env["GIT_CONFIG_VALUE_0"]  # base64 inside the header, never in a URL
+
+
+def test_work_is_published_as_a_branch_from_the_host(
+    sandbox_manager: SandboxManager, upstream: Path, tmp_path: Path
+) -> None:
+    from sandbox.git import branch_name, publish_bundle
+
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(upstream), str(remote)], check=True)
+    source = f"file://{remote}"
+    mirrors = RepoMirrors(tmp_path / "mirrors", allow_local=True)
+    box = sandbox_manager.get_or_create("git-publish")
+    base = checkout(box, mirrors, source).commit
+    run(box, "sed -i 's/a - b/a + b/' app.py")
+    bundle = export_bundle(box, base, "Fix add() (#12)")
+    branch = branch_name("issue", 12, "add() subtracts instead of adding!")
+    assert branch == "dockhand/issue-12-add-subtracts-instead-of-adding"
+    pushed = publish_bundle(mirrors, source, bundle, branch, credentials=GitCredentials.github_token(CANARY))
+    assert git(remote, "rev-parse", f"refs/heads/{branch}") == pushed
+    assert git(remote, "log", "-1", "--format=%s", branch) == "Fix add() (#12)"
+    assert git(remote, "rev-parse", f"{branch}~1") == base
+    assert CANARY not in (mirrors.path_for(source) / "config").read_text()
+    with pytest.raises(GitError, match="not a valid branch name"):
+        publish_bundle(mirrors, source, bundle, "bad..name")
