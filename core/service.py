@@ -19,7 +19,7 @@ from core.db import Database
 from core.deliveries import DeliveryLog
 from core.errors import DockhandError, InvalidTransitionError, NotFoundError
 from core.events import EventBus, Journal, TaskEventRecord
-from core.logs import TaskLogs
+from core.logs import LogLine, TaskLogs
 from core.metrics import Metrics, task_status_gauge
 from core.models import Sandbox, Task, TaskStage, utcnow
 from core.pipeline import PipelineRegistry, PipelineRunner, RunReport
@@ -54,6 +54,13 @@ class TaskDetail:
     task: Task
     stages: list[TaskStage]
     events: list[TaskEventRecord]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Activity:
+    items: list[TaskEventRecord | LogLine]
+    after_event: int
+    after_log: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,16 +137,7 @@ class Core:
             self.sweep()
             self.sync_schedules()
         if size > 0:
-            self.pool = WorkerPool(
-                queue=self.queue,
-                runner=self.runner,
-                logs=self.logs,
-                size=size,
-                heartbeat_seconds=self.settings.effective_heartbeat_seconds,
-                poll_seconds=self.settings.poll_interval_seconds,
-                on_claimed=self._claimed,
-                on_finished=self._finished,
-            )
+            self.pool = self._worker_pool(size)
             self.pool.start()
 
     def stop(self, grace_seconds: float = 10.0) -> None:
@@ -154,11 +152,7 @@ class Core:
 
     def run_now(self, task_id: str) -> Task:
         """Run one pending task in this thread (the CLI's `dockhand run`), leased and heartbeated like any."""
-        pool = WorkerPool(
-            queue=self.queue, runner=self.runner, logs=self.logs, size=0,
-            heartbeat_seconds=self.settings.effective_heartbeat_seconds,
-            poll_seconds=self.settings.poll_interval_seconds, on_claimed=self._claimed, on_finished=self._finished,
-        )  # fmt: skip
+        pool = self._worker_pool(0)  # no worker threads: this thread runs the task, the pool keeps its lease
         claim = self.queue.claim(f"{pool.process_id}/run", task_id=task_id)
         if claim is None:
             raise InvalidTransitionError(f"task {task_id} cannot run now (not pending, or its repository is busy)")
@@ -201,6 +195,17 @@ class Core:
     def task_detail(self, task_id: str) -> TaskDetail:
         task = self.queue.get(task_id)
         return TaskDetail(task=task, stages=self.stages.list(task_id), events=self.journal.events(task_id))
+
+    def activity(self, task_id: str, after_event: int = 0, after_log: int = 0) -> Activity:
+        """A task's events and log lines since the given ids, merged in time order (for following it)."""
+        events = self.journal.events(task_id, after_id=after_event)
+        lines = self.logs.tail(task_id, after_id=after_log)
+        merged: list[TaskEventRecord | LogLine] = sorted([*events, *lines], key=lambda item: item.created_at)
+        return Activity(
+            items=merged,
+            after_event=events[-1].id if events else after_event,
+            after_log=lines[-1].id if lines else after_log,
+        )
 
     def status(self) -> StatusReport:
         active = self.queue.list(TaskFilter(statuses=(TaskStatus.RUNNING, TaskStatus.PENDING), limit=100))
@@ -259,6 +264,18 @@ class Core:
         return fire
 
     # --- internals -------------------------------------------------------------------------
+    def _worker_pool(self, size: int) -> WorkerPool:
+        return WorkerPool(
+            queue=self.queue,
+            runner=self.runner,
+            logs=self.logs,
+            size=size,
+            heartbeat_seconds=self.settings.effective_heartbeat_seconds,
+            poll_seconds=self.settings.poll_interval_seconds,
+            on_claimed=self._claimed,
+            on_finished=self._finished,
+        )
+
     def _wake_at(self, when: datetime) -> None:
         if self.pool is None:
             return

@@ -13,7 +13,6 @@ import typer
 from bot.cli.context import fail, load_settings, open_core
 from bot.cli.tasks import whoami
 from core.errors import DockhandError, InvalidTransitionError
-from core.events import TaskEventRecord
 from core.logs import LogLine
 from core.models import Task
 from core.repo_ref import RepoRef
@@ -101,12 +100,9 @@ class _Progress(threading.Thread):
         after_event = after_log = 0
         while True:
             stopping = self._done.is_set()
-            events = self.core.journal.events(self.task_id, after_id=after_event)
-            lines = self.core.logs.tail(self.task_id, after_id=after_log)
-            after_event = events[-1].id if events else after_event
-            after_log = lines[-1].id if lines else after_log
-            merged: list[LogLine | TaskEventRecord] = [*events, *lines]
-            for item in sorted(merged, key=lambda item: item.created_at):
+            activity = self.core.activity(self.task_id, after_event, after_log)
+            after_event, after_log = activity.after_event, activity.after_log
+            for item in activity.items:
                 if isinstance(item, LogLine):
                     text = item.line if item.stream is not LogStream.SYSTEM else f"  · {item.line}"
                     typer.secho(text, dim=item.stream is not LogStream.SYSTEM, err=self.err)

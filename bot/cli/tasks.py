@@ -9,7 +9,6 @@ import typer
 
 from bot.cli.context import fail, open_core, print_json
 from core.errors import DockhandError
-from core.events import TaskEventRecord
 from core.logs import LogLine
 from core.queue import TaskFilter
 from core.repo_ref import RepoRef
@@ -239,16 +238,13 @@ def show_task(
 
 
 def _follow(core: Core, task_id: str) -> int:
-    after_log = after_event = 0
+    after_event = after_log = 0
     while True:
         # Read the status first: when it is final, every line and event written before it is read below.
         task = core.task(task_id)
-        events = core.journal.events(task_id, after_id=after_event)
-        lines = core.logs.tail(task_id, after_id=after_log)
-        after_event = events[-1].id if events else after_event
-        after_log = lines[-1].id if lines else after_log
-        merged: list[LogLine | TaskEventRecord] = [*events, *lines]
-        for item in sorted(merged, key=lambda item: item.created_at):
+        activity = core.activity(task_id, after_event, after_log)
+        after_event, after_log = activity.after_event, activity.after_log
+        for item in activity.items:
             if isinstance(item, LogLine):
                 if item.stream is LogStream.SYSTEM:
                     typer.secho(item.line, dim=True)

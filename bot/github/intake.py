@@ -8,7 +8,8 @@ delivery, so a delivery processed twice still makes one task.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from sqlmodel import col, select
 
@@ -110,8 +111,7 @@ class GitHubIntake:
             )
         assert isinstance(trigger, IssueOpened | Mention)
         ref = f"{trigger.repo.full_name}#{trigger.number}"
-        client = self.client_for(trigger.repo.installation_id)
-        try:
+        with github_client(self.client_for, trigger.repo.installation_id) as client:
             decision = may_trigger(trigger.actor, trigger.repo.full_name, client.permission)
             if not decision.allowed:
                 if isinstance(trigger, Mention) and not trigger.actor.is_bot:
@@ -122,8 +122,6 @@ class GitHubIntake:
                         f"can ask {self.rules.bot_name} to {trigger.command.value}.",
                     )
                 return f"refused: {decision.reason}", None
-        finally:
-            client.close()
         if isinstance(trigger, IssueOpened):
             return self._submit(
                 TaskType.ISSUE_RESOLUTION,
@@ -197,6 +195,16 @@ class GitHubIntake:
             row.updated_at = utcnow()
             session.add(row)
         return f"installation {change.installation_id} {change.action}"
+
+
+@contextmanager
+def github_client(client_for: ClientFor, installation_id: int | None) -> Iterator[GitHubClient]:
+    """A client for one piece of work, closed afterwards."""
+    client = client_for(installation_id)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def github_client_factory(settings: Settings) -> ClientFor:

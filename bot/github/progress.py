@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import select
 
-from bot.github.intake import ClientFor, installation_for
+from bot.github.intake import ClientFor, github_client, installation_for
 from core.events import TaskEventRecord
 from core.models import Notification, Task, TaskStage
 from core.service import Core
@@ -79,8 +79,7 @@ class ProgressComments:
             return
         repo, number = match["repo"], int(match["number"])
         body = render(task, self.core.stages.list(task.id), self.core.settings.bot_name)
-        client = self.client_for(installation_for(self.core, repo))
-        try:
+        with github_client(self.client_for, installation_for(self.core, repo)) as client:
             comment_id = self._comment_id(task.id)
             if comment_id is None:
                 new_id = client.comment(repo, number, body)
@@ -88,8 +87,6 @@ class ProgressComments:
                     comment_id = self._comment_id(task.id)
             if comment_id is not None:
                 client.edit_comment(repo, number, comment_id, body)
-        finally:
-            client.close()
 
     def _comment_id(self, task_id: str) -> int | None:
         with self.core.db.read() as session:
@@ -143,11 +140,8 @@ class CommitStatuses:
             if result.get("status") == "error":
                 state = "error"
             description = summarize(result) or (task.error or task.status.value)
-        client = self.client_for(installation_for(self.core, task.repository))
-        try:
+        with github_client(self.client_for, installation_for(self.core, task.repository)) as client:
             client.status(task.repository, sha, state, context=self.context, description=description)
-        finally:
-            client.close()
 
 
 def summarize(result: dict[str, Any]) -> str:
