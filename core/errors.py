@@ -8,7 +8,8 @@ DockhandError
 ├── NoPipelineError          (LookupError)  a task type with nothing to run it
 ├── LeaseLostError                          a worker no longer owns the task it runs
 ├── TaskCancelledError                      raised inside a stage when the task is cancelled
-└── StageFailedError                        a stage's expected failure: no retry
+├── StageFailedError                        a stage's expected failure: no retry
+└── ApprovalRequired                        raised by a gate stage: the task waits for a human decision
 """
 
 from __future__ import annotations
@@ -48,3 +49,12 @@ class TaskCancelledError(DockhandError):
 
 class StageFailedError(DockhandError):
     """A stage ended in a failure that another attempt would not change (tests fail, exit code ≠ 0)."""
+
+
+class ApprovalRequired(DockhandError):
+    """A gate stage stops the task here until someone approves (the stages after it run) or rejects it."""
+
+    def __init__(self, summary: str, *, expires_in_seconds: float | None) -> None:
+        super().__init__(summary)
+        self.summary = summary
+        self.expires_in_seconds = expires_in_seconds

@@ -88,6 +88,10 @@ class LogSink:
     def system(self, line: str) -> None:
         self.write(line, LogStream.SYSTEM)
 
+    def agent(self, line: str) -> None:
+        for part in line.splitlines() or [""]:
+            self.write(part, LogStream.AGENT)
+
     def flush(self) -> None:
         with self._lock:
             batch, self._buffer = self._buffer, []

@@ -16,9 +16,9 @@ from enum import Enum
 from typing import Any
 
 from core.cancellation import CancelToken, StopKind
-from core.errors import LeaseLostError, NoPipelineError, StageFailedError, TaskCancelledError
+from core.errors import ApprovalRequired, LeaseLostError, NoPipelineError, StageFailedError, TaskCancelledError
 from core.logs import LogSink
-from core.models import Task
+from core.models import Approval, Task
 from core.sandboxing import SandboxProvider
 from core.settings import Settings
 from core.specs import Spec, parse_spec
@@ -42,6 +42,8 @@ class StageContext:
     """The result of an earlier finished run with this run key, if any (to skip repeating work)."""
     result: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    progress: Callable[[str, dict[str, Any]], None] = lambda message, data: None
+    """Tell watchers a running figure changed (e.g. the agent's cost so far): an event, stored and published."""
 
 
 StageFn = Callable[[StageContext], None]
@@ -86,6 +88,16 @@ class Outcome(Enum):
     RETRY = "retry"
     LOST = "lost"
     RELEASED = "released"
+    AWAITING_APPROVAL = "awaiting-approval"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApprovalRequest:
+    """What a gate stage asks for: the gate's name, a summary for the person deciding, and a deadline."""
+
+    gate: str
+    summary: str
+    expires_in_seconds: float | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +106,7 @@ class RunReport:
     result: dict[str, Any]
     metrics: dict[str, Any]
     error: str | None = None
+    approval: ApprovalRequest | None = None
 
 
 class PipelineRunner:
@@ -104,8 +117,10 @@ class PipelineRunner:
         settings: Settings,
         sandboxes: SandboxProvider | None = None,
         previous_result: Callable[[str], dict[str, Any] | None] | None = None,
+        approved_gate: Callable[[str], Approval | None] | None = None,
     ) -> None:
         self.previous_result = previous_result or (lambda run_key: None)
+        self.approved_gate = approved_gate or (lambda task_id: None)
         self.registry = registry
         self.stages = stages
         self.settings = settings
@@ -122,21 +137,33 @@ class PipelineRunner:
             cancel=cancel,
             sandboxes=self.sandboxes,
             previous_result=self.previous_result,
+            progress=lambda message, data: self.stages.progress(task.id, message, data),
         )
-        self.stages.plan(task.id, task.attempt, [s.name for s in pipeline.stages])
+        names = [s.name for s in pipeline.stages]
+        self.stages.plan(task.id, task.attempt, names)
+        first = self._resume_point(task, names, ctx)
         started = time.monotonic()
-        outcome, error = Outcome.SUCCEEDED, None
+        outcome, error, approval = Outcome.SUCCEEDED, None, None
         for position, stage in enumerate(pipeline.stages):
+            if position < first:
+                continue
             if cancel.cancelled:
                 outcome, error = self._stopped(cancel)
                 self.stages.skip_rest(task.id, task.attempt, position - 1)
                 break
             self.stages.start(task.id, task.attempt, position)
-            status, outcome, error = self._run_stage(stage, ctx, cancel)
+            try:
+                status, outcome, error = self._run_stage(stage, ctx, cancel)
+            except ApprovalRequired as gate:
+                approval = ApprovalRequest(
+                    gate=stage.name, summary=gate.summary, expires_in_seconds=gate.expires_in_seconds
+                )
+                status, outcome, error = StageStatus.WAITING, Outcome.AWAITING_APPROVAL, None
             log_sink.flush()
             self.stages.finish(task.id, task.attempt, position, status, error)
             if outcome is not Outcome.SUCCEEDED:
-                self.stages.skip_rest(task.id, task.attempt, position)
+                if outcome is not Outcome.AWAITING_APPROVAL:
+                    self.stages.skip_rest(task.id, task.attempt, position)
                 break
         if pipeline.finally_stage is not None:
             try:
@@ -144,7 +171,21 @@ class PipelineRunner:
             except Exception:
                 log.exception("clean-up of task %s failed", task.id)
         ctx.metrics.setdefault("duration_seconds", round(time.monotonic() - started, 6))
-        return RunReport(outcome=outcome, result=ctx.result, metrics=ctx.metrics, error=error)
+        return RunReport(outcome=outcome, result=ctx.result, metrics=ctx.metrics, error=error, approval=approval)
+
+    def _resume_point(self, task: Task, names: list[str], ctx: StageContext) -> int:
+        """After an approved gate, a run resumes behind it with what the run before it found."""
+        approval = self.approved_gate(task.id)
+        if approval is None or approval.action not in names:
+            return 0
+        position = names.index(approval.action)
+        self.stages.carry_over(task.id, task.attempt, position)
+        ctx.result.update(task.result or {})
+        ctx.metrics.update(task.metrics or {})
+        decided = approval.decided_at.isoformat() if approval.decided_at else None
+        ctx.result["approval"] = {"gate": approval.action, "by": approval.decided_by, "at": decided}
+        ctx.log.system(f"{approval.action} was approved by {approval.decided_by}: resuming after it")
+        return position + 1
 
     @staticmethod
     def _stopped(cancel: CancelToken) -> tuple[Outcome, str]:
@@ -160,6 +201,11 @@ class PipelineRunner:
     ) -> tuple[StageStatus, Outcome, str | None]:
         try:
             stage.run(ctx)
+        except ApprovalRequired:
+            if cancel.cancelled:
+                outcome, reason = self._stopped(cancel)
+                return StageStatus.CANCELLED, outcome, reason
+            raise
         except (StageFailedError, TaskCancelledError, LeaseLostError) as exc:
             if not cancel.cancelled and isinstance(exc, StageFailedError):
                 return StageStatus.FAILED, Outcome.FAILED, str(exc)

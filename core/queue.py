@@ -19,9 +19,9 @@ from sqlmodel import col, func, select, update
 
 from core.errors import InvalidTransitionError, NotFoundError
 from core.events import Journal, JournalTransaction
-from core.models import Task, new_task_id, utcnow
+from core.models import Approval, Task, new_task_id, utcnow
 from core.specs import TaskSubmission
-from core.states import EventKind, TaskStatus, TaskType
+from core.states import ApprovalStatus, EventKind, TaskStatus, TaskType
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -278,23 +278,24 @@ class TaskQueue:
 
     # --- cancelling ------------------------------------------------------------------------
     def request_cancel(self, task_id: str, *, by: str = "") -> Task:
-        """Cancel a pending task at once; ask a running one to stop (its worker sees it on heartbeat)."""
+        """Cancel a pending (or waiting) task at once; ask a running one to stop (its worker sees it on heartbeat)."""
         who = f" by {by}" if by else ""
         for _ in range(5):
             with self.journal.transaction() as txn:
                 # The claim lock keeps claims and sweeps out; finish() may still win the race (then we retry).
                 self.db.claim_lock(txn.session)
                 task = self._load(txn, task_id)
-                if task.status is TaskStatus.PENDING:
+                if task.status in (TaskStatus.PENDING, TaskStatus.AWAITING_APPROVAL):
                     if self._set(
                         txn,
                         task_id,
-                        expect=(TaskStatus.PENDING,),
+                        expect=(task.status,),
                         status=TaskStatus.CANCELLED,
                         finished_at=utcnow(),
                         cancel_requested=True,
                         error="cancelled",
                     ):
+                        close_pending_approvals(txn, task_id, ApprovalStatus.REJECTED, by or "cancel")
                         txn.emit(task_id, EventKind.FINISHED, status=TaskStatus.CANCELLED, message=f"cancelled{who}")
                         return self._load(txn, task_id)
                 elif task.status is TaskStatus.RUNNING:
@@ -414,26 +415,55 @@ class TaskQueue:
         lease_expired_before: datetime | None = None,
         **values: Any,
     ) -> bool:
-        """Compare-and-set on a task row: changes it only if its status (token, lease) are as expected."""
-        if "status" in values:
-            for current in expect:
-                current.check_transition(values["status"])
-        where = [col(Task.id) == task_id, col(Task.status).in_(expect)]
-        if token is not None:
-            where.append(col(Task.claim_token) == token)
-        if lease_expired_before is not None:
-            # A heartbeat that renewed the lease after the sweep looked keeps the task with its worker.
-            where.append(col(Task.lease_expires_at) < lease_expired_before)
-        statement = update(Task).where(*where).values(updated_at=utcnow(), **values)
-        result = txn.session.execute(statement.execution_options(synchronize_session=False))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return compare_and_set(
+            txn, task_id, expect=expect, token=token, lease_expired_before=lease_expired_before, **values
+        )
 
     @staticmethod
     def _load(txn: JournalTransaction, task_id: str) -> Task:
-        task = txn.session.get(Task, task_id, populate_existing=True)
-        if task is None:
-            raise NotFoundError(f"no task {task_id}")
-        return task
+        return load_task(txn, task_id)
+
+
+def compare_and_set(
+    txn: JournalTransaction,
+    task_id: str,
+    *,
+    expect: tuple[TaskStatus, ...],
+    token: str | None = None,
+    lease_expired_before: datetime | None = None,
+    **values: Any,
+) -> bool:
+    """Compare-and-set on a task row: changes it only if its status (token, lease) are as expected."""
+    if "status" in values:
+        for current in expect:
+            current.check_transition(values["status"])
+    where = [col(Task.id) == task_id, col(Task.status).in_(expect)]
+    if token is not None:
+        where.append(col(Task.claim_token) == token)
+    if lease_expired_before is not None:
+        # A heartbeat that renewed the lease after the sweep looked keeps the task with its worker.
+        where.append(col(Task.lease_expires_at) < lease_expired_before)
+    statement = update(Task).where(*where).values(updated_at=utcnow(), **values)
+    result = txn.session.execute(statement.execution_options(synchronize_session=False))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def close_pending_approvals(txn: JournalTransaction, task_id: str, status: ApprovalStatus, by: str) -> int:
+    """Decide every still-pending approval of a task (it was cancelled, rejected or expired)."""
+    result = txn.session.execute(
+        update(Approval)
+        .where(col(Approval.task_id) == task_id, col(Approval.status) == ApprovalStatus.PENDING)
+        .values(status=status, decided_at=utcnow(), decided_by=by[:200])
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def load_task(txn: JournalTransaction, task_id: str) -> Task:
+    task = txn.session.get(Task, task_id, populate_existing=True)
+    if task is None:
+        raise NotFoundError(f"no task {task_id}")
+    return task
 
 
 def _seconds(start: datetime, end: datetime) -> float:

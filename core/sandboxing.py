@@ -103,6 +103,8 @@ class LiveSandboxLike(Protocol):
 
     def read_file(self, path: str, *, max_bytes: int = ...) -> bytes: ...
 
+    def write_file(self, path: str, data: bytes, *, mode: int = 0o644) -> None: ...
+
 
 class SandboxProvider(Protocol):
     """Creates and removes sandboxes by ID."""

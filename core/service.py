@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from core.approvals import ApprovalGates, Decision
 from core.db import Database
 from core.deliveries import DeliveryLog
 from core.errors import DockhandError, InvalidTransitionError, NotFoundError
@@ -106,8 +107,14 @@ class Core:
         self.deliveries = DeliveryLog(self.db)
         self.registry = registry or default_registry()
         self.sandboxes = sandboxes(self.db) if sandboxes is not None else None
+        self.approvals = ApprovalGates(self.journal)
         self.runner = PipelineRunner(
-            self.registry, self.stages, settings, self.sandboxes, previous_result=self.previous_test_result
+            self.registry,
+            self.stages,
+            settings,
+            self.sandboxes,
+            previous_result=self.previous_test_result,
+            approved_gate=self.approvals.approved_gate,
         )
         self.metrics = Metrics()
         self.metrics.add_gauges(self._scrape_gauges)
@@ -128,6 +135,7 @@ class Core:
             self.scheduler.every("lease-sweep", self.settings.sweep_interval_seconds, self.sweep)
             self.scheduler.every("schedule-sync", 30, self.sync_schedules)
             self.scheduler.every("prune-deliveries", 3600, self.deliveries.prune)
+            self.scheduler.every("approval-expiry", 30, self.approvals.expire)
             for cache in self.caches:
                 self.scheduler.every(f"cache-expire-{cache.name}", 3600, cache.expire)
             if self.sandboxes is not None:
@@ -186,6 +194,15 @@ class Core:
             self.pool.cancel_local(task_id, f"cancelled by {by}" if by else "cancelled")
         return task
 
+    def approve(self, task_id: str, *, by: str) -> Decision:
+        """Let a task waiting at its gate go on (it is queued again and resumes after the gate)."""
+        decision = self.approvals.decide(task_id, approve=True, by=by)
+        self._wake_at(utcnow())
+        return decision
+
+    def reject(self, task_id: str, *, by: str, reason: str = "") -> Decision:
+        return self.approvals.decide(task_id, approve=False, by=by, reason=reason)
+
     def task(self, task_id: str) -> Task:
         return self.queue.get(task_id)
 
@@ -208,7 +225,9 @@ class Core:
         )
 
     def status(self) -> StatusReport:
-        active = self.queue.list(TaskFilter(statuses=(TaskStatus.RUNNING, TaskStatus.PENDING), limit=100))
+        active = self.queue.list(
+            TaskFilter(statuses=(TaskStatus.RUNNING, TaskStatus.PENDING, TaskStatus.AWAITING_APPROVAL), limit=100)
+        )
         return StatusReport(
             counts=self.queue.counts_by_status(),
             active=active,
@@ -274,6 +293,7 @@ class Core:
             poll_seconds=self.settings.poll_interval_seconds,
             on_claimed=self._claimed,
             on_finished=self._finished,
+            approvals=self.approvals,
         )
 
     def _wake_at(self, when: datetime) -> None:

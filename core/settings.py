@@ -100,6 +100,32 @@ class Settings(BaseSettings):
     """Branches whose pushes run the test pipeline (JSON list); empty: each repository's default branch."""
     github_reviews: bool = True
     """Review pull requests when they are opened or updated."""
+    github_git_url: str = "https://github.com/"
+    """Where repositories are cloned from and pushed to (`<url><owner>/<repo>.git`); change for GitHub Enterprise."""
+    agent_model: str = "claude-sonnet-5-5"
+    """The Anthropic model the agent runs on."""
+    agent_max_turns: int = Field(default=60, ge=1, le=1000)
+    agent_max_seconds: float = Field(default=1800.0, gt=0)
+    """Wall time the agent may spend on one task, tests included."""
+    agent_max_tokens: int = Field(default=3_000_000, ge=1000)
+    """Tokens (input, output and cache) one task may use."""
+    agent_budget_usd: float | None = Field(default=5.0, gt=0)
+    """Dollars one task may spend (a task can ask for its own budget); unset: no dollar limit."""
+    agent_test_rounds: int = Field(default=3, ge=1, le=20)
+    """How often failing tests go back to the agent before the task fails."""
+    agent_prompt_caching: bool = True
+    agent_streaming: bool = True
+    agent_price_input: float = Field(default=3.0, ge=0)
+    """US dollars per million input tokens (and below: output, cache writes, cache reads)."""
+    agent_price_output: float = Field(default=15.0, ge=0)
+    agent_price_cache_write: float = Field(default=3.75, ge=0)
+    agent_price_cache_read: float = Field(default=0.30, ge=0)
+    anthropic_max_retries: int = Field(default=4, ge=0, le=20)
+    """Retries of a 429, 529 or 5xx answer (with backoff honouring retry-after)."""
+    approval_timeout_seconds: float | None = Field(default=3 * 24 * 3600.0, gt=0)
+    """How long a change waits for approval before the task fails; unset: forever."""
+    auto_approve_repositories: list[str] = Field(default_factory=list)
+    """Repositories (JSON list of owner/name) whose changes are published without asking."""
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
 
     # --- vendors' credentials and endpoints ---------------------------------------------

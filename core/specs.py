@@ -50,6 +50,7 @@ class CustomSpec(Spec):
 
 class IssueResolutionSpec(Spec):
     issue_number: int = Field(ge=1)
+    budget_usd: float | None = Field(default=None, gt=0, le=10_000, description="Dollars the agent may spend")
 
 
 class PRReviewSpec(Spec):

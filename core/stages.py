@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlmodel import col, select, update
 
@@ -51,6 +52,35 @@ class StageRecorder:
                 message=f"{stage.name} {status.value}" + (f": {error}" if error else ""),
                 data={"stage_status": status.value, "duration_seconds": stage.duration_seconds},
             )
+
+    def carry_over(self, task_id: str, attempt: int, through_position: int) -> None:
+        """A resumed attempt: the stages up to the approved gate keep the outcome of the attempt that ran them."""
+        with self.journal.transaction() as txn:
+            earlier = {
+                row.position: row
+                for row in txn.session.exec(
+                    select(TaskStage)
+                    .where(
+                        TaskStage.task_id == task_id,
+                        TaskStage.attempt < attempt,
+                        col(TaskStage.position) <= through_position,
+                        col(TaskStage.status).in_((StageStatus.SUCCEEDED, StageStatus.WAITING)),
+                    )
+                    .order_by(col(TaskStage.attempt))
+                ).all()
+            }
+            for position in range(through_position + 1):
+                stage = self._get(txn.session, task_id, attempt, position)
+                before = earlier.get(position)
+                stage.status = StageStatus.SUCCEEDED
+                if before is not None:
+                    stage.started_at, stage.duration_seconds = before.started_at, before.duration_seconds
+                    stage.finished_at = utcnow() if before.status is StageStatus.WAITING else before.finished_at
+                txn.session.add(stage)
+
+    def progress(self, task_id: str, message: str, data: dict[str, Any]) -> None:
+        with self.journal.transaction() as txn:
+            txn.emit(task_id, EventKind.PROGRESS, status=TaskStatus.RUNNING, message=message, data=data)
 
     def skip_rest(self, task_id: str, attempt: int, after_position: int) -> None:
         with self.journal.transaction() as txn:

@@ -36,6 +36,8 @@ _PRIORITY_RANK = {
 class TaskStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting_approval"
+    """Stopped at a gate (e.g. before pushing), holding no worker, until someone approves or rejects."""
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -54,7 +56,17 @@ _FINAL = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLE
 _TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.PENDING: frozenset({TaskStatus.RUNNING, TaskStatus.CANCELLED, TaskStatus.FAILED}),
     # running → pending is a retry (lease expired or a transient error).
-    TaskStatus.RUNNING: frozenset({TaskStatus.PENDING, TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED}),
+    TaskStatus.RUNNING: frozenset(
+        {
+            TaskStatus.PENDING,
+            TaskStatus.AWAITING_APPROVAL,
+            TaskStatus.SUCCEEDED,
+            TaskStatus.FAILED,
+            TaskStatus.CANCELLED,
+        }
+    ),
+    # approved → pending (the rest of the pipeline runs); rejected or cancelled → cancelled; expired → failed.
+    TaskStatus.AWAITING_APPROVAL: frozenset({TaskStatus.PENDING, TaskStatus.CANCELLED, TaskStatus.FAILED}),
     TaskStatus.SUCCEEDED: frozenset(),
     TaskStatus.FAILED: frozenset(),
     TaskStatus.CANCELLED: frozenset(),
@@ -68,6 +80,8 @@ class StageStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    WAITING = "waiting"
+    """An approval gate waiting for a decision."""
 
 
 class TriggerSource(StrEnum):
@@ -88,6 +102,10 @@ class EventKind(StrEnum):
     STAGE_FINISHED = "stage-finished"
     RETRY_SCHEDULED = "retry-scheduled"
     CANCEL_REQUESTED = "cancel-requested"
+    APPROVAL_REQUESTED = "approval-requested"
+    APPROVAL_DECIDED = "approval-decided"
+    PROGRESS = "progress"
+    """A running figure changed (e.g. the agent's cost so far)."""
     FINISHED = "finished"
 
 
@@ -95,6 +113,8 @@ class LogStream(StrEnum):
     STDOUT = "stdout"
     STDERR = "stderr"
     SYSTEM = "system"
+    AGENT = "agent"
+    """The agent's turns: what it said, the tools it called and what they answered."""
 
 
 class ApprovalStatus(StrEnum):

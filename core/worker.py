@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core.approvals import ApprovalGates
 from core.cancellation import CancelToken, StopKind
 from core.errors import NoPipelineError, ValidationError
 from core.logs import TaskLogs
@@ -44,8 +45,10 @@ class WorkerPool:
         poll_seconds: float,
         on_finished: FinishedHook | None = None,
         on_claimed: Callable[[Claim], None] | None = None,
+        approvals: ApprovalGates | None = None,
     ) -> None:
         self.queue = queue
+        self.approvals = approvals
         self.runner = runner
         self.logs = logs
         self.size = size
@@ -170,6 +173,10 @@ class WorkerPool:
             return False
         if report.outcome is Outcome.RETRY:
             return self.queue.retry_or_fail(claim, report.error or "unexpected error") is not None
+        if report.outcome is Outcome.AWAITING_APPROVAL:
+            if report.approval is None or self.approvals is None:
+                return self.queue.finish(claim, TaskStatus.FAILED, error="an approval gate with nowhere to wait")
+            return self.approvals.request(claim, report.approval, result=report.result, metrics=report.metrics)
         if report.outcome is Outcome.RELEASED:
             return self.queue.release(claim, "worker shut down before the task finished; it will run again")
         status = {

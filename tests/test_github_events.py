@@ -113,3 +113,31 @@ def test_unknown_events_are_ignored_and_broken_payloads_are_payload_errors() -> 
         parse_event("issues", {"action": "opened"}, TriggerRules())
     with pytest.raises(PayloadError):
         parse_event("push", {"ref": "refs/heads/main"}, TriggerRules())
+
+
+def test_repository_config_is_parsed_strictly() -> None:
+    from core.errors import ValidationError
+    from core.repo_config import RepositoryConfig, parse_repository_config
+
+    config = parse_repository_config(
+        '[github]\nreviews = false\nbranches = ["main", "release/*"]\n[[project]]\npath = "."\n'
+    )
+    assert config == RepositoryConfig(reviews=False, branches=("main", "release/*"))
+    assert parse_repository_config("") == RepositoryConfig()
+    for bad, message in [
+        ("[github]\nreview = false\n", "review"),
+        ("[github]\ntests = 'maybe'\n", "tests"),
+        ("github = 1\n", "must be a table"),
+        ("[github\n", "not valid TOML"),
+    ]:
+        with pytest.raises(ValidationError, match=message):
+            parse_repository_config(bad)
+
+
+def test_repository_config_overrides_only_what_it_sets() -> None:
+    from core.repo_config import RepositoryConfig
+
+    base = TriggerRules(trigger_label="dockhand", push_branches=("main",), reviews_enabled=True)
+    changed = base.for_repository(RepositoryConfig(reviews=False, trigger_label="fix-me"))
+    assert changed.reviews_enabled is False and changed.trigger_label == "fix-me"
+    assert changed.push_branches == ("main",) and changed.tests_enabled is True

@@ -231,3 +231,87 @@ def test_github_test_pipelines_set_commit_statuses(world) -> None:  # type: igno
     assert statuses[1]["context"] == "dockhand/tests" and statuses[1]["sha"] == sha
     assert statuses[1]["description"] == "python: 3 passed, 0 failed, 88% covered"
     assert isinstance(core.task(task.id), Task)
+
+
+def test_a_repositorys_dockhand_toml_changes_what_its_events_mean(world) -> None:  # type: ignore[no-untyped-def]
+    core, fake, intake, deliver = world
+    push = load("push", "with-new-branch.payload.json")
+    # Pushes to the default branch normally run the tests; this repository turned them off.
+    fake.files[(REPO, "master", ".dockhand.toml")] = "[github]\ntests = false\n"
+    deliver("push", push, "p-1")
+    intake.process_pending()
+    assert core.tasks(TaskFilter()) == []
+    # Another repository setting: only release branches (a glob) run them.
+    intake._configs.clear()
+    fake.files[(REPO, "master", ".dockhand.toml")] = '[github]\nbranches = ["release/*"]\n'
+    deliver("push", push, "p-2")
+    deliver("push", {**push, "ref": "refs/heads/release/2.0", "after": "b" * 40}, "p-3")
+    intake.process_pending()
+    [task] = core.tasks(TaskFilter())
+    assert task.payload["ref"] == "b" * 40
+
+
+def test_a_repositorys_own_trigger_label(world) -> None:  # type: ignore[no-untyped-def]
+    core, fake, intake, deliver = world
+    labeled = load("issues", "labeled.payload.json")
+    fake.files[(REPO, "master", ".dockhand.toml")] = f'[github]\ntrigger_label = "{labeled["label"]["name"]}"\n'
+    deliver("issues", labeled, "l-1")
+    intake.process_pending()
+    with core.db.read() as session:
+        outcome = session.exec(select(WebhookDelivery.outcome)).one()
+    # The label now means "resolve": the task is refused only because no issue pipeline is attached here.
+    assert outcome is not None and "no pipeline is registered for issue-resolution" in outcome
+
+
+def test_a_broken_dockhand_toml_falls_back_to_the_settings(world) -> None:  # type: ignore[no-untyped-def]
+    core, fake, intake, deliver = world
+    fake.files[(REPO, "master", ".dockhand.toml")] = "[github\ntests = nope"
+    deliver("push", load("push", "with-new-branch.payload.json"), "b-1")
+    intake.process_pending()
+    assert len(core.tasks(TaskFilter())) == 1
+
+
+def test_with_a_github_app_test_pipelines_get_a_check_run(core_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from bot.github.progress import CommitStatuses
+    from core.specs import TaskSubmission
+    from core.states import TaskStatus
+    from tests.support.waiting import wait_for
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (tmp_path / "app.pem").write_bytes(pem)
+    fake = FakeGitHub()
+    fake.add_repo(REPO, default_branch="master")
+    fake.add_app(42, public.decode(), installation_id=99)
+    with running_fake_github(fake) as (fake, url):
+        core = core_factory(github_app_id=42, github_app_private_key_path=tmp_path / "app.pem", github_api_url=url)
+        with core.db.write() as session:
+            session.add(Installation(id=99, account="Codertocat", repositories=[REPO]))
+        core.bus.subscribe(CommitStatuses(core, github_client_factory(core.settings)), name="statuses")
+        sha = "d" * 40
+        core.submit(
+            TaskSubmission(
+                type=TaskType.TEST_PIPELINE,
+                repository=REPO,
+                payload={"ref": sha},
+                trigger_source=TriggerSource.GITHUB,
+                trigger_ref=f"{REPO}@master",
+            )
+        )
+        claim = core.queue.claim("w")
+        assert claim is not None
+        wait_for(lambda: fake.check_runs, what="a check run in progress")
+        (run_id,) = fake.check_runs
+        assert fake.check_runs[run_id]["status"] == "in_progress"
+        result = {"status": "failed", "commit": sha, "projects": [
+            {"language": "python", "root": ".", "status": "failed", "totals": {"passed": 1, "failed": 2}}]}  # fmt: skip
+        core.queue.finish(claim, TaskStatus.FAILED, result=result, error="tests failed")
+        run = wait_for(lambda: fake.check_runs[run_id] if fake.check_runs[run_id]["status"] == "completed" else None)
+    assert run["conclusion"] == "failure" and run["head_sha"] == sha and len(fake.check_runs) == 1
+    assert run["output"]["title"] == "python: 1 passed, 2 failed"
+    assert fake.statuses == []  # an App reports with check runs, not statuses
+    assert fake.contract_errors == []

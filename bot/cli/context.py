@@ -38,6 +38,7 @@ def setup_logging(settings: Settings) -> None:
 
 def open_core(settings: Settings | None = None, *, sandboxes: bool = False, require_docker: bool = False) -> Core:
     """A core on the configured store, with the dependency cache; with `sandboxes`, backed by Docker."""
+    from bot.github.forge import attach_github_pipelines
     from sandbox.backend import dependency_cache, docker_backend
     from sandbox.errors import DockerUnavailableError
 
@@ -45,16 +46,19 @@ def open_core(settings: Settings | None = None, *, sandboxes: bool = False, requ
     caches = [dependency_cache(settings)]
     try:
         if not sandboxes:
-            return Core(settings, caches=caches)
-        try:
-            return Core(settings, sandboxes=lambda db: docker_backend(settings, db, caches[0]), caches=caches)
-        except DockerUnavailableError as exc:
-            if require_docker:
-                fail(str(exc))
-            logging.getLogger("dockhand").warning("%s; sandboxed tasks fail until Docker is back", exc)
-            return Core(settings, caches=caches)
+            core = Core(settings, caches=caches)
+        else:
+            try:
+                core = Core(settings, sandboxes=lambda db: docker_backend(settings, db, caches[0]), caches=caches)
+            except DockerUnavailableError as exc:
+                if require_docker:
+                    fail(str(exc))
+                logging.getLogger("dockhand").warning("%s; sandboxed tasks fail until Docker is back", exc)
+                core = Core(settings, caches=caches)
     except DockhandError as exc:
         fail(str(exc))
+    attach_github_pipelines(core)
+    return core
 
 
 def print_json(data: Any) -> None:

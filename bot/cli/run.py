@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from core.logs import LogLine
 from core.models import Task
 from core.repo_ref import RepoRef
 from core.service import Core
-from core.specs import TaskSubmission
+from core.specs import TaskSubmission, repository_of
 from core.states import EventKind, LogStream, TaskStatus, TaskType, TriggerSource
 
 run_app = typer.Typer(help="Run a pipeline here and now, and wait for its result.", no_args_is_help=True)
@@ -59,20 +60,7 @@ def run_test(
         task_id = core.submit(submission).task.id
     except (DockhandError, ValueError) as exc:
         fail(str(exc))
-    progress = _Progress(core, task_id, err=as_json)
-    progress.start()
-    try:
-        task = core.run_now(task_id)
-    except InvalidTransitionError:
-        # A running `dockhand serve` on the same store took it first: follow it there instead.
-        task = _wait_for(core, task_id)
-    except DockhandError as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        core.cancel(task_id, by="ctrl-c")
-        raise typer.Exit(130) from None
-    finally:
-        progress.stop()
+    task = _run_here(core, task_id, err=as_json)
     result = task.result or {}
     summary = _summary(task_id, task.status, result, task.error)
     if as_json:
@@ -82,8 +70,84 @@ def run_test(
     raise typer.Exit({"passed": 0, "failed": 1}.get(summary["status"], 2))
 
 
+@run_app.command("resolve")
+def run_resolve(
+    ref: Annotated[str, typer.Argument(help="owner/repo#12: the GitHub issue to resolve.")],
+    budget: Annotated[
+        float | None, typer.Option("--budget", min=0.01, help="Dollars the agent may spend (default from settings).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Publish without asking once the tests pass.")] = False,
+) -> None:
+    """Resolve an issue here and now: the agent works in a sandbox, you approve, the PR is opened."""
+    try:
+        parsed = RepoRef.parse(ref)
+        repository = repository_of(parsed)
+    except DockhandError as exc:
+        fail(str(exc))
+    if parsed.number is None:
+        fail(f"{ref}: give the issue number too, e.g. {repository}#12")
+    payload: dict[str, Any] = {"issue_number": parsed.number}
+    if budget is not None:
+        payload["budget_usd"] = budget
+    settings = load_settings()
+    core = open_core(settings, sandboxes=True, require_docker=True)
+    try:
+        task_id = core.submit(
+            TaskSubmission(
+                type=TaskType.ISSUE_RESOLUTION,
+                payload=payload,
+                repository=repository,
+                trigger_source=TriggerSource.CLI,
+                triggered_by=whoami(),
+                trigger_ref=f"{repository}#{parsed.number}",
+                max_retries=0,
+            )
+        ).task.id
+    except (DockhandError, ValueError) as exc:
+        fail(str(exc))
+    task = _run_here(core, task_id, err=False)
+    if task.status is TaskStatus.AWAITING_APPROVAL:
+        approval = next((a for a in core.approvals.of(task_id) if a.status.value == "pending"), None)
+        typer.echo("")
+        typer.echo(approval.summary if approval else "")
+        if yes or (sys.stdin.isatty() and typer.confirm("Push the branch and open the pull request?")):
+            core.approve(task_id, by=whoami())
+            task = _run_here(core, task_id, err=False)
+        else:
+            typer.echo(f"waiting for approval: `dockhand approve {task_id}` or `dockhand reject {task_id}`")
+            raise typer.Exit(0)
+    result = task.result or {}
+    agent = result.get("agent") or {}
+    if agent:
+        typer.echo(f"agent: {agent.get('turns', 0)} turns, ${agent.get('cost_usd', 0):.4f}")
+    pull = result.get("pull_request")
+    if task.status is TaskStatus.SUCCEEDED and pull:
+        typer.secho(f"opened {pull['pull_url']} from {pull['branch']}", fg=typer.colors.GREEN, bold=True)
+        raise typer.Exit(0)
+    typer.secho(f"task {task_id} {task.status.value}: {task.error or ''}", fg=typer.colors.RED, bold=True)
+    raise typer.Exit(1)
+
+
+def _run_here(core: Core, task_id: str, *, err: bool) -> Task:
+    """Run a pending task in this process (following its progress), or follow it where it runs."""
+    progress = _Progress(core, task_id, err=err)
+    progress.start()
+    try:
+        return core.run_now(task_id)
+    except InvalidTransitionError:
+        # A running `dockhand serve` on the same store took it first: follow it there instead.
+        return _wait_for(core, task_id)
+    except DockhandError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        core.cancel(task_id, by="ctrl-c")
+        raise typer.Exit(130) from None
+    finally:
+        progress.stop()
+
+
 def _wait_for(core: Core, task_id: str) -> Task:
-    while not (task := core.task(task_id)).status.is_final:
+    while not (task := core.task(task_id)).status.is_final and task.status is not TaskStatus.AWAITING_APPROVAL:
         time.sleep(0.5)
     return task
 

@@ -14,7 +14,7 @@ from core.queue import TaskFilter
 from core.repo_ref import RepoRef
 from core.service import Core
 from core.specs import TaskSubmission, repository_of
-from core.states import LogStream, TaskPriority, TaskStatus, TaskType, TriggerSource
+from core.states import EventKind, LogStream, TaskPriority, TaskStatus, TaskType, TriggerSource
 from core.views import detail_view, task_view
 
 submit_app = typer.Typer(
@@ -84,15 +84,35 @@ def submit_custom(
     )
 
 
+BudgetOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--budget", min=0.01, help="Dollars the agent may spend on this task (default DOCKHAND_AGENT_BUDGET_USD)."
+    ),
+]
+
+
 @submit_app.command("issue")
 def submit_issue(
     ref: Annotated[str, typer.Argument(help="owner/repo#12")],
+    budget: BudgetOpt = None,
     priority: PriorityOpt = TaskPriority.MEDIUM,
     max_retries: RetriesOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Resolve a GitHub issue with the agent."""
-    _submit_numbered(TaskType.ISSUE_RESOLUTION, "issue_number", ref, priority, max_retries, as_json)
+    parsed = _repo(ref, needs_number=True)
+    payload: dict[str, object] = {"issue_number": parsed.number}
+    if budget is not None:
+        payload["budget_usd"] = budget
+    _submit_or_fail(
+        TaskType.ISSUE_RESOLUTION,
+        payload,
+        repository=parsed.full_name,
+        priority=priority,
+        max_retries=max_retries,
+        as_json=as_json,
+    )
 
 
 @submit_app.command("review")
@@ -252,6 +272,9 @@ def _follow(core: Core, task_id: str) -> int:
                     typer.echo(item.line, err=item.stream is LogStream.STDERR)
             else:
                 typer.secho(f"» {item.message}", fg=typer.colors.CYAN)
+                if item.kind is EventKind.APPROVAL_REQUESTED:
+                    typer.echo(str(item.data.get("summary", "")))
+                    typer.echo(f"approve with `dockhand approve {task_id}`, or `dockhand reject {task_id}`")
         if task.status.is_final:
             typer.secho(
                 f"task {task_id} {task.status.value}" + (f": {task.error}" if task.error else ""),
@@ -259,6 +282,43 @@ def _follow(core: Core, task_id: str) -> int:
             )
             return 0 if task.status is TaskStatus.SUCCEEDED else 1
         time.sleep(0.3)
+
+
+def approve_task(
+    task_id: Annotated[str, typer.Argument(help="Task ID.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Approve a task waiting for approval (e.g. push the branch and open the PR); a worker then goes on."""
+    _decide(task_id, approve=True, reason="", as_json=as_json)
+
+
+def reject_task(
+    task_id: Annotated[str, typer.Argument(help="Task ID.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded with the task).")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Reject a task waiting for approval: nothing is published and the task ends cancelled."""
+    _decide(task_id, approve=False, reason=reason, as_json=as_json)
+
+
+def _decide(task_id: str, *, approve: bool, reason: str, as_json: bool) -> None:
+    core = open_core()
+    try:
+        if approve:
+            core.approve(task_id, by=whoami())
+        else:
+            core.reject(task_id, by=whoami(), reason=reason)
+        task = core.task(task_id)
+    except DockhandError as exc:
+        fail(str(exc))
+    finally:
+        core.db.dispose()
+    if as_json:
+        print_json(task_view(task))
+    elif approve:
+        typer.echo(f"task {task_id} approved: a worker (dockhand serve or worker) publishes it now")
+    else:
+        typer.echo(f"task {task_id} rejected")
 
 
 def cancel_task(

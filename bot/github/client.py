@@ -7,15 +7,19 @@ or a test server; GithubRetry retries 5xx and rate limits, honouring `retry-afte
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from github import Auth, Github, GithubException, GithubRetry
 from github.GithubIntegration import GithubIntegration
+from github.PullRequest import ReviewComment as _InlineComment
 
+from bot.github.review import ReviewComment, ReviewEvent
 from core.errors import DockhandError
+from core.forge import IssueComment, IssueThread
 from core.settings import Settings
 
 T = TypeVar("T")
@@ -31,6 +35,58 @@ class GitHubError(DockhandError):
 class PullRequestRef:
     number: int
     url: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PullRequest:
+    number: int
+    head_sha: str
+    head_ref: str
+    base_ref: str
+    title: str
+    body: str
+    author: str
+    draft: bool
+    html_url: str
+
+
+class FileStatus(StrEnum):
+    ADDED = "added"
+    REMOVED = "removed"
+    MODIFIED = "modified"
+    RENAMED = "renamed"
+    COPIED = "copied"
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PullFile:
+    """One file of a PR. `patch` is None when GitHub sends none (binary, or too large to show)."""
+
+    filename: str
+    status: FileStatus
+    patch: str | None
+    previous_filename: str | None = None
+
+
+class CheckStatus(StrEnum):
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+
+
+class CheckConclusion(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    NEUTRAL = "neutral"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+    TIMED_OUT = "timed_out"
+    ACTION_REQUIRED = "action_required"
+
+
+CHECK_OUTPUT_LIMIT = 65535  # characters, each of a check run's summary and text
 
 
 class GitHubClient:
@@ -71,6 +127,77 @@ class GitHubClient:
     def default_branch(self, repository: str) -> str:
         return self._call(f"GET {repository}", lambda: self._gh.get_repo(repository).default_branch)
 
+    def issue_thread(
+        self, repository: str, number: int, *, skip_authors: frozenset[str] | set[str] = frozenset()
+    ) -> IssueThread:
+        """An issue with its labels and comments (not those of `skip_authors`, e.g. our own progress comments)."""
+
+        def read() -> IssueThread:
+            issue = self._gh.get_repo(repository).get_issue(number)
+            comments = tuple(
+                IssueComment(author=c.user.login, body=c.body or "")
+                for c in issue.get_comments()
+                if c.user is not None and c.user.login not in skip_authors
+            )
+            return IssueThread(
+                repository=repository,
+                number=number,
+                title=issue.title,
+                body=issue.body or "",
+                author=issue.user.login if issue.user is not None else "",
+                labels=tuple(label.name for label in issue.labels),
+                comments=comments,
+                url=issue.html_url or "",
+            )
+
+        return self._call(f"read issue {repository}#{number}", read)
+
+    def file_text(self, repository: str, path: str, ref: str | None = None) -> str | None:
+        """A text file of the default branch (or `ref`); None when there is no such file."""
+        repo = self._gh.get_repo(repository)
+        try:
+            found = repo.get_contents(path, ref=ref) if ref else repo.get_contents(path)
+        except GithubException as exc:
+            if exc.status == 404:
+                return None
+            raise _error(exc, f"read {path} of {repository}") from None
+        if isinstance(found, list):  # a directory
+            return None
+        return found.decoded_content.decode("utf-8", errors="replace")
+
+    def pull_request(self, repository: str, number: int) -> PullRequest:
+        def read() -> PullRequest:
+            pull = self._gh.get_repo(repository).get_pull(number)
+            return PullRequest(
+                number=pull.number,
+                head_sha=pull.head.sha,
+                head_ref=pull.head.ref,
+                base_ref=pull.base.ref,
+                title=pull.title,
+                body=pull.body or "",
+                author=pull.user.login,
+                draft=bool(pull.draft),
+                html_url=pull.html_url,
+            )
+
+        return self._call(f"read {repository}#{number}", read)
+
+    def pull_request_files(self, repository: str, number: int) -> list[PullFile]:
+        """Every file the PR changes (GitHub lists at most 3000), with its patch."""
+        pull = self._gh.get_repo(repository).get_pull(number)
+        return self._call(
+            f"list the files of {repository}#{number}",
+            lambda: [
+                PullFile(
+                    filename=f.filename,
+                    status=FileStatus(f.status),
+                    patch=f.patch or None,
+                    previous_filename=f.previous_filename or None,
+                )
+                for f in pull.get_files()
+            ],
+        )
+
     # --- writes -----------------------------------------------------------------------------
     def comment(self, repository: str, number: int, body: str) -> int:
         """A new comment on an issue or PR; its id, for editing it in place later."""
@@ -97,6 +224,87 @@ class GitHubClient:
         )
         return PullRequestRef(number=pull.number, url=pull.html_url)
 
+    def open_or_find_pull_request(
+        self, repository: str, *, head: str, base: str, title: str, body: str
+    ) -> PullRequestRef:
+        """Open the PR; if one is already open from `head` (a retry after a crash), that one."""
+        try:
+            return self.open_pull_request(repository, head=head, base=base, title=title, body=body)
+        except GitHubError as exc:
+            if exc.status != 422 or "already exists" not in str(exc):
+                raise
+        repo = self._gh.get_repo(repository)
+        owner = repository.split("/")[0]
+        for pull in self._call(
+            f"list PRs of {repository}", lambda: list(repo.get_pulls(state="open", head=f"{owner}:{head}"))
+        ):
+            return PullRequestRef(number=pull.number, url=pull.html_url)
+        raise GitHubError(f"GitHub says a PR from {head} exists on {repository}, but none is open", 422)
+
+    def create_review(
+        self,
+        repository: str,
+        number: int,
+        *,
+        commit_sha: str,
+        body: str,
+        event: ReviewEvent,
+        comments: Sequence[ReviewComment] = (),
+    ) -> int:
+        """One review with its inline comments; its id. Every comment must be on a diff line, or GitHub
+        refuses the whole review: split them first with `review.draft_review`.
+        """
+        repo = self._gh.get_repo(repository)
+        pull, commit = repo.get_pull(number), repo.get_commit(commit_sha)
+        inline = [_InlineComment(path=c.path, line=c.line, side=c.side.value, body=c.body) for c in comments]
+        return self._call(
+            f"review {repository}#{number}",
+            lambda: pull.create_review(commit=commit, body=body, event=event.value, comments=inline).id,
+        )
+
+    def create_check_run(
+        self,
+        repository: str,
+        *,
+        name: str,
+        head_sha: str,
+        status: CheckStatus | None = None,
+        conclusion: CheckConclusion | None = None,
+        title: str | None = None,
+        summary: str | None = None,
+        text: str | None = None,
+        details_url: str | None = None,
+        external_id: str | None = None,
+    ) -> int:
+        """A check run on a commit (GitHub Apps only: a personal token gets 403); its id. Without a status
+        GitHub queues it; with a conclusion it is completed at once.
+        """
+        kwargs = _check_run_fields(status, conclusion, title, summary, text, details_url)
+        if external_id is not None:
+            kwargs["external_id"] = external_id
+        repo = self._gh.get_repo(repository)
+        return self._call(
+            f"create check run {name!r} on {repository}@{head_sha[:12]}",
+            lambda: repo.create_check_run(name=name, head_sha=head_sha, **kwargs).id,
+        )
+
+    def update_check_run(
+        self,
+        repository: str,
+        check_run_id: int,
+        *,
+        status: CheckStatus | None = None,
+        conclusion: CheckConclusion | None = None,
+        title: str | None = None,
+        summary: str | None = None,
+        text: str | None = None,
+        details_url: str | None = None,
+    ) -> None:
+        """Change what is given; a conclusion completes the run."""
+        kwargs = _check_run_fields(status, conclusion, title, summary, text, details_url)
+        run = self._gh.get_repo(repository).get_check_run(check_run_id)
+        self._call(f"update check run {check_run_id} on {repository}", lambda: run.edit(**kwargs))
+
     def close(self) -> None:
         self._gh.close()
 
@@ -121,8 +329,46 @@ def _github(base_url: str, auth: Auth.Auth, *, throttle: bool) -> Github:
     )
 
 
+def _check_run_fields(
+    status: CheckStatus | None,
+    conclusion: CheckConclusion | None,
+    title: str | None,
+    summary: str | None,
+    text: str | None,
+    details_url: str | None,
+) -> dict[str, Any]:
+    if status is CheckStatus.COMPLETED and conclusion is None:
+        raise ValueError("a completed check run needs a conclusion")
+    if status not in (None, CheckStatus.COMPLETED) and conclusion is not None:
+        raise ValueError(f"a check run {status} cannot have a conclusion: a conclusion completes it")
+    if (title is None) != (summary is None) or (text is not None and title is None):
+        raise ValueError("a check run's output needs a title and a summary (and may have a text)")
+    fields: dict[str, Any] = {}
+    if status is not None:
+        fields["status"] = status.value
+    if conclusion is not None:
+        fields["conclusion"] = conclusion.value
+    if title is not None and summary is not None:
+        output = {"title": title, "summary": _truncate(summary)}
+        if text is not None:
+            output["text"] = _truncate(text)
+        fields["output"] = output
+    if details_url is not None:
+        fields["details_url"] = details_url
+    return fields
+
+
+def _truncate(text: str, limit: int = CHECK_OUTPUT_LIMIT) -> str:
+    marker = "\n\n… (truncated)"
+    return text if len(text) <= limit else text[: limit - len(marker)] + marker
+
+
 def _error(exc: GithubException, what: str) -> GitHubError:
     message = exc.data.get("message") if isinstance(exc.data, dict) else None
+    errors = exc.data.get("errors") if isinstance(exc.data, dict) else None
+    if isinstance(errors, list) and errors:  # a 422 says what was wrong here, not in `message`
+        reasons = [e.get("message") or e.get("code") if isinstance(e, dict) else e for e in errors]
+        message = f"{message or ''} ({'; '.join(str(r) for r in reasons)})"
     return GitHubError(f"GitHub refused {what}: {exc.status} {message or ''}".strip(), exc.status)
 
 

@@ -6,11 +6,14 @@ trigger (collaborator permission) and what becomes a task are decided later, by 
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
+
+from core.repo_config import RepositoryConfig
 
 
 class Command(StrEnum):
@@ -110,7 +113,18 @@ class TriggerRules:
     trigger_label: str = "dockhand"
     push_branches: tuple[str, ...] = ()  # empty: the repository's default branch
     reviews_enabled: bool = True
+    tests_enabled: bool = True
     bot_logins: frozenset[str] = field(default_factory=frozenset)  # our own App's bot login(s)
+
+    def for_repository(self, config: RepositoryConfig) -> TriggerRules:
+        """These rules with a repository's own `.dockhand.toml` laid over them."""
+        return replace(
+            self,
+            trigger_label=config.trigger_label if config.trigger_label is not None else self.trigger_label,
+            push_branches=config.branches if config.branches is not None else self.push_branches,
+            reviews_enabled=config.reviews if config.reviews is not None else self.reviews_enabled,
+            tests_enabled=config.tests if config.tests is not None else self.tests_enabled,
+        )
 
 
 class PayloadError(ValueError):
@@ -218,9 +232,11 @@ def _push(payload: Mapping[str, Any], rules: TriggerRules) -> Trigger:
     if payload.get("deleted"):
         return Ignored(reason="branch deleted")
     repo = _repo(payload)
+    if not rules.tests_enabled:
+        return Ignored(reason="tests on push are off for this repository")
     branch = ref.removeprefix("refs/heads/")
     wanted = rules.push_branches or (repo.default_branch,)
-    if branch not in wanted:
+    if not any(fnmatch.fnmatchcase(branch, pattern) for pattern in wanted):
         return Ignored(reason=f"push to {branch}, not one of {', '.join(wanted)}")
     return Pushed(
         repo=repo,

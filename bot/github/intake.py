@@ -8,8 +8,10 @@ delivery, so a delivery processed twice still makes one task.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlmodel import col, select
 
@@ -30,6 +32,8 @@ from bot.github.events import (
 )
 from core.errors import DockhandError
 from core.models import Installation, Task, WebhookDelivery, utcnow
+from core.repo_config import FILE_NAME as CONFIG_FILE
+from core.repo_config import RepositoryConfig, parse_repository_config
 from core.service import Core
 from core.settings import Settings
 from core.specs import TaskSubmission
@@ -50,11 +54,36 @@ def rules_from(settings: Settings) -> TriggerRules:
     )
 
 
+# Events whose meaning a repository's `.dockhand.toml` can change (label, reviews, tests, branches).
+_CONFIGURABLE = frozenset({"issues", "pull_request", "push"})
+CONFIG_TTL_SECONDS = 60.0
+
+
 class GitHubIntake:
     def __init__(self, core: Core, client_for: ClientFor, rules: TriggerRules) -> None:
         self.core = core
         self.client_for = client_for
         self.rules = rules
+        self._configs: dict[str, tuple[float, RepositoryConfig]] = {}
+
+    def rules_for(self, event: str, payload: dict[str, Any]) -> TriggerRules:
+        """The global rules, with the repository's `.dockhand.toml` (default branch) laid over them."""
+        repository = (payload.get("repository") or {}).get("full_name") if isinstance(payload, dict) else None
+        if event not in _CONFIGURABLE or not isinstance(repository, str):
+            return self.rules
+        cached = self._configs.get(repository)
+        if cached is not None and time.monotonic() - cached[0] < CONFIG_TTL_SECONDS:
+            return self.rules.for_repository(cached[1])
+        installation = (payload.get("installation") or {}).get("id")
+        try:
+            with github_client(self.client_for, installation if isinstance(installation, int) else None) as client:
+                text = client.file_text(repository, CONFIG_FILE)
+            config = parse_repository_config(text) if text is not None else RepositoryConfig()
+        except DockhandError as exc:
+            log.warning("%s: %s unusable, using dockhand's settings: %s", repository, CONFIG_FILE, exc)
+            config = RepositoryConfig()
+        self._configs[repository] = (time.monotonic(), config)
+        return self.rules.for_repository(config)
 
     def process_pending(self, limit: int = 50) -> int:
         deliveries = self.core.deliveries.claim_pending("github", limit)
@@ -69,7 +98,8 @@ class GitHubIntake:
 
     def _process(self, delivery: WebhookDelivery) -> tuple[str, str | None]:
         try:
-            trigger = parse_event(delivery.event, delivery.payload or {}, self.rules)
+            payload = delivery.payload or {}
+            trigger = parse_event(delivery.event, payload, self.rules_for(delivery.event, payload))
         except PayloadError as exc:
             return f"ignored: {exc}", None
         if isinstance(trigger, Ignored):
@@ -145,7 +175,7 @@ class GitHubIntake:
         if mention.command is Command.CANCEL:
             cancelled = self._cancel(ref, who)
             return (f"cancelled {', '.join(cancelled)}" if cancelled else "cancel: nothing running"), None
-        return "approve: nothing is waiting for approval", None
+        return self._approve(ref, who)
 
     def _submit(
         self, task_type: TaskType, repository: str, payload: dict[str, object], who: str, dedup: str, ref: str
@@ -165,11 +195,28 @@ class GitHubIntake:
             return f"not started: {exc}", None
         return f"task {outcome.task.id} ({task_type.value})", outcome.task.id
 
+    def _approve(self, ref: str, who: str) -> tuple[str, str | None]:
+        with self.core.db.read() as session:
+            waiting = session.exec(
+                select(Task.id).where(Task.trigger_ref == ref, Task.status == TaskStatus.AWAITING_APPROVAL)
+            ).all()
+        approved = []
+        for task_id in waiting:
+            try:
+                self.core.approve(task_id, by=f"{who} (GitHub)")
+                approved.append(task_id)
+            except DockhandError:
+                continue
+        if not approved:
+            return "approve: nothing is waiting for approval", None
+        return f"approved {', '.join(approved)}", approved[0]
+
     def _cancel(self, ref: str, who: str) -> list[str]:
         with self.core.db.read() as session:
             active = session.exec(
                 select(Task.id).where(
-                    Task.trigger_ref == ref, col(Task.status).in_((TaskStatus.PENDING, TaskStatus.RUNNING))
+                    Task.trigger_ref == ref,
+                    col(Task.status).in_((TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.AWAITING_APPROVAL)),
                 )
             ).all()
         done = []

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import select
 
+from bot.github.client import CheckConclusion, CheckStatus
 from bot.github.intake import ClientFor, github_client, installation_for
 from core.events import TaskEventRecord
 from core.models import Notification, Task, TaskStage
@@ -23,6 +24,7 @@ from core.states import EventKind, StageStatus, TaskStatus, TaskType, TriggerSou
 log = logging.getLogger(__name__)
 
 CHANNEL = "github-comment"
+CHECK_RUN_CHANNEL = "github-check-run"
 _REF = re.compile(r"^(?P<repo>[^/#\s]+/[^/#\s]+)#(?P<number>\d+)$")
 _MARK = {
     StageStatus.PENDING: "⬜",
@@ -31,6 +33,7 @@ _MARK = {
     StageStatus.FAILED: "❌",
     StageStatus.SKIPPED: "⏭",
     StageStatus.CANCELLED: "🚫",
+    StageStatus.WAITING: "✋",
 }
 _SHOWN = {
     EventKind.CLAIMED,
@@ -38,6 +41,8 @@ _SHOWN = {
     EventKind.STAGE_FINISHED,
     EventKind.RETRY_SCHEDULED,
     EventKind.CANCEL_REQUESTED,
+    EventKind.APPROVAL_REQUESTED,
+    EventKind.APPROVAL_DECIDED,
     EventKind.FINISHED,
 }
 
@@ -48,9 +53,27 @@ def render(task: Task, stages: list[TaskStage], bot_name: str) -> str:
     for stage in stages:
         took = f" ({stage.duration_seconds:.1f}s)" if stage.duration_seconds is not None else ""
         lines.append(f"- {_MARK[stage.status]} {stage.name}{took}")
+    result = task.result or {}
+    agent = result.get("agent") or (task.metrics or {}).get("agent")
+    if agent:
+        budget = agent.get("budget_usd")
+        lines += ["", f"Agent: {agent.get('turns', 0)} turns, ${agent.get('cost_usd', 0):.2f}"
+                  + (f" of a ${budget:.2f} budget" if budget else "")]  # fmt: skip
+    if task.status is TaskStatus.AWAITING_APPROVAL:
+        change = result.get("change") or {}
+        tests = result.get("tests") or {}
+        draft = result.get("pull_request_draft") or {}
+        lines += [
+            "",
+            f"Ready to open **{draft.get('title', 'a pull request')}**: {change.get('files', 0)} files changed "
+            f"(+{change.get('insertions', 0)} -{change.get('deletions', 0)}), tests {tests.get('status', 'not run')}.",
+            f"Someone with write access can comment `@{bot_name} approve` (or `@{bot_name} cancel`).",
+        ]
+    pull = result.get("pull_request")
+    if pull:
+        lines += ["", f"Opened {pull['pull_url']} from `{pull['branch']}`."]
     if task.status.is_final:
         lines.append("")
-        result = task.result or {}
         if result.get("projects"):
             for project in result["projects"]:
                 totals = project.get("totals") or {}
@@ -89,19 +112,29 @@ class ProgressComments:
                 client.edit_comment(repo, number, comment_id, body)
 
     def _comment_id(self, task_id: str) -> int | None:
-        with self.core.db.read() as session:
-            row = session.exec(
-                select(Notification).where(Notification.task_id == task_id, Notification.channel == CHANNEL)
-            ).first()
-        return int(row.external_id) if row is not None else None
+        return _notification(self.core, task_id, CHANNEL)
 
     def _remember(self, task_id: str, comment_id: int) -> bool:
-        try:
-            with self.core.db.write() as session:
-                session.add(Notification(task_id=task_id, channel=CHANNEL, external_id=str(comment_id)))
-        except sa.exc.IntegrityError:
-            return False
-        return True
+        return _remember(self.core, task_id, CHANNEL, comment_id)
+
+
+def _notification(core: Core, task_id: str, channel: str) -> int | None:
+    """The id of what was posted for a task on a channel (a comment, a check run), if anything was."""
+    with core.db.read() as session:
+        row = session.exec(
+            select(Notification).where(Notification.task_id == task_id, Notification.channel == channel)
+        ).first()
+    return int(row.external_id) if row is not None else None
+
+
+def _remember(core: Core, task_id: str, channel: str, external_id: int) -> bool:
+    """Store it; False when another process stored one first."""
+    try:
+        with core.db.write() as session:
+            session.add(Notification(task_id=task_id, channel=channel, external_id=str(external_id)))
+    except sa.exc.IntegrityError:
+        return False
+    return True
 
 
 def attach_progress(core: Core, client_for: ClientFor) -> None:
@@ -113,7 +146,8 @@ _SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 class CommitStatuses:
-    """Commit statuses for GitHub-triggered test pipelines: pending when a run starts, then its outcome."""
+    """Commit statuses for GitHub-triggered test pipelines (check runs when dockhand is a GitHub App):
+    pending or in progress when a run starts, then its outcome."""
 
     context = "dockhand/tests"
 
@@ -133,6 +167,9 @@ class CommitStatuses:
         sha = str(result.get("commit") or task.payload.get("ref") or "")
         if not _SHA.match(sha):
             return  # a branch name or pull/N/head: the commit is known only once checked out
+        if self.core.settings.github_app_id is not None:
+            self._check_run(event, task, sha, result)
+            return
         if event.kind is EventKind.CLAIMED:
             state, description = "pending", "tests running"
         else:
@@ -142,6 +179,43 @@ class CommitStatuses:
             description = summarize(result) or (task.error or task.status.value)
         with github_client(self.client_for, installation_for(self.core, task.repository)) as client:
             client.status(task.repository, sha, state, context=self.context, description=description)
+
+    def _check_run(self, event: TaskEventRecord, task: Task, sha: str, result: dict[str, Any]) -> None:
+        """With a GitHub App: one check run per task, in progress, then completed with the outcome."""
+        assert task.repository is not None
+        with github_client(self.client_for, installation_for(self.core, task.repository)) as client:
+            run_id = _notification(self.core, task.id, CHECK_RUN_CHANNEL)
+            if event.kind is EventKind.CLAIMED:
+                if run_id is None:
+                    new_id = client.create_check_run(
+                        task.repository,
+                        name=self.context,
+                        head_sha=sha,
+                        status=CheckStatus.IN_PROGRESS,
+                        external_id=task.id,
+                    )
+                    _remember(self.core, task.id, CHECK_RUN_CHANNEL, new_id)
+                return
+            conclusion = {
+                TaskStatus.SUCCEEDED: CheckConclusion.SUCCESS,
+                TaskStatus.CANCELLED: CheckConclusion.CANCELLED,
+            }.get(task.status, CheckConclusion.FAILURE)
+            title = summarize(result) or (task.error or task.status.value)
+            summary = render(task, self.core.stages.list(task.id), self.core.settings.bot_name)
+            if run_id is None:
+                client.create_check_run(
+                    task.repository,
+                    name=self.context,
+                    head_sha=sha,
+                    conclusion=conclusion,
+                    title=title[:200],
+                    summary=summary,
+                    external_id=task.id,
+                )
+            else:
+                client.update_check_run(
+                    task.repository, run_id, conclusion=conclusion, title=title[:200], summary=summary
+                )
 
 
 def summarize(result: dict[str, Any]) -> str:

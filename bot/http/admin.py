@@ -53,6 +53,8 @@ class AdminApi:
             Route("/task/{task_id}", self._guard(self.get_task), methods=["GET"]),
             Route("/task/{task_id}/logs", self._guard(self.task_logs), methods=["GET"]),
             Route("/task/{task_id}/cancel", self._guard(self.cancel_task), methods=["POST"]),
+            Route("/task/{task_id}/approve", self._guard(self.approve_task), methods=["POST"]),
+            Route("/task/{task_id}/reject", self._guard(self.reject_task), methods=["POST"]),
             Route("/api/submit", self._guard(self.submit), methods=["POST"]),
             Route("/sandbox/list", self._guard(self.list_sandboxes), methods=["GET"]),
             Route("/sandbox/{sandbox_id}/destroy", self._guard(self.destroy_sandbox), methods=["POST"]),
@@ -96,6 +98,20 @@ class AdminApi:
     async def cancel_task(self, request: Request) -> JSONResponse:
         task = await run_in_threadpool(self.core.cancel, request.path_params["task_id"], by="api")
         return JSONResponse(task_view(task), status_code=202)
+
+    async def approve_task(self, request: Request) -> JSONResponse:
+        task_id = request.path_params["task_id"]
+        await run_in_threadpool(lambda: self.core.approve(task_id, by="api"))
+        return JSONResponse(task_view(await run_in_threadpool(self.core.task, task_id)), status_code=202)
+
+    async def reject_task(self, request: Request) -> JSONResponse:
+        task_id = request.path_params["task_id"]
+        data = await read_json_object(request, self.core.settings.max_request_bytes) if await request.body() else {}
+        reason = data.get("reason", "")
+        if not isinstance(reason, str) or len(reason) > 1000:
+            raise ValidationError("reason must be a string of at most 1000 characters")
+        await run_in_threadpool(lambda: self.core.reject(task_id, by="api", reason=reason))
+        return JSONResponse(task_view(await run_in_threadpool(self.core.task, task_id)))
 
     async def submit(self, request: Request) -> JSONResponse:
         data = await read_json_object(request, self.core.settings.max_request_bytes)

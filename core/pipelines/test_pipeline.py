@@ -16,7 +16,7 @@ import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from core.errors import DockhandError, StageFailedError
 from core.pipeline import Pipeline, Stage, StageContext
@@ -39,8 +39,10 @@ MAX_REPORT_BYTES = 50 * 1024 * 1024
 INSTALL_TIMEOUT = 1200.0
 
 
-class _Run:
+class TestRun:
     """State shared by the stages of one run (kept on the context's result under private keys)."""
+
+    __test__ = False  # not a pytest class
 
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="dockhand-test-"))
@@ -51,12 +53,20 @@ class _Run:
         self.reused: dict[str, Any] | None = None
 
 
-def _run(ctx: StageContext) -> _Run:
+RunT = TypeVar("RunT", bound="TestRun")
+
+
+def run_state(ctx: StageContext, kind: type[RunT]) -> RunT:
+    """The state the stages of this run share (made by the first stage that asks)."""
     run = ctx.result.get("_run")
-    if not isinstance(run, _Run):
-        run = _Run()
+    if not isinstance(run, kind):
+        run = kind()
         ctx.result["_run"] = run
     return run
+
+
+def _run(ctx: StageContext) -> TestRun:
+    return run_state(ctx, TestRun)
 
 
 def _provider(ctx: StageContext) -> SandboxProvider:
@@ -70,12 +80,17 @@ def _spec(ctx: StageContext) -> TestPipelineSpec:
     return ctx.spec
 
 
+def repository_url(git_url: str, repository: str) -> str:
+    """The clone URL of owner/name under the configured git host."""
+    return f"{git_url.rstrip('/')}/{repository}.git"
+
+
 def source_of(ctx: StageContext) -> str:
     spec = _spec(ctx)
     if spec.source:
         return spec.source
     if ctx.task.repository:
-        return f"https://github.com/{ctx.task.repository}.git"
+        return repository_url(ctx.settings.github_git_url, ctx.task.repository)
     raise StageFailedError("nothing to test: the task names neither a source nor a repository")
 
 
@@ -83,8 +98,8 @@ def source_of(ctx: StageContext) -> str:
 def checkout(ctx: StageContext) -> None:
     run, provider, spec = _run(ctx), _provider(ctx), _spec(ctx)
     source = source_of(ctx)
-    # Only an operator's own CLI may name local paths; anything from the network gets https sources only.
-    allow_local = ctx.task.trigger_source is TriggerSource.CLI
+    # Only an operator's own CLI (or configuration) may name local paths; sources from the network are https only.
+    allow_local = ctx.task.trigger_source is TriggerSource.CLI or spec.source is None
     try:
         run.tree = provider.materialize(source, spec.ref, run.tmp / "tree", allow_local=allow_local)
     except DockhandError as exc:
@@ -118,13 +133,19 @@ def detect_projects(ctx: StageContext) -> None:
             "reusing its result (force to run again)"
         )
         return
+    open_sandbox(ctx, run, f"test-{ctx.task.id}")
+
+
+def open_sandbox(ctx: StageContext, run: TestRun, sandbox_id: str) -> None:
+    """The run's sandbox (in the image its projects ask for, if allowed), with the checked-out tree in it."""
+    assert run.tree is not None
     provider = _provider(ctx)
     image = next((p.image for p in run.plans if p.image), None)
     policy = provider.default_policy()
     if image:
         policy = policy.with_overrides(image=image)
     try:
-        run.box = provider.get_or_create(f"test-{ctx.task.id}", policy)
+        run.box = provider.get_or_create(sandbox_id, policy)
         run.box.load_tree(run.tree)
     except DockhandError as exc:
         raise StageFailedError(f"could not prepare the sandbox: {exc}") from None
@@ -150,7 +171,7 @@ def install(ctx: StageContext) -> None:
             project.update(status="install-failed", error=f"install failed: {exc}")
 
 
-def _install_project(ctx: StageContext, run: _Run, plan: ProjectPlan, project: dict[str, Any]) -> None:
+def _install_project(ctx: StageContext, run: TestRun, plan: ProjectPlan, project: dict[str, Any]) -> None:
     provider = _provider(ctx)
     assert run.box is not None and run.tree is not None
     key = _cache_key(ctx, plan, run.tree)
@@ -190,6 +211,11 @@ def run_tests(ctx: StageContext) -> None:
     run = _run(ctx)
     if run.reused is not None:
         return
+    execute_tests(ctx, run)
+
+
+def execute_tests(ctx: StageContext, run: TestRun) -> None:
+    """Run each installed project's tests in the sandbox, offline; statuses go on `run.projects`."""
     assert run.box is not None
     run.box.set_network(False)
     for plan, project in zip(run.plans, run.projects, strict=True):
@@ -215,6 +241,14 @@ def run_tests(ctx: StageContext) -> None:
             project["status"] = "ran"
 
 
+def reset_projects(run: TestRun) -> None:
+    """Before running the tests again (after a change): every installed project is pending again."""
+    kept = ("language", "root", "framework", "package_manager", "cache", "install_seconds")
+    for i, project in enumerate(run.projects):
+        if project["status"] != "install-failed":
+            run.projects[i] = {k: project[k] for k in kept if k in project} | {"status": "pending"}
+
+
 def report(ctx: StageContext) -> None:
     run, spec = _run(ctx), _spec(ctx)
     if run.reused is not None:
@@ -229,10 +263,40 @@ def report(ctx: StageContext) -> None:
             changed = changed_lines(_provider(ctx).diff(run.tree, spec.base))
         except DockhandError as exc:
             ctx.log.system(f"no diff coverage: {exc}")
-    artifacts = ctx.settings.artifacts_dir / ctx.task.id
+    overall = collect_results(ctx, run, changed)
+    _finish(ctx, run, overall)
+
+
+def collect_results(ctx: StageContext, run: TestRun, changed: dict[str, set[int]] | None, label: str = "") -> str:
+    """Parse each project's reports (kept as artifacts, under `label` when given); the overall status."""
+    assert run.box is not None
+    artifacts = ctx.settings.artifacts_dir / ctx.task.id / label
     for plan, project in zip(run.plans, run.projects, strict=True):
         _report_project(ctx, run.box, plan, project, changed, artifacts)
-    _finish(ctx, run)
+    return overall_status(run.projects)
+
+
+def overall_status(projects: list[dict[str, Any]]) -> str:
+    statuses = [p["status"] for p in projects]
+    if statuses and all(s == "passed" for s in statuses):
+        return "passed"
+    return "failed" if any(s == "failed" for s in statuses) else "error"
+
+
+def describe_projects(projects: list[dict[str, Any]], failures: int = 10) -> str:
+    """A short text of each project's status and its first failures (for people and for the agent)."""
+    lines = []
+    for p in projects:
+        totals = p.get("totals") or {}
+        counts = ", ".join(f"{totals[k]} {k}" for k in ("passed", "failed", "errors", "skipped") if totals.get(k))
+        lines.append(
+            f"- {p['language']} {p['root']} ({p['framework']}): {p['status']}" + (f", {counts}" if counts else "")
+        )
+        if p.get("error"):
+            lines.append(f"  {p['error'][:1000]}")
+        for failure in (p.get("failures") or [])[:failures]:
+            lines.append(f"  ✗ {failure['name']}: {failure['message'][:800]}")
+    return "\n".join(lines)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -323,13 +387,7 @@ def _coverage(box: LiveSandboxLike, plan: ProjectPlan, folder: Path, project: di
         return None
 
 
-def _finish(ctx: StageContext, run: _Run) -> None:
-    statuses = [p["status"] for p in run.projects]
-    overall = (
-        "passed"
-        if statuses and all(s == "passed" for s in statuses)
-        else ("failed" if any(s == "failed" for s in statuses) else "error")
-    )
+def _finish(ctx: StageContext, run: TestRun, overall: str) -> None:
     ctx.result.update(status=overall, projects=run.projects, run_key=_run_key(ctx, run))
     ctx.metrics["projects"] = len(run.projects)
     summary = ", ".join(f"{p['language']} {p['root']}: {p['status']}" for p in run.projects)
@@ -352,7 +410,7 @@ def _cache_key(ctx: StageContext, plan: ProjectPlan, tree: SourceTree) -> str:
     return f"{plan.language.value}-{digest.hexdigest()[:24]}"
 
 
-def _run_key(ctx: StageContext, run: _Run) -> str:
+def _run_key(ctx: StageContext, run: TestRun) -> str:
     assert run.tree is not None
     config = json.dumps([asdict(p) for p in run.plans], sort_keys=True, default=str)
     base = _spec(ctx).base or ""

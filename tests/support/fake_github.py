@@ -6,19 +6,30 @@ request schema 422. Every response the fake sends is checked against the operati
 a mismatch is recorded in `contract_errors` (tests assert it stays empty) and answered with 500.
 Responses are built by `synthesize()` — a minimal instance of the schema — with the fake's state laid
 over it, so they have every field the real service returns.
+
+Who is calling comes from the token: a personal token in `tokens` is the user `dockhand-test`; an
+installation token (`installation_tokens`, or one minted at `POST /app/installations/{id}/access_tokens`
+with a JWT signed by a key registered with `add_app`) is `dockhand[bot]`. Only the latter may write
+check runs, as on GitHub. A review whose inline comment is not on a line of the PR's diff is refused
+with GitHub's 422, judged from the stored patches by `diff_lines` — written apart from the bot's own
+parser so that the two check each other.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jsonschema
+import jwt
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -85,6 +96,8 @@ def synthesize(schema: Any, overrides: Any = None) -> Any:
         for name, value in given.items():
             out[name] = synthesize(props[name], value) if name in props else value
         return out
+    if kind == "array" and isinstance(overrides, list):  # each item filled in, as an object is
+        return [synthesize(schema.get("items"), item) for item in overrides]
     if overrides is not None:
         return overrides
     if schema.get("nullable"):
@@ -115,24 +128,103 @@ ROUTES = [
 ]
 
 
+def diff_lines(patch: str | None) -> dict[str, set[int]]:
+    """The lines of a file's patch a review comment may sit on, per side ("LEFT", "RIGHT")."""
+    sides: dict[str, set[int]] = {"LEFT": set(), "RIGHT": set()}
+    old = new = 0
+    for line in (patch or "").split("\n"):
+        if header := re.match(r"@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@", line):
+            old, new = int(header[1]), int(header[2])
+        elif line.startswith("+"):
+            sides["RIGHT"].add(new)
+            new += 1
+        elif line.startswith("-"):
+            sides["LEFT"].add(old)
+            old += 1
+        elif line.startswith(" "):
+            sides["LEFT"].add(old)
+            sides["RIGHT"].add(new)
+            old, new = old + 1, new + 1
+    return sides
+
+
+BOT_LOGIN = "dockhand[bot]"
+_DOCS = "https://docs.github.com/rest"
+
+
 @dataclass
 class FakeGitHub:
     """The fake's state, and what it was asked."""
 
     tokens: set[str] = field(default_factory=lambda: {"ghp_fake_token"})
+    installation_tokens: set[str] = field(default_factory=set)
+    apps: dict[str, str] = field(default_factory=dict)  # app id → public key (PEM) its JWTs are signed for
+    installations: dict[int, str] = field(default_factory=dict)  # installation id → app id
     repos: dict[str, dict[str, Any]] = field(default_factory=dict)
     permissions: dict[tuple[str, str], str] = field(default_factory=dict)
     issues: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     pulls: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    files: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (repo, branch, path) -> text
     statuses: list[dict[str, Any]] = field(default_factory=list)
+    reviews: dict[int, dict[str, Any]] = field(default_factory=dict)
+    check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    answers: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, status) sent back
+    base_url: str = "https://api.github.invalid"  # set to the server's address once it runs
     contract_errors: list[str] = field(default_factory=list)
     fail_next: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # (status, headers) to answer next
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
 
     def add_repo(self, full_name: str, default_branch: str = "main") -> None:
         self.repos[full_name] = {"default_branch": default_branch}
+
+    def add_pull(
+        self,
+        repo: str,
+        number: int,
+        *,
+        head_sha: str,
+        files: Sequence[Mapping[str, Any]] = (),
+        head: str = "feature",
+        base: str = "main",
+        title: str = "A change",
+        body: str = "",
+        author: str = "alice",
+        draft: bool = False,
+    ) -> None:
+        """A PR (and its issue) with changed files: {"filename", "patch"?, "status"?, "previous_filename"?}."""
+        self.pulls[(repo, number)] = {
+            "title": title,
+            "body": body,
+            "head": head,
+            "base": base,
+            "head_sha": head_sha,
+            "user": author,
+            "draft": draft,
+            "files": [{"status": "modified", **f} for f in files],
+        }
+        self.issues.setdefault((repo, number), {"title": title, "body": body, "user": {"login": author}})
+
+    def add_app(self, app_id: int, public_key_pem: str, installation_id: int) -> None:
+        """A GitHub App whose JWTs verify with this key, installed as `installation_id`."""
+        self.apps[str(app_id)] = public_key_pem
+        self.installations[installation_id] = str(app_id)
+
+    def login_for(self, scheme: str, token: str) -> str | None:
+        """Who the Authorization header names; None for bad credentials."""
+        if scheme.lower() not in ("token", "bearer"):
+            return None
+        if token in self.tokens:
+            return "dockhand-test"
+        if token in self.installation_tokens:
+            return BOT_LOGIN
+        try:
+            app_id = str(jwt.decode(token, options={"verify_signature": False})["iss"])
+            jwt.decode(token, self.apps[app_id], algorithms=["RS256"])
+        except (jwt.PyJWTError, KeyError):
+            return None
+        return f"app:{app_id}"
 
     # --- handlers: (params, body) -> (status, payload) ----------------------------------------
     def handle(self, key: str, p: dict[str, str], body: Any, login: str) -> tuple[int, Any]:
@@ -205,22 +297,249 @@ def _comment_view(comment_id: int, comment: dict[str, Any]) -> dict[str, Any]:
 
 
 def _new_pull(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, login: str) -> tuple[int, Any]:
+    owner = repo.split("/")[0]
+    if any(r == repo and pull["head"] == body["head"] for (r, _), pull in fake.pulls.items()):
+        message = f"A pull request already exists for {owner}:{body['head']}."
+        return 422, {
+            "message": "Validation Failed",
+            "errors": [{"resource": "PullRequest", "code": "custom", "message": message}],
+            "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request",
+        }
     number = max([n for (r, n) in fake.pulls if r == repo] + [n for (r, n) in fake.issues if r == repo] + [0]) + 1
     fake.pulls[(repo, number)] = {
         "title": body["title"],
         "body": body.get("body") or "",
         "head": body["head"],
         "base": body["base"],
+        "head_sha": "0" * 40,
+        "user": login,
+        "draft": bool(body.get("draft")),
+        "files": [],  # a PR opened through the API has no files unless a test sets them
     }
-    return 201, {
+    return 201, _pull_view(fake, repo, number)
+
+
+def _pull_view(fake: FakeGitHub, repo: str, number: int) -> dict[str, Any]:
+    pull = fake.pulls[(repo, number)]
+    owner = repo.split("/")[0]
+    return {
         "number": number,
-        "title": body["title"],
-        "body": body.get("body"),
+        "title": pull["title"],
+        "body": pull["body"] or None,
         "state": "open",
+        "draft": pull["draft"],
+        "url": f"{fake.base_url}/repos/{repo}/pulls/{number}",
         "html_url": f"https://github.invalid/{repo}/pull/{number}",
-        "head": {"ref": body["head"], "sha": "0" * 40, "label": body["head"]},
-        "base": {"ref": body["base"], "sha": "0" * 40, "label": body["base"]},
+        "user": {"login": pull["user"]},
+        "head": {"ref": pull["head"], "sha": pull["head_sha"], "label": f"{owner}:{pull['head']}"},
+        "base": {"ref": pull["base"], "sha": "0" * 40, "label": f"{owner}:{pull['base']}"},
+        "changed_files": len(pull["files"]),
     }
+
+
+def _contents(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, login: str) -> tuple[int, Any]:
+    """A file of the default branch (or `?ref=`), base64-encoded as GitHub sends it."""
+    ref = p.get("query.ref") or fake.repos[repo]["default_branch"]
+    text = fake.files.get((repo, ref, p["path"]))
+    if text is None:
+        return 404, {"message": "Not Found"}
+    raw = text.encode()
+    url = f"{fake.base_url}/repos/{repo}/contents/{p['path']}?ref={ref}"
+    html = f"https://github.invalid/{repo}/blob/{ref}/{p['path']}"
+    sha = hashlib.sha1(b"blob %d\0" % len(raw) + raw).hexdigest()
+    return 200, {
+        "type": "file",
+        "encoding": "base64",
+        "size": len(raw),
+        "name": p["path"].rsplit("/", 1)[-1],
+        "path": p["path"],
+        "content": base64.b64encode(raw).decode(),
+        "sha": sha,
+        "url": url,
+        "git_url": f"{fake.base_url}/repos/{repo}/git/blobs/{sha}",
+        "html_url": html,
+        "download_url": None,
+        "_links": {"self": url, "git": None, "html": html},
+    }
+
+
+def _list_pulls(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, login: str) -> tuple[int, Any]:
+    """Open PRs, filtered by `head=owner:branch` as GitHub does."""
+    head = p.get("query.head")
+    owner = repo.split("/")[0]
+    found = [
+        _pull_view(fake, repo, number)
+        for (r, number), pull in sorted(fake.pulls.items())
+        if r == repo and (head is None or head == f"{owner}:{pull['head']}")
+    ]
+    return 200, found
+
+
+def _pull(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, login: str) -> tuple[int, Any]:
+    if (repo, int(p["pull_number"])) not in fake.pulls:
+        return 404, {"message": "Not Found"}
+    return 200, _pull_view(fake, repo, int(p["pull_number"]))
+
+
+def _pull_files(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, login: str) -> tuple[int, Any]:
+    pull = fake.pulls.get((repo, int(p["pull_number"])))
+    if pull is None:
+        return 404, {"message": "Not Found"}
+    views = []
+    for f in pull["files"]:
+        lines = (f.get("patch") or "").split("\n")
+        added, removed = sum(x.startswith("+") for x in lines), sum(x.startswith("-") for x in lines)
+        blob = f"https://github.invalid/{repo}/blob/{pull['head_sha']}/{f['filename']}"
+        view = {**f, "additions": added, "deletions": removed, "changes": added + removed, "blob_url": blob}
+        views.append({k: v for k, v in view.items() if v is not None})  # no patch: the key is left out
+    return 200, views
+
+
+def _new_review(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, login: str) -> tuple[int, Any]:
+    number = int(p["pull_number"])
+    pull = fake.pulls.get((repo, number))
+    if pull is None:
+        return 404, {"message": "Not Found"}
+    event = body.get("event")
+    if pull["user"] == login and event in ("APPROVE", "REQUEST_CHANGES"):
+        verb = "approve" if event == "APPROVE" else "request changes on"
+        return 422, _unprocessable(f"Can not {verb} your own pull request")
+    if body.get("commit_id", pull["head_sha"]) != pull["head_sha"]:
+        return 422, _unprocessable(f"No commit found for SHA: {body['commit_id']}")
+    patches = {f["filename"]: f.get("patch") for f in pull["files"]}
+    for comment in body.get("comments", []):
+        if not _on_diff(comment, patches):
+            return 422, _unprocessable("Pull request review thread line must be part of the diff")
+    review_id = next(fake._ids)
+    state = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED", "COMMENT": "COMMENTED"}
+    fake.reviews[review_id] = {
+        "repo": repo,
+        "number": number,
+        "user": login,
+        "body": body.get("body") or "",
+        "state": state.get(event, "PENDING"),
+        "commit_id": body.get("commit_id", pull["head_sha"]),
+        "comments": body.get("comments", []),
+    }
+    return 200, _review_view(fake, review_id)
+
+
+def _on_diff(comment: dict[str, Any], patches: dict[str, str | None]) -> bool:
+    if comment["path"] not in patches:
+        return False
+    patch = patches[comment["path"]]
+    if "position" in comment:  # lines below the first hunk header, counting later headers too
+        return patch is not None and 1 <= comment["position"] < len(patch.rstrip("\n").split("\n"))
+    sides = diff_lines(patch)
+    side, start_side = comment.get("side", "RIGHT"), comment.get("start_side", comment.get("side", "RIGHT"))
+    if side not in sides or start_side not in sides or "line" not in comment:
+        return False
+    return comment["line"] in sides[side] and comment.get("start_line", comment["line"]) in sides[start_side]
+
+
+def _unprocessable(reason: str) -> dict[str, Any]:
+    return {"message": "Unprocessable Entity", "errors": [reason], "documentation_url": _DOCS}
+
+
+def _list_reviews(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, login: str) -> tuple[int, Any]:
+    number = int(p["pull_number"])
+    if (repo, number) not in fake.pulls:
+        return 404, {"message": "Not Found"}
+    mine = [i for i, r in fake.reviews.items() if r["repo"] == repo and r["number"] == number]
+    return 200, [_review_view(fake, i) for i in mine]
+
+
+def _review_view(fake: FakeGitHub, review_id: int) -> dict[str, Any]:
+    review = fake.reviews[review_id]
+    html = f"https://github.invalid/{review['repo']}/pull/{review['number']}#pullrequestreview-{review_id}"
+    pull_url = f"{fake.base_url}/repos/{review['repo']}/pulls/{review['number']}"
+    view = {
+        "id": review_id,
+        "node_id": f"PRR_{review_id}",
+        "user": {"login": review["user"]},
+        "body": review["body"],
+        "state": review["state"],
+        "commit_id": review["commit_id"],
+        "html_url": html,
+        "pull_request_url": pull_url,
+        "_links": {"html": {"href": html}, "pull_request": {"href": pull_url}},
+        "author_association": "NONE",
+    }
+    return view | ({} if review["state"] == "PENDING" else {"submitted_at": _now()})
+
+
+def _new_check_run(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, login: str) -> tuple[int, Any]:
+    if login != BOT_LOGIN:
+        return 403, {"message": "You must authenticate via a GitHub App.", "documentation_url": _DOCS}
+    run_id = next(fake._ids)
+    fake.check_runs[run_id] = {"repo": repo, "status": "queued", "conclusion": None, "output": {}, "started_at": _now()}
+    _apply_check_run(fake.check_runs[run_id], body)
+    return 201, _check_run_view(fake, run_id)
+
+
+def _update_check_run(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, login: str) -> tuple[int, Any]:
+    if login != BOT_LOGIN:
+        return 403, {"message": "You must authenticate via a GitHub App.", "documentation_url": _DOCS}
+    run = fake.check_runs.get(int(p["check_run_id"]))
+    if run is None or run["repo"] != repo:
+        return 404, {"message": "Not Found"}
+    _apply_check_run(run, body)
+    run.setdefault("edits", 0)
+    run["edits"] += 1
+    return 200, _check_run_view(fake, int(p["check_run_id"]))
+
+
+def _apply_check_run(run: dict[str, Any], body: dict[str, Any]) -> None:
+    run.update({k: v for k, v in body.items() if k != "output"})
+    run["output"] = {**run["output"], **body.get("output", {})}
+    if body.get("conclusion") is not None:  # a conclusion completes the run
+        run["status"] = "completed"
+    if run["status"] == "completed":
+        run.setdefault("completed_at", _now())
+
+
+def _check_run_view(fake: FakeGitHub, run_id: int) -> dict[str, Any]:
+    run = fake.check_runs[run_id]
+    output = run["output"]
+    return {
+        "id": run_id,
+        "node_id": f"CR_{run_id}",
+        "name": run["name"],
+        "head_sha": run["head_sha"],
+        "url": f"{fake.base_url}/repos/{run['repo']}/check-runs/{run_id}",
+        "html_url": f"https://github.invalid/{run['repo']}/runs/{run_id}",
+        "details_url": run.get("details_url"),
+        "external_id": run.get("external_id"),
+        "status": run["status"],
+        "conclusion": run["conclusion"],
+        "started_at": run["started_at"],
+        "completed_at": run.get("completed_at"),
+        "check_suite": {"id": 1},
+        "app": {"slug": BOT_LOGIN.removesuffix("[bot]"), "name": BOT_LOGIN.removesuffix("[bot]")},
+        "pull_requests": [],
+        "output": {
+            "title": output.get("title"),
+            "summary": output.get("summary"),
+            "text": output.get("text"),
+            "annotations_count": 0,
+            "annotations_url": f"{fake.base_url}/repos/{run['repo']}/check-runs/{run_id}/annotations",
+        },
+    }
+
+
+def _access_token(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, login: str) -> tuple[int, Any]:
+    if not login.startswith("app:"):
+        return 401, {"message": "A JSON web token could not be decoded", "documentation_url": _DOCS}
+    if fake.installations.get(int(p["installation_id"])) != login.removeprefix("app:"):
+        return 404, {"message": "Not Found"}
+    token = f"ghs_fake_installation_{next(fake._ids)}"
+    fake.installation_tokens.add(token)
+    expires = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return 201, {"token": token, "expires_at": expires, "permissions": {}, "repository_selection": "all"}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _status(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, login: str) -> tuple[int, Any]:
@@ -250,6 +569,15 @@ _HANDLERS: dict[str, Callable[..., tuple[int, Any]]] = {
     "GET /repos/{owner}/{repo}/issues/{issue_number}/comments": _list_comments,
     "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}": _edit_comment,
     "POST /repos/{owner}/{repo}/pulls": _new_pull,
+    "GET /repos/{owner}/{repo}/pulls": _list_pulls,
+    "GET /repos/{owner}/{repo}/contents/{path}": _contents,
+    "GET /repos/{owner}/{repo}/pulls/{pull_number}": _pull,
+    "GET /repos/{owner}/{repo}/pulls/{pull_number}/files": _pull_files,
+    "POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews": _new_review,
+    "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews": _list_reviews,
+    "POST /repos/{owner}/{repo}/check-runs": _new_check_run,
+    "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}": _update_check_run,
+    "POST /app/installations/{installation_id}/access_tokens": _access_token,
     "POST /repos/{owner}/{repo}/statuses/{sha}": _status,
     "GET /rate_limit": _rate_limit,
     "GET /user": _user,
@@ -258,13 +586,19 @@ _HANDLERS: dict[str, Callable[..., tuple[int, Any]]] = {
 
 def _app(fake: FakeGitHub) -> Starlette:
     async def endpoint(request: Request) -> Response:
+        response = await answer(request)
+        fake.answers.append((request.method, request.url.path, response.status_code))
+        return response
+
+    async def answer(request: Request) -> Response:
         method, path = request.method, request.url.path
         raw = await request.body()
         body = json.loads(raw) if raw else None
         fake.requests.append((method, path, body))
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
-        if scheme.lower() not in ("token", "bearer") or token not in fake.tokens:
+        login = fake.login_for(scheme, token)
+        if login is None:
             return JSONResponse(
                 {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}, status_code=401
             )
@@ -284,7 +618,8 @@ def _app(fake: FakeGitHub) -> Starlette:
             errors = [e.message for e in jsonschema.Draft7Validator(to_json_schema(request_schema)).iter_errors(body)]
             if errors:
                 return JSONResponse({"message": "Invalid request.", "errors": errors}, status_code=422)
-        status, payload = fake.handle(key, match.groupdict(), body, login="dockhand-test")
+        params = {f"query.{k}": v for k, v in request.query_params.items()} | match.groupdict()
+        status, payload = fake.handle(key, params, body, login=login)
         response = operation["responses"].get(str(status))
         if response is not None and response.get("schema") is not None:
             schema = response["schema"]
@@ -306,4 +641,5 @@ def _app(fake: FakeGitHub) -> Starlette:
 def running_fake_github(fake: FakeGitHub | None = None) -> Iterator[tuple[FakeGitHub, str]]:
     fake = fake or FakeGitHub()
     with serve_in_thread(_app(fake)) as url:
+        fake.base_url = url
         yield fake, url

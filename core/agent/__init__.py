@@ -1,0 +1,1 @@
+"""The LLM agent: a loop on the Anthropic Messages API whose only hands are tools run in a sandbox."""

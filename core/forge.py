@@ -1,0 +1,66 @@
+"""What the core needs from the code host (GitHub): issues, checkouts, and publishing a change.
+
+`bot/github` implements it with PyGithub and host-side git; pipelines see only this protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from core.sandboxing import SourceTree
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssueComment:
+    author: str
+    body: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssueThread:
+    """An issue as the agent sees it."""
+
+    repository: str
+    number: int
+    title: str
+    body: str
+    author: str
+    labels: tuple[str, ...] = ()
+    comments: tuple[IssueComment, ...] = ()
+    url: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishedChange:
+    branch: str
+    commit: str
+    pull_number: int
+    pull_url: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeRequest:
+    """A committed change (a git bundle of commits on top of `base`), to push and propose."""
+
+    repository: str
+    bundle: bytes
+    branch: str
+    base: str
+    title: str
+    body: str
+
+
+class Forge(Protocol):
+    def issue(self, repository: str, number: int) -> IssueThread: ...
+
+    def default_branch(self, repository: str) -> str: ...
+
+    def checkout(self, repository: str, ref: str | None, destination: Path) -> SourceTree:
+        """A clean clone of the repository at `ref` (default branch when None) on the host."""
+        ...
+
+    def publish(self, change: ChangeRequest) -> PublishedChange:
+        """Push the branch from the host (the sandbox never holds a token) and open the pull request."""
+        ...

@@ -1,0 +1,111 @@
+"""Approval gates on both store backends: a task parks at its gate, holds no worker, and resumes after it
+when approved — or ends when rejected, cancelled or left too long."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from core.errors import ApprovalRequired, InvalidTransitionError
+from core.models import utcnow
+from core.pipeline import Pipeline, PipelineRegistry, Stage, StageContext
+from core.service import Core
+from core.specs import TaskSubmission
+from core.states import ApprovalStatus, EventKind, StageStatus, TaskStatus, TaskType
+
+RAN: list[tuple[str, str, int]] = []
+
+
+def gated_registry() -> PipelineRegistry:
+    def before(ctx: StageContext) -> None:
+        RAN.append((ctx.task.id, "before", ctx.task.attempt))
+        ctx.result["found"] = 42
+
+    def gate(ctx: StageContext) -> None:
+        RAN.append((ctx.task.id, "gate", ctx.task.attempt))
+        raise ApprovalRequired("push 1 file?", expires_in_seconds=600)
+
+    def after(ctx: StageContext) -> None:
+        RAN.append((ctx.task.id, "after", ctx.task.attempt))
+        ctx.result["published_with"] = ctx.result["found"]
+
+    registry = PipelineRegistry()
+    registry.register(
+        TaskType.CUSTOM, Pipeline(name="gated", stages=(Stage("before", before), Stage("gate", gate), Stage("after", after)))
+    )
+    return registry
+
+
+@pytest.fixture
+def core(core_factory: Callable[..., Core]) -> Core:
+    return core_factory(registry=gated_registry())
+
+
+def parked(core: Core) -> str:
+    task_id = core.submit(TaskSubmission(type=TaskType.CUSTOM, payload={"command": "x"}, max_retries=0)).task.id
+    task = core.run_now(task_id)
+    assert task.status is TaskStatus.AWAITING_APPROVAL
+    assert task.worker_id is None and task.claim_token is None and task.lease_expires_at is None
+    assert (task.result or {})["found"] == 42
+    assert core.queue.claim("w") is None, "a waiting task is not work"
+    return task_id
+
+
+def test_approval_resumes_after_the_gate_with_what_the_run_found(core: Core) -> None:
+    task_id = parked(core)
+    (approval,) = core.approvals.of(task_id)
+    assert approval.status is ApprovalStatus.PENDING and approval.action == "gate" and approval.summary == "push 1 file?"
+    assert approval.expires_at is not None
+    core.approve(task_id, by="bob")
+    assert core.task(task_id).status is TaskStatus.PENDING
+    task = core.run_now(task_id)
+    assert task.status is TaskStatus.SUCCEEDED, task.error
+    assert (task.result or {})["published_with"] == 42
+    assert (task.result or {})["approval"]["by"] == "bob"
+    steps = [(step, attempt) for tid, step, attempt in RAN if tid == task_id]
+    assert steps == [("before", 1), ("gate", 1), ("after", 2)], "nothing before the gate ran twice"
+    stages = core.stages.list(task_id)
+    assert [(s.name, s.status) for s in stages] == [
+        ("before", StageStatus.SUCCEEDED),
+        ("gate", StageStatus.SUCCEEDED),
+        ("after", StageStatus.SUCCEEDED),
+    ]
+    kinds = [e.kind for e in core.journal.events(task_id)]
+    assert kinds.count(EventKind.APPROVAL_REQUESTED) == 1 and kinds.count(EventKind.APPROVAL_DECIDED) == 1
+    with pytest.raises(InvalidTransitionError):
+        core.approve(task_id, by="bob")
+
+
+def test_rejection_and_cancellation_end_a_waiting_task(core: Core) -> None:
+    rejected, cancelled = parked(core), parked(core)
+    core.reject(rejected, by="carol", reason="wrong fix")
+    task = core.task(rejected)
+    assert task.status is TaskStatus.CANCELLED and task.error == "rejected by carol: wrong fix"
+    core.cancel(cancelled, by="dave")
+    assert core.task(cancelled).status is TaskStatus.CANCELLED
+    assert core.approvals.of(cancelled)[0].status is ApprovalStatus.REJECTED
+    assert core.approvals.of(cancelled)[0].decided_by == "dave"
+    for task_id in (rejected, cancelled):
+        with pytest.raises(InvalidTransitionError):
+            core.approve(task_id, by="bob")
+    assert not [step for tid, step, _ in RAN if tid in (rejected, cancelled) and step == "after"]
+
+
+def test_an_undecided_approval_expires(core: Core) -> None:
+    task_id = parked(core)
+    assert core.approvals.expire() == []
+    assert core.approvals.expire(utcnow() + timedelta(seconds=601)) == [task_id]
+    task = core.task(task_id)
+    assert task.status is TaskStatus.FAILED and "expired" in (task.error or "")
+    assert core.approvals.of(task_id)[0].status is ApprovalStatus.EXPIRED
+    assert core.approvals.expire(utcnow() + timedelta(days=1)) == []
+    with pytest.raises(InvalidTransitionError):
+        core.reject(task_id, by="late")
+
+
+def test_only_a_waiting_task_can_be_decided(core: Core) -> None:
+    task_id = core.submit(TaskSubmission(type=TaskType.CUSTOM, payload={"command": "x"})).task.id
+    with pytest.raises(InvalidTransitionError, match="not waiting for approval"):
+        core.approve(task_id, by="bob")
