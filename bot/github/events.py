@@ -127,6 +127,19 @@ class TriggerRules:
         )
 
 
+def depends_on_repository_config(name: str, payload: Mapping[str, Any]) -> bool:
+    """Whether a repository's `.dockhand.toml` could change what this event means (so it is worth reading)."""
+    action = payload.get("action")
+    if name == "issues":
+        return action in ("opened", "labeled")
+    if name == "pull_request":
+        pull = payload.get("pull_request")
+        return action in _PR_ACTIONS and not (isinstance(pull, Mapping) and pull.get("draft"))
+    if name == "push":
+        return str(payload.get("ref", "")).startswith("refs/heads/") and not payload.get("deleted")
+    return False
+
+
 class PayloadError(ValueError):
     """A payload without the fields its event always has."""
 

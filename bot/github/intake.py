@@ -28,6 +28,7 @@ from bot.github.events import (
     Pushed,
     Trigger,
     TriggerRules,
+    depends_on_repository_config,
     parse_event,
 )
 from core.errors import DockhandError
@@ -54,8 +55,6 @@ def rules_from(settings: Settings) -> TriggerRules:
     )
 
 
-# Events whose meaning a repository's `.dockhand.toml` can change (label, reviews, tests, branches).
-_CONFIGURABLE = frozenset({"issues", "pull_request", "push"})
 CONFIG_TTL_SECONDS = 60.0
 
 
@@ -69,7 +68,7 @@ class GitHubIntake:
     def rules_for(self, event: str, payload: dict[str, Any]) -> TriggerRules:
         """The global rules, with the repository's `.dockhand.toml` (default branch) laid over them."""
         repository = (payload.get("repository") or {}).get("full_name") if isinstance(payload, dict) else None
-        if event not in _CONFIGURABLE or not isinstance(repository, str):
+        if not isinstance(repository, str) or not depends_on_repository_config(event, payload):
             return self.rules
         cached = self._configs.get(repository)
         if cached is not None and time.monotonic() - cached[0] < CONFIG_TTL_SECONDS:
