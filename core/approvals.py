@@ -18,8 +18,8 @@ from core.errors import InvalidTransitionError
 from core.events import Journal
 from core.models import Approval, utcnow
 from core.pipeline import ApprovalRequest
-from core.queue import Claim, close_pending_approvals, compare_and_set, load_task
-from core.states import ApprovalStatus, EventKind, TaskStatus
+from core.queue import Claim, close_pending_approvals, close_waiting_stages, compare_and_set, load_task
+from core.states import ApprovalStatus, EventKind, StageStatus, TaskStatus
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,6 +111,8 @@ class ApprovalGates:
             if task.status is not TaskStatus.AWAITING_APPROVAL or approval is None:
                 raise InvalidTransitionError(f"task {task_id} is {task.status.value}, not waiting for approval")
             now = utcnow()
+            if approve and approval.expires_at is not None and approval.expires_at < now:
+                raise InvalidTransitionError(f"the approval of task {task_id} expired; start the task again")
             approval.status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
             approval.decided_at = now
             approval.decided_by = who[:200]
@@ -131,6 +133,7 @@ class ApprovalGates:
                     error=error,
                 )
                 status, message = TaskStatus.CANCELLED, f"{approval.action} {error}"
+                close_waiting_stages(txn, task, StageStatus.CANCELLED)
             txn.emit(
                 task_id,
                 EventKind.APPROVAL_DECIDED,
@@ -168,6 +171,7 @@ class ApprovalGates:
                 ):
                     continue
                 close_pending_approvals(txn, approval.task_id, ApprovalStatus.EXPIRED, "expiry")
+                close_waiting_stages(txn, load_task(txn, approval.task_id), StageStatus.FAILED)
                 txn.emit(approval.task_id, EventKind.APPROVAL_DECIDED, status=TaskStatus.FAILED, message=message)
                 txn.emit(approval.task_id, EventKind.FINISHED, status=TaskStatus.FAILED, message=message)
                 expired.append(approval.task_id)

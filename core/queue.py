@@ -19,9 +19,9 @@ from sqlmodel import col, func, select, update
 
 from core.errors import InvalidTransitionError, NotFoundError
 from core.events import Journal, JournalTransaction
-from core.models import Approval, Task, new_task_id, utcnow
+from core.models import Approval, Task, TaskStage, new_task_id, utcnow
 from core.specs import TaskSubmission
-from core.states import ApprovalStatus, EventKind, TaskStatus, TaskType
+from core.states import ApprovalStatus, EventKind, StageStatus, TaskStatus, TaskType
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -296,6 +296,7 @@ class TaskQueue:
                         error="cancelled",
                     ):
                         close_pending_approvals(txn, task_id, ApprovalStatus.REJECTED, by or "cancel")
+                        close_waiting_stages(txn, task, StageStatus.CANCELLED)
                         txn.emit(task_id, EventKind.FINISHED, status=TaskStatus.CANCELLED, message=f"cancelled{who}")
                         return self._load(txn, task_id)
                 elif task.status is TaskStatus.RUNNING:
@@ -457,6 +458,21 @@ def close_pending_approvals(txn: JournalTransaction, task_id: str, status: Appro
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def close_waiting_stages(txn: JournalTransaction, task: Task, gate: StageStatus) -> None:
+    """A waiting task ended (rejected, cancelled, expired): its gate stage shows how, the stages after it skipped."""
+    for current, target in ((StageStatus.WAITING, gate), (StageStatus.PENDING, StageStatus.SKIPPED)):
+        txn.session.execute(
+            update(TaskStage)
+            .where(
+                col(TaskStage.task_id) == task.id,
+                col(TaskStage.attempt) == task.attempt,
+                col(TaskStage.status) == current,
+            )
+            .values(status=target, finished_at=utcnow() if current is StageStatus.WAITING else None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def load_task(txn: JournalTransaction, task_id: str) -> Task:

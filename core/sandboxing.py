@@ -85,6 +85,17 @@ class SourceTree:
     path: Path
 
 
+@dataclass(frozen=True, kw_only=True)
+class VerifiedChange:
+    """A change rebuilt on the host from what a sandbox produced: one commit on top of the checkout."""
+
+    commit: str
+    bundle: bytes
+    diff: str
+    numstat: str
+    """`git diff --numstat -z`: added, removed, path per entry, NUL-terminated."""
+
+
 class LiveSandboxLike(Protocol):
     """A running sandbox a pipeline can use."""
 
@@ -121,6 +132,12 @@ class SandboxProvider(Protocol):
 
     def diff(self, tree: SourceTree, base: str) -> str:
         """`git diff -U0 base` of the tree's commit (for diff coverage)."""
+        ...
+
+    def squash_change(
+        self, tree: SourceTree, bundle: bytes, *, message: str, author: tuple[str, str]
+    ) -> VerifiedChange:
+        """On the host: the sandbox's commits (an untrusted bundle) as one commit on top of `tree`."""
         ...
 
     def save_cache(self, box: LiveSandboxLike, key: str, paths: Sequence[str]) -> int: ...

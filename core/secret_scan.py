@@ -33,29 +33,53 @@ class Finding:
         return f"{self.path}:{self.line}: {self.kind}"
 
 
-def scan_diff(diff: str, known: Iterable[str] = ()) -> list[Finding]:
-    """Findings in the added lines of a unified diff (`git diff` output)."""
+def scan_text(text: str, known: Iterable[str] = ()) -> list[str]:
+    """The kinds of secret found in a text (e.g. a PR title or body)."""
     values = [v for v in known if v and len(v) >= _MIN_KNOWN_LENGTH]
+    kinds = ["a credential dockhand was given" for v in values if v in text]
+    kinds += [kind for kind, pattern in PATTERNS.items() if pattern.search(text)]
+    return kinds
+
+
+def scan_diff(diff: str, known: Iterable[str] = ()) -> list[Finding]:
+    """Findings in the added lines of a unified `git diff` (made with --text, so binary content is seen too).
+
+    Headers are read only between hunks (a hunk's line counts say where it ends), so an added line that
+    happens to start with `++ ` is scanned like any other. A finding names its file and line, never the text.
+    """
     findings: list[Finding] = []
-    path, line = "", 0
-    for raw in diff.splitlines():
-        if raw.startswith("+++ "):
-            target = raw[4:].strip()
-            path = target[2:] if target.startswith("b/") else target
+    path, line, old_left, new_left = "", 0, 0, 0
+    for raw in diff.split("\n"):
+        if old_left <= 0 and new_left <= 0:
+            if raw.startswith("diff --git "):
+                path = _shown_path(raw.rsplit(" b/", 1)[-1] if " b/" in raw else raw[len("diff --git ") :], known)
+            elif raw.startswith("+++ ") and raw[4:].startswith("b/"):
+                path = _shown_path(raw[6:], known)
+            elif raw.startswith("@@"):
+                match = _HUNK.match(raw)
+                if match:
+                    old_left = int(match[2]) if match[2] is not None else 1
+                    line = int(match[3])
+                    new_left = int(match[4]) if match[4] is not None else 1
             continue
-        if raw.startswith("@@"):
-            match = re.match(r"@@ -\d+(?:,\d+)? \+(\d+)", raw)
-            line = int(match[1]) if match else 0
-            continue
+        if raw.startswith("\\"):
+            continue  # "\ No newline at end of file"
         if raw.startswith("+"):
-            text = raw[1:]
-            for value in values:
-                if value in text:
-                    findings.append(Finding(path=path, line=line, kind="a credential dockhand was given"))
-            for kind, pattern in PATTERNS.items():
-                if pattern.search(text):
-                    findings.append(Finding(path=path, line=line, kind=kind))
+            findings += [Finding(path=path, line=line, kind=kind) for kind in scan_text(raw[1:], known)]
+            new_left -= 1
             line += 1
-        elif raw.startswith(" "):
+        elif raw.startswith("-"):
+            old_left -= 1
+        else:
+            old_left -= 1
+            new_left -= 1
             line += 1
     return findings
+
+
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+
+
+def _shown_path(path: str, known: Iterable[str]) -> str:
+    path = path.strip().strip('"')
+    return "(a file whose name looks like a secret)" if scan_text(path, known) else path[:300]

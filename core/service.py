@@ -23,6 +23,7 @@ from core.events import EventBus, Journal, TaskEventRecord
 from core.logs import LogLine, TaskLogs
 from core.metrics import Metrics, task_status_gauge
 from core.models import Sandbox, Task, TaskStage, utcnow
+from core.notifications import NotificationBook
 from core.pipeline import PipelineRegistry, PipelineRunner, RunReport
 from core.pipelines import default_registry
 from core.queue import Claim, QueuePolicy, SubmitResult, TaskFilter, TaskQueue
@@ -105,6 +106,7 @@ class Core:
         self.stages = StageRecorder(self.journal)
         self.schedules = ScheduleBook(self.db)
         self.deliveries = DeliveryLog(self.db)
+        self.notifications = NotificationBook(self.db)
         self.registry = registry or default_registry()
         self.sandboxes = sandboxes(self.db) if sandboxes is not None else None
         self.approvals = ApprovalGates(self.journal)

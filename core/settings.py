@@ -126,6 +126,18 @@ class Settings(BaseSettings):
     """How long a change waits for approval before the task fails; unset: forever."""
     auto_approve_repositories: list[str] = Field(default_factory=list)
     """Repositories (JSON list of owner/name) whose changes are published without asking."""
+    slack_default_owner: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,39}$")
+    """The GitHub owner Slack commands mean when they name just `repo#12`."""
+    slack_allowed: list[str] = Field(default_factory=list)
+    """Slack users (U…), user groups (S…) or channels (C…) that may run commands (JSON list); empty: everyone."""
+    slack_command_access: dict[Literal["resolve", "review", "test", "cancel"], list[str]] = Field(default_factory=dict)
+    """Per command, who may run it (JSON, e.g. {"resolve": ["S0DEVS"]}); unlisted commands follow SLACK_ALLOWED."""
+    slack_approvers: list[str] = Field(default_factory=list)
+    """Who may press Approve/Reject (JSON list of U…/S…/C…); empty: whoever started the task."""
+    slack_repositories: list[str] = Field(default_factory=list)
+    """Repositories Slack commands may name (JSON list, globs like "acme/*"); empty: any."""
+    slack_update_seconds: float = Field(default=3.0, ge=0)
+    """Progress posted to a task's thread at most this often (updates in between are coalesced)."""
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
 
     # --- vendors' credentials and endpoints ---------------------------------------------

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.sandboxing import ExecRequest, SourceTree
+from core.sandboxing import ExecRequest, SourceTree, VerifiedChange
 from sandbox.errors import SandboxError
 from sandbox.live import SANDBOX_UID, LiveSandbox
 
@@ -355,11 +355,59 @@ def publish_bundle(
         path = Path(tmp) / "work.bundle"
         path.write_bytes(bundle)
         _git(["-C", str(mirror), "bundle", "verify", "--quiet", str(path)])
+        head = _only_head(mirror, path)
         local = f"refs/dockhand/publish/{branch}"
-        _git(["-C", str(mirror), "fetch", "--quiet", str(path), f"+HEAD:{local}"])
+        _git(["-C", str(mirror), *_FSCK, "fetch", "--no-tags", "--quiet", str(path), f"+{head}:{local}"])
         commit = _git(["-C", str(mirror), "rev-parse", local]).strip()
         _git(["-C", str(mirror), "push", "--quiet", source, f"{local}:refs/heads/{branch}"], env=env)
     return commit
+
+
+_FSCK = ["-c", "transfer.fsckObjects=true", "-c", "fetch.fsckObjects=true"]
+
+
+def _only_head(repo: Path, bundle: Path) -> str:
+    """The one ref a bundle carries (dockhand's bundles carry exactly one)."""
+    heads = [
+        line.split(" ", 1)[1] for line in _git(["-C", str(repo), "bundle", "list-heads", str(bundle)]).splitlines()
+    ]
+    if len(heads) != 1:
+        raise GitError(f"a change bundle must carry exactly one ref, not {len(heads)}")
+    return heads[0]
+
+
+def squash_change(tree: SourceTree, bundle: bytes, *, message: str, author: tuple[str, str]) -> VerifiedChange:
+    """On the host, from an untrusted bundle of the sandbox's commits: one commit of their end state on top
+    of the checked-out commit, with dockhand's identity — its diff (text, no external diff or textconv
+    drivers) and a bundle of just that commit. The sandbox's own commits, messages and authors stay behind.
+    """
+    repo, base = tree.path, tree.commit
+    name, email = author
+    identity = {
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
+    }
+    with tempfile.TemporaryDirectory(prefix="dockhand-change-") as tmp:
+        incoming = Path(tmp) / "incoming.bundle"
+        incoming.write_bytes(bundle)
+        _git(["-C", str(repo), "bundle", "verify", "--quiet", str(incoming)])
+        head = _only_head(repo, incoming)
+        _git(["-C", str(repo), *_FSCK, "fetch", "--no-tags", "--quiet", str(incoming), f"+{head}:refs/dockhand/agent"])
+        tip = _git(["-C", str(repo), "rev-parse", "--verify", "refs/dockhand/agent^{commit}"]).strip()
+        if not _run_check(["-C", str(repo), "merge-base", "--is-ancestor", base, tip]):
+            raise GitError("the sandbox's change does not build on the commit it was given")
+        tree_id = _git(["-C", str(repo), "rev-parse", "--verify", f"{tip}^{{tree}}"]).strip()
+        commit = _git(["-C", str(repo), "commit-tree", tree_id, "-p", base, "-m", message], env=identity).strip()
+        _git(["-C", str(repo), "update-ref", "refs/heads/dockhand-change", commit])
+        plain = ["-c", "core.quotePath=false", "diff", "--text", "--no-ext-diff", "--no-textconv", "--no-color"]
+        diff = _git(["-C", str(repo), *plain, "--no-renames", base, commit])
+        numstat = _git(["-C", str(repo), *plain, "--no-renames", "--numstat", "-z", base, commit])
+        outgoing = Path(tmp) / "change.bundle"
+        _git(["-C", str(repo), "bundle", "create", "--quiet", str(outgoing), "refs/heads/dockhand-change", f"^{base}"])
+        data = outgoing.read_bytes()
+    return VerifiedChange(commit=commit, bundle=data, diff=diff, numstat=numstat)
 
 
 def _run_check(args: list[str]) -> bool:

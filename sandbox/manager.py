@@ -24,12 +24,12 @@ from sqlmodel import col, select
 
 from core.db import Database
 from core.models import Sandbox, utcnow
-from core.sandboxing import LiveSandboxLike, SandboxPolicy, SourceTree
+from core.sandboxing import LiveSandboxLike, SandboxPolicy, SourceTree, VerifiedChange
 from core.states import SandboxState
 from sandbox.cache import DependencyCache
 from sandbox.errors import DockerUnavailableError, SandboxError, SandboxNotFoundError
 from sandbox.firewall import IsolationError, isolate
-from sandbox.git import RepoMirrors, diff_against, materialize
+from sandbox.git import RepoMirrors, diff_against, materialize, squash_change
 from sandbox.live import SANDBOX_UID, LiveSandbox
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,11 @@ class SandboxManager:
         if self.mirrors is None:
             raise SandboxError("no repository mirror directory is configured")
         return diff_against(self.mirrors, tree.source, base, tree.commit)
+
+    def squash_change(
+        self, tree: SourceTree, bundle: bytes, *, message: str, author: tuple[str, str]
+    ) -> VerifiedChange:
+        return squash_change(tree, bundle, message=message, author=author)
 
     def save_cache(self, box: LiveSandboxLike, key: str, paths: Sequence[str]) -> int:
         if self.cache is None or not isinstance(box, LiveSandbox):

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from sqlmodel import select
 
 from core.errors import ApprovalRequired, InvalidTransitionError
-from core.models import utcnow
+from core.models import Approval, utcnow
 from core.pipeline import Pipeline, PipelineRegistry, Stage, StageContext
 from core.service import Core
 from core.specs import TaskSubmission
@@ -32,9 +33,8 @@ def gated_registry() -> PipelineRegistry:
         ctx.result["published_with"] = ctx.result["found"]
 
     registry = PipelineRegistry()
-    registry.register(
-        TaskType.CUSTOM, Pipeline(name="gated", stages=(Stage("before", before), Stage("gate", gate), Stage("after", after)))
-    )
+    stages = (Stage("before", before), Stage("gate", gate), Stage("after", after))
+    registry.register(TaskType.CUSTOM, Pipeline(name="gated", stages=stages))
     return registry
 
 
@@ -56,7 +56,7 @@ def parked(core: Core) -> str:
 def test_approval_resumes_after_the_gate_with_what_the_run_found(core: Core) -> None:
     task_id = parked(core)
     (approval,) = core.approvals.of(task_id)
-    assert approval.status is ApprovalStatus.PENDING and approval.action == "gate" and approval.summary == "push 1 file?"
+    assert (approval.status, approval.action, approval.summary) == (ApprovalStatus.PENDING, "gate", "push 1 file?")
     assert approval.expires_at is not None
     core.approve(task_id, by="bob")
     assert core.task(task_id).status is TaskStatus.PENDING
@@ -109,3 +109,32 @@ def test_only_a_waiting_task_can_be_decided(core: Core) -> None:
     task_id = core.submit(TaskSubmission(type=TaskType.CUSTOM, payload={"command": "x"})).task.id
     with pytest.raises(InvalidTransitionError, match="not waiting for approval"):
         core.approve(task_id, by="bob")
+
+
+def test_the_stages_show_how_a_waiting_task_ended(core: Core) -> None:
+    for end, gate in (
+        (lambda t: core.reject(t, by="x"), StageStatus.CANCELLED),
+        (lambda t: core.cancel(t), StageStatus.CANCELLED),
+    ):
+        task_id = parked(core)
+        end(task_id)
+        assert [s.status for s in core.stages.list(task_id)] == [StageStatus.SUCCEEDED, gate, StageStatus.SKIPPED]
+    task_id = parked(core)
+    core.approvals.expire(utcnow() + timedelta(seconds=601))
+    assert [s.status for s in core.stages.list(task_id)] == [
+        StageStatus.SUCCEEDED,
+        StageStatus.FAILED,
+        StageStatus.SKIPPED,
+    ]
+
+
+def test_an_approval_past_its_deadline_is_refused_even_before_the_expiry_job(core_factory: Callable[..., Core]) -> None:
+    core = core_factory(registry=gated_registry())
+    task_id = parked(core)
+    with core.db.write() as session:
+        (row,) = session.exec(select(Approval).where(Approval.task_id == task_id)).all()
+        row.expires_at = utcnow() - timedelta(seconds=1)
+        session.add(row)
+    with pytest.raises(InvalidTransitionError, match="expired"):
+        core.approve(task_id, by="late")
+    assert core.task(task_id).status is TaskStatus.AWAITING_APPROVAL  # the expiry job ends it

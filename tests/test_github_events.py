@@ -141,3 +141,18 @@ def test_repository_config_overrides_only_what_it_sets() -> None:
     changed = base.for_repository(RepositoryConfig(reviews=False, trigger_label="fix-me"))
     assert changed.reviews_enabled is False and changed.trigger_label == "fix-me"
     assert changed.push_branches == ("main",) and changed.tests_enabled is True
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "don't @dockhand approve yet",
+        "> @dockhand approve",
+        "```\n@dockhand approve\n```",
+        "Use `@dockhand approve` when ready",
+    ],
+)
+def test_a_command_must_start_a_line_outside_quotes_and_code(body: str) -> None:
+    payload = json.loads((FIXTURES / "issue_comment" / "created.payload.json").read_text())
+    payload["comment"]["body"] = body
+    assert isinstance(parse_event("issue_comment", payload, TriggerRules()), Ignored)

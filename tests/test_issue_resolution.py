@@ -117,6 +117,7 @@ def world(tmp_path: Path, core_factory: Callable[..., Core], sandbox_image: str)
 def fixing_script() -> list[Any]:
     return [
         Reply([text("Let me look at the code."), tool_use("bash", {"command": "cat calc.py"})]),
+        Reply([tool_use("bash", {"command": "env; git config --list --show-origin; ls -la ~"})]),
         Reply(
             [
                 tool_use(
@@ -140,14 +141,18 @@ def test_issue_fixed_approved_and_published(world: World) -> None:
     prompt = first["messages"][0]["content"][0]["text"]
     assert "<untrusted-issue" in prompt and "add(2, 3)" in prompt and "Keep functions small." in prompt
     assert "secret instructions" not in prompt and "hidden:" not in prompt and "\u200b" not in prompt
-    assert "ghp_fake_token" not in str(world.model.requests) and "sk-ant-test" not in str(world.model.requests)
+    # The sandbox holds no credential: the agent's look at its environment shows none.
+    environment = world.model.requests[2]["messages"][-1]["content"][0]["content"]
+    assert "PATH=" in environment
+    for secret in ("ghp_fake_token", "sk-ant-test"):
+        assert secret not in environment and secret not in str(world.model.requests)
     # Every tool ran in the sandbox: the test run after the edit passed there.
-    second_results = world.model.requests[3]["messages"][-1]["content"]
-    assert "1 passed" in second_results[0]["content"]
+    test_results = world.model.requests[4]["messages"][-1]["content"]
+    assert "1 passed" in test_results[0]["content"]
     result = task.result or {}
     assert result["baseline"]["status"] == "failed" and result["tests"]["status"] == "passed"
     assert result["change"]["files"] == 1 and result["change"]["changed"][0]["path"] == "calc.py"
-    assert result["agent"]["turns"] == 4 and result["agent"]["cost_usd"] > 0
+    assert result["agent"]["turns"] == 5 and result["agent"]["cost_usd"] > 0
     usage = result["agent"]["usage"]
     # Prompt caching: later turns read the prefix the earlier ones wrote.
     assert usage["cache_creation_input_tokens"] > 0 and usage["cache_read_input_tokens"] > 0
@@ -166,10 +171,14 @@ def test_issue_fixed_approved_and_published(world: World) -> None:
     assert pull["branch"] == "dockhand/issue-12-add-subtracts"
     assert world.remote_file(pull["branch"], "calc.py") == FIXED
     assert world.remote_file("main", "calc.py") == BUGGY
+    # One commit on top of main, by dockhand, with the PR title: whatever the sandbox committed stays there.
+    log = git("log", "--format=%an|%s", f"main..{pull['branch']}", cwd=world.remote).splitlines()
+    assert log == ["dockhand|Fix add() to add"]
     (opened,) = world.github.pulls.values()
     assert opened["head"] == pull["branch"] and opened["base"] == "main"
     assert opened["title"] == "Fix add() to add"
     assert "Fixes #12" in opened["body"] and "1 passed" in opened["body"] and "approved by bob" in opened["body"]
+    assert "5 agent turns" in opened["body"]
     approvals = world.core.approvals.of(task_id)
     assert [(a.status, a.decided_by) for a in approvals] == [(ApprovalStatus.APPROVED, "bob")]
     stages = {s.name: s.status for s in world.core.stages.list(task_id)}
@@ -326,15 +335,17 @@ def test_a_mention_on_github_resolves_the_issue_with_one_edited_progress_comment
 
 
 def test_cancelling_stops_the_agent_and_removes_its_sandbox(world: World) -> None:
+    import threading
     import time
 
     task_ids: list[str] = []
 
-    def cancel_then_sleep(body: dict[str, Any]) -> Reply:
-        world.core.cancel(task_ids[0], by="dave")
+    def sleep_then_cancel(body: dict[str, Any]) -> Reply:
+        # The cancel comes while the command runs in the sandbox, as a person's would.
+        threading.Timer(2.0, lambda: world.core.cancel(task_ids[0], by="dave")).start()
         return Reply([tool_use("bash", {"command": "sleep 120"})])
 
-    world.model.script = [cancel_then_sleep, *fixing_script()]
+    world.model.script = [sleep_then_cancel, *fixing_script()]
     task_ids.append(world.submit())
     started = time.monotonic()
     task = world.core.run_now(task_ids[0])
@@ -344,3 +355,44 @@ def test_cancelling_stops_the_agent_and_removes_its_sandbox(world: World) -> Non
     assert not [s for s in world.core.list_sandboxes() if task.id in s.id]
     stages = {s.name: s.status for s in world.core.stages.list(task.id)}
     assert stages["agent"] is StageStatus.CANCELLED and stages["publish"] is StageStatus.SKIPPED
+
+
+def edit(old: str, new: str) -> dict[str, Any]:
+    return {"command": "str_replace", "path": "calc.py", "old_str": old, "new_str": new}
+
+
+def test_the_sandboxs_own_commits_and_binary_files_are_checked_on_the_host(world: World) -> None:
+    """A secret committed and removed again, or hidden in a binary file, is found: the host diffs and scans."""
+    key = "AKIA" + "ABCDEFGHIJKLMNOP"
+    world.model.script = [
+        Reply([tool_use("str_replace_based_edit_tool", edit("a - b", "a + b"))]),
+        Reply(
+            [
+                tool_use(
+                    "bash",
+                    {
+                        "command": f"printf 'x\\000{key}' > blob.bin && git add -A && "
+                        "git -c user.name=x -c user.email=x@x commit -qm wip"
+                    },
+                )
+            ]
+        ),
+        Reply([tool_use("submit", {"title": "Fix", "body": "fixed"})]),
+    ]
+    task = world.core.run_now(world.submit())
+    assert task.status is TaskStatus.FAILED
+    assert "blob.bin:1: AWS access key id" in (task.error or "") and key not in (task.error or "")
+
+
+def test_a_cut_off_tool_call_is_not_run(world: World) -> None:
+    half = {"command": "str_replace", "path": "calc.py", "old_str": "a - b"}  # new_str never arrived
+    world.model.script = [
+        Reply([tool_use("str_replace_based_edit_tool", half)], stop_reason="max_tokens"),
+        *fixing_script(),
+    ]
+    task = world.core.run_now(world.submit())
+    assert task.status is TaskStatus.AWAITING_APPROVAL, task.error
+    answer = world.model.requests[1]["messages"][-1]["content"][0]
+    assert answer["is_error"] is True and "cut off" in answer["content"]
+    # calc.py was not emptied by the half call: the later scripted edit found "a - b" and fixed it.
+    assert (task.result or {})["tests"]["status"] == "passed"

@@ -194,8 +194,14 @@ def _issues(payload: Mapping[str, Any], rules: TriggerRules) -> Trigger:
 
 
 def mention_pattern(bot_name: str) -> re.Pattern[str]:
+    """`@bot command …` at the start of a line: "don't @bot approve yet" or a quoted `> @bot approve` is no command."""
     commands = "|".join(c.value for c in Command)
-    return re.compile(rf"(?:^|\s)@{re.escape(bot_name)}(?:\[bot\])?\s+({commands})\b[ \t]*(.*)", re.IGNORECASE)
+    return re.compile(
+        rf"^[ \t]*@{re.escape(bot_name)}(?:\[bot\])?[ \t]+({commands})\b[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE
+    )
+
+
+_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
 
 
 def _issue_comment(payload: Mapping[str, Any], rules: TriggerRules) -> Trigger:
@@ -205,7 +211,8 @@ def _issue_comment(payload: Mapping[str, Any], rules: TriggerRules) -> Trigger:
     actor = _actor(comment["user"], str(comment.get("author_association", "NONE")))
     if actor.is_bot or actor.login in rules.bot_logins:
         return Ignored(reason=f"comment by bot {actor.login}")  # never answer bots, ourselves included
-    match = mention_pattern(rules.bot_name).search(str(comment.get("body") or ""))
+    text = _CODE.sub("", str(comment.get("body") or ""))  # a command inside code is an example, not a request
+    match = mention_pattern(rules.bot_name).search(text)
     if match is None:
         return Ignored(reason="comment does not mention the bot with a command")
     return Mention(

@@ -11,13 +11,10 @@ import logging
 import re
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import select
-
 from bot.github.client import CheckConclusion, CheckStatus
 from bot.github.intake import ClientFor, github_client, installation_for
 from core.events import TaskEventRecord
-from core.models import Notification, Task, TaskStage
+from core.models import Task, TaskStage
 from core.service import Core
 from core.states import EventKind, StageStatus, TaskStatus, TaskType, TriggerSource
 
@@ -115,26 +112,12 @@ class ProgressComments:
         return _notification(self.core, task_id, CHANNEL)
 
     def _remember(self, task_id: str, comment_id: int) -> bool:
-        return _remember(self.core, task_id, CHANNEL, comment_id)
+        return self.core.notifications.remember(task_id, CHANNEL, str(comment_id))
 
 
 def _notification(core: Core, task_id: str, channel: str) -> int | None:
-    """The id of what was posted for a task on a channel (a comment, a check run), if anything was."""
-    with core.db.read() as session:
-        row = session.exec(
-            select(Notification).where(Notification.task_id == task_id, Notification.channel == channel)
-        ).first()
-    return int(row.external_id) if row is not None else None
-
-
-def _remember(core: Core, task_id: str, channel: str, external_id: int) -> bool:
-    """Store it; False when another process stored one first."""
-    try:
-        with core.db.write() as session:
-            session.add(Notification(task_id=task_id, channel=channel, external_id=str(external_id)))
-    except sa.exc.IntegrityError:
-        return False
-    return True
+    found = core.notifications.get(task_id, channel)
+    return int(found) if found is not None else None
 
 
 def attach_progress(core: Core, client_for: ClientFor) -> None:
@@ -194,7 +177,7 @@ class CommitStatuses:
                         status=CheckStatus.IN_PROGRESS,
                         external_id=task.id,
                     )
-                    _remember(self.core, task.id, CHECK_RUN_CHANNEL, new_id)
+                    self.core.notifications.remember(task.id, CHECK_RUN_CHANNEL, str(new_id))
                 return
             conclusion = {
                 TaskStatus.SUCCEEDED: CheckConclusion.SUCCESS,

@@ -130,6 +130,8 @@ class Agent:
                 return AgentOutcome(status=AgentStatus.API_ERROR, detail=f"cannot reach the Anthropic API: {exc}")
             self._count(message)
             content = [_block_param(block) for block in message.content]
+            if not content:  # the API refuses an empty assistant turn in the next request
+                content = [{"type": "text", "text": "(no answer)"}]
             self.messages.append({"role": "assistant", "content": content})
             for block in content:
                 if block["type"] == "text" and block["text"].strip():
@@ -137,6 +139,11 @@ class Agent:
             if message.stop_reason == "refusal":
                 return AgentOutcome(status=AgentStatus.REFUSED, detail="the model declined to work on this issue")
             calls = [block for block in content if block["type"] == "tool_use"]
+            if calls and message.stop_reason == "max_tokens":
+                # The last call was cut off mid-input (the SDK parses what arrived): run none of them.
+                self.log("the answer was cut off (max_tokens): its tool calls were not run")
+                self.messages.append({"role": "user", "content": [_cut_off(call) for call in calls]})
+                continue
             if not calls:
                 if nudges >= NUDGES:
                     return AgentOutcome(
@@ -234,9 +241,19 @@ class Agent:
             return AgentOutcome(status=AgentStatus.TURNS_EXHAUSTED, detail=f"{limits.max_turns} turns used")
         if time.monotonic() - self.started >= limits.max_seconds:
             return AgentOutcome(status=AgentStatus.TIME_EXHAUSTED, detail=f"{limits.max_seconds:.0f}s of work used")
-        if self.usage.total >= limits.max_tokens:
-            return AgentOutcome(status=AgentStatus.TOKENS_EXHAUSTED, detail=f"{self.usage.total} tokens used")
+        if self.usage.processed >= limits.max_tokens:
+            return AgentOutcome(status=AgentStatus.TOKENS_EXHAUSTED, detail=f"{self.usage.processed} tokens used")
         return None
+
+
+def _cut_off(call: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "tool_result",
+        "tool_use_id": call["id"],
+        "is_error": True,
+        "content": "Your answer was cut off before this call was complete, so nothing was run. "
+        "Make smaller edits, one call at a time.",
+    }
 
 
 def _block_param(block: Any) -> dict[str, Any]:

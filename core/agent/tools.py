@@ -127,7 +127,9 @@ class SandboxTools:
             self._write(path, text)
             return ToolResult(content=f"created {self._shown(path)}")
         if command == "str_replace":
-            return self._str_replace(path, arguments.get("old_str"), arguments.get("new_str") or "")
+            if "new_str" not in arguments:
+                return ToolResult(content="str_replace needs new_str (use an empty string to delete)", is_error=True)
+            return self._str_replace(path, arguments.get("old_str"), arguments["new_str"])
         if command == "insert":
             return self._insert(
                 path, arguments.get("insert_line"), arguments.get("insert_text", arguments.get("new_str"))

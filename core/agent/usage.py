@@ -22,8 +22,9 @@ class TokenUsage:
         self.cache_read_input_tokens += other.cache_read_input_tokens
 
     @property
-    def total(self) -> int:
-        return self.input_tokens + self.output_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+    def processed(self) -> int:
+        """Tokens the model worked through anew: cache reads (a tenth of the price) do not count."""
+        return self.input_tokens + self.output_tokens + self.cache_creation_input_tokens
 
     @classmethod
     def of(cls, usage: Any) -> TokenUsage:
@@ -64,6 +65,7 @@ class Limits:
     max_turns: int = 60
     max_seconds: float = 1800.0
     max_tokens: int = 3_000_000
+    """Input (uncached), output and cache-write tokens; cache reads are limited by the dollar budget."""
     budget_usd: float | None = 5.0
     max_output_tokens: int = 8192
     """`max_tokens` of each request: the longest answer one turn may give."""

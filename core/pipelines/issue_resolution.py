@@ -9,6 +9,7 @@ The host does everything that needs a credential; the sandbox only ever sees the
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from collections.abc import Callable
 from dataclasses import asdict
@@ -20,7 +21,7 @@ from core.agent.loop import Agent, AgentOutcome, AgentProgress, AgentStatus, Mod
 from core.agent.prompt import INSTRUCTION_FILES, RepositoryContext, failures_message, system_prompt, task_message
 from core.agent.tools import SandboxTools
 from core.agent.usage import Limits, Pricing
-from core.errors import ApprovalRequired, DockhandError, StageFailedError
+from core.errors import ApprovalRequired, DockhandError, LeaseLostError, StageFailedError, TaskCancelledError
 from core.forge import ChangeRequest, Forge, IssueThread
 from core.pipeline import Pipeline, Stage, StageContext
 from core.pipelines import test_pipeline
@@ -32,28 +33,22 @@ from core.pipelines.test_pipeline import (
     open_sandbox,
     reset_projects,
     run_state,
+    sandbox_provider,
 )
 from core.repo_config import FILE_NAME as CONFIG_FILE
 from core.repo_config import RepositoryConfig, parse_repository_config
 from core.sandboxing import ExecRequest
-from core.secret_scan import scan_diff
+from core.secret_scan import scan_diff, scan_text
 from core.settings import Settings
 from core.specs import IssueResolutionSpec
 from core.testrun.detect import WORKSPACE, detect
 
 BUNDLE_NAME = "change.bundle"
+MAX_INSTRUCTIONS_BYTES = 64 * 1024
 MAX_BUNDLE_BYTES = 100 * 1024 * 1024
-# Never part of a change: dependencies, caches and reports the install and test runs leave behind.
-EXCLUDED = (
-    ".venv/",
-    "node_modules/",
-    "target/",
-    "__pycache__/",
-    ".pytest_cache/",
-    ".coverage",
-    "*.pyc",
-    ".nyc_output/",
-)
+# Never part of a change: what test runs leave behind anywhere in the tree (what the install left is
+# recorded path by path before the tests run, see `_exclude_leftovers`).
+TEST_LEFTOVERS = ("__pycache__/", "*.pyc", ".pytest_cache/", ".coverage", ".nyc_output/")
 
 ClientFactory = Callable[[Settings], anthropic.Anthropic]
 
@@ -164,6 +159,7 @@ class IssueResolution:
                 "cannot work on a repository whose dependencies do not install: "
                 + "; ".join(p.get("error", "") for p in broken)
             )
+        _exclude_leftovers(run)
         if not run.plans:
             run.baseline = "(no tests found)"
             return
@@ -226,6 +222,11 @@ class IssueResolution:
                     )
                     break
                 outcome = agent.resume(failures_message(rounds, settings.agent_test_rounds, summary))
+        except (TaskCancelledError, LeaseLostError):
+            raise
+        except (DockhandError, anthropic.AnthropicError) as exc:
+            # Not retried: another attempt would start the agent (and its spending) over.
+            raise StageFailedError(f"the agent stopped: {type(exc).__name__}: {exc}") from None
         finally:
             client.close()
             ctx.result["agent"] = {
@@ -239,42 +240,55 @@ class IssueResolution:
         ctx.result["pull_request_draft"] = {"title": outcome.submission.title, "body": outcome.submission.body}
 
     def commit(self, ctx: StageContext) -> None:
-        """Commit the change in the sandbox; take it out as a bundle (for the push) and a diff (for people)."""
+        """Commit in the sandbox, then rebuild the change on the host: one commit of the end state, with
+        dockhand's identity, its diff made by the host's git — scanned for secrets before anyone sees it."""
         run = _state(ctx)
         assert run.box is not None and run.tree is not None
         draft = ctx.result["pull_request_draft"]
         base = run.tree.commit
-        excludes = "\n".join(EXCLUDED)
         script = (
-            f"printf '%s\\n' {shlex.quote(excludes)} >> .git/info/exclude && git add -A && "
-            f"(git diff --cached --quiet || git -c user.name={shlex.quote(ctx.settings.bot_name)} "
-            f"-c user.email=dockhand@localhost commit --quiet --no-verify -m {shlex.quote(draft['title'])}) && "
-            f"git diff --numstat {base} HEAD > .git/dockhand-numstat && "
-            f"git diff {base} HEAD > .git/dockhand-change.diff && "
-            f"(test $(git rev-parse HEAD) = {base} || git bundle create --quiet .git/{BUNDLE_NAME} {base}..HEAD)"
+            "git add -A && (git diff --cached --quiet || git -c user.name=agent -c user.email=agent@sandbox "
+            "commit --quiet --no-verify -m change) && "
+            f'rm -f .git/{BUNDLE_NAME} && (test "$(git rev-parse HEAD)" = {base} || '
+            f"git bundle create --quiet .git/{BUNDLE_NAME} HEAD ^{base})"
         )
         result = run.box.exec(ExecRequest(command=script, timeout_seconds=300))
         if not result.ok:
             raise StageFailedError(f"could not commit the change: {result.stderr.strip()[-1000:]}")
-        diff = run.box.read_file(f"{WORKSPACE}/.git/dockhand-change.diff").decode(errors="replace")
-        if not diff.strip():
-            raise StageFailedError("the agent submitted no change to the repository")
-        findings = scan_diff(diff, _known_secrets(ctx.settings))
+        try:
+            bundle = run.box.read_file(f"{WORKSPACE}/.git/{BUNDLE_NAME}", max_bytes=MAX_BUNDLE_BYTES)
+        except DockhandError as exc:
+            if "no such file" in str(exc):
+                raise StageFailedError("the agent submitted no change to the repository") from None
+            raise StageFailedError(f"could not take the change out of the sandbox: {exc}") from None
+        try:
+            change = sandbox_provider(ctx).squash_change(
+                run.tree, bundle, message=draft["title"], author=(ctx.settings.bot_name, "dockhand@localhost")
+            )
+        except DockhandError as exc:
+            raise StageFailedError(f"the sandbox's change was refused: {exc}") from None
+        if not change.diff.strip():
+            raise StageFailedError("the agent's commits add up to no change")
+        known = _known_secrets(ctx.settings)
+        findings = [str(f) for f in scan_diff(change.diff, known)]
+        findings += [f"pull request text: {kind}" for kind in scan_text(f"{draft['title']}\n{draft['body']}", known)]
         if findings:
             raise StageFailedError(
-                "the change contains what looks like a secret; nothing was published: "
-                + "; ".join(str(f) for f in findings[:10])
+                "the change contains what looks like a secret; nothing was published: " + "; ".join(findings[:10])
             )
-        stats = _numstat(run.box.read_file(f"{WORKSPACE}/.git/dockhand-numstat").decode(errors="replace"))
+        stats = _numstat(change.numstat)
         folder = ctx.settings.artifacts_dir / ctx.task.id
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / BUNDLE_NAME).write_bytes(
-            run.box.read_file(f"{WORKSPACE}/.git/{BUNDLE_NAME}", max_bytes=MAX_BUNDLE_BYTES)
+        (folder / BUNDLE_NAME).write_bytes(change.bundle)
+        (folder / "change.diff").write_text(change.diff)
+        stats.update(
+            commit=change.commit,
+            bundle_sha256=hashlib.sha256(change.bundle).hexdigest(),
+            touches_workflows=any(f["path"].startswith(".github/workflows/") for f in stats["changed"]),
         )
-        (folder / "change.diff").write_text(diff)
         ctx.result["change"] = stats
         ctx.log.system(
-            f"change: {stats['files']} files, +{stats['insertions']} -{stats['deletions']}: "
+            f"change {change.commit[:12]}: {stats['files']} files, +{stats['insertions']} -{stats['deletions']}: "
             + ", ".join(f["path"] for f in stats["changed"][:10])
         )
 
@@ -282,7 +296,10 @@ class IssueResolution:
         """Stop here until a person approves the push (unless the repository opted into auto-approval)."""
         summary = approval_summary(ctx.result)
         run = _state(ctx)
-        if _repository(ctx) in ctx.settings.auto_approve_repositories or run.config.auto_approve:
+        auto = _repository(ctx) in ctx.settings.auto_approve_repositories or bool(run.config.auto_approve)
+        if auto and ctx.result["change"].get("touches_workflows"):
+            ctx.log.system("the change touches .github/workflows: asking a person even though auto-approval is on")
+        elif auto:
             where = "DOCKHAND_AUTO_APPROVE_REPOSITORIES" if not run.config.auto_approve else ".dockhand.toml"
             ctx.result["approval"] = {"by": f"auto-approval ({where})"}
             ctx.log.system(f"approved automatically: this repository publishes without asking ({where})")
@@ -294,6 +311,10 @@ class IssueResolution:
         bundle_path = ctx.settings.artifacts_dir / ctx.task.id / BUNDLE_NAME
         if not bundle_path.is_file():
             raise StageFailedError("the approved change is no longer on this host (its bundle is missing)")
+        bundle = bundle_path.read_bytes()
+        change = ctx.result["change"]
+        if hashlib.sha256(bundle).hexdigest() != change.get("bundle_sha256"):
+            raise StageFailedError("the stored change is not the one that was approved; nothing was published")
         draft = ctx.result["pull_request_draft"]
         issue = ctx.result["issue"]
         branch = _branch_name(issue["number"], issue["title"])
@@ -302,7 +323,7 @@ class IssueResolution:
             published = self.forge.publish(
                 ChangeRequest(
                     repository=repository,
-                    bundle=bundle_path.read_bytes(),
+                    bundle=bundle,
                     branch=branch,
                     base=ctx.result["base_branch"],
                     title=draft["title"],
@@ -311,6 +332,8 @@ class IssueResolution:
             )
         except DockhandError as exc:
             raise StageFailedError(f"publishing failed: {exc}") from None
+        if published.commit != change["commit"]:
+            raise StageFailedError(f"pushed {published.commit[:12]}, but {change['commit'][:12]} was approved")
         ctx.result["pull_request"] = asdict(published)
         ctx.log.system(f"pushed {published.branch} and opened {published.pull_url}")
 
@@ -328,10 +351,13 @@ class IssueResolution:
             )
         )
         instructions = {}
+        root = run.tree.path.resolve()
         for name in INSTRUCTION_FILES:
             path = run.tree.path / name
-            if path.is_file() and not path.is_symlink():
-                instructions[name] = path.read_text(errors="replace")
+            # Inside the checkout only: a symlinked file or folder must not make the host read elsewhere.
+            if path.is_file() and path.resolve().is_relative_to(root):
+                with path.open("rb") as handle:
+                    instructions[name] = handle.read(MAX_INSTRUCTIONS_BYTES).decode(errors="replace")
         return RepositoryContext(
             layout=listing.stdout,
             projects=tuple(f"{p.language.value} at {p.root} ({p.framework})" for p in run.plans),
@@ -367,6 +393,29 @@ class IssueResolution:
             ),
             finally_stage=Stage("cleanup", self.cleanup),
         )
+
+
+def _exclude_leftovers(run: Resolution) -> None:
+    """Keep out of the change exactly what the install added (a venv, node_modules, egg-info, a lock file
+    npm wrote…), as anchored paths in .git/info/exclude, plus the usual test-run droppings."""
+    assert run.box is not None
+    status = run.box.exec(
+        ExecRequest(command="git status --porcelain=v1 -z --untracked-files=normal", timeout_seconds=120)
+    )
+    if not status.ok:
+        raise StageFailedError(f"git status failed in the sandbox: {status.stderr.strip()[-500:]}")
+    added = [entry[3:] for entry in status.stdout.split("\0") if entry.startswith("?? ")]
+    patterns = [*TEST_LEFTOVERS, *("/" + _glob_escape(path) for path in added)]
+    listing = "\n".join(patterns)
+    done = run.box.exec(
+        ExecRequest(command=f"printf '%s\\n' {shlex.quote(listing)} >> .git/info/exclude", timeout_seconds=60)
+    )
+    if not done.ok:
+        raise StageFailedError(f"could not record the install's files: {done.stderr.strip()[-500:]}")
+
+
+def _glob_escape(path: str) -> str:
+    return "".join("\\" + ch if ch in "*?[\\!#" else ch for ch in path)
 
 
 # --- texts ----------------------------------------------------------------------------------------
@@ -413,9 +462,10 @@ def _agent_figures(turns: int, usage: dict[str, int], cost: float, budget: float
 
 
 def _numstat(text: str) -> dict[str, Any]:
+    """`git diff --numstat -z` (added, removed, path; NUL-terminated) as totals and a per-file list."""
     changed = []
-    for line in text.splitlines():
-        parts = line.split("\t", 2)
+    for entry in text.split("\0"):
+        parts = entry.split("\t", 2)
         if len(parts) != 3:
             continue
         added, removed, path = parts

@@ -69,7 +69,7 @@ def _run(ctx: StageContext) -> TestRun:
     return run_state(ctx, TestRun)
 
 
-def _provider(ctx: StageContext) -> SandboxProvider:
+def sandbox_provider(ctx: StageContext) -> SandboxProvider:
     if ctx.sandboxes is None:
         raise StageFailedError("no sandbox backend: Docker is not available to this worker")
     return ctx.sandboxes
@@ -96,7 +96,7 @@ def source_of(ctx: StageContext) -> str:
 
 # --- stages -----------------------------------------------------------------------------------
 def checkout(ctx: StageContext) -> None:
-    run, provider, spec = _run(ctx), _provider(ctx), _spec(ctx)
+    run, provider, spec = _run(ctx), sandbox_provider(ctx), _spec(ctx)
     source = source_of(ctx)
     # Only an operator's own CLI (or configuration) may name local paths; sources from the network are https only.
     allow_local = ctx.task.trigger_source is TriggerSource.CLI or spec.source is None
@@ -139,7 +139,7 @@ def detect_projects(ctx: StageContext) -> None:
 def open_sandbox(ctx: StageContext, run: TestRun, sandbox_id: str) -> None:
     """The run's sandbox (in the image its projects ask for, if allowed), with the checked-out tree in it."""
     assert run.tree is not None
-    provider = _provider(ctx)
+    provider = sandbox_provider(ctx)
     image = next((p.image for p in run.plans if p.image), None)
     policy = provider.default_policy()
     if image:
@@ -172,7 +172,7 @@ def install(ctx: StageContext) -> None:
 
 
 def _install_project(ctx: StageContext, run: TestRun, plan: ProjectPlan, project: dict[str, Any]) -> None:
-    provider = _provider(ctx)
+    provider = sandbox_provider(ctx)
     assert run.box is not None and run.tree is not None
     key = _cache_key(ctx, plan, run.tree)
     if provider.restore_cache(run.box, key):
@@ -260,7 +260,7 @@ def report(ctx: StageContext) -> None:
     changed = None
     if spec.base:
         try:
-            changed = changed_lines(_provider(ctx).diff(run.tree, spec.base))
+            changed = changed_lines(sandbox_provider(ctx).diff(run.tree, spec.base))
         except DockhandError as exc:
             ctx.log.system(f"no diff coverage: {exc}")
     overall = collect_results(ctx, run, changed)

@@ -1,0 +1,93 @@
+"""Who may do what from Slack, and on which repositories.
+
+Principals are Slack IDs: users (`U…`, `W…`), user groups (`S…`, members looked up through the API and
+cached) and channels (`C…`, `G…`, `D…`: anyone in that channel), or `*` for everyone in the workspace.
+
+- `DOCKHAND_SLACK_ALLOWED`: who may run commands at all (empty: everyone in the workspace).
+- `DOCKHAND_SLACK_COMMAND_ACCESS`: per command, e.g. `{"resolve": ["S0DEVS"], "cancel": ["U0LEAD"]}`;
+  a command listed here is open to those principals only.
+- `DOCKHAND_SLACK_APPROVERS`: who may press Approve/Reject (empty: only whoever started the task).
+- `DOCKHAND_SLACK_REPOSITORIES`: repositories Slack may name (globs like `acme/*`; empty: any).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from bot.slack.commands import Verb
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EVERYONE = "*"
+GROUP_CACHE_SECONDS = 300.0
+ALWAYS_OPEN = frozenset({Verb.HELP, Verb.STATUS})
+
+GroupMembers = Callable[[str], set[str]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    allowed: bool
+    reason: str = ""
+
+
+class SlackAccess:
+    def __init__(self, settings: Settings, members_of: GroupMembers) -> None:
+        self.allowed = tuple(settings.slack_allowed)
+        self.command_access = {Verb(k): tuple(v) for k, v in settings.slack_command_access.items()}
+        self.approvers = tuple(settings.slack_approvers)
+        self.repositories = tuple(settings.slack_repositories)
+        self._members_of = members_of
+        self._groups: dict[str, tuple[float, set[str]]] = {}
+        self._lock = threading.Lock()
+
+    def may_run(self, verb: Verb, user: str, channel: str) -> Decision:
+        if verb in ALWAYS_OPEN:
+            return Decision(allowed=True)
+        if self.allowed and not self._matches(self.allowed, user, channel):
+            return Decision(allowed=False, reason="you are not on dockhand's list of Slack users")
+        wanted = self.command_access.get(verb)
+        if wanted is not None and not self._matches(wanted, user, channel):
+            return Decision(allowed=False, reason=f"`{verb.value}` is limited to some people or channels")
+        return Decision(allowed=True)
+
+    def may_decide(self, user: str, channel: str, requester: str) -> Decision:
+        """Approve or reject: a configured approver, or (with none configured) whoever started the task."""
+        if self.approvers:
+            if self._matches(self.approvers, user, channel):
+                return Decision(allowed=True)
+            return Decision(allowed=False, reason="only dockhand's approvers can decide on a change")
+        if user == requester:
+            return Decision(allowed=True)
+        return Decision(allowed=False, reason="only the person who started this task can decide on it")
+
+    def repository_allowed(self, repository: str) -> bool:
+        return not self.repositories or any(fnmatch.fnmatchcase(repository, p) for p in self.repositories)
+
+    def _matches(self, principals: Iterable[str], user: str, channel: str) -> bool:
+        for principal in principals:
+            if principal in (EVERYONE, user, channel):
+                return True
+            if principal.startswith("S") and user in self._group(principal):
+                return True
+        return False
+
+    def _group(self, group: str) -> set[str]:
+        with self._lock:
+            cached = self._groups.get(group)
+            if cached is not None and time.monotonic() - cached[0] < GROUP_CACHE_SECONDS:
+                return cached[1]
+        try:
+            members = self._members_of(group)
+        except Exception as exc:  # Slack unreachable: nobody is let in through this group for now
+            log.warning("cannot read the members of Slack user group %s: %s", group, exc)
+            return set()
+        with self._lock:
+            self._groups[group] = (time.monotonic(), members)
+        return members

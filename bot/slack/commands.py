@@ -1,0 +1,208 @@
+"""What people type to the bot in Slack (`/agent …` or an @-mention) → typed commands. Pure: no I/O.
+
+    resolve repo#12 [--budget 5]     fix an issue (alias: fix)
+    review repo#34 [--budget 5]      review a pull request
+    test repo[@ref]                  run the test pipeline
+    status [task]                    what is running, or one task
+    cancel task                      stop a task
+    help
+
+`repo` may be `owner/repo`, or just `repo` when a default owner is configured; a GitHub link that
+Slack turned into `<https://github.com/owner/repo/issues/12|…>` works too.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from enum import StrEnum
+
+from core.errors import DockhandError
+from core.repo_ref import RepoRef
+
+USAGE = """Usage: `/agent <command>` (or mention me with the same words)
+• `resolve repo#12 [--budget 5]` — fix issue 12 (owner/repo#12 works too)
+• `review repo#34 [--budget 5]` — review pull request 34
+• `test repo[@ref]` — run the tests (a branch, tag or commit after @)
+• `status [task]` — what is running, or one task
+• `cancel task` — stop a task
+• `help` — this text"""
+
+MAX_BUDGET_USD = 1000.0
+_MENTION = re.compile(r"^<@[A-Z0-9]+(?:\|[^>]*)?>\s*")
+_LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
+_GITHUB_URL = re.compile(r"^https?://[^/]+/(?P<repo>[^/]+/[^/#?]+)/(?:issues|pull)/(?P<number>\d+)")
+_TASK_ID = re.compile(r"^[0-9a-f]{6,32}$")
+
+
+class Verb(StrEnum):
+    RESOLVE = "resolve"
+    REVIEW = "review"
+    TEST = "test"
+    STATUS = "status"
+    CANCEL = "cancel"
+    HELP = "help"
+
+
+_ALIASES = {"fix": Verb.RESOLVE}
+
+
+class CommandError(DockhandError):
+    """A request that does not parse; the message says why, followed by the usage."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{reason}\n\n{USAGE}")
+        self.reason = reason
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resolve:
+    verb = Verb.RESOLVE
+    repository: str
+    number: int
+    budget_usd: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Review:
+    verb = Verb.REVIEW
+    repository: str
+    number: int
+    budget_usd: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Test:
+    __test__ = False  # not a pytest class
+    verb = Verb.TEST
+    repository: str
+    ref: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Status:
+    verb = Verb.STATUS
+    task_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cancel:
+    verb = Verb.CANCEL
+    task_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Help:
+    verb = Verb.HELP
+
+
+Command = Resolve | Review | Test | Status | Cancel | Help
+
+
+def parse_command(text: str, *, default_owner: str | None = None) -> Command:
+    """A command from the text of a slash command or a mention (the mention itself is skipped)."""
+    text = _MENTION.sub("", text.strip())
+    text = _LINK.sub(lambda m: _unlink(m[1], m[2]), text)
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise CommandError(f"I could not read that: {exc}") from None
+    if not words:
+        return Help()
+    first = words[0].lower()
+    try:
+        verb = _ALIASES.get(first) or Verb(first)
+    except ValueError:
+        raise CommandError(f"I don't know the command `{words[0]}`.") from None
+    args, budget = _budget(words[1:])
+    if verb is Verb.HELP:
+        return Help()
+    if budget is not None and verb not in (Verb.RESOLVE, Verb.REVIEW):
+        raise CommandError(f"`--budget` goes with resolve and review, not {verb.value}.")
+    if verb in (Verb.RESOLVE, Verb.REVIEW):
+        ref = _numbered(_one(args, verb, "repo#12"), default_owner, verb)
+        assert ref.owner is not None and ref.number is not None
+        kind = Resolve if verb is Verb.RESOLVE else Review
+        return kind(repository=ref.full_name, number=ref.number, budget_usd=budget)
+    if verb is Verb.TEST:
+        target = _one(args, verb, "repo[@ref]")
+        name, _, ref_name = target.partition("@")
+        repo = _repository(name, default_owner)
+        if repo.number is not None:
+            raise CommandError("`test` takes a repository and an optional @ref, not an issue number.")
+        return Test(repository=repo.full_name, ref=ref_name or None)
+    if verb is Verb.STATUS:
+        if len(args) > 1:
+            raise CommandError("`status` takes at most one task ID.")
+        return Status(task_id=_task_id(args[0]) if args else None)
+    return Cancel(task_id=_task_id(_one(args, verb, "task")))
+
+
+def _unlink(target: str, label: str | None) -> str:
+    """Slack's `<url|label>` markup: a GitHub issue/PR link as owner/repo#N, anything else as its label."""
+    found = _GITHUB_URL.match(target)
+    if found:
+        return f"{found['repo']}#{found['number']}"
+    return label or target
+
+
+def _budget(words: list[str]) -> tuple[list[str], float | None]:
+    rest, budget = [], None
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--budget" or word.startswith("--budget="):
+            if word == "--budget":
+                if i + 1 >= len(words):
+                    raise CommandError("`--budget` needs an amount in dollars, e.g. `--budget 5`.")
+                value, i = words[i + 1], i + 2
+            else:
+                value, i = word.split("=", 1)[1], i + 1
+            budget = _dollars(value)
+            continue
+        if word.startswith("--"):
+            raise CommandError(f"I don't know the option `{word}`.")
+        rest.append(word)
+        i += 1
+    return rest, budget
+
+
+def _dollars(value: str) -> float:
+    try:
+        amount = float(value.removeprefix("$"))
+    except ValueError:
+        raise CommandError(f"`{value}` is not an amount in dollars.") from None
+    if not 0 < amount <= MAX_BUDGET_USD:
+        raise CommandError(f"a budget is between $0 and ${MAX_BUDGET_USD:.0f}.")
+    return amount
+
+
+def _one(args: list[str], verb: Verb, what: str) -> str:
+    if len(args) != 1:
+        raise CommandError(f"`{verb.value}` takes one argument: `{verb.value} {what}`.")
+    return args[0]
+
+
+def _repository(text: str, default_owner: str | None) -> RepoRef:
+    try:
+        ref = RepoRef.parse(text, default_owner=default_owner)
+    except DockhandError:
+        raise CommandError(f"`{text}` is not a repository (owner/repo).") from None
+    if ref.owner is None:
+        raise CommandError(f"`{text}` needs its owner: `owner/{ref.name}` (no default owner is configured).")
+    return ref
+
+
+def _numbered(text: str, default_owner: str | None, verb: Verb) -> RepoRef:
+    ref = _repository(text, default_owner)
+    if ref.number is None:
+        what = "issue" if verb is Verb.RESOLVE else "pull request"
+        raise CommandError(f"`{text}` needs the {what} number: `{ref.full_name}#12`.")
+    return ref
+
+
+def _task_id(text: str) -> str:
+    if not _TASK_ID.match(text):
+        raise CommandError(f"`{text}` is not a task ID.")
+    return text

@@ -1,0 +1,139 @@
+"""The Slack messages dockhand posts, as Block Kit: pure functions of a task and its stages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.models import Task, TaskStage
+from core.states import StageStatus, TaskStatus, TaskType
+
+APPROVE, REJECT, VIEW_DIFF = "dockhand_approve", "dockhand_reject", "dockhand_view_diff"
+MAX_SECTION = 2900  # Slack's limit is 3000 characters per section text
+
+_STATUS = {
+    TaskStatus.PENDING: ":hourglass_flowing_sand: queued",
+    TaskStatus.RUNNING: ":gear: running",
+    TaskStatus.AWAITING_APPROVAL: ":raised_hand: waiting for approval",
+    TaskStatus.SUCCEEDED: ":white_check_mark: succeeded",
+    TaskStatus.FAILED: ":x: failed",
+    TaskStatus.CANCELLED: ":no_entry_sign: cancelled",
+}
+_STAGE = {
+    StageStatus.PENDING: "▫️",
+    StageStatus.RUNNING: "⏳",
+    StageStatus.SUCCEEDED: "✅",
+    StageStatus.FAILED: "❌",
+    StageStatus.SKIPPED: "⏭",
+    StageStatus.CANCELLED: "🚫",
+    StageStatus.WAITING: "✋",
+}
+_KIND = {
+    TaskType.ISSUE_RESOLUTION: "Resolve",
+    TaskType.PR_REVIEW: "Review",
+    TaskType.TEST_PIPELINE: "Tests",
+    TaskType.CUSTOM: "Command",
+}
+
+
+def escape(text: str) -> str:
+    """Text for mrkdwn: `&`, `<` and `>` escaped, so nothing in it becomes a mention or a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int = MAX_SECTION) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def what(task: Task, web_url: str) -> str:
+    target = task.trigger_ref or task.repository or ""
+    repo = task.repository
+    link = f"<{web_url.rstrip('/')}/{repo}|{escape(target)}>" if repo else escape(target)
+    return f"*{_KIND[task.type]}* {link}"
+
+
+def parent_text(task: Task) -> str:
+    return f"{_KIND[task.type]} {task.trigger_ref or task.repository or ''}: {task.status.value} (task {task.id})"
+
+
+def parent_blocks(task: Task, stages: list[TaskStage], web_url: str) -> list[dict[str, Any]]:
+    """The task's one parent message: what, status, stages at a glance, cost."""
+    line = f"{what(task, web_url)} · task `{task.id}` · {_STATUS[task.status]}"
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": clip(line)}}]
+    if stages:
+        glance = "  ".join(f"{_STAGE[s.status]} {s.name}" for s in stages)
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": clip(glance)}]})
+    facts = [f"started by {escape(task.triggered_by)}"] if task.triggered_by else []
+    agent = (task.result or {}).get("agent") or (task.metrics or {}).get("agent")
+    if agent:
+        budget = agent.get("budget_usd")
+        facts.append(
+            f"agent: {agent.get('turns', 0)} turns, ${agent.get('cost_usd', 0):.2f}"
+            + (f" of ${budget:.2f}" if budget else "")
+        )
+    pull = (task.result or {}).get("pull_request")
+    if pull:
+        facts.append(f"<{pull['pull_url']}|PR #{pull['pull_number']}>")
+    if facts:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": clip(" · ".join(facts))}]})
+    return blocks
+
+
+def result_text(task: Task) -> str:
+    """The thread's last word on a task."""
+    result = task.result or {}
+    lines = [f"{_STATUS[task.status]}"]
+    pull = result.get("pull_request")
+    if pull:
+        lines.append(f"Opened <{pull['pull_url']}|PR #{pull['pull_number']}> from `{escape(pull['branch'])}`.")
+    tests = result.get("tests") or result
+    for project in tests.get("projects") or []:
+        totals = project.get("totals") or {}
+        lines.append(
+            f"• {escape(project['language'])} `{escape(project['root'])}`: {escape(project['status'])}, "
+            f"{totals.get('passed', 0)} passed, {totals.get('failed', 0)} failed"
+        )
+    if task.error and task.status is not TaskStatus.SUCCEEDED:
+        lines.append(f"> {escape(clip(task.error, 1500))}")
+    return clip("\n".join(lines))
+
+
+def approval_blocks(task: Task, summary: str, decided: str | None = None) -> list[dict[str, Any]]:
+    """Approve / Reject / View diff — or, once decided, who decided."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": ":raised_hand: *Ready to publish — approve?*"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": clip(f"```{escape(summary)}```")}},
+    ]
+    if decided is not None:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": clip(decided)}]})
+        return blocks
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": f"approval-{task.id}",
+            "elements": [
+                _button("Approve", APPROVE, task.id, "primary"),
+                _button("Reject", REJECT, task.id, "danger"),
+                _button("View diff", VIEW_DIFF, task.id, None),
+            ],
+        }
+    )
+    return blocks
+
+
+def _button(label: str, action_id: str, value: str, style: str | None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": label},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def diff_text(diff: str, limit: int = MAX_SECTION - 10) -> str:
+    if not diff.strip():
+        return "The change is not available on this host."
+    shown = diff if len(diff) <= limit else diff[:limit] + "\n…"
+    return f"```{escape(shown)}```"

@@ -1,0 +1,198 @@
+"""Progress of Slack-started tasks: one parent message, kept up to date, and the details in its thread.
+
+An event-bus subscriber (its own thread and bounded queue, so Slack being slow never stalls a task).
+Stage lines are coalesced: at most one thread post per task every `slack_update_seconds`, flushed at
+once when the task waits for approval or ends. The WebClient's rate-limit handler honours 429
+Retry-After. Where the parent message is (channel and ts) is stored, so any process can update it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.slack.messages import approval_blocks, parent_blocks, parent_text, result_text
+from core.events import TaskEventRecord
+from core.models import Task
+from core.service import Core
+from core.states import EventKind, StageStatus
+
+log = logging.getLogger(__name__)
+
+THREAD = "slack-thread"
+APPROVAL = "slack-approval"
+_PARENT_NOW = {
+    EventKind.CLAIMED,
+    EventKind.RETRY_SCHEDULED,
+    EventKind.CANCEL_REQUESTED,
+    EventKind.APPROVAL_REQUESTED,
+    EventKind.APPROVAL_DECIDED,
+    EventKind.FINISHED,
+}
+_STAGE_MARK = {StageStatus.SUCCEEDED: "✅", StageStatus.FAILED: "❌", StageStatus.CANCELLED: "🚫"}
+
+
+def place(channel: str, ts: str) -> str:
+    return f"{channel}:{ts}"
+
+
+def unplace(external_id: str) -> tuple[str, str]:
+    channel, _, ts = external_id.partition(":")
+    return channel, ts
+
+
+class SlackThreads:
+    def __init__(self, core: Core, client: WebClient, *, web_url: str, interval: float) -> None:
+        self.core = core
+        self.client = client
+        self.web_url = web_url
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._lines: dict[str, list[str]] = {}
+        self._last_post: dict[str, float] = {}
+        self._parent_dirty: set[str] = set()
+        self._timers: dict[str, threading.Timer] = {}
+
+    def __call__(self, event: TaskEventRecord) -> None:
+        where = self.core.notifications.get(event.task_id, THREAD)
+        if where is None:
+            return  # not a Slack task
+        task_id = event.task_id
+        if event.kind is EventKind.STAGE_FINISHED:
+            status = StageStatus(event.data.get("stage_status", "succeeded"))
+            took = event.data.get("duration_seconds")
+            line = f"{_STAGE_MARK.get(status, '•')} {event.stage}" + (f" ({took:.1f}s)" if took else "")
+            if status is StageStatus.FAILED and event.message:
+                line += f": {event.message.split(': ', 1)[-1][:500]}"
+            self._add(task_id, line)
+        elif event.kind is EventKind.RETRY_SCHEDULED:
+            self._add(task_id, f"🔁 {event.message[:500]}")
+        if event.kind in _PARENT_NOW:
+            self._flush(task_id)
+            task = self.core.task(task_id)
+            self._update_parent(task, where)
+            if event.kind is EventKind.APPROVAL_REQUESTED:
+                self._ask_for_approval(task, where, str(event.data.get("summary", "")))
+            elif event.kind is EventKind.APPROVAL_DECIDED:
+                self._show_decision(task, event)
+            elif event.kind is EventKind.FINISHED:
+                self._post(where, result_text(task))
+        elif event.kind in (EventKind.PROGRESS, EventKind.STAGE_STARTED):
+            with self._lock:
+                self._parent_dirty.add(task_id)
+            self._schedule(task_id)
+        else:
+            self._schedule(task_id)
+
+    # --- coalescing ---------------------------------------------------------------------------
+    def _add(self, task_id: str, line: str) -> None:
+        with self._lock:
+            self._lines.setdefault(task_id, []).append(line)
+
+    def _schedule(self, task_id: str) -> None:
+        """Flush now if the last post is long enough ago, else once it is."""
+        with self._lock:
+            wait = self.interval - (time.monotonic() - self._last_post.get(task_id, 0.0))
+            if task_id in self._timers:
+                return
+            if wait > 0:
+                timer = threading.Timer(wait, self._flush, args=(task_id,))
+                timer.daemon = True
+                self._timers[task_id] = timer
+                timer.start()
+                return
+        self._flush(task_id)
+
+    def _flush(self, task_id: str) -> None:
+        with self._lock:
+            timer = self._timers.pop(task_id, None)
+            if timer is not None:
+                timer.cancel()
+            lines = self._lines.pop(task_id, [])
+            dirty = task_id in self._parent_dirty
+            self._parent_dirty.discard(task_id)
+            if lines or dirty:
+                self._last_post[task_id] = time.monotonic()
+        where = self.core.notifications.get(task_id, THREAD)
+        if where is None:
+            return
+        if lines:
+            self._post(where, "\n".join(lines))
+        if dirty:
+            self._update_parent(self.core.task(task_id), where)
+
+    # --- Slack calls --------------------------------------------------------------------------
+    def _update_parent(self, task: Task, where: str) -> None:
+        channel, ts = unplace(where)
+        stages = self.core.stages.list(task.id)
+        self._call(
+            "update the task message",
+            lambda: self.client.chat_update(
+                channel=channel, ts=ts, text=parent_text(task), blocks=parent_blocks(task, stages, self.web_url)
+            ),
+        )
+
+    def _post(self, where: str, text: str) -> None:
+        channel, ts = unplace(where)
+        self._call("post to the thread", lambda: self.client.chat_postMessage(channel=channel, thread_ts=ts, text=text))
+
+    def _ask_for_approval(self, task: Task, where: str, summary: str) -> None:
+        if self.core.notifications.get(task.id, APPROVAL) is not None:
+            return  # already asked (this event was seen by another process too)
+        channel, ts = unplace(where)
+        response = self._call(
+            "ask for approval",
+            lambda: self.client.chat_postMessage(
+                channel=channel,
+                thread_ts=ts,
+                text=f"Task {task.id} is ready to publish: approve or reject",
+                blocks=approval_blocks(task, summary),
+            ),
+        )
+        if response is not None:
+            self.core.notifications.remember(task.id, APPROVAL, place(channel, str(response["ts"])))
+
+    def _show_decision(self, task: Task, event: TaskEventRecord) -> None:
+        where = self.core.notifications.get(task.id, APPROVAL)
+        if where is None:
+            return
+        channel, ts = unplace(where)
+        approved = bool(event.data.get("approved"))
+        by = str(event.data.get("by") or "")
+        if approved:
+            decided = f":white_check_mark: Approved by {by}"
+        elif by:
+            decided = f":no_entry_sign: Rejected by {by}" + (
+                f": {event.data['reason']}" if event.data.get("reason") else ""
+            )
+        else:
+            decided = f":hourglass: {event.message}"
+        approvals = self.core.approvals.of(task.id)
+        summary = approvals[-1].summary if approvals else ""
+        self._call(
+            "show the decision",
+            lambda: self.client.chat_update(
+                channel=channel, ts=ts, text=decided, blocks=approval_blocks(task, summary, decided=decided)
+            ),
+        )
+
+    @staticmethod
+    def _call(what: str, fn):  # type: ignore[no-untyped-def]
+        try:
+            return fn()
+        except SlackApiError as exc:
+            log.warning("Slack: could not %s: %s", what, exc.response.get("error") if exc.response else exc)
+            return None
+
+
+def read_diff(artifacts_dir: Path, task_id: str) -> str:
+    path = artifacts_dir / task_id / "change.diff"
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
