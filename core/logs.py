@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -48,13 +49,36 @@ class TaskLogs:
                 .order_by(col(TaskLog.id))
                 .limit(limit)
             ).all()
-        return [
-            LogLine(id=r.id or 0, task_id=r.task_id, stream=LogStream(r.stream), line=r.line, created_at=r.created_at)
-            for r in rows
-        ]
+        return [_line(r) for r in rows]
+
+    def last(self, task_id: str, count: int) -> list[LogLine]:
+        """The last `count` lines (a long log is opened at its end)."""
+        with self.db.read() as session:
+            rows = session.exec(
+                select(TaskLog).where(TaskLog.task_id == task_id).order_by(col(TaskLog.id).desc()).limit(count)
+            ).all()
+        return [_line(r) for r in reversed(rows)]
+
+    def search(self, task_id: str, text: str, *, limit: int = 500) -> list[LogLine]:
+        """Lines containing `text` (case-insensitive), newest first."""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self.db.read() as session:
+            rows = session.exec(
+                select(TaskLog)
+                .where(TaskLog.task_id == task_id, col(TaskLog.line).ilike(pattern, escape="\\"))
+                .order_by(col(TaskLog.id).desc())
+                .limit(limit)
+            ).all()
+        return [_line(r) for r in rows]
 
     def sink(self, task_id: str) -> LogSink:
         return LogSink(self, task_id)
+
+
+def _line(row: TaskLog) -> LogLine:
+    return LogLine(
+        id=row.id or 0, task_id=row.task_id, stream=LogStream(row.stream), line=row.line, created_at=row.created_at
+    )
 
 
 def _clip(text: str) -> str:
@@ -65,7 +89,8 @@ def _clip(text: str) -> str:
 
 
 class LogSink:
-    """A thread-safe buffered writer for one task's log; flushes by size or age."""
+    """A thread-safe buffered writer for one task's log; flushes by size or age — also when nothing more
+    is written (a command that prints one line and then works quietly is seen at once by followers)."""
 
     def __init__(self, logs: TaskLogs, task_id: str, *, max_lines: int = 200, max_age: float = 0.25) -> None:
         self._logs = logs
@@ -75,15 +100,29 @@ class LogSink:
         self._buffer: list[tuple[LogStream, str]] = []
         self._oldest = 0.0
         self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._flush_lock = threading.Lock()
 
     def write(self, line: str, stream: LogStream = LogStream.STDOUT) -> None:
         with self._lock:
             if not self._buffer:
                 self._oldest = time.monotonic()
+                if self._timer is None:
+                    self._timer = threading.Timer(self._max_age, self._flush_late)
+                    self._timer.daemon = True
+                    self._timer.start()
             self._buffer.append((stream, line))
             due = len(self._buffer) >= self._max_lines or time.monotonic() - self._oldest >= self._max_age
         if due:
             self.flush()
+
+    def _flush_late(self) -> None:
+        with self._lock:
+            self._timer = None
+        try:
+            self.flush()
+        except Exception:  # the next write or the final flush tries again
+            logging.getLogger(__name__).exception("task %s: could not write its log", self.task_id)
 
     def system(self, line: str) -> None:
         self.write(line, LogStream.SYSTEM)
@@ -93,6 +132,10 @@ class LogSink:
             self.write(part, LogStream.AGENT)
 
     def flush(self) -> None:
-        with self._lock:
-            batch, self._buffer = self._buffer, []
-        self._logs.append(self.task_id, batch)
+        with self._flush_lock:  # one flush at a time, so batches reach the store in the order written
+            with self._lock:
+                batch, self._buffer = self._buffer, []
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+            self._logs.append(self.task_id, batch)

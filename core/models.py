@@ -80,6 +80,7 @@ class Task(SQLModel, table=True):
         sa.Index("ix_task_claim", "status", "run_after"),
         sa.Index("ix_task_repository_status", "repository", "status"),
         sa.Index("ix_task_lease", "status", "lease_expires_at"),
+        sa.Index("ix_task_updated_at", "updated_at"),
     )
 
     id: str = Field(default_factory=new_task_id, primary_key=True, max_length=32)

@@ -33,7 +33,7 @@ from core.schedules import ScheduleBook, submission_for
 from core.settings import Settings
 from core.specs import TaskSubmission
 from core.stages import StageRecorder
-from core.states import TaskStatus, TaskType
+from core.states import TaskStatus, TaskType, TriggerSource
 from core.worker import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -204,6 +204,22 @@ class Core:
 
     def reject(self, task_id: str, *, by: str, reason: str = "") -> Decision:
         return self.approvals.decide(task_id, approve=False, by=by, reason=reason)
+
+    def retry(self, task_id: str, *, by: str) -> Task:
+        """Run a finished task's request again, as a new task."""
+        old = self.queue.get(task_id)
+        if not old.status.is_final:
+            raise InvalidTransitionError(f"task {task_id} is {old.status.value}: only a finished task can run again")
+        submission = TaskSubmission(
+            type=old.type,
+            payload=old.payload,
+            repository=old.repository,
+            priority=old.priority,
+            trigger_source=TriggerSource.TUI,
+            triggered_by=by,
+            trigger_ref=old.trigger_ref,
+        )
+        return self.submit(submission).task
 
     def task(self, task_id: str) -> Task:
         return self.queue.get(task_id)

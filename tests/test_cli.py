@@ -89,7 +89,14 @@ def test_operator_commands(cli) -> None:  # type: ignore[no-untyped-def]
     assert "already exists" in cli("schedule", "add", "nightly", "0 4 * * *", "--command", "x", code=2).output
     cli("schedule", "remove", "nightly")
     assert "no schedules" in cli("schedule", "list").output
-    assert "not part of this release" in cli("tui", code=1).output
+
+
+def test_the_tui_says_when_there_is_no_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "nowhere" / "dockhand.db"
+    invoke = cli_invoker(monkeypatch, tmp_path, f"sqlite:///{missing}")
+    output = invoke("tui", code=2).output
+    assert f"no dockhand database at {missing}" in output and "dockhand serve" in output
+    assert not missing.exists()  # looking did not create an empty one
 
 
 def test_help_is_there_for_every_command(cli) -> None:  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,9 @@ class World:
         return git("show", f"{branch}:{path}", cwd=self.remote)
 
 
-@pytest.fixture
-def world(tmp_path: Path, core_factory: Callable[..., Core], sandbox_image: str) -> Iterator[World]:
+@contextmanager
+def issue_world(tmp_path: Path, core_factory: Callable[..., Core], sandbox_image: str) -> Iterator[World]:
+    """A repository with a real failing test as the GitHub remote, the fakes, and a core that resolves issues."""
     work = tmp_path / "seed"
     for name, content in FILES.items():
         (work / name).parent.mkdir(parents=True, exist_ok=True)
@@ -112,6 +114,12 @@ def world(tmp_path: Path, core_factory: Callable[..., Core], sandbox_image: str)
             core.stop()
         assert github.contract_errors == []
         assert model.errors == []
+
+
+@pytest.fixture
+def world(tmp_path: Path, core_factory: Callable[..., Core], sandbox_image: str) -> Iterator[World]:
+    with issue_world(tmp_path, core_factory, sandbox_image) as made:
+        yield made
 
 
 def fixing_script() -> list[Any]:

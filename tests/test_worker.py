@@ -246,3 +246,16 @@ def test_reserved_and_overridden_environment(core: Core) -> None:
     task_id = submit(core, 'echo "home=$HOME custom=$MY_VAR"', env={"HOME": "/nowhere", "MY_VAR": "x"})
     assert final(core, task_id) is TaskStatus.SUCCEEDED
     assert "home=/nowhere custom=x" in [line.line for line in core.logs.tail(task_id)]
+
+
+def test_a_lone_log_line_is_stored_without_waiting_for_more(core) -> None:  # type: ignore[no-untyped-def]
+    from core.specs import TaskSubmission
+    from core.states import LogStream, TaskType
+
+    task_id = core.submit(TaskSubmission(type=TaskType.CUSTOM, payload={"command": "true"})).task.id
+    sink = core.logs.sink(task_id)
+    sink.write("started", LogStream.STDOUT)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not core.logs.tail(task_id):
+        time.sleep(0.05)
+    assert [line.line for line in core.logs.tail(task_id)] == ["started"]

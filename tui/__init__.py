@@ -1,5 +1,5 @@
-"""The Textual monitor (`dockhand tui`), arriving in a later release.
+"""The Textual monitor (`dockhand tui`): live tasks, stages and logs, with approve, reject, cancel, retry.
 
-It will read the store through `core.service.Core` (tasks, stages, events, log tails by id) and send
-its actions (approve, cancel) back through the same façade.
+It reads the store through `core.service.Core` (tasks, stages, events, log tails by id) and sends its
+actions back through the same façade, so they take effect in the running service.
 """

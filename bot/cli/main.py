@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from bot.cli import admin, run, tasks
 from bot.cli.context import fail, load_settings, open_core, setup_logging
 from bot.github.intake import attach_intake
+from bot.slack.app import attach_slack, connect_socket_mode
 
 app = typer.Typer(
     name="dockhand",
@@ -55,15 +56,23 @@ def serve(
     token = resolve_api_token(settings)
     assert token is not None
 
+    slack = attach_slack(core)
+    socket: list[Any] = []
+
     def shut_down() -> None:
+        for handler in socket:
+            handler.close()
         core.stop()
         typer.echo("dockhand stopped: workers and scheduler shut down", err=True)
 
     def start() -> None:
         core.start(workers=workers)
         attach_intake(core)
+        if slack is not None and settings.slack_app_token is not None:
+            socket.append(connect_socket_mode(slack))
+            typer.echo("Slack: connected in Socket Mode", err=True)
 
-    app_ = create_app(core, api_token=token, lifespan_hooks=(start, shut_down))
+    app_ = create_app(core, api_token=token, lifespan_hooks=(start, shut_down), slack=slack)
     bind_host, bind_port = host or settings.host, port or settings.port
     source = "DOCKHAND_API_TOKEN" if settings.api_token else str(token_path(settings))
     typer.echo(
@@ -90,15 +99,29 @@ def worker(
         signal.signal(sig, lambda *_: stop.set())
     core.start(workers=workers)
     attach_intake(core)
+    attach_slack(core)  # progress of the tasks this process runs goes to their Slack threads
     typer.echo(f"dockhand worker running {workers or settings.workers} workers; Ctrl-C to stop", err=True)
     stop.wait()
     core.stop()
 
 
 @app.command()
-def tui() -> None:
-    """The terminal monitor (arrives with the TUI release; use `dockhand tasks` and `task ID --follow` now)."""
-    fail("the TUI is not part of this release yet; use `dockhand tasks` and `dockhand task ID --follow`", code=1)
+def tui(
+    poll: Annotated[float, typer.Option("--poll", min=0.1, max=60, help="Seconds between refreshes.")] = 1.0,
+) -> None:
+    """A terminal monitor of tasks, stages and logs; approve, reject, cancel and retry from it."""
+    from tui.app import DockhandTui
+    from tui.launch import check_database, service_notice
+
+    settings = load_settings()
+    problem = check_database(settings)
+    if problem is not None:
+        fail(problem)
+    core = open_core(settings)
+    try:
+        DockhandTui(core, poll_seconds=poll, notice=service_notice(settings)).run()
+    finally:
+        core.db.dispose()
 
 
 def main() -> None:

@@ -18,14 +18,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot.http.admin import AdminApi
 from bot.http.errors import EXCEPTION_HANDLERS, error_response
 from bot.http.github_webhook import GitHubWebhook
+from bot.slack.app import SlackBot
 from core.metrics import Metrics
 from core.service import Core
 
 
 def create_app(
-    core: Core, *, api_token: str, lifespan_hooks: tuple[Callable[[], Any], Callable[[], Any]] | None = None
+    core: Core,
+    *,
+    api_token: str,
+    lifespan_hooks: tuple[Callable[[], Any], Callable[[], Any]] | None = None,
+    slack: SlackBot | None = None,
 ) -> Starlette:
-    """Build the app; `lifespan_hooks` (start, stop) run the core's workers with the server."""
+    """Build the app; `lifespan_hooks` (start, stop) run the core's workers with the server; `slack` adds
+    POST /slack/events (HTTP mode: the signing secret verifies every request)."""
     settings = core.settings
     webhook_secret = settings.github_webhook_secret.get_secret_value() if settings.github_webhook_secret else None
 
@@ -50,6 +56,8 @@ def create_app(
         Route("/webhook/github", GitHubWebhook(webhook_secret, core.deliveries).handle, methods=["POST"]),
         *AdminApi(core, api_token).routes(),
     ]
+    if slack is not None and settings.slack_signing_secret is not None:
+        routes.append(Route("/slack/events", slack.handle_http, methods=["POST"]))
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

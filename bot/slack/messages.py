@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.models import Task, TaskStage
-from core.states import StageStatus, TaskStatus, TaskType
+from core.states import StageStatus, TaskStatus, TaskType, TriggerSource
 
 APPROVE, REJECT, VIEW_DIFF = "dockhand_approve", "dockhand_reject", "dockhand_view_diff"
 MAX_SECTION = 2900  # Slack's limit is 3000 characters per section text
@@ -51,6 +51,13 @@ def what(task: Task, web_url: str) -> str:
     return f"*{_KIND[task.type]}* {link}"
 
 
+def starter(task: Task) -> str:
+    """Who started a task: a Slack mention for Slack users, the name otherwise."""
+    if task.trigger_source is TriggerSource.SLACK and task.triggered_by.isalnum():
+        return f"<@{task.triggered_by}>"
+    return escape(task.triggered_by)
+
+
 def parent_text(task: Task) -> str:
     return f"{_KIND[task.type]} {task.trigger_ref or task.repository or ''}: {task.status.value} (task {task.id})"
 
@@ -62,7 +69,7 @@ def parent_blocks(task: Task, stages: list[TaskStage], web_url: str) -> list[dic
     if stages:
         glance = "  ".join(f"{_STAGE[s.status]} {s.name}" for s in stages)
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": clip(glance)}]})
-    facts = [f"started by {escape(task.triggered_by)}"] if task.triggered_by else []
+    facts = [f"started by {starter(task)}"] if task.triggered_by else []
     agent = (task.result or {}).get("agent") or (task.metrics or {}).get("agent")
     if agent:
         budget = agent.get("budget_usd")

@@ -20,7 +20,7 @@ from bot.slack.messages import approval_blocks, parent_blocks, parent_text, resu
 from core.events import TaskEventRecord
 from core.models import Task
 from core.service import Core
-from core.states import EventKind, StageStatus
+from core.states import EventKind, StageStatus, TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,14 @@ class SlackThreads:
             self._schedule(task_id)
         else:
             self._schedule(task_id)
+
+    def catch_up(self, task_id: str, where: str) -> None:
+        """Bring a just-posted parent message up to date (the task may have moved before it was posted)."""
+        task = self.core.task(task_id)
+        if task.status is not TaskStatus.PENDING:
+            self._update_parent(task, where)
+        if task.status.is_final:
+            self._post(where, result_text(task))
 
     # --- coalescing ---------------------------------------------------------------------------
     def _add(self, task_id: str, line: str) -> None:

@@ -1,0 +1,314 @@
+"""The Slack app (Bolt): `/agent …` and @-mentions start and steer tasks; buttons decide on approvals.
+
+Every request is acknowledged at once (Bolt answers Slack when `ack()` is called; the rest of a
+listener runs after the answer). Bolt checks each HTTP request's signature and its timestamp (a
+5-minute window) before any listener runs. A task's dedup key is the Slack request it came from, so a
+retried delivery never makes a second task; a click on a decided approval only says it was decided.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import App, BoltRequest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bot.slack.access import SlackAccess
+from bot.slack.commands import USAGE, Cancel, Command, CommandError, Help, Resolve, Review, Status, Test, parse_command
+from bot.slack.messages import APPROVE, REJECT, VIEW_DIFF, diff_text, escape, parent_blocks, parent_text
+from bot.slack.threads import THREAD, SlackThreads, place, read_diff
+from core.errors import DockhandError, InvalidTransitionError, NotFoundError
+from core.queue import TaskFilter
+from core.service import Core
+from core.settings import Settings
+from core.specs import TaskSubmission
+from core.states import TaskStatus, TaskType, TriggerSource
+
+log = logging.getLogger(__name__)
+
+MAX_SLACK_BODY = 1024 * 1024
+SEEN_EVENTS = 2000
+
+
+def slack_client(settings: Settings) -> WebClient:
+    assert settings.slack_bot_token is not None
+    return WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=30,
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)],
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Requester:
+    user: str
+    channel: str
+    name: str = ""
+
+
+class SlackBot:
+    """Slack's side of dockhand: the Bolt app, the access policy and the thread notifier, on one core."""
+
+    def __init__(self, core: Core, client: WebClient) -> None:
+        settings = core.settings
+        self.core = core
+        self.client = client
+        self.access = SlackAccess(settings, self._group_members)
+        self.web_url = settings.github_git_url
+        self.threads = SlackThreads(core, client, web_url=self.web_url, interval=settings.slack_update_seconds)
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen_lock = threading.Lock()
+        self.app = App(
+            signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
+            client=client,
+            token_verification_enabled=False,  # start without reaching Slack; auth.test runs on first use
+            request_verification_enabled=settings.slack_signing_secret is not None,
+        )
+        self.app.command("/agent")(self._on_command)
+        self.app.event("app_mention")(self._on_mention)
+        self.app.action(APPROVE)(self._on_decision)
+        self.app.action(REJECT)(self._on_decision)
+        self.app.action(VIEW_DIFF)(self._on_view_diff)
+        self.app.error(self._on_error)
+
+    # --- entry points ---------------------------------------------------------------------------
+    async def handle_http(self, request: Request) -> Response:
+        """POST /slack/events: Bolt verifies the signature and the timestamp, then dispatches."""
+        body = await request.body()
+        if len(body) > MAX_SLACK_BODY:
+            return Response("request body too large", status_code=413)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return Response("body is not UTF-8", status_code=400)
+        bolt_request = BoltRequest(body=text, query=str(request.url.query), headers=dict(request.headers))
+        response = await run_in_threadpool(self.app.dispatch, bolt_request)
+        return Response(
+            content=response.body, status_code=response.status, headers=response.first_headers_without_set_cookie()
+        )
+
+    def subscribe(self) -> None:
+        self.core.bus.subscribe(self.threads, name="slack-threads", maxsize=10_000)
+
+    # --- listeners ------------------------------------------------------------------------------
+    def _on_command(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
+        who = Requester(user=command["user_id"], channel=command["channel_id"], name=command.get("user_name", ""))
+        try:
+            parsed = parse_command(command.get("text", ""), default_owner=self.core.settings.slack_default_owner)
+        except CommandError as exc:
+            ack(response_type="ephemeral", text=str(exc))
+            return
+        refusal = self._refusal(parsed, who)
+        if refusal is not None:
+            ack(response_type="ephemeral", text=refusal)
+            return
+        if isinstance(parsed, Help | Status):
+            ack(response_type="ephemeral", text=self._answer(parsed))
+            return
+        ack(response_type="ephemeral", text=_working_on(parsed))
+        reply = self._act(parsed, who, dedup=f"slack:command:{command.get('trigger_id') or command['user_id']}")
+        if reply:
+            respond(response_type="ephemeral", replace_original=False, text=reply)
+
+    def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        event_id = str(body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}")
+        if self._already_seen(event_id):
+            return  # Slack retried a delivery this process already handled
+        who = Requester(user=event.get("user", ""), channel=event.get("channel", ""))
+        try:
+            parsed = parse_command(event.get("text", ""), default_owner=self.core.settings.slack_default_owner)
+        except CommandError as exc:
+            self._tell(who, str(exc))
+            return
+        refusal = self._refusal(parsed, who)
+        if refusal is not None:
+            self._tell(who, refusal)
+            return
+        if isinstance(parsed, Help | Status):
+            self._tell(who, self._answer(parsed))
+            return
+        reply = self._act(parsed, who, dedup=f"slack:event:{event_id}")
+        if reply:
+            self._tell(who, reply)
+
+    def _on_decision(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        user = body.get("user") or {}
+        who = Requester(
+            user=str(user.get("id", "")),
+            channel=str((body.get("channel") or {}).get("id", "")),
+            name=str(user.get("username") or user.get("name") or user.get("id", "")),
+        )
+        task_id = str(action.get("value", ""))
+        try:
+            task = self.core.task(task_id)
+        except NotFoundError:
+            self._tell(who, "That task no longer exists.")
+            return
+        decision = self.access.may_decide(who.user, who.channel, requester=task.triggered_by)
+        if not decision.allowed:
+            self._tell(who, f"Sorry, {decision.reason}.")
+            return
+        by = f"{who.name} (Slack {who.user})" if who.name != who.user else f"Slack {who.user}"
+        try:
+            if action.get("action_id") == APPROVE:
+                self.core.approve(task_id, by=by)
+            else:
+                self.core.reject(task_id, by=by)
+        except InvalidTransitionError:
+            # A double click, or someone else was quicker: say what happened, change nothing.
+            current = self.core.task(task_id)
+            self._tell(who, f"Task {task_id} is already decided ({current.status.value}).")
+
+    def _on_view_diff(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        who = Requester(user=str((body.get("user") or {}).get("id", "")), channel=str(body["channel"]["id"]))
+        task_id = str(action.get("value", ""))
+        self._tell(who, diff_text(read_diff(self.core.settings.artifacts_dir, task_id)))
+
+    def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        log.error("Slack request failed: %s: %s", type(error).__name__, error)
+
+    # --- what commands do -----------------------------------------------------------------------
+    def _refusal(self, command: Command, who: Requester) -> str | None:
+        decision = self.access.may_run(command.verb, who.user, who.channel)
+        if not decision.allowed:
+            return f"Sorry, {decision.reason}."
+        repository = getattr(command, "repository", None)
+        if repository is not None and not self.access.repository_allowed(repository):
+            return f"Sorry, dockhand is not set up to work on {repository} from Slack."
+        return None
+
+    def _answer(self, command: Help | Status) -> str:
+        if isinstance(command, Help):
+            return USAGE
+        if command.task_id is not None:
+            try:
+                task = self.core.task(command.task_id)
+            except NotFoundError:
+                return f"There is no task {command.task_id}."
+            return _task_line(task)
+        active = self.core.tasks(
+            TaskFilter(statuses=(TaskStatus.RUNNING, TaskStatus.PENDING, TaskStatus.AWAITING_APPROVAL), limit=20)
+        )
+        if not active:
+            return "Nothing is running or waiting."
+        return "\n".join(_task_line(task) for task in active)
+
+    def _act(self, command: Command, who: Requester, *, dedup: str) -> str | None:
+        """Start a task (one parent message in the channel), or cancel one; a short reply when there is news."""
+        if isinstance(command, Cancel):
+            try:
+                task = self.core.cancel(command.task_id, by=f"Slack {who.user}")
+            except DockhandError as exc:
+                return f"Could not cancel {command.task_id}: {exc}"
+            return f"Task {task.id}: {'cancelled' if task.status is TaskStatus.CANCELLED else 'stopping'}."
+        assert isinstance(command, Resolve | Review | Test)
+        submission = _submission(command, who, dedup)
+        try:
+            outcome = self.core.submit(submission)
+        except DockhandError as exc:
+            return f"Not started: {exc}"
+        if not outcome.created:
+            return None  # a retried request: its task and message exist already
+        task = outcome.task
+        try:
+            posted = self.client.chat_postMessage(
+                channel=who.channel,
+                text=parent_text(task),
+                blocks=parent_blocks(task, self.core.stages.list(task.id), self.web_url),
+            )
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response else exc
+            return (
+                f"Task {task.id} started, but I cannot post in this channel ({error}): invite me to see its progress."
+            )
+        where = place(who.channel, str(posted["ts"]))
+        if self.core.notifications.remember(task.id, THREAD, where):
+            # Events from before this point (a quick worker) found no message to update: catch up once.
+            self.threads.catch_up(task.id, where)
+        return None
+
+    def _tell(self, who: Requester, text: str) -> None:
+        try:
+            self.client.chat_postEphemeral(channel=who.channel, user=who.user, text=text)
+        except SlackApiError as exc:
+            log.warning("Slack: could not answer %s: %s", who.user, exc.response.get("error") if exc.response else exc)
+
+    def _group_members(self, group: str) -> set[str]:
+        return set(self.client.usergroups_users_list(usergroup=group).get("users") or [])
+
+    def _already_seen(self, key: str) -> bool:
+        with self._seen_lock:
+            if key in self._seen:
+                return True
+            self._seen[key] = None
+            while len(self._seen) > SEEN_EVENTS:
+                self._seen.popitem(last=False)
+        return False
+
+
+def _submission(command: Resolve | Review | Test, who: Requester, dedup: str) -> TaskSubmission:
+    payload: dict[str, Any]
+    if isinstance(command, Test):
+        task_type, payload, ref = TaskType.TEST_PIPELINE, {"ref": command.ref}, command.repository
+    else:
+        field = "issue_number" if isinstance(command, Resolve) else "pr_number"
+        task_type = TaskType.ISSUE_RESOLUTION if isinstance(command, Resolve) else TaskType.PR_REVIEW
+        payload = {field: command.number}
+        if command.budget_usd is not None:
+            payload["budget_usd"] = command.budget_usd
+        ref = f"{command.repository}#{command.number}"
+    return TaskSubmission(
+        type=task_type,
+        repository=command.repository,
+        payload=payload,
+        trigger_source=TriggerSource.SLACK,
+        triggered_by=who.user,
+        trigger_ref=ref,
+        dedup_key=dedup,
+    )
+
+
+def _working_on(command: Command) -> str:
+    if isinstance(command, Cancel):
+        return f"Cancelling {command.task_id}…"
+    return "On it — progress follows in a thread."
+
+
+def _task_line(task: Any) -> str:
+    agent = (task.result or {}).get("agent") or (task.metrics or {}).get("agent") or {}
+    cost = f", ${agent['cost_usd']:.2f}" if agent.get("cost_usd") else ""
+    target = escape(task.trigger_ref or task.repository or "")
+    return f"`{task.id}` {task.type.value} {target}: *{task.status.value}*{cost}"
+
+
+def attach_slack(core: Core) -> SlackBot | None:
+    """Slack's part of a process, when a bot token is configured: the notifier (every process whose
+    workers run tasks), and the app for `serve` to mount or connect."""
+    if core.settings.slack_bot_token is None:
+        return None
+    bot = SlackBot(core, slack_client(core.settings))
+    bot.subscribe()
+    return bot
+
+
+def connect_socket_mode(bot: SlackBot) -> Any:
+    """Socket Mode (SLACK_APP_TOKEN): Slack's requests come over a websocket this process opens."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    token = bot.core.settings.slack_app_token
+    assert token is not None
+    handler = SocketModeHandler(bot.app, token.get_secret_value())
+    handler.connect()
+    return handler

@@ -1,0 +1,316 @@
+"""Slack end to end: real signed requests (shaped like ../shared/fixtures/slack) to the Bolt app over HTTP,
+the real slack_sdk against the fake Slack Web API, and the issue-resolution machinery behind it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from slack_sdk.signature import SignatureVerifier
+
+from bot.http.app import create_app
+from bot.slack.app import SlackBot, slack_client
+from bot.slack.messages import APPROVE, REJECT, VIEW_DIFF
+from core.queue import TaskFilter
+from core.service import Core
+from core.states import StageStatus, TaskStatus, TaskType, TriggerSource
+from tests.conftest import SHARED
+from tests.support.fake_slack import FakeSlack, running_fake_slack
+from tests.support.server import serve_in_thread
+from tests.support.waiting import wait_for
+
+SECRET = "slack-signing-secret"
+FIXTURES = SHARED / "fixtures" / "slack"
+CHANNEL, ALICE, BOB = "C111", "U111", "W111"
+
+
+@dataclass
+class SlackWorld:
+    core: Core
+    slack: FakeSlack
+    http: httpx.Client
+
+    def post(
+        self, body: str, content_type: str, *, timestamp: int | None = None, secret: str = SECRET, **headers: str
+    ) -> httpx.Response:
+        ts = str(timestamp if timestamp is not None else int(time.time()))
+        signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+        return self.http.post(
+            "/slack/events",
+            content=body.encode(),
+            headers={
+                "Content-Type": content_type,
+                "X-Slack-Request-Timestamp": ts,
+                "X-Slack-Signature": signature,
+                **headers,
+            },
+        )
+
+    def command(self, text: str, *, user: str = ALICE, trigger: str = "1.2.abc", **kw: Any) -> httpx.Response:
+        fields = json.loads((FIXTURES / "slash_command.json").read_text())
+        fields.update(
+            command="/agent",
+            text=text,
+            user_id=user,
+            user_name="alice" if user == ALICE else "someone",
+            channel_id=CHANNEL,
+            trigger_id=trigger,
+            response_url=self.slack.response_url(f"cmd-{trigger}"),
+        )
+        return self.post(urlencode(fields), "application/x-www-form-urlencoded", **kw)
+
+    def click(self, action_id: str, task_id: str, *, user: str = ALICE) -> httpx.Response:
+        payload = json.loads((FIXTURES / "block_actions_button.json").read_text())
+        payload["user"].update(id=user, username="alice" if user == ALICE else "bob", name="x")
+        payload["channel"]["id"] = payload["container"]["channel_id"] = CHANNEL
+        payload["response_url"] = self.slack.response_url(f"click-{time.monotonic_ns()}")
+        payload["actions"][0].update(action_id=action_id, value=task_id, block_id=f"approval-{task_id}")
+        return self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+
+    def mention(self, text: str, event_id: str, **headers: str) -> httpx.Response:
+        body = json.loads((FIXTURES / "app_mention.json").read_text())
+        body["event_id"] = event_id
+        body["event"].update(text=f"<@U222> {text}", user=ALICE, channel=CHANNEL)
+        return self.post(json.dumps(body), "application/json", **headers)
+
+    def ephemeral_to(self, user: str) -> list[str]:
+        return [str(e.get("text", "")) for e in self.slack.ephemeral if e["user"] == user]
+
+
+@contextmanager
+def slack_world(core: Core) -> Iterator[SlackWorld]:
+    with running_fake_slack() as (slack, url):
+        settings = core.settings.model_copy(update={"slack_api_url": f"{url}/api/"})
+        core.settings = settings
+        bot = SlackBot(core, slack_client(settings))
+        bot.subscribe()
+        with serve_in_thread(create_app(core, api_token="t", slack=bot)) as base, httpx.Client(base_url=base) as http:
+            yield SlackWorld(core=core, slack=slack, http=http)
+        assert slack.errors == []
+
+
+@pytest.fixture
+def world(core_factory: Callable[..., Core]) -> Iterator[SlackWorld]:
+    core = core_factory(
+        slack_bot_token="xoxb-test",
+        slack_signing_secret=SECRET,
+        slack_default_owner="acme",
+        slack_update_seconds=0,
+    )
+    with slack_world(core) as made:
+        yield made
+
+
+def test_a_command_is_acknowledged_at_once_and_a_bad_one_gets_usage(world: SlackWorld) -> None:
+    started = time.monotonic()
+    answer = world.command("deploy everything")
+    assert answer.status_code == 200 and time.monotonic() - started < 3
+    reply = answer.json()
+    assert reply["response_type"] == "ephemeral" and "I don't know the command `deploy`" in reply["text"]
+    assert "/agent <command>" in reply["text"]
+    assert world.command("help").json()["text"].startswith("Usage:")
+    assert world.core.tasks(TaskFilter()) == []
+
+
+def test_requests_without_a_valid_signature_or_too_old_are_refused(world: SlackWorld) -> None:
+    assert world.command("status", secret="wrong").status_code == 401
+    assert world.command("status", timestamp=int(time.time()) - 6 * 60).status_code == 401
+    assert world.core.tasks(TaskFilter()) == []
+
+
+def test_slacks_own_signed_example_is_checked_with_the_configured_secret(core_factory: Callable[..., Core]) -> None:
+    example = json.loads((FIXTURES / "slash_command.signature.json").read_text())
+    form = (FIXTURES / example["body_file"]).read_text()
+    core = core_factory(slack_bot_token="xoxb-test", slack_signing_secret=example["signing_secret"])
+    with slack_world(core) as world:
+        # Correctly signed, in 2018: far outside the 5-minute window.
+        replayed = world.http.post(
+            "/slack/events",
+            content=form.encode(),
+            headers={"Content-Type": example["content_type"], **example["headers"]},
+        )
+        assert replayed.status_code == 401
+        # The same body signed now with the same secret is let through (and answered: an unknown command).
+        fresh = world.post(form, example["content_type"], secret=example["signing_secret"])
+        assert fresh.status_code in (200, 404)
+        assert world.core.tasks(TaskFilter()) == []
+
+
+def test_a_test_command_starts_a_task_with_one_parent_message(world: SlackWorld) -> None:
+    answer = world.command("test calc@main", trigger="9.9.test")
+    assert answer.status_code == 200 and "On it" in answer.json()["text"]
+    (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")
+    assert task.type is TaskType.TEST_PIPELINE and task.repository == "acme/calc" and task.payload["ref"] == "main"
+    assert task.trigger_source is TriggerSource.SLACK and task.triggered_by == ALICE
+    parents = wait_for(lambda: [m for m in world.slack.messages.values() if "thread_ts" not in m], what="parent")
+    assert len(parents) == 1 and "acme/calc" in json.dumps(parents[0]["blocks"]) and task.id in parents[0]["text"]
+    # Slack retries nothing for slash commands, but the same request twice still makes one task.
+    world.command("test calc@main", trigger="9.9.test")
+    time.sleep(0.5)
+    assert len(world.core.tasks(TaskFilter())) == 1
+
+
+def test_a_retried_mention_makes_one_task(world: SlackWorld) -> None:
+    assert world.mention("test acme/calc", "Ev-42").status_code == 200
+    assert (
+        world.mention(
+            "test acme/calc", "Ev-42", **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+        ).status_code
+        == 200
+    )
+    wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")
+    time.sleep(0.5)
+    (task,) = world.core.tasks(TaskFilter())
+    assert task.dedup_key == "slack:event:Ev-42"
+
+
+def test_status_and_cancel(world: SlackWorld) -> None:
+    world.command("test calc", trigger="1.1.a")
+    (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")
+    status = world.command("status").json()["text"]
+    assert task.id in status and "pending" in status
+    world.command(f"cancel {task.id}", trigger="1.1.b")
+    wait_for(lambda: world.core.task(task.id).status is TaskStatus.CANCELLED, what="the cancel")
+    answers = wait_for(lambda: world.slack.responses_to("cmd-1.1.b"), what="the cancel's answer")
+    assert "cancelled" in answers[-1]["text"]
+
+
+def test_who_may_run_what_is_configurable(core_factory: Callable[..., Core]) -> None:
+    core = core_factory(
+        slack_bot_token="xoxb-test",
+        slack_signing_secret=SECRET,
+        slack_default_owner="acme",
+        slack_command_access={"test": ["S0QA"]},
+        slack_repositories=["acme/*"],
+    )
+    with slack_world(core) as world:
+        world.slack.usergroups["S0QA"] = [BOB]
+        refused = world.command("test calc", user=ALICE).json()["text"]
+        assert refused.startswith("Sorry") and "limited" in refused
+        other = world.command("test elsewhere/x", user=BOB).json()["text"]
+        assert "not set up to work on elsewhere/x" in other
+        assert "On it" in world.command("test calc", user=BOB, trigger="2.2.b").json()["text"]
+        wait_for(lambda: world.core.tasks(TaskFilter()), what="BOB's task")
+        assert world.command("status", user=ALICE).status_code == 200  # status is open to all
+
+
+def test_progress_is_coalesced_into_few_thread_posts(core_factory: Callable[..., Core]) -> None:
+    from core.pipeline import Pipeline, PipelineRegistry, Stage, StageContext
+
+    def quick(ctx: StageContext) -> None:
+        time.sleep(0.05)
+
+    registry = PipelineRegistry()
+    registry.register(
+        TaskType.TEST_PIPELINE, Pipeline(name="many", stages=tuple(Stage(f"s{i}", quick) for i in range(12)))
+    )
+    core = core_factory(
+        registry=registry,
+        slack_bot_token="xoxb-test",
+        slack_signing_secret=SECRET,
+        slack_default_owner="acme",
+        slack_update_seconds=1.0,
+    )
+    with slack_world(core) as world:
+        world.command("test calc", trigger="3.3.c")
+        (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")
+        assert world.core.run_now(task.id).status is TaskStatus.SUCCEEDED
+        (parent_ts,) = [ts for (ch, ts), m in world.slack.messages.items() if "thread_ts" not in m]
+        thread = wait_for(
+            lambda: (t := world.slack.thread(CHANNEL, parent_ts)) and "succeeded" in t[-1]["text"] and t,
+            what="the final post",
+        )
+        stage_lines = sum(m["text"].count("✅") for m in thread)
+        assert stage_lines == 12, thread  # every stage is reported…
+        assert len(thread) <= 5, thread  # …in a few posts, not twelve
+        parent = world.slack.messages[(CHANNEL, parent_ts)]
+        assert "succeeded" in json.dumps(parent["blocks"]) and parent["edits"] >= 2
+
+
+# --- the whole way: command → agent → approval buttons → PR -------------------------------------------
+
+
+@pytest.fixture
+def resolution(
+    tmp_path: Path, core_factory: Callable[..., Core], sandbox_image: str
+) -> Iterator[tuple[SlackWorld, Any]]:
+    from pydantic import SecretStr
+
+    from tests.test_issue_resolution import fixing_script, issue_world
+
+    with issue_world(tmp_path, core_factory, sandbox_image) as issue:
+        issue.model.script = fixing_script()
+        issue.core.settings = issue.core.settings.model_copy(
+            update={
+                "slack_bot_token": SecretStr("xoxb-test"),
+                "slack_signing_secret": SecretStr(SECRET),
+                "slack_default_owner": "acme",
+                "slack_update_seconds": 0.0,
+            }
+        )
+        with slack_world(issue.core) as made:
+            yield made, issue
+
+
+@pytest.mark.slow
+def test_resolve_from_slack_with_approval_buttons(resolution: tuple[SlackWorld, Any]) -> None:
+    world, issue = resolution
+    answer = world.command("resolve calc#12 --budget 3", trigger="7.7.r")
+    assert answer.status_code == 200
+    (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")
+    assert task.payload["budget_usd"] == 3.0
+    assert world.core.run_now(task.id).status is TaskStatus.AWAITING_APPROVAL
+    (parent_ts,) = [ts for (ch, ts), m in world.slack.messages.items() if "thread_ts" not in m]
+
+    def approval_message() -> dict[str, Any] | None:
+        for message in world.slack.thread(CHANNEL, parent_ts):
+            if APPROVE in json.dumps(message.get("blocks", [])):
+                return message
+        return None
+
+    asking = wait_for(approval_message, what="the approval buttons")
+    shown = json.dumps(asking["blocks"])
+    assert REJECT in shown and VIEW_DIFF in shown and "calc.py" in shown and "tests: passed" in shown
+    assert "$" in json.dumps(world.slack.messages[(CHANNEL, parent_ts)]["blocks"])  # the running cost
+
+    # Someone who is neither an approver nor the requester: refused, privately; nothing changes.
+    world.click(APPROVE, task.id, user=BOB)
+    wait_for(lambda: world.ephemeral_to(BOB), what="the refusal")
+    assert "Sorry" in world.ephemeral_to(BOB)[0]
+    assert world.core.task(task.id).status is TaskStatus.AWAITING_APPROVAL
+
+    world.click(VIEW_DIFF, task.id)
+    wait_for(lambda: any("a + b" in t for t in world.ephemeral_to(ALICE)), what="the diff")
+
+    world.click(APPROVE, task.id)
+    wait_for(lambda: world.core.task(task.id).status is TaskStatus.PENDING, what="the approval")
+    world.click(APPROVE, task.id)  # a double click is harmless
+    wait_for(lambda: any("already decided" in t for t in world.ephemeral_to(ALICE)), what="the second click's answer")
+    asked_at = (CHANNEL, asking["ts"])
+    decided = wait_for(
+        lambda: (
+            "Approved by alice" in json.dumps(world.slack.messages[asked_at]["blocks"])
+            and world.slack.messages[asked_at]
+        ),
+        what="the decision shown on the approval message",
+    )
+    assert not [b for b in decided["blocks"] if b["type"] == "actions"]  # no buttons left to press
+
+    done = world.core.run_now(task.id)
+    assert done.status is TaskStatus.SUCCEEDED, done.error
+    (opened,) = issue.github.pulls.values()
+    assert "approved by alice (Slack U111)" in opened["body"]
+    final = wait_for(
+        lambda: (t := world.slack.thread(CHANNEL, parent_ts)) and "pull/" in t[-1]["text"] and t[-1], what="the result"
+    )
+    assert "Opened" in final["text"]
+    stages = {s.name: s.status for s in world.core.stages.list(task.id)}
+    assert stages["publish"] is StageStatus.SUCCEEDED

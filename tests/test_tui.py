@@ -1,0 +1,246 @@
+"""The TUI driven with Textual's pilot over a real store filled through the core, plus SVG snapshots."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable, Log, Select, Static
+
+from core.errors import ApprovalRequired
+from core.pipeline import Pipeline, PipelineRegistry, Stage, StageContext
+from core.pipelines import custom
+from core.queue import TaskFilter
+from core.service import Core
+from core.specs import TaskSubmission
+from core.states import LogStream, TaskStatus, TaskType
+from tui.app import DiffScreen, DockhandTui, MainScreen, TaskScreen
+
+DIFF = (
+    "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1 +1 @@\n-    return a - b\n+    return a + b\n"
+)
+
+
+@pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    return sqlite_url
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def registry() -> PipelineRegistry:
+    """`custom` as shipped (commands on the host in tests); `test-pipeline` stands in for a gated pipeline."""
+
+    def work(ctx: StageContext) -> None:
+        for i in range(3):
+            ctx.log.write(f"working {i}")
+        ctx.result["change"] = {"files": 1, "insertions": 1, "deletions": 1}
+        folder = ctx.settings.artifacts_dir / ctx.task.id
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "change.diff").write_text(DIFF)
+
+    def gate(ctx: StageContext) -> None:
+        raise ApprovalRequired("calc.py +1 -1", expires_in_seconds=3600)
+
+    made = PipelineRegistry()
+    made.register(TaskType.CUSTOM, custom.pipeline())
+    made.register(
+        TaskType.TEST_PIPELINE,
+        Pipeline(name="gated", stages=(Stage("work", work), Stage("approval", gate), Stage("publish", lambda c: None))),
+    )
+    return made
+
+
+def submit(core: Core, task_type: TaskType = TaskType.CUSTOM, **payload: Any) -> str:
+    if task_type is TaskType.CUSTOM:
+        payload = payload or {"command": "echo hi"}
+    return core.submit(
+        TaskSubmission(type=task_type, payload=payload, repository="acme/calc", triggered_by="alice", max_retries=0)
+    ).task.id
+
+
+@pytest.fixture
+def core(core_factory: Callable[..., Core]) -> Core:
+    return core_factory(registry=registry())
+
+
+@pytest.fixture
+def filled(core: Core) -> dict[str, str]:
+    ids = {
+        "ok": submit(core, command="echo done"),
+        "broken": submit(core, command="echo oops >&2; exit 3"),
+        "gated": submit(core, TaskType.TEST_PIPELINE),
+        "queued": submit(core, command="sleep 1"),
+    }
+    for key in ("ok", "broken", "gated"):
+        core.run_now(ids[key])
+    assert core.task(ids["gated"]).status is TaskStatus.AWAITING_APPROVAL
+    return ids
+
+
+def table_ids(app: DockhandTui) -> list[str]:
+    table = app.screen.query_one(DataTable)
+    return [str(table.coordinate_to_cell_key((row, 0)).row_key.value) for row in range(table.row_count)]
+
+
+def select_row(app: DockhandTui, task_id: str) -> None:
+    table = app.screen.query_one(DataTable)
+    table.move_cursor(row=table.get_row_index(task_id))
+
+
+@pytest.mark.anyio
+async def test_main_screen_lists_counts_filters_and_follows_new_tasks(core: Core, filled: dict[str, str]) -> None:
+    app = DockhandTui(core, poll_seconds=0.1)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        assert set(table_ids(app)) == set(filled.values())
+        counts = str(app.screen.query_one("#counts", Static).render())
+        assert "queued 1" in counts and "awaiting approval 1" in counts and "failed (24 h) 1" in counts
+        # A task submitted elsewhere (the service, the CLI) appears without a reload.
+        late = submit(core, command="echo late")
+        await pilot.pause(0.4)
+        assert late in table_ids(app) and len(table_ids(app)) == 5
+        # Filters: status…
+        app.screen.query_one("#status", Select).value = TaskStatus.FAILED
+        await pilot.pause()
+        assert table_ids(app) == [filled["broken"]]
+        # …and free-text search, typed.
+        app.screen.query_one("#status", Select).clear()
+        await pilot.press("slash", *filled["gated"][:6])
+        await pilot.pause()
+        assert table_ids(app) == [filled["gated"]]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(table_ids(app)) == 5
+        # A task that changes status elsewhere is updated in place.
+        core.cancel(late, by="someone")
+        await pilot.pause(0.4)
+        row = app.screen.query_one(DataTable).get_row(late)
+        assert str(row[4]) == "cancelled"
+
+
+@pytest.mark.anyio
+async def test_approve_shows_the_diff_first_and_reaches_the_core(core: Core, filled: dict[str, str]) -> None:
+    app = DockhandTui(core, poll_seconds=0.1, user="carol")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        select_row(app, filled["gated"])
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, DiffScreen)
+        assert "return a + b" in "\n".join(app.screen.query_one(Log).lines)
+        await pilot.press("escape")  # changed my mind: nothing happens
+        await pilot.pause()
+        assert core.task(filled["gated"]).status is TaskStatus.AWAITING_APPROVAL
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+    assert core.task(filled["gated"]).status is TaskStatus.PENDING
+    (approval,) = core.approvals.of(filled["gated"])
+    assert approval.decided_by == "carol (TUI)"
+
+
+@pytest.mark.anyio
+async def test_reject_cancel_and_retry_reach_the_core(core: Core, filled: dict[str, str]) -> None:
+    app = DockhandTui(core, poll_seconds=0.1, user="carol")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        select_row(app, filled["gated"])
+        await pilot.press("x")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        select_row(app, filled["queued"])
+        await pilot.press("c")
+        await pilot.pause()
+        select_row(app, filled["broken"])
+        await pilot.press("t")
+        await pilot.pause(0.3)
+        assert len(table_ids(app)) == 5  # the retry is a new task, on screen at once
+    assert core.task(filled["gated"]).status is TaskStatus.CANCELLED
+    assert "rejected by carol (TUI)" in (core.task(filled["gated"]).error or "")
+    assert core.task(filled["queued"]).status is TaskStatus.CANCELLED
+    again = [t for t in core.tasks(TaskFilter()) if t.triggered_by == "carol (TUI)"]
+    assert len(again) == 1 and again[0].payload == core.task(filled["broken"]).payload
+
+
+@pytest.mark.anyio
+async def test_task_screen_follows_the_log_and_searches_it(core: Core, filled: dict[str, str]) -> None:
+    task_id = filled["queued"]
+    core.logs.append(task_id, [(LogStream.STDOUT, f"line {i}") for i in range(20_000)])
+    app = DockhandTui(core, poll_seconds=0.1)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        select_row(app, task_id)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TaskScreen)
+        log = app.screen.query_one(Log)
+        assert log.lines[-1] == "line 19999" and len(log.lines) <= 5000  # opened at the end, bounded
+        core.logs.append(task_id, [(LogStream.STDOUT, "a new line"), (LogStream.STDERR, "and an error")])
+        await pilot.pause(0.6)
+        assert log.lines[-2:] == ["a new line", "and an error"]
+        await pilot.press("slash", *"line 123", "enter")
+        await pilot.pause()
+        matches = str(app.screen.query_one("#matches", Static).render())
+        assert "111 lines match 'line 123'" in matches and "line 12399" in matches  # the whole log, not the window
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+
+
+@pytest.mark.anyio
+async def test_task_screen_shows_stages_and_result(core: Core, filled: dict[str, str]) -> None:
+    app = DockhandTui(core, poll_seconds=0.1)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        app.push_screen(TaskScreen(filled["gated"]))
+        await pilot.pause()
+        stages = str(app.screen.query_one("#stages", Static).render())
+        assert "✔ work" in stages and "✋ approval" in stages and "· publish" in stages
+        result = str(app.screen.query_one("#result", Static).render())
+        assert "change: 1 files, +1 -1" in result
+        app.push_screen(TaskScreen(filled["broken"]))
+        await pilot.pause()
+        assert "exited with code 3" in str(app.screen.query_one("#result", Static).render())
+
+
+# --- snapshots ------------------------------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def fixed(core: Core, monkeypatch: pytest.MonkeyPatch) -> Core:
+    """Stable IDs and times, so the screens render the same on every run."""
+    ids = (f"{n:012x}" for n in itertools.count(0xA1))
+    times = (NOW - timedelta(minutes=m) for m in itertools.count(50, -7))
+    monkeypatch.setattr("core.queue.new_task_id", lambda: next(ids))
+    monkeypatch.setattr("core.queue.utcnow", lambda: next(times))
+    for command in ("make test", "echo deploy", "pytest -x"):
+        submit(core, command=command)
+    submit(core, TaskType.TEST_PIPELINE)
+    core.logs.append("0000000000a1", [(LogStream.STDOUT, f"collected {i} items") for i in range(30)])
+    return core
+
+
+def test_snapshot_main_screen(fixed: Core, snap_compare: Any) -> None:
+    assert snap_compare(DockhandTui(fixed, clock=lambda: NOW, poll_seconds=60, user="t"), terminal_size=(120, 24))
+
+
+def test_snapshot_task_screen(fixed: Core, snap_compare: Any) -> None:
+    async def open_first(pilot: Any) -> None:
+        await pilot.pause()
+        pilot.app.push_screen(TaskScreen("0000000000a1"))
+        await pilot.pause()
+
+    app = DockhandTui(fixed, clock=lambda: NOW, poll_seconds=60, user="t")
+    assert snap_compare(app, terminal_size=(120, 24), run_before=open_first)

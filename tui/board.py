@@ -1,0 +1,187 @@
+"""What the TUI shows, read from the store without Textual: task rows, header counts, a task's detail.
+
+Reads are incremental: after the first page, only tasks whose `updated_at` moved are fetched again
+(an index serves it), so a history of tens of thousands of tasks costs one small query per poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, func, select
+
+from core.models import Sandbox, Task, TaskStage, utcnow
+from core.service import Core
+from core.states import SandboxState, StageStatus, TaskStatus, TaskType
+
+PAGE = 1000
+_LIVE_STAGE = (StageStatus.RUNNING, StageStatus.WAITING)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskRow:
+    id: str
+    type: TaskType
+    repository: str
+    trigger: str
+    status: TaskStatus
+    stage: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+    def duration(self, now: datetime) -> float | None:
+        if self.started_at is None:
+            return None
+        return ((self.finished_at or now) - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Counts:
+    running: int
+    queued: int
+    awaiting_approval: int
+    failed_24h: int
+    sandboxes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Filter:
+    statuses: tuple[TaskStatus, ...] = ()
+    types: tuple[TaskType, ...] = ()
+    repository: str = ""
+    search: str = ""
+
+    def matches(self, row: TaskRow) -> bool:
+        if self.statuses and row.status not in self.statuses:
+            return False
+        if self.types and row.type not in self.types:
+            return False
+        if self.repository and self.repository.lower() not in row.repository.lower():
+            return False
+        text = self.search.lower()
+        return not text or text in row.id or text in row.trigger.lower() or text in row.repository.lower()
+
+
+@dataclass(kw_only=True)
+class Board:
+    """The rows on screen and where the next poll starts."""
+
+    rows: dict[str, TaskRow] = field(default_factory=dict)
+    seen_until: datetime | None = None
+
+
+class TaskBoard:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def load(self, flt: Filter, limit: int = PAGE) -> Board:
+        """The newest tasks that match (the first page)."""
+        query = self._filtered(select(Task), flt).order_by(col(Task.created_at).desc(), col(Task.id)).limit(limit)
+        with self.core.db.read() as session:
+            tasks = list(session.exec(query).all())
+            newest = session.exec(select(func.max(Task.updated_at))).one()
+        board = Board(rows={t.id: row for t, row in zip(tasks, self._rows(tasks), strict=True)}, seen_until=newest)
+        return board
+
+    def changes(self, board: Board, flt: Filter) -> list[TaskRow]:
+        """Tasks that changed since the last poll (new ones included), matching or not: the caller places them."""
+        since = board.seen_until
+        query = select(Task).order_by(col(Task.updated_at)).limit(PAGE)
+        if since is not None:
+            query = query.where(col(Task.updated_at) > since)
+        with self.core.db.read() as session:
+            tasks = list(session.exec(query).all())
+        if tasks:
+            board.seen_until = max(t.updated_at for t in tasks)
+        # Stage changes do not touch the task row: refresh the stage of what is running on screen.
+        live = [r.id for r in board.rows.values() if r.status in (TaskStatus.RUNNING, TaskStatus.AWAITING_APPROVAL)]
+        changed = self._rows(tasks)
+        stages = self._stages([i for i in live if i not in {t.id for t in tasks}])
+        for task_id, stage in stages.items():
+            row = board.rows[task_id]
+            if row.stage != stage:
+                changed.append(_with_stage(row, stage))
+        return changed
+
+    def counts(self, now: datetime | None = None) -> Counts:
+        now = now or utcnow()
+        by_status = self.core.queue.counts_by_status()
+        with self.core.db.read() as session:
+            failed = session.exec(
+                select(func.count()).where(
+                    Task.status == TaskStatus.FAILED, col(Task.finished_at) >= now - timedelta(hours=24)
+                )
+            ).one()
+            sandboxes = session.exec(
+                select(func.count()).where(col(Sandbox.state).in_((SandboxState.RUNNING, SandboxState.CREATING)))
+            ).one()
+        return Counts(
+            running=by_status[TaskStatus.RUNNING],
+            queued=by_status[TaskStatus.PENDING],
+            awaiting_approval=by_status[TaskStatus.AWAITING_APPROVAL],
+            failed_24h=int(failed),
+            sandboxes=int(sandboxes),
+        )
+
+    # --- internals ------------------------------------------------------------------------------
+    @staticmethod
+    def _filtered(query: Any, flt: Filter) -> Any:
+        if flt.statuses:
+            query = query.where(col(Task.status).in_(flt.statuses))
+        if flt.types:
+            query = query.where(col(Task.type).in_(flt.types))
+        if flt.repository:
+            query = query.where(col(Task.repository).ilike(f"%{_like(flt.repository)}%", escape="\\"))
+        if flt.search:
+            text = f"%{_like(flt.search)}%"
+            query = query.where(
+                col(Task.id).ilike(text, escape="\\")
+                | col(Task.trigger_ref).ilike(text, escape="\\")
+                | col(Task.repository).ilike(text, escape="\\")
+            )
+        return query
+
+    def _rows(self, tasks: Sequence[Task]) -> list[TaskRow]:
+        stages = self._stages([t.id for t in tasks if t.status in (TaskStatus.RUNNING, TaskStatus.AWAITING_APPROVAL)])
+        return [
+            TaskRow(
+                id=t.id,
+                type=t.type,
+                repository=t.repository or "",
+                trigger=f"{t.trigger_source.value}:{t.triggered_by}" if t.triggered_by else t.trigger_source.value,
+                status=t.status,
+                stage=stages.get(t.id, ""),
+                created_at=t.created_at,
+                started_at=t.started_at,
+                finished_at=t.finished_at,
+                updated_at=t.updated_at,
+            )
+            for t in tasks
+        ]
+
+    def _stages(self, task_ids: list[str]) -> dict[str, str]:
+        """The stage each of these tasks is in now (running, or waiting at a gate)."""
+        if not task_ids:
+            return {}
+        with self.core.db.read() as session:
+            rows = session.exec(
+                select(TaskStage.task_id, TaskStage.name, TaskStage.attempt)
+                .where(col(TaskStage.task_id).in_(task_ids), col(TaskStage.status).in_(_LIVE_STAGE))
+                .order_by(col(TaskStage.attempt))
+            ).all()
+        return {task_id: name for task_id, name, _ in rows}
+
+
+def _with_stage(row: TaskRow, stage: str) -> TaskRow:
+    from dataclasses import replace
+
+    return replace(row, stage=stage)
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,50 @@
+"""Before the TUI opens: is there a database to show, and is the service there to act on it?"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from core.settings import Settings
+
+
+def check_database(settings: Settings) -> str | None:
+    """Why the store cannot be shown, or None when it can."""
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() == "sqlite":
+        path = url.database or ""
+        if path and path != ":memory:" and not Path(path).exists():
+            return (
+                f"no dockhand database at {path}: start `dockhand serve` (or run `dockhand db upgrade`) first, "
+                "or point DOCKHAND_DATABASE_URL / DOCKHAND_DATA_DIR at the service's"
+            )
+        return None
+    engine = sa.create_engine(settings.effective_database_url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        return f"cannot reach the database {url.render_as_string()}: {exc.__class__.__name__}: {str(exc)[:300]}"
+    finally:
+        engine.dispose()
+    return None
+
+
+def service_notice(settings: Settings, timeout: float = 1.0) -> str:
+    """A warning when `dockhand serve` does not answer: tasks will not move, though actions are stored."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    url = f"http://{host}:{settings.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            if response.status == 200:
+                return ""
+    except (urllib.error.URLError, OSError):
+        pass
+    return (
+        f"dockhand serve does not answer at {url}: tasks will not move until it (or `dockhand worker`) runs; "
+        "what you approve or cancel here is stored and takes effect then."
+    )
