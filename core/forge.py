@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from core.review.lines import ReviewComment
 from core.sandboxing import SourceTree
 
 
@@ -29,6 +31,21 @@ class IssueThread:
     author: str
     labels: tuple[str, ...] = ()
     comments: tuple[IssueComment, ...] = ()
+    url: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PullInfo:
+    """A pull request as a review needs it."""
+
+    repository: str
+    number: int
+    title: str
+    body: str
+    author: str
+    head_sha: str
+    base_ref: str
+    base_sha: str
     url: str = ""
 
 
@@ -63,4 +80,12 @@ class Forge(Protocol):
 
     def publish(self, change: ChangeRequest) -> PublishedChange:
         """Push the branch from the host (the sandbox never holds a token) and open the pull request."""
+        ...
+
+    def pull_request(self, repository: str, number: int) -> PullInfo: ...
+
+    def post_review(
+        self, repository: str, number: int, *, commit: str, body: str, comments: Sequence[ReviewComment]
+    ) -> int:
+        """One review (a comment review, not an approval) with its line comments; its id."""
         ...

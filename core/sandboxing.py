@@ -130,8 +130,8 @@ class SandboxProvider(Protocol):
         """Fetch `source` (through the host's mirror) and check `ref` out into `destination`."""
         ...
 
-    def diff(self, tree: SourceTree, base: str) -> str:
-        """`git diff -U0 base` of the tree's commit (for diff coverage)."""
+    def diff(self, tree: SourceTree, base: str, *, context: int = 0, renames: bool = False) -> str:
+        """`git diff base...commit` of the tree's commit: -U0 for diff coverage, with context for reviews."""
         ...
 
     def squash_change(

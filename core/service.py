@@ -267,6 +267,16 @@ class Core:
                 return {**result, "reused_from": task.id}
         return None
 
+    def last_review(self, repository: str, number: int) -> dict[str, Any] | None:
+        """The result of the newest successful review of a pull request (what an incremental review builds on)."""
+        reviews = self.queue.list(
+            TaskFilter(statuses=(TaskStatus.SUCCEEDED,), types=(TaskType.PR_REVIEW,), repository=repository, limit=200)
+        )
+        for task in reviews:
+            if task.payload.get("pr_number") == number and (task.result or {}).get("reviewed_commit"):
+                return task.result
+        return None
+
     def sweep(self) -> None:
         for decision in self.queue.sweep_expired():
             log.warning("task %s recovered after its lease expired: now %s", decision.task_id, decision.status.value)

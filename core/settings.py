@@ -126,6 +126,12 @@ class Settings(BaseSettings):
     """How long a change waits for approval before the task fails; unset: forever."""
     auto_approve_repositories: list[str] = Field(default_factory=list)
     """Repositories (JSON list of owner/name) whose changes are published without asking."""
+    review_chunk_chars: int = Field(default=60_000, ge=2_000, le=2_000_000)
+    """How much diff one review call sees at most (about a quarter as many tokens)."""
+    review_max_comments: int = Field(default=25, ge=0, le=200)
+    """Line comments one review posts at most (most severe first; the rest go in its body)."""
+    review_max_chunks: int = Field(default=20, ge=1, le=500)
+    """Parts one review is split into at most (what does not fit is listed as not reviewed)."""
     slack_default_owner: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,39}$")
     """The GitHub owner Slack commands mean when they name just `repo#12`."""
     slack_allowed: list[str] = Field(default_factory=list)

@@ -55,6 +55,7 @@ class IssueResolutionSpec(Spec):
 
 class PRReviewSpec(Spec):
     pr_number: int = Field(ge=1)
+    budget_usd: float | None = Field(default=None, gt=0, le=10_000, description="Dollars the review may spend")
 
 
 class TestPipelineSpec(Spec):

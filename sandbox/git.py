@@ -213,8 +213,11 @@ def checkout(
     return Checkout(source=source, ref=tree.ref, commit=tree.commit)
 
 
-def diff_against(mirrors: RepoMirrors, source: str, base: str, commit: str) -> str:
-    """`git diff -U0 base commit` in the host mirror (the base may be any branch, tag or commit there)."""
+def diff_against(
+    mirrors: RepoMirrors, source: str, base: str, commit: str, *, context: int = 0, renames: bool = False
+) -> str:
+    """`git diff base...commit` in the host mirror (the base may be any branch, tag or commit there): what
+    the commit changed since it left the base. `context` lines around each change; renames detected or not."""
     mirror = mirrors.path_for(source)
     base_commit = _resolve(mirror, base)
     if base_commit is None:
@@ -227,10 +230,11 @@ def diff_against(mirrors: RepoMirrors, source: str, base: str, commit: str) -> s
             "-c",
             "core.quotePath=false",
             "diff",
-            "-U0",
+            f"-U{context}",
             "--no-color",
             "--no-ext-diff",
-            "--no-renames",
+            "--no-textconv",
+            "-M" if renames else "--no-renames",
             f"{base_commit}...{commit}",
         ]
     )

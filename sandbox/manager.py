@@ -107,10 +107,10 @@ class SandboxManager:
         mirrors = RepoMirrors(self.mirrors.cache_dir, allow_local=allow_local)
         return materialize(mirrors, source, ref, destination)
 
-    def diff(self, tree: SourceTree, base: str) -> str:
+    def diff(self, tree: SourceTree, base: str, *, context: int = 0, renames: bool = False) -> str:
         if self.mirrors is None:
             raise SandboxError("no repository mirror directory is configured")
-        return diff_against(self.mirrors, tree.source, base, tree.commit)
+        return diff_against(self.mirrors, tree.source, base, tree.commit, context=context, renames=renames)
 
     def squash_change(
         self, tree: SourceTree, bundle: bytes, *, message: str, author: tuple[str, str]

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
 from bot.github.client import CHECK_OUTPUT_LIMIT, CheckConclusion, CheckStatus, FileStatus, GitHubClient, GitHubError
-from bot.github.review import Diff, ReviewComment, ReviewEvent, Side, draft_review
+from core.review.lines import Diff, ReviewComment, ReviewEvent, Side, draft_review
 from core.settings import Settings
 from tests.support.fake_github import FakeGitHub, diff_lines, running_fake_github
 

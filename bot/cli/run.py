@@ -70,6 +70,64 @@ def run_test(
     raise typer.Exit({"passed": 0, "failed": 1}.get(summary["status"], 2))
 
 
+@run_app.command("review")
+def run_review(
+    ref: Annotated[str, typer.Argument(help="owner/repo#34: the pull request to review.")],
+    budget: Annotated[
+        float | None, typer.Option("--budget", min=0.01, help="Dollars the review may spend (default from settings).")
+    ] = None,
+) -> None:
+    """Review a pull request here and now; the review is posted on GitHub with its line comments."""
+    repository, number = _numbered_ref(ref, "pull request")
+    payload: dict[str, Any] = {"pr_number": number}
+    if budget is not None:
+        payload["budget_usd"] = budget
+    core = open_core(load_settings(), sandboxes=True, require_docker=True)
+    task_id = _submit_here(core, TaskType.PR_REVIEW, repository, number, payload)
+    task = _run_here(core, task_id, err=False)
+    result = task.result or {}
+    if task.status is TaskStatus.SUCCEEDED:
+        review = result.get("review") or {}
+        agent = result.get("agent") or {}
+        typer.secho(
+            f"posted a review on {repository}#{number}: {review.get('comments', 0)} line comments, "
+            f"{review.get('in_body', 0)} more in its body; ${agent.get('cost_usd', 0):.4f}",
+            fg=typer.colors.GREEN,
+            bold=True,
+        )
+        raise typer.Exit(0)
+    typer.secho(f"task {task_id} {task.status.value}: {task.error or ''}", fg=typer.colors.RED, bold=True)
+    raise typer.Exit(1)
+
+
+def _numbered_ref(ref: str, what: str) -> tuple[str, int]:
+    try:
+        parsed = RepoRef.parse(ref)
+        repository = repository_of(parsed)
+    except DockhandError as exc:
+        fail(str(exc))
+    if parsed.number is None:
+        fail(f"{ref}: give the {what} number too, e.g. {repository}#12")
+    return repository, parsed.number
+
+
+def _submit_here(core: Core, task_type: TaskType, repository: str, number: int, payload: dict[str, Any]) -> str:
+    try:
+        return core.submit(
+            TaskSubmission(
+                type=task_type,
+                payload=payload,
+                repository=repository,
+                trigger_source=TriggerSource.CLI,
+                triggered_by=whoami(),
+                trigger_ref=f"{repository}#{number}",
+                max_retries=0,
+            )
+        ).task.id
+    except (DockhandError, ValueError) as exc:
+        fail(str(exc))
+
+
 @run_app.command("resolve")
 def run_resolve(
     ref: Annotated[str, typer.Argument(help="owner/repo#12: the GitHub issue to resolve.")],
@@ -79,32 +137,12 @@ def run_resolve(
     yes: Annotated[bool, typer.Option("--yes", help="Publish without asking once the tests pass.")] = False,
 ) -> None:
     """Resolve an issue here and now: the agent works in a sandbox, you approve, the PR is opened."""
-    try:
-        parsed = RepoRef.parse(ref)
-        repository = repository_of(parsed)
-    except DockhandError as exc:
-        fail(str(exc))
-    if parsed.number is None:
-        fail(f"{ref}: give the issue number too, e.g. {repository}#12")
-    payload: dict[str, Any] = {"issue_number": parsed.number}
+    repository, number = _numbered_ref(ref, "issue")
+    payload: dict[str, Any] = {"issue_number": number}
     if budget is not None:
         payload["budget_usd"] = budget
-    settings = load_settings()
-    core = open_core(settings, sandboxes=True, require_docker=True)
-    try:
-        task_id = core.submit(
-            TaskSubmission(
-                type=TaskType.ISSUE_RESOLUTION,
-                payload=payload,
-                repository=repository,
-                trigger_source=TriggerSource.CLI,
-                triggered_by=whoami(),
-                trigger_ref=f"{repository}#{parsed.number}",
-                max_retries=0,
-            )
-        ).task.id
-    except (DockhandError, ValueError) as exc:
-        fail(str(exc))
+    core = open_core(load_settings(), sandboxes=True, require_docker=True)
+    task_id = _submit_here(core, TaskType.ISSUE_RESOLUTION, repository, number, payload)
     task = _run_here(core, task_id, err=False)
     if task.status is TaskStatus.AWAITING_APPROVAL:
         approval = next((a for a in core.approvals.of(task_id) if a.status.value == "pending"), None)

@@ -17,9 +17,9 @@ from github import Auth, Github, GithubException, GithubRetry
 from github.GithubIntegration import GithubIntegration
 from github.PullRequest import ReviewComment as _InlineComment
 
-from bot.github.review import ReviewComment, ReviewEvent
 from core.errors import DockhandError
 from core.forge import IssueComment, IssueThread
+from core.review.lines import ReviewComment, ReviewEvent
 from core.settings import Settings
 
 T = TypeVar("T")
@@ -43,6 +43,7 @@ class PullRequest:
     head_sha: str
     head_ref: str
     base_ref: str
+    base_sha: str
     title: str
     body: str
     author: str
@@ -173,6 +174,7 @@ class GitHubClient:
                 head_sha=pull.head.sha,
                 head_ref=pull.head.ref,
                 base_ref=pull.base.ref,
+                base_sha=pull.base.sha,
                 title=pull.title,
                 body=pull.body or "",
                 author=pull.user.login,

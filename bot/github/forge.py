@@ -6,15 +6,17 @@ installation token is minted per operation), and the sandbox only ever receives 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from bot.github.client import GitHubClient, GitHubError, app_installation_token
 from bot.github.intake import ClientFor, github_client, github_client_factory, installation_for
-from core.forge import ChangeRequest, IssueThread, PublishedChange
+from core.forge import ChangeRequest, IssueThread, PublishedChange, PullInfo
 from core.pipelines.issue_resolution import IssueResolution
+from core.pipelines.pr_review import PullRequestReview
 from core.pipelines.test_pipeline import repository_url
+from core.review.lines import ReviewComment, ReviewEvent
 from core.sandboxing import SourceTree
 from core.service import Core
 from core.settings import Settings
@@ -56,6 +58,29 @@ class GitHubForge:
             )
         return PublishedChange(branch=change.branch, commit=commit, pull_number=pull.number, pull_url=pull.url)
 
+    def pull_request(self, repository: str, number: int) -> PullInfo:
+        with self._client(repository) as client:
+            pull = client.pull_request(repository, number)
+        return PullInfo(
+            repository=repository,
+            number=number,
+            title=pull.title,
+            body=pull.body,
+            author=pull.author,
+            head_sha=pull.head_sha,
+            base_ref=pull.base_ref,
+            base_sha=pull.base_sha,
+            url=pull.html_url,
+        )
+
+    def post_review(
+        self, repository: str, number: int, *, commit: str, body: str, comments: Sequence[ReviewComment]
+    ) -> int:
+        with self._client(repository) as client:
+            return client.create_review(
+                repository, number, commit_sha=commit, body=body, event=ReviewEvent.COMMENT, comments=comments
+            )
+
     # --- helpers ------------------------------------------------------------------------------
     def _url(self, repository: str) -> str:
         return repository_url(self.settings.github_git_url, repository)
@@ -81,9 +106,10 @@ class GitHubForge:
 
 
 def attach_github_pipelines(core: Core) -> None:
-    """Register the pipelines that need GitHub (issue resolution), when GitHub credentials are configured."""
+    """Register the pipelines that need GitHub (issue resolution, PR review) when GitHub credentials are set."""
     settings = core.settings
     if settings.github_token is None and settings.github_app_id is None:
         return
     forge = GitHubForge(settings, github_client_factory(settings), lambda repo: installation_for(core, repo))
     core.registry.register(TaskType.ISSUE_RESOLUTION, IssueResolution(forge).pipeline())
+    core.registry.register(TaskType.PR_REVIEW, PullRequestReview(forge, core.last_review).pipeline())

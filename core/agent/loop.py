@@ -18,7 +18,7 @@ from typing import Any
 
 import anthropic
 
-from core.agent.tools import SandboxTools, Submission, ToolResult, truncate
+from core.agent.tools import Submission, Toolbox, ToolResult, truncate
 from core.agent.usage import Limits, Pricing, TokenUsage
 from core.cancellation import CancelToken
 from core.errors import TaskCancelledError
@@ -71,7 +71,7 @@ class Agent:
         self,
         client: anthropic.Anthropic,
         settings: ModelSettings,
-        tools: SandboxTools,
+        tools: Toolbox,
         *,
         system: str,
         log: Logger,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 import shlex
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from core.errors import DockhandError
 from core.sandboxing import ExecRequest, LiveSandboxLike
@@ -52,6 +52,14 @@ class ToolResult:
 class Submission:
     title: str
     body: str
+
+
+class Toolbox(Protocol):
+    """What an agent can call: tool definitions for the API, and running one call."""
+
+    def definitions(self) -> list[dict[str, Any]]: ...
+
+    def call(self, name: str, arguments: Any) -> ToolResult | Submission: ...
 
 
 def truncate(text: str, limit: int = MAX_TOOL_OUTPUT) -> str:

@@ -192,9 +192,11 @@ class FakeGitHub:
         body: str = "",
         author: str = "alice",
         draft: bool = False,
+        base_sha: str = "0" * 40,
     ) -> None:
         """A PR (and its issue) with changed files: {"filename", "patch"?, "status"?, "previous_filename"?}."""
         self.pulls[(repo, number)] = {
+            "base_sha": base_sha,
             "title": title,
             "body": body,
             "head": head,
@@ -332,7 +334,7 @@ def _pull_view(fake: FakeGitHub, repo: str, number: int) -> dict[str, Any]:
         "html_url": f"https://github.invalid/{repo}/pull/{number}",
         "user": {"login": pull["user"]},
         "head": {"ref": pull["head"], "sha": pull["head_sha"], "label": f"{owner}:{pull['head']}"},
-        "base": {"ref": pull["base"], "sha": "0" * 40, "label": f"{owner}:{pull['base']}"},
+        "base": {"ref": pull["base"], "sha": pull.get("base_sha", "0" * 40), "label": f"{owner}:{pull['base']}"},
         "changed_files": len(pull["files"]),
     }
 
