@@ -55,6 +55,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.load(
             _env_file=None,
+            repo_tasks_per_hour=0,  # a benchmark burst, not a rate-limit test
+            submissions_per_minute=0,
             data_dir=Path(tmp),
             database_url=args.database_url,
             workers=args.workers,

@@ -143,6 +143,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, running_fake_slack() as (fake, slack_url):
         settings = Settings.load(
             _env_file=None,
+            repo_tasks_per_hour=0,  # a benchmark burst, not a rate-limit test
+            submissions_per_minute=0,
             data_dir=Path(tmp),
             database_url=f"sqlite:///{Path(tmp) / 'dockhand.db'}",
             custom_runner="host",

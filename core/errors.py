@@ -9,7 +9,8 @@ DockhandError
 ├── LeaseLostError                          a worker no longer owns the task it runs
 ├── TaskCancelledError                      raised inside a stage when the task is cancelled
 ├── StageFailedError                        a stage's expected failure: no retry
-└── ApprovalRequired                        raised by a gate stage: the task waits for a human decision
+├── ApprovalRequired                        raised by a gate stage: the task waits for a human decision
+└── RateLimitedError                        too many tasks: try again after `retry_after_seconds`
 """
 
 from __future__ import annotations
@@ -58,3 +59,15 @@ class ApprovalRequired(DockhandError):
         super().__init__(summary)
         self.summary = summary
         self.expires_in_seconds = expires_in_seconds
+
+
+class RateLimitedError(DockhandError):
+    """A submission over a rate limit; nothing was stored. `retry_after_seconds` says when it may succeed."""
+
+    def __init__(self, message: str, retry_after_seconds: float) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = max(1, int(retry_after_seconds + 0.999))
+
+    def when(self) -> str:
+        seconds = self.retry_after_seconds
+        return f"{seconds} s" if seconds < 120 else f"{(seconds + 59) // 60} min"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,8 +30,9 @@ class LogLine:
 class TaskLogs:
     """The log store: append lines, tail from an id."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, redact: Callable[[str], str] = lambda text: text) -> None:
         self.db = db
+        self.redact = redact
 
     def append(self, task_id: str, lines: list[tuple[LogStream, str]]) -> None:
         if not lines:
@@ -38,7 +40,8 @@ class TaskLogs:
         now = utcnow()
         with self.db.write() as session:
             session.add_all(
-                TaskLog(task_id=task_id, stream=stream, line=_clip(text), created_at=now) for stream, text in lines
+                TaskLog(task_id=task_id, stream=stream, line=_clip(self.redact(text)), created_at=now)
+                for stream, text in lines
             )
 
     def tail(self, task_id: str, *, after_id: int = 0, limit: int = 1000) -> list[LogLine]:
@@ -138,4 +141,9 @@ class LogSink:
                 if self._timer is not None:
                     self._timer.cancel()
                     self._timer = None
-            self._logs.append(self.task_id, batch)
+            try:
+                self._logs.append(self.task_id, batch)
+            except Exception:
+                with self._lock:  # kept for the next flush, ahead of what came meanwhile
+                    self._buffer[:0] = batch
+                raise

@@ -239,3 +239,31 @@ class Notification(SQLModel, table=True):
     channel: str = Field(max_length=32)
     external_id: str = Field(max_length=200)
     created_at: datetime = _time(nullable=False)
+
+
+class StoredSecret(SQLModel, table=True):
+    """A credential sealed with AES-256-GCM under the master key `key_id` (see core/secrets.py)."""
+
+    __tablename__ = "secret"
+
+    name: str = Field(primary_key=True, max_length=64)
+    key_id: str = Field(max_length=16)
+    nonce: bytes = Field(sa_type=sa.LargeBinary)
+    ciphertext: bytes = Field(sa_type=sa.LargeBinary)
+    updated_at: datetime = _time(nullable=False)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what to what, and how it ended: every trigger, decision, cancellation and refusal."""
+
+    __table_args__ = (sa.Index("ix_audit_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _time(nullable=False)
+    actor: str = Field(default="", max_length=200)
+    source: str = Field(default="", max_length=32)
+    action: str = Field(max_length=32)
+    target: str = Field(default="", max_length=300)
+    outcome: str = Field(max_length=32)
+    detail: str = Field(default="", sa_type=sa.Text)
+    task_id: str | None = Field(default=None, max_length=32)

@@ -19,6 +19,7 @@ from core.cancellation import CancelToken, StopKind
 from core.errors import ApprovalRequired, LeaseLostError, NoPipelineError, StageFailedError, TaskCancelledError
 from core.logs import LogSink
 from core.models import Approval, Task
+from core.redaction import Redactor
 from core.sandboxing import SandboxProvider
 from core.settings import Settings
 from core.specs import Spec, parse_spec
@@ -125,6 +126,7 @@ class PipelineRunner:
         self.stages = stages
         self.settings = settings
         self.sandboxes = sandboxes
+        self.redactor = Redactor.from_settings(settings)
 
     def run(self, task: Task, log_sink: LogSink, cancel: CancelToken) -> RunReport:
         pipeline = self.registry.get(task.type)
@@ -156,10 +158,13 @@ class PipelineRunner:
                 status, outcome, error = self._run_stage(stage, ctx, cancel)
             except ApprovalRequired as gate:
                 approval = ApprovalRequest(
-                    gate=stage.name, summary=gate.summary, expires_in_seconds=gate.expires_in_seconds
+                    gate=stage.name,
+                    summary=self.redactor.text(gate.summary),
+                    expires_in_seconds=gate.expires_in_seconds,
                 )
                 status, outcome, error = StageStatus.WAITING, Outcome.AWAITING_APPROVAL, None
             log_sink.flush()
+            error = self.redactor.text(error) if error else error
             self.stages.finish(task.id, task.attempt, position, status, error)
             if outcome is not Outcome.SUCCEEDED:
                 if outcome is not Outcome.AWAITING_APPROVAL:
@@ -171,7 +176,13 @@ class PipelineRunner:
             except Exception:
                 log.exception("clean-up of task %s failed", task.id)
         ctx.metrics.setdefault("duration_seconds", round(time.monotonic() - started, 6))
-        return RunReport(outcome=outcome, result=ctx.result, metrics=ctx.metrics, error=error, approval=approval)
+        return RunReport(
+            outcome=outcome,
+            result=self.redactor.value(ctx.result),
+            metrics=ctx.metrics,
+            error=self.redactor.text(error) if error else error,
+            approval=approval,
+        )
 
     def _resume_point(self, task: Task, names: list[str], ctx: StageContext) -> int:
         """After an approved gate, a run resumes behind it with what the run before it found."""

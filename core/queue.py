@@ -17,11 +17,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, func, select, update
 
-from core.errors import InvalidTransitionError, NotFoundError
+from core.errors import InvalidTransitionError, NotFoundError, RateLimitedError
 from core.events import Journal, JournalTransaction
 from core.models import Approval, Task, TaskStage, new_task_id, utcnow
 from core.specs import TaskSubmission
-from core.states import ApprovalStatus, EventKind, StageStatus, TaskStatus, TaskType
+from core.states import ApprovalStatus, EventKind, StageStatus, TaskStatus, TaskType, TriggerSource
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,10 +31,18 @@ class QueuePolicy:
     default_max_retries: int
     backoff_seconds: float
     backoff_max_seconds: float
+    repo_tasks_per_hour: int = 0
+    """Tasks one repository may get per hour from Slack, GitHub and the API (0: no limit)."""
+    submissions_per_minute: int = 0
+    """Tasks all of those may submit per minute together (0: no limit)."""
 
     def backoff(self, retry_count: int) -> float:
         """Delay before retry number `retry_count` (1-based): base, 2*base, 4*base… capped."""
         return min(self.backoff_seconds * (2 ** max(retry_count - 1, 0)), self.backoff_max_seconds)
+
+
+# Operators (CLI, TUI) and dockhand's own schedules are not rate-limited; people reaching it from outside are.
+LIMITED_SOURCES = (TriggerSource.SLACK, TriggerSource.GITHUB, TriggerSource.API)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +115,10 @@ class TaskQueue:
                     existing = txn.session.exec(select(Task).where(Task.dedup_key == submission.dedup_key)).first()
                     if existing is not None:
                         return SubmitResult(task=existing, created=False)
+                if submission.trigger_source in LIMITED_SOURCES:
+                    # Counted and stored under one lock: a concurrent burst cannot slip past the limits.
+                    self.db.claim_lock(txn.session)
+                    self._check_rates(txn, submission, now)
                 txn.session.add(task)
                 txn.session.flush()
                 txn.emit(
@@ -120,6 +132,33 @@ class TaskQueue:
                 raise
             return SubmitResult(task=existing, created=False)
         return SubmitResult(task=task, created=True)
+
+    def _check_rates(self, txn: JournalTransaction, submission: TaskSubmission, now: datetime) -> None:
+        limited = col(Task.trigger_source).in_(LIMITED_SOURCES)
+        per_minute = self.policy.submissions_per_minute
+        if per_minute:
+            since = now - timedelta(minutes=1)
+            recent = txn.session.exec(
+                select(func.count(), func.min(Task.created_at)).where(limited, col(Task.created_at) > since)
+            ).one()
+            if recent[0] >= per_minute:
+                raise RateLimitedError(
+                    f"dockhand takes at most {per_minute} tasks a minute from Slack, GitHub and the API",
+                    (recent[1] + timedelta(minutes=1) - now).total_seconds(),
+                )
+        per_hour = self.policy.repo_tasks_per_hour
+        if per_hour and submission.repository:
+            since = now - timedelta(hours=1)
+            recent = txn.session.exec(
+                select(func.count(), func.min(Task.created_at)).where(
+                    limited, Task.repository == submission.repository, col(Task.created_at) > since
+                )
+            ).one()
+            if recent[0] >= per_hour:
+                raise RateLimitedError(
+                    f"{submission.repository} has had {per_hour} tasks in the last hour (the limit)",
+                    (recent[1] + timedelta(hours=1) - now).total_seconds(),
+                )
 
     # --- claiming and owning ---------------------------------------------------------------
     def claim(self, worker_id: str, *, task_id: str | None = None) -> Claim | None:

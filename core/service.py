@@ -11,14 +11,16 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from core.approvals import ApprovalGates, Decision
+from core.audit import AuditAction, AuditLog, AuditOutcome, AuditRecord
 from core.db import Database
 from core.deliveries import DeliveryLog
-from core.errors import DockhandError, InvalidTransitionError, NotFoundError
+from core.errors import DockhandError, InvalidTransitionError, NotFoundError, RateLimitedError
 from core.events import EventBus, Journal, TaskEventRecord
 from core.logs import LogLine, TaskLogs
 from core.metrics import Metrics, task_status_gauge
@@ -27,6 +29,7 @@ from core.notifications import NotificationBook
 from core.pipeline import PipelineRegistry, PipelineRunner, RunReport
 from core.pipelines import default_registry
 from core.queue import Claim, QueuePolicy, SubmitResult, TaskFilter, TaskQueue
+from core.redaction import Redactor
 from core.sandboxing import SandboxBackend
 from core.scheduler import Scheduler
 from core.schedules import ScheduleBook, submission_for
@@ -100,9 +103,12 @@ class Core:
                 default_max_retries=settings.max_retries,
                 backoff_seconds=settings.retry_backoff_seconds,
                 backoff_max_seconds=settings.retry_backoff_max_seconds,
+                repo_tasks_per_hour=settings.repo_tasks_per_hour,
+                submissions_per_minute=settings.submissions_per_minute,
             ),
         )
-        self.logs = TaskLogs(self.db)
+        self.redactor = Redactor.from_settings(settings)
+        self.logs = TaskLogs(self.db, self.redactor.text)
         self.stages = StageRecorder(self.journal)
         self.schedules = ScheduleBook(self.db)
         self.deliveries = DeliveryLog(self.db)
@@ -110,6 +116,7 @@ class Core:
         self.registry = registry or default_registry()
         self.sandboxes = sandboxes(self.db) if sandboxes is not None else None
         self.approvals = ApprovalGates(self.journal)
+        self.audit = AuditLog(self.db, self.redactor.text)
         self.runner = PipelineRunner(
             self.registry,
             self.stages,
@@ -183,27 +190,66 @@ class Core:
 
     # --- tasks -----------------------------------------------------------------------------
     def submit(self, submission: TaskSubmission) -> SubmitResult:
-        self.registry.get(submission.type)  # refuse what nothing can run, before storing it
-        outcome = self.queue.submit(submission)
+        target = submission.trigger_ref or submission.repository or submission.type.value
+        record = partial(
+            AuditRecord,
+            actor=submission.triggered_by,
+            source=submission.trigger_source.value,
+            action=AuditAction.SUBMIT,
+            target=target,
+        )
+        try:
+            self.registry.get(submission.type)  # refuse what nothing can run, before storing it
+            outcome = self.queue.submit(submission)
+        except RateLimitedError as exc:
+            self.audit.record(record(outcome=AuditOutcome.RATE_LIMITED, detail=str(exc)))
+            raise
+        except DockhandError as exc:
+            self.audit.record(record(outcome=AuditOutcome.REFUSED, detail=str(exc)))
+            raise
         if outcome.created:
+            self.audit.record(record(outcome=AuditOutcome.DONE, detail=submission.type.value, task_id=outcome.task.id))
             self.metrics.tasks_submitted.labels(submission.type.value, submission.trigger_source.value).inc()
             self._wake_at(outcome.task.run_after)
         return outcome
 
     def cancel(self, task_id: str, *, by: str = "") -> Task:
-        task = self.queue.request_cancel(task_id, by=by)
+        try:
+            task = self.queue.request_cancel(task_id, by=by)
+        except DockhandError as exc:
+            self._audit(AuditAction.CANCEL, by, task_id, AuditOutcome.REFUSED, str(exc))
+            raise
+        self._audit(AuditAction.CANCEL, by, task_id, AuditOutcome.DONE, task.status.value)
         if self.pool is not None and task.status is TaskStatus.RUNNING:
             self.pool.cancel_local(task_id, f"cancelled by {by}" if by else "cancelled")
         return task
 
+    def _audit(self, action: AuditAction, by: str, task_id: str, outcome: AuditOutcome, detail: str = "") -> None:
+        self.audit.record(
+            AuditRecord(
+                actor=by, source="", action=action, target=task_id, outcome=outcome, detail=detail, task_id=task_id
+            )
+        )
+
     def approve(self, task_id: str, *, by: str) -> Decision:
         """Let a task waiting at its gate go on (it is queued again and resumes after the gate)."""
-        decision = self.approvals.decide(task_id, approve=True, by=by)
+        try:
+            decision = self.approvals.decide(task_id, approve=True, by=by)
+        except DockhandError as exc:
+            self._audit(AuditAction.APPROVE, by, task_id, AuditOutcome.REFUSED, str(exc))
+            raise
+        self._audit(AuditAction.APPROVE, by, task_id, AuditOutcome.DONE)
         self._wake_at(utcnow())
         return decision
 
     def reject(self, task_id: str, *, by: str, reason: str = "") -> Decision:
-        return self.approvals.decide(task_id, approve=False, by=by, reason=reason)
+        try:
+            decision = self.approvals.decide(task_id, approve=False, by=by, reason=reason)
+        except DockhandError as exc:
+            self._audit(AuditAction.REJECT, by, task_id, AuditOutcome.REFUSED, str(exc))
+            raise
+        self._audit(AuditAction.REJECT, by, task_id, AuditOutcome.DONE, reason)
+        return decision
 
     def retry(self, task_id: str, *, by: str) -> Task:
         """Run a finished task's request again, as a new task."""

@@ -50,11 +50,17 @@ class Settings(BaseSettings):
     """Interface `dockhand serve` listens on."""
     port: int = Field(default=8080, ge=1, le=65535)
     api_token: SecretStr | None = None
+    master_key: SecretStr | None = None
+    """Base64 of 32 random bytes sealing the secrets stored in the database (default: $DATA_DIR/master.key)."""
     """Bearer token for the admin API; generated into the data directory when unset."""
     workers: int = Field(default=2, ge=1, le=256)
     """Worker threads per process, i.e. tasks one process runs at once."""
     per_repo_limit: int = Field(default=2, ge=1, le=1000)
     """Tasks on one repository that may run at once, across all processes."""
+    repo_tasks_per_hour: int = Field(default=10, ge=0)
+    """Tasks one repository may get per hour from Slack, GitHub and the API (0: no limit)."""
+    submissions_per_minute: int = Field(default=100, ge=0)
+    """Tasks Slack, GitHub and the API may submit per minute together (0: no limit)."""
     lease_seconds: float = Field(default=60.0, gt=0.5, le=3600)
     """How long a claimed task stays owned without a heartbeat."""
     heartbeat_seconds: float | None = Field(default=None, gt=0)
@@ -153,6 +159,8 @@ class Settings(BaseSettings):
     github_token: SecretStr | None = _vendor("GITHUB_TOKEN")
     github_app_id: int | None = _vendor("GITHUB_APP_ID")
     github_app_private_key_path: Path | None = _vendor("GITHUB_APP_PRIVATE_KEY_PATH")
+    github_app_private_key: SecretStr | None = _vendor("GITHUB_APP_PRIVATE_KEY")
+    """The App's private key itself (PEM), e.g. from `dockhand secrets set github_app_private_key`."""
     github_webhook_secret: SecretStr | None = _vendor("GITHUB_WEBHOOK_SECRET")
     anthropic_api_key: SecretStr | None = _vendor("ANTHROPIC_API_KEY")
     github_api_url: str = Field(default="https://api.github.com", validation_alias=AliasChoices("GITHUB_API_URL"))
@@ -162,23 +170,47 @@ class Settings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _pairs_are_complete(self) -> Settings:
+    def _heartbeat_fits_the_lease(self) -> Settings:
         if self.heartbeat_seconds is not None and self.heartbeat_seconds >= self.lease_seconds / 2:
             raise ValueError(
                 "DOCKHAND_HEARTBEAT_SECONDS must be under half of DOCKHAND_LEASE_SECONDS, "
                 "or every lease would expire before it is renewed"
             )
-        if (self.github_app_id is None) != (self.github_app_private_key_path is None):
-            missing = "GITHUB_APP_PRIVATE_KEY_PATH" if self.github_app_private_key_path is None else "GITHUB_APP_ID"
-            raise ValueError(
-                f"{missing} is missing: a GitHub App needs both GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_PATH"
+        return self
+
+    def check_pairs(self) -> None:
+        """Credentials that only work together are all there (after stored secrets were added)."""
+        has_key = self.github_app_private_key_path is not None or self.github_app_private_key is not None
+        if self.github_app_id is not None and not has_key:
+            raise SettingsError(
+                "invalid settings: GITHUB_APP_PRIVATE_KEY_PATH is missing: a GitHub App needs GITHUB_APP_ID and its "
+                "private key (GITHUB_APP_PRIVATE_KEY_PATH, or the stored secret github_app_private_key)"
+            )
+        if self.github_app_id is None and self.github_app_private_key_path is not None:
+            raise SettingsError(
+                "invalid settings: GITHUB_APP_ID is missing: a GitHub App needs both GITHUB_APP_ID and its private key"
             )
         if self.slack_bot_token is not None and self.slack_signing_secret is None and self.slack_app_token is None:
-            raise ValueError(
-                "SLACK_SIGNING_SECRET is missing: with SLACK_BOT_TOKEN set, requests from Slack must be "
-                "verified (or set SLACK_APP_TOKEN for Socket Mode)"
+            raise SettingsError(
+                "invalid settings: SLACK_SIGNING_SECRET is missing: with SLACK_BOT_TOKEN set, requests from Slack "
+                "must be verified (or set SLACK_APP_TOKEN for Socket Mode)"
             )
-        return self
+
+    def app_private_key(self) -> str | None:
+        if self.github_app_private_key is not None:
+            return self.github_app_private_key.get_secret_value()
+        if self.github_app_private_key_path is not None:
+            return self.github_app_private_key_path.read_text()
+        return None
+
+    def with_stored_secrets(self) -> Settings:
+        """Credentials kept in the database fill what the environment left unset (the environment wins)."""
+        from core.secrets import stored_secrets
+
+        key = self.master_key.get_secret_value() if self.master_key else None
+        stored = stored_secrets(self.effective_database_url, self.data_dir, key)
+        missing = {name.value: SecretStr(value) for name, value in stored.items() if getattr(self, name.value) is None}
+        return self.model_copy(update=missing) if missing else self
 
     # --- derived values ------------------------------------------------------------------
     @property
@@ -219,7 +251,9 @@ class Settings(BaseSettings):
     def load(cls, **overrides: Any) -> Settings:
         """Read the environment (and `.env`), raising `SettingsError` that names the bad setting."""
         try:
-            return cls(**overrides)
+            settings = cls(**overrides).with_stored_secrets()
+            settings.check_pairs()
+            return settings
         except ValidationError as exc:
             raise SettingsError(_describe(exc)) from None
         except PydanticSettingsError as exc:  # a value that should be JSON and is not

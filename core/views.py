@@ -7,7 +7,7 @@ from typing import Any
 
 from core.events import TaskEventRecord
 from core.logs import LogLine
-from core.models import Sandbox, Schedule, Task, TaskStage
+from core.models import AuditEntry, Sandbox, Schedule, Task, TaskStage
 from core.service import StatusReport, TaskDetail
 from core.states import TaskStatus
 
@@ -117,4 +117,18 @@ def schedule_view(schedule: Schedule) -> dict[str, Any]:
         "repository": schedule.repository,
         "payload": redacted_payload(schedule.payload),
         "enabled": schedule.enabled,
+    }
+
+
+def audit_view(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "at": entry.at.isoformat(),
+        "actor": entry.actor,
+        "source": entry.source,
+        "action": entry.action,
+        "target": entry.target,
+        "outcome": entry.outcome,
+        "detail": entry.detail,
+        "task_id": entry.task_id,
     }

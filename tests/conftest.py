@@ -75,6 +75,9 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
         # Queue and worker tests exercise scheduling, not isolation: their commands run on the host.
         # The sandbox tests run `custom` tasks in Docker.
         "custom_runner": "host",
+        # Rate limits are tested where they are the subject; bursts elsewhere must not trip them.
+        "repo_tasks_per_hour": 0,
+        "submissions_per_minute": 0,
     }
     base.update(overrides)
     return Settings.load(**base)

@@ -54,14 +54,16 @@ class SlackWorld:
             },
         )
 
-    def command(self, text: str, *, user: str = ALICE, trigger: str = "1.2.abc", **kw: Any) -> httpx.Response:
+    def command(
+        self, text: str, *, user: str = ALICE, trigger: str = "1.2.abc", channel: str = CHANNEL, **kw: Any
+    ) -> httpx.Response:
         fields = json.loads((FIXTURES / "slash_command.json").read_text())
         fields.update(
             command="/agent",
             text=text,
             user_id=user,
             user_name="alice" if user == ALICE else "someone",
-            channel_id=CHANNEL,
+            channel_id=channel,
             trigger_id=trigger,
             response_url=self.slack.response_url(f"cmd-{trigger}"),
         )
@@ -80,6 +82,16 @@ class SlackWorld:
         body["event_id"] = event_id
         body["event"].update(text=f"<@U222> {text}", user=ALICE, channel=CHANNEL)
         return self.post(json.dumps(body), "application/json", **headers)
+
+    def answers(self, trigger: str) -> list[str]:
+        """What the command with this trigger was answered through its response_url."""
+        return [str(r.get("text", "")) for r in self.slack.responses_to(f"cmd-{trigger}")]
+
+    def answer(self, text: str, *, trigger: str, **kw: Any) -> str:
+        """Send a command and wait for its (private) answer."""
+        ack = self.command(text, trigger=trigger, **kw)
+        assert ack.status_code == 200 and not ack.content, ack.content  # acknowledged at once, answered later
+        return wait_for(lambda: self.answers(trigger), what=f"the answer to {text!r}")[-1]
 
     def ephemeral_to(self, user: str) -> list[str]:
         return [str(e.get("text", "")) for e in self.slack.ephemeral if e["user"] == user]
@@ -138,15 +150,14 @@ def test_slacks_own_signed_example_is_checked_with_the_configured_secret(core_fa
             headers={"Content-Type": example["content_type"], **example["headers"]},
         )
         assert replayed.status_code == 401
-        # The same body signed now with the same secret is let through (and answered: an unknown command).
+        # The same body signed now with the same secret passes the check; no listener handles its command.
         fresh = world.post(form, example["content_type"], secret=example["signing_secret"])
-        assert fresh.status_code in (200, 404)
+        assert fresh.status_code == 404
         assert world.core.tasks(TaskFilter()) == []
 
 
 def test_a_test_command_starts_a_task_with_one_parent_message(world: SlackWorld) -> None:
-    answer = world.command("test calc@main", trigger="9.9.test")
-    assert answer.status_code == 200 and "On it" in answer.json()["text"]
+    assert "On it" in world.answer("test calc@main", trigger="9.9.test")
     (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")
     assert task.type is TaskType.TEST_PIPELINE and task.repository == "acme/calc" and task.payload["ref"] == "main"
     assert task.trigger_source is TriggerSource.SLACK and task.triggered_by == ALICE
@@ -156,6 +167,14 @@ def test_a_test_command_starts_a_task_with_one_parent_message(world: SlackWorld)
     world.command("test calc@main", trigger="9.9.test")
     time.sleep(0.5)
     assert len(world.core.tasks(TaskFilter())) == 1
+
+
+def test_a_channel_the_bot_cannot_post_in_gets_no_task_running(world: SlackWorld) -> None:
+    reply = world.answer("test calc", trigger="4.4.n", channel="C999")
+    assert "Not started" in reply and "channel_not_found" in reply
+    (task,) = world.core.tasks(TaskFilter())
+    assert task.status is TaskStatus.CANCELLED
+    world.slack.errors.clear()  # the refused post is recorded by the fake as a breach; it was meant
 
 
 def test_a_retried_mention_makes_one_task(world: SlackWorld) -> None:
@@ -175,12 +194,10 @@ def test_a_retried_mention_makes_one_task(world: SlackWorld) -> None:
 def test_status_and_cancel(world: SlackWorld) -> None:
     world.command("test calc", trigger="1.1.a")
     (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")
-    status = world.command("status").json()["text"]
+    status = world.answer("status", trigger="1.1.s")
     assert task.id in status and "pending" in status
-    world.command(f"cancel {task.id}", trigger="1.1.b")
-    wait_for(lambda: world.core.task(task.id).status is TaskStatus.CANCELLED, what="the cancel")
-    answers = wait_for(lambda: world.slack.responses_to("cmd-1.1.b"), what="the cancel's answer")
-    assert "cancelled" in answers[-1]["text"]
+    assert "cancelled" in world.answer(f"cancel {task.id}", trigger="1.1.b")
+    assert world.core.task(task.id).status is TaskStatus.CANCELLED
 
 
 def test_who_may_run_what_is_configurable(core_factory: Callable[..., Core]) -> None:
@@ -193,13 +210,22 @@ def test_who_may_run_what_is_configurable(core_factory: Callable[..., Core]) -> 
     )
     with slack_world(core) as world:
         world.slack.usergroups["S0QA"] = [BOB]
-        refused = world.command("test calc", user=ALICE).json()["text"]
+        refused = world.answer("test calc", user=ALICE, trigger="2.2.a")
         assert refused.startswith("Sorry") and "limited" in refused
-        other = world.command("test elsewhere/x", user=BOB).json()["text"]
+        other = world.answer("test elsewhere/x", user=BOB, trigger="2.2.o")
         assert "not set up to work on elsewhere/x" in other
-        assert "On it" in world.command("test calc", user=BOB, trigger="2.2.b").json()["text"]
-        wait_for(lambda: world.core.tasks(TaskFilter()), what="BOB's task")
-        assert world.command("status", user=ALICE).status_code == 200  # status is open to all
+        assert "On it" in world.answer("test calc", user=BOB, trigger="2.2.b")
+        (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="BOB's task")
+        assert task.id in world.answer("status", user=ALICE, trigger="2.2.s")  # status is open to all
+        # A task on a repository Slack may not touch is neither shown nor cancellable from Slack.
+        from core.specs import TaskSubmission
+
+        outside = world.core.submit(
+            TaskSubmission(type=TaskType.TEST_PIPELINE, repository="elsewhere/x", payload={})
+        ).task
+        assert outside.id not in world.answer("status", user=ALICE, trigger="2.2.t")
+        assert "not set up to work on elsewhere/x" in world.answer(f"cancel {outside.id}", user=BOB, trigger="2.2.c")
+        assert world.core.task(outside.id).status is TaskStatus.PENDING
 
 
 def test_progress_is_coalesced_into_few_thread_posts(core_factory: Callable[..., Core]) -> None:
@@ -314,3 +340,29 @@ def test_resolve_from_slack_with_approval_buttons(resolution: tuple[SlackWorld, 
     assert "Opened" in final["text"]
     stages = {s.name: s.status for s in world.core.stages.list(task.id)}
     assert stages["publish"] is StageStatus.SUCCEEDED
+
+
+def test_text_from_outside_cannot_ping_or_link_in_a_thread(core_factory: Callable[..., Core]) -> None:
+    from core.errors import StageFailedError
+    from core.pipeline import Pipeline, PipelineRegistry, Stage, StageContext
+
+    def hostile(ctx: StageContext) -> None:
+        raise StageFailedError("clone failed: <!channel> see <https://evil.example|docs>")
+
+    registry = PipelineRegistry()
+    registry.register(TaskType.TEST_PIPELINE, Pipeline(name="hostile", stages=(Stage("checkout", hostile),)))
+    core = core_factory(
+        registry=registry, slack_bot_token="xoxb-test", slack_signing_secret=SECRET, slack_default_owner="acme"
+    )
+    with slack_world(core) as world:
+        world.command("test calc", trigger="5.5.h")
+        (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")
+        assert world.core.run_now(task.id).status is TaskStatus.FAILED
+        (parent_ts,) = [ts for (ch, ts), m in world.slack.messages.items() if "thread_ts" not in m]
+        thread = wait_for(
+            lambda: [m["text"] for m in world.slack.thread(CHANNEL, parent_ts) if "channel" in m["text"]],
+            what="the failure in the thread",
+        )
+        posted = "\n".join(thread)
+        assert "<!channel>" not in posted and "<https://evil.example" not in posted
+        assert "&lt;!channel&gt;" in posted

@@ -114,7 +114,7 @@ async def test_main_screen_lists_counts_filters_and_follows_new_tasks(core: Core
         # …and free-text search, typed.
         app.screen.query_one("#status", Select).clear()
         await pilot.press("slash", *filled["gated"][:6])
-        await pilot.pause()
+        await pilot.pause(0.5)  # the search waits for typing to pause
         assert table_ids(app) == [filled["gated"]]
         await pilot.press("escape")
         await pilot.pause()
@@ -161,6 +161,8 @@ async def test_reject_cancel_and_retry_reach_the_core(core: Core, filled: dict[s
         select_row(app, filled["queued"])
         await pilot.press("c")
         await pilot.pause()
+        await pilot.press("y")  # cancelling asks first
+        await pilot.pause()
         select_row(app, filled["broken"])
         await pilot.press("t")
         await pilot.pause(0.3)
@@ -170,6 +172,26 @@ async def test_reject_cancel_and_retry_reach_the_core(core: Core, filled: dict[s
     assert core.task(filled["queued"]).status is TaskStatus.CANCELLED
     again = [t for t in core.tasks(TaskFilter()) if t.triggered_by == "carol (TUI)"]
     assert len(again) == 1 and again[0].payload == core.task(filled["broken"]).payload
+
+
+@pytest.mark.anyio
+async def test_the_cursor_stays_on_its_task_and_filters_never_act(core: Core, filled: dict[str, str]) -> None:
+    app = DockhandTui(core, poll_seconds=0.1)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        select_row(app, filled["queued"])
+        for _ in range(3):  # newer tasks arrive above it
+            submit(core, command="echo more")
+        await pilot.pause(0.4)
+        assert len(table_ids(app)) == 7
+        table = app.screen.query_one(DataTable)
+        assert str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value) == filled["queued"]
+        # With a filter focused, the action keys are not actions.
+        app.screen.query_one("#status", Select).focus()
+        await pilot.press("c", "t", "a")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, MainScreen)
+        assert core.task(filled["queued"]).status is TaskStatus.PENDING and len(table_ids(app)) == 7
 
 
 @pytest.mark.anyio
@@ -189,6 +211,7 @@ async def test_task_screen_follows_the_log_and_searches_it(core: Core, filled: d
         await pilot.pause(0.6)
         assert log.lines[-2:] == ["a new line", "and an error"]
         await pilot.press("slash", *"line 123", "enter")
+        await app.workers.wait_for_complete()
         await pilot.pause()
         matches = str(app.screen.query_one("#matches", Static).render())
         assert "111 lines match 'line 123'" in matches and "line 12399" in matches  # the whole log, not the window

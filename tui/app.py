@@ -24,7 +24,7 @@ from core.errors import DockhandError
 from core.models import Task, utcnow
 from core.service import Core
 from core.states import StageStatus, TaskStatus, TaskType
-from tui.board import Board, Filter, TaskBoard, TaskRow
+from tui.board import PAGE, Board, Filter, TaskBoard, TaskRow
 
 Clock = Callable[[], datetime]
 LOG_WINDOW = 5000  # lines kept on screen; a longer log is opened at its end and searched in the store
@@ -48,6 +48,8 @@ STAGE_MARK = {
     StageStatus.WAITING: "✋",
 }
 SORTS = ("newest", "status", "repository", "duration")
+SEARCH_DELAY = 0.25
+_ROW_ACTIONS = frozenset({"open", "approve", "reject", "cancel", "retry"})
 
 
 def ago(seconds: float) -> str:
@@ -80,7 +82,8 @@ class DockhandTui(App[None]):
     #log-search { display: none; }
     #log-search.shown { display: block; }
     #matches { height: auto; max-height: 10; padding: 0 1; }
-    DiffScreen { align: center middle; }
+    DiffScreen, ConfirmScreen { align: center middle; }
+    #confirm { width: 60; height: 9; border: thick $error; background: $surface; padding: 1 2; }
     #dialog { width: 90%; height: 85%; border: thick $primary; background: $surface; padding: 0 1; }
     #diff { height: 1fr; }
     #buttons { height: 3; align-horizontal: right; }
@@ -134,12 +137,19 @@ class DockhandTui(App[None]):
         self.push_screen(DiffScreen(task, self._diff(task_id), approve=approve), chosen)
 
     def cancel_task(self, task_id: str) -> None:
-        try:
-            task = self.core.cancel(task_id, by=f"{self.user} (TUI)")
-        except DockhandError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        self.notify(f"task {task_id} {'cancelled' if task.status is TaskStatus.CANCELLED else 'stopping'}")
+        """Ask first, then cancel through the core."""
+
+        def chosen(confirmed: bool | None) -> None:
+            if not confirmed:
+                return
+            try:
+                task = self.core.cancel(task_id, by=f"{self.user} (TUI)")
+            except DockhandError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.notify(f"task {task_id} {'cancelled' if task.status is TaskStatus.CANCELLED else 'stopping'}")
+
+        self.push_screen(ConfirmScreen(f"Cancel task {task_id}?"), chosen)
 
     def retry_task(self, task_id: str) -> None:
         try:
@@ -167,6 +177,7 @@ class MainScreen(Screen[None]):
         Binding("o", "sort", "Sort"),
         Binding("slash", "search", "Search"),
         Binding("escape", "clear", "Clear filters"),
+        Binding("u", "audit", "Audit"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -175,6 +186,8 @@ class MainScreen(Screen[None]):
         self.filter = Filter()
         self.rows: Board = Board()
         self.sort_index = 0
+        self._shown: dict[tuple[str, str], str] = {}
+        self._search_timer: Any = None
 
     @property
     def tui(self) -> DockhandTui:
@@ -207,6 +220,7 @@ class MainScreen(Screen[None]):
         self.rows = self.tui.board.load(self.filter)
         table = self.query_one(DataTable)
         table.clear()
+        self._shown.clear()
         now = self.tui.clock()
         for row in self.rows.rows.values():
             table.add_row(*self._cells(row, now), key=row.id)
@@ -217,28 +231,58 @@ class MainScreen(Screen[None]):
         """What changed since the last poll: new rows added, changed ones updated, nothing reloaded."""
         table = self.query_one(DataTable)
         now = self.tui.clock()
-        added = False
+        selected = self._selected()
+        added = removed = False
         for row in self.tui.board.changes(self.rows, self.filter):
-            present = row.id in self.rows.rows
+            present = self.rows.rows.get(row.id)
             if not self.filter.matches(row):
-                if present:
+                if present is not None:
                     del self.rows.rows[row.id]
                     table.remove_row(row.id)
+                    removed = True
                 continue
+            if present == row:
+                continue  # seen again in the overlap window, unchanged
             self.rows.rows[row.id] = row
-            if present:
+            if present is not None:
                 for key, value in zip(_COLUMNS, self._cells(row, now), strict=True):
                     table.update_cell(row.id, key, value)
             else:
                 table.add_row(*self._cells(row, now), key=row.id)
                 added = True
-        for row in self.rows.rows.values():  # the clocks of what is still going
+        for row in self.rows.rows.values():  # the clocks of what is still going, where the text changed
             if not row.status.is_final:
-                table.update_cell(row.id, "age", ago((now - row.created_at).total_seconds()))
-                table.update_cell(row.id, "duration", self._duration(row, now))
+                self._set_if_changed(row.id, "age", ago((now - row.created_at).total_seconds()))
+                self._set_if_changed(row.id, "duration", self._duration(row, now))
         if added:
+            self._trim()
             self._sort()
+        if added or removed:
+            self._keep_cursor(selected)
         self._counts()
+
+    def _set_if_changed(self, row_id: str, column: str, text: str) -> None:
+        key = (row_id, column)
+        if self._shown.get(key) != text:
+            self._shown[key] = text
+            self.query_one(DataTable).update_cell(row_id, column, text)
+
+    def _trim(self) -> None:
+        """Keep the table to two pages: the oldest finished rows go (the filter brings them back)."""
+        extra = len(self.rows.rows) - 2 * PAGE
+        if extra <= 0:
+            return
+        table = self.query_one(DataTable)
+        oldest = sorted((r for r in self.rows.rows.values() if r.status.is_final), key=lambda r: r.created_at)
+        for row in oldest[:extra]:
+            del self.rows.rows[row.id]
+            table.remove_row(row.id)
+
+    def _keep_cursor(self, task_id: str | None) -> None:
+        """After rows moved, the cursor stays on the task it was on (actions must not hit another one)."""
+        if task_id is not None and task_id in self.rows.rows:
+            table = self.query_one(DataTable)
+            table.move_cursor(row=table.get_row_index(task_id), animate=False)
 
     def _cells(self, row: TaskRow, now: datetime) -> tuple[Any, ...]:
         return (
@@ -282,7 +326,11 @@ class MainScreen(Screen[None]):
     # --- filters ------------------------------------------------------------------------------
     @on(Input.Changed, "#search")
     def _search_changed(self, event: Input.Changed) -> None:
-        self._set_filter(search=event.value.strip())
+        # Typing is debounced: the store is asked once the typing pauses, not on every key.
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        text = event.value.strip()
+        self._search_timer = self.set_timer(SEARCH_DELAY, lambda: self._set_filter(search=text))
 
     @on(Input.Changed, "#repository")
     def _repository_changed(self, event: Input.Changed) -> None:
@@ -309,6 +357,12 @@ class MainScreen(Screen[None]):
         self.query_one(DataTable).focus()
 
     # --- actions ------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Row actions only while the table has the focus: a key meant for a filter never acts on a task."""
+        if action in _ROW_ACTIONS:
+            return isinstance(self.focused, DataTable)
+        return True
+
     def _selected(self) -> str | None:
         table = self.query_one(DataTable)
         if table.row_count == 0:
@@ -343,12 +397,17 @@ class MainScreen(Screen[None]):
             self.tui.retry_task(task_id)
 
     def action_sort(self) -> None:
+        selected = self._selected()
         self.sort_index = (self.sort_index + 1) % len(SORTS)
         self._sort()
+        self._keep_cursor(selected)
         self._counts()
 
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()
+
+    def action_audit(self) -> None:
+        self.app.push_screen(AuditScreen())
 
     def action_clear(self) -> None:
         self.query_one("#search", Input).value = ""
@@ -452,11 +511,16 @@ class TaskScreen(Screen[None]):
     @on(Input.Submitted, "#log-search")
     def _search(self, event: Input.Submitted) -> None:
         text = event.value.strip()
-        matches = self.tui.core.logs.search(self.task_id, text) if text else []
-        shown = "\n".join(f"{m.id:>9}  {m.line[:200]}" for m in matches[:50])
-        summary = f"{len(matches)}{'+' if len(matches) >= 500 else ''} lines match {text!r}" if text else ""
-        self.query_one("#matches", Static).update(Text(f"{summary}\n{shown}".strip()))
+        self.query_one("#matches", Static).update(Text(f"searching for {text!r}…" if text else ""))
         self.query_one(Log).focus()
+        if text:  # a search through a million lines takes a moment: off the UI's thread
+            self.run_worker(lambda: self._run_search(text), thread=True, exclusive=True, group="log-search")
+
+    def _run_search(self, text: str) -> None:
+        matches = self.tui.core.logs.search(self.task_id, text)
+        shown = "\n".join(f"{m.id:>9}  {m.line[:200]}" for m in matches[:50])
+        summary = f"{len(matches)}{'+' if len(matches) >= 500 else ''} lines match {text!r}"
+        self.app.call_from_thread(self.query_one("#matches", Static).update, Text(f"{summary}\n{shown}"))
 
     def action_approve(self) -> None:
         self.tui.decide(self.task_id, approve=True)
@@ -469,6 +533,66 @@ class TaskScreen(Screen[None]):
 
     def action_retry(self) -> None:
         self.tui.retry_task(self.task_id)
+
+
+class AuditScreen(Screen[None]):
+    """Who triggered, approved, rejected or cancelled what, and every refusal — newest first."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static("Audit trail (newest first)", id="counts")
+        yield DataTable(id="audit", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        assert isinstance(self.app, DockhandTui)
+        table = self.query_one(DataTable)
+        for label in ("When", "Who", "From", "Action", "Target", "Outcome", "Detail"):
+            table.add_column(label, key=label.lower())
+        for entry in self.app.core.audit.recent(500):
+            outcome = Text(entry.outcome, style="green" if entry.outcome == "done" else "bold red")
+            table.add_row(
+                entry.at.strftime("%Y-%m-%d %H:%M:%S"),
+                entry.actor,
+                entry.source,
+                entry.action,
+                entry.target,
+                outcome,
+                entry.detail[:80],
+            )
+        table.focus()
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("y", "yes", "Yes"), Binding("escape,n", "no", "No")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm"):
+            yield Static(self.question)
+            with Horizontal(id="buttons"):
+                yield Button("Yes (y)", id="yes", variant="error")
+                yield Button("No (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed, "#yes")
+    def action_yes(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#no")
+    def action_no(self) -> None:
+        self.dismiss(False)
 
 
 class DiffScreen(ModalScreen[bool]):
@@ -535,6 +659,9 @@ def result_text(task: Task) -> Text:
     pull = result.get("pull_request")
     if pull:
         text.append(f"PR: {pull['pull_url']} ({pull['branch']})\n", style="bold green")
+    review = result.get("review")
+    if review:
+        text.append(f"review posted: {review['comments']} line comments, {review['in_body']} in its body\n")
     if task.error and task.status is not TaskStatus.SUCCEEDED:
         text.append(f"error: {task.error[:1000]}\n", style="red")
     return text

@@ -18,6 +18,8 @@ from core.service import Core
 from core.states import SandboxState, StageStatus, TaskStatus, TaskType
 
 PAGE = 1000
+OVERLAP = timedelta(seconds=3)
+CHANGES_PAGE = 5000
 _LIVE_STAGE = (StageStatus.RUNNING, StageStatus.WAITING)
 
 
@@ -27,6 +29,7 @@ class TaskRow:
     type: TaskType
     repository: str
     trigger: str
+    trigger_ref: str
     status: TaskStatus
     stage: str
     created_at: datetime
@@ -64,7 +67,8 @@ class Filter:
         if self.repository and self.repository.lower() not in row.repository.lower():
             return False
         text = self.search.lower()
-        return not text or text in row.id or text in row.trigger.lower() or text in row.repository.lower()
+        # The same fields, compared the same way, as the store's query in `TaskBoard.load`.
+        return not text or any(text in field.lower() for field in (row.id, row.trigger_ref, row.repository))
 
 
 @dataclass(kw_only=True)
@@ -83,25 +87,30 @@ class TaskBoard:
         """The newest tasks that match (the first page)."""
         query = self._filtered(select(Task), flt).order_by(col(Task.created_at).desc(), col(Task.id)).limit(limit)
         with self.core.db.read() as session:
+            newest = session.exec(select(func.max(Task.updated_at))).one()  # first: nothing after it is missed
             tasks = list(session.exec(query).all())
-            newest = session.exec(select(func.max(Task.updated_at))).one()
         board = Board(rows={t.id: row for t, row in zip(tasks, self._rows(tasks), strict=True)}, seen_until=newest)
         return board
 
     def changes(self, board: Board, flt: Filter) -> list[TaskRow]:
-        """Tasks that changed since the last poll (new ones included), matching or not: the caller places them."""
+        """Tasks that changed since the last poll (new ones included), matching or not: the caller places them.
+
+        The window reaches back OVERLAP before the newest change seen: `updated_at` is stamped before its
+        transaction commits (and by other hosts' clocks), so a change can land "in the past". Rows seen
+        again are harmless: the caller skips what did not change."""
         since = board.seen_until
-        query = select(Task).order_by(col(Task.updated_at)).limit(PAGE)
+        query = select(Task).order_by(col(Task.updated_at)).limit(CHANGES_PAGE)
         if since is not None:
-            query = query.where(col(Task.updated_at) > since)
+            query = query.where(col(Task.updated_at) >= since - OVERLAP)
         with self.core.db.read() as session:
             tasks = list(session.exec(query).all())
         if tasks:
-            board.seen_until = max(t.updated_at for t in tasks)
+            board.seen_until = max([t.updated_at for t in tasks] + ([since] if since else []))
         # Stage changes do not touch the task row: refresh the stage of what is running on screen.
         live = [r.id for r in board.rows.values() if r.status in (TaskStatus.RUNNING, TaskStatus.AWAITING_APPROVAL)]
         changed = self._rows(tasks)
-        stages = self._stages([i for i in live if i not in {t.id for t in tasks}])
+        fetched = {t.id for t in tasks}
+        stages = self._stages([i for i in live if i not in fetched])
         for task_id, stage in stages.items():
             row = board.rows[task_id]
             if row.stage != stage:
@@ -154,6 +163,7 @@ class TaskBoard:
                 type=t.type,
                 repository=t.repository or "",
                 trigger=f"{t.trigger_source.value}:{t.triggered_by}" if t.triggered_by else t.trigger_source.value,
+                trigger_ref=t.trigger_ref or "",
                 status=t.status,
                 stage=stages.get(t.id, ""),
                 created_at=t.created_at,

@@ -19,6 +19,7 @@ from github.PullRequest import ReviewComment as _InlineComment
 
 from core.errors import DockhandError
 from core.forge import IssueComment, IssueThread
+from core.redaction import Redactor
 from core.review.lines import ReviewComment, ReviewEvent
 from core.settings import Settings
 
@@ -93,8 +94,9 @@ CHECK_OUTPUT_LIMIT = 65535  # characters, each of a check run's summary and text
 class GitHubClient:
     """What dockhand does on GitHub, for one installation (App) or one token."""
 
-    def __init__(self, github: Github) -> None:
+    def __init__(self, github: Github, redactor: Redactor | None = None) -> None:
         self._gh = github
+        self._redact = (redactor or Redactor()).text  # whatever dockhand writes on GitHub goes through it
 
     @classmethod
     def from_settings(
@@ -102,10 +104,10 @@ class GitHubClient:
     ) -> GitHubClient:
         """A token client, or an App installation client (tokens minted and refreshed by PyGithub)."""
         auth: Auth.Auth
-        if settings.github_app_id is not None and settings.github_app_private_key_path is not None:
+        if settings.github_app_id is not None and settings.app_private_key() is not None:
             if installation_id is None:
                 raise GitHubError("a GitHub App client needs the installation the event came from")
-            key = settings.github_app_private_key_path.read_text()
+            key = settings.app_private_key() or ""
             auth = Auth.AppAuth(settings.github_app_id, key).get_installation_auth(installation_id)
         elif settings.github_token is not None:
             auth = Auth.Token(settings.github_token.get_secret_value())
@@ -113,7 +115,7 @@ class GitHubClient:
             raise GitHubError(
                 "no GitHub credentials: set GITHUB_TOKEN, or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_PATH"
             )
-        return cls(_github(settings.github_api_url, auth, throttle=throttle))
+        return cls(_github(settings.github_api_url, auth, throttle=throttle), Redactor.from_settings(settings))
 
     # --- reads ------------------------------------------------------------------------------
     def permission(self, repository: str, login: str) -> str:
@@ -204,23 +206,26 @@ class GitHubClient:
     def comment(self, repository: str, number: int, body: str) -> int:
         """A new comment on an issue or PR; its id, for editing it in place later."""
         issue = self._gh.get_repo(repository).get_issue(number)
+        body = self._redact(body)
         return self._call(f"comment on {repository}#{number}", lambda: issue.create_comment(body).id)
 
     def edit_comment(self, repository: str, number: int, comment_id: int, body: str) -> None:
         issue = self._gh.get_repo(repository).get_issue(number)
+        body = self._redact(body)
         self._call(f"edit comment {comment_id} on {repository}", lambda: issue.get_comment(comment_id).edit(body))
 
     def status(
         self, repository: str, sha: str, state: str, *, context: str, description: str, target_url: str | None = None
     ) -> None:
         commit = self._gh.get_repo(repository).get_commit(sha)
-        kwargs = {"state": state, "context": context, "description": description[:140]}
+        kwargs = {"state": state, "context": context, "description": self._redact(description)[:140]}
         if target_url:
             kwargs["target_url"] = target_url
         self._call(f"status on {repository}@{sha[:12]}", lambda: commit.create_status(**kwargs))
 
     def open_pull_request(self, repository: str, *, head: str, base: str, title: str, body: str) -> PullRequestRef:
         repo = self._gh.get_repo(repository)
+        title, body = self._redact(title), self._redact(body)
         pull = self._call(
             f"open PR on {repository}", lambda: repo.create_pull(base=base, head=head, title=title, body=body)
         )
@@ -258,7 +263,10 @@ class GitHubClient:
         """
         repo = self._gh.get_repo(repository)
         pull, commit = repo.get_pull(number), repo.get_commit(commit_sha)
-        inline = [_InlineComment(path=c.path, line=c.line, side=c.side.value, body=c.body) for c in comments]
+        body = self._redact(body)
+        inline = [
+            _InlineComment(path=c.path, line=c.line, side=c.side.value, body=self._redact(c.body)) for c in comments
+        ]
         return self._call(
             f"review {repository}#{number}",
             lambda: pull.create_review(commit=commit, body=body, event=event.value, comments=inline).id,
@@ -281,7 +289,7 @@ class GitHubClient:
         """A check run on a commit (GitHub Apps only: a personal token gets 403); its id. Without a status
         GitHub queues it; with a conclusion it is completed at once.
         """
-        kwargs = _check_run_fields(status, conclusion, title, summary, text, details_url)
+        kwargs = self._redact_output(_check_run_fields(status, conclusion, title, summary, text, details_url))
         if external_id is not None:
             kwargs["external_id"] = external_id
         repo = self._gh.get_repo(repository)
@@ -303,9 +311,14 @@ class GitHubClient:
         details_url: str | None = None,
     ) -> None:
         """Change what is given; a conclusion completes the run."""
-        kwargs = _check_run_fields(status, conclusion, title, summary, text, details_url)
+        kwargs = self._redact_output(_check_run_fields(status, conclusion, title, summary, text, details_url))
         run = self._gh.get_repo(repository).get_check_run(check_run_id)
         self._call(f"update check run {check_run_id} on {repository}", lambda: run.edit(**kwargs))
+
+    def _redact_output(self, fields: dict[str, Any]) -> dict[str, Any]:
+        if "output" in fields:
+            fields["output"] = {key: self._redact(value) for key, value in fields["output"].items()}
+        return fields
 
     def close(self) -> None:
         self._gh.close()
@@ -377,9 +390,10 @@ def _error(exc: GithubException, what: str) -> GitHubError:
 @contextmanager
 def app_installation_token(settings: Settings, installation_id: int) -> Iterator[str]:
     """A short-lived installation token (for the host's git push), from the App's key."""
-    if settings.github_app_id is None or settings.github_app_private_key_path is None:
+    key = settings.app_private_key()
+    if settings.github_app_id is None or key is None:
         raise GitHubError("not configured as a GitHub App")
-    auth = Auth.AppAuth(settings.github_app_id, settings.github_app_private_key_path.read_text())
+    auth = Auth.AppAuth(settings.github_app_id, key)
     integration = GithubIntegration(auth=auth, base_url=settings.github_api_url.rstrip("/"))
     try:
         yield integration.get_access_token(installation_id).token

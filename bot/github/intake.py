@@ -31,7 +31,8 @@ from bot.github.events import (
     depends_on_repository_config,
     parse_event,
 )
-from core.errors import DockhandError
+from core.audit import AuditAction, AuditOutcome, AuditRecord
+from core.errors import DockhandError, RateLimitedError
 from core.models import Installation, Task, WebhookDelivery, utcnow
 from core.repo_config import FILE_NAME as CONFIG_FILE
 from core.repo_config import RepositoryConfig, parse_repository_config
@@ -143,6 +144,16 @@ class GitHubIntake:
         with github_client(self.client_for, trigger.repo.installation_id) as client:
             decision = may_trigger(trigger.actor, trigger.repo.full_name, client.permission)
             if not decision.allowed:
+                self.core.audit.record(
+                    AuditRecord(
+                        actor=trigger.actor.login,
+                        source="github",
+                        action=AuditAction.TRIGGER,
+                        target=ref,
+                        outcome=AuditOutcome.REFUSED,
+                        detail=decision.reason,
+                    )
+                )
                 if isinstance(trigger, Mention) and not trigger.actor.is_bot:
                     client.comment(
                         trigger.repo.full_name,
@@ -190,9 +201,23 @@ class GitHubIntake:
         )
         try:
             outcome = self.core.submit(submission)
+        except RateLimitedError as exc:
+            self._say_when(ref, f"Not started: {exc}. Try again in {exc.when()}.")
+            return f"rate-limited: {exc} (retry in {exc.retry_after_seconds} s)", None
         except DockhandError as exc:
             return f"not started: {exc}", None
         return f"task {outcome.task.id} ({task_type.value})", outcome.task.id
+
+    def _say_when(self, ref: str, text: str) -> None:
+        """One reply on the issue or PR a refused request came from (pushes have nowhere to reply)."""
+        repository, _, number = ref.partition("#")
+        if not number.isdigit():
+            return
+        try:
+            with github_client(self.client_for, installation_for(self.core, repository)) as client:
+                client.comment(repository, int(number), text)
+        except DockhandError as exc:
+            log.warning("could not tell %s that it was rate-limited: %s", ref, exc)
 
     def _approve(self, ref: str, who: str) -> tuple[str, str | None]:
         with self.core.db.read() as session:

@@ -69,6 +69,9 @@ def render(task: Task, stages: list[TaskStage], bot_name: str) -> str:
     pull = result.get("pull_request")
     if pull:
         lines += ["", f"Opened {pull['pull_url']} from `{pull['branch']}`."]
+    review = result.get("review")
+    if review:
+        lines += ["", f"Posted a review: {review['comments']} line comments, {review['in_body']} more in its body."]
     if task.status.is_final:
         lines.append("")
         if result.get("projects"):

@@ -18,7 +18,7 @@ from core.queue import TaskFilter
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import TaskStatus, TaskType, TriggerSource
-from core.views import detail_view, log_view, sandbox_view, status_view, task_view
+from core.views import audit_view, detail_view, log_view, sandbox_view, status_view, task_view
 
 
 def _int_param(request: Request, name: str, default: int, *, low: int, high: int) -> int:
@@ -56,10 +56,15 @@ class AdminApi:
             Route("/task/{task_id}/approve", self._guard(self.approve_task), methods=["POST"]),
             Route("/task/{task_id}/reject", self._guard(self.reject_task), methods=["POST"]),
             Route("/api/submit", self._guard(self.submit), methods=["POST"]),
+            Route("/audit", self._guard(self.audit), methods=["GET"]),
             Route("/sandbox/list", self._guard(self.list_sandboxes), methods=["GET"]),
             Route("/sandbox/{sandbox_id}/destroy", self._guard(self.destroy_sandbox), methods=["POST"]),
             Route("/session/clear", self._guard(self.clear_sessions), methods=["POST"]),
         ]
+
+    def _json(self, payload: Any, status_code: int = 200) -> JSONResponse:
+        """Every answer of the admin API goes out with secrets redacted (task errors, logs, payloads)."""
+        return JSONResponse(self.core.redactor.value(payload), status_code=status_code)
 
     def _guard(self, handler):  # type: ignore[no-untyped-def]
         async def endpoint(request: Request) -> JSONResponse:
@@ -71,7 +76,7 @@ class AdminApi:
 
     async def status(self, _request: Request) -> JSONResponse:
         report = await run_in_threadpool(self.core.status)
-        return JSONResponse(status_view(report))
+        return self._json(status_view(report))
 
     async def list_tasks(self, request: Request) -> JSONResponse:
         flt = TaskFilter(
@@ -81,11 +86,11 @@ class AdminApi:
             limit=_int_param(request, "limit", 50, low=1, high=1000),
         )
         tasks = await run_in_threadpool(self.core.tasks, flt)
-        return JSONResponse({"tasks": [task_view(t) for t in tasks]})
+        return self._json({"tasks": [task_view(t) for t in tasks]})
 
     async def get_task(self, request: Request) -> JSONResponse:
         detail = await run_in_threadpool(self.core.task_detail, request.path_params["task_id"])
-        return JSONResponse(detail_view(detail))
+        return self._json(detail_view(detail))
 
     async def task_logs(self, request: Request) -> JSONResponse:
         task_id = request.path_params["task_id"]
@@ -93,16 +98,16 @@ class AdminApi:
         limit = _int_param(request, "limit", 1000, low=1, high=10_000)
         await run_in_threadpool(self.core.task, task_id)  # 404 for an unknown task
         lines = await run_in_threadpool(self.core.logs.tail, task_id, after_id=after, limit=limit)
-        return JSONResponse({"task_id": task_id, "lines": [log_view(line) for line in lines]})
+        return self._json({"task_id": task_id, "lines": [log_view(line) for line in lines]})
 
     async def cancel_task(self, request: Request) -> JSONResponse:
         task = await run_in_threadpool(self.core.cancel, request.path_params["task_id"], by="api")
-        return JSONResponse(task_view(task), status_code=202)
+        return self._json(task_view(task), status_code=202)
 
     async def approve_task(self, request: Request) -> JSONResponse:
         task_id = request.path_params["task_id"]
         await run_in_threadpool(lambda: self.core.approve(task_id, by="api"))
-        return JSONResponse(task_view(await run_in_threadpool(self.core.task, task_id)), status_code=202)
+        return self._json(task_view(await run_in_threadpool(self.core.task, task_id)), status_code=202)
 
     async def reject_task(self, request: Request) -> JSONResponse:
         task_id = request.path_params["task_id"]
@@ -111,7 +116,7 @@ class AdminApi:
         if not isinstance(reason, str) or len(reason) > 1000:
             raise ValidationError("reason must be a string of at most 1000 characters")
         await run_in_threadpool(lambda: self.core.reject(task_id, by="api", reason=reason))
-        return JSONResponse(task_view(await run_in_threadpool(self.core.task, task_id)))
+        return self._json(task_view(await run_in_threadpool(self.core.task, task_id)))
 
     async def submit(self, request: Request) -> JSONResponse:
         data = await read_json_object(request, self.core.settings.max_request_bytes)
@@ -120,19 +125,25 @@ class AdminApi:
         data.setdefault("triggered_by", "api")
         submission = TaskSubmission.from_json({**data, "trigger_source": TriggerSource.API})
         outcome = await run_in_threadpool(self.core.submit, submission)
-        return JSONResponse(
+        return self._json(
             {"created": outcome.created, "task": task_view(outcome.task)}, status_code=201 if outcome.created else 200
         )
 
+    async def audit(self, request: Request) -> JSONResponse:
+        limit = _int_param(request, "limit", 200, low=1, high=5000)
+        task_id = request.query_params.get("task")
+        entries = await run_in_threadpool(lambda: self.core.audit.recent(limit, task_id=task_id))
+        return self._json({"entries": [audit_view(e) for e in entries]})
+
     async def list_sandboxes(self, _request: Request) -> JSONResponse:
         sandboxes = await run_in_threadpool(self.core.list_sandboxes)
-        return JSONResponse({"sandboxes": [sandbox_view(s) for s in sandboxes]})
+        return self._json({"sandboxes": [sandbox_view(s) for s in sandboxes]})
 
     async def destroy_sandbox(self, request: Request) -> JSONResponse:
         sandbox_id = request.path_params["sandbox_id"]
         await run_in_threadpool(self.core.destroy_sandbox, sandbox_id)
-        return JSONResponse({"destroyed": sandbox_id})
+        return self._json({"destroyed": sandbox_id})
 
     async def clear_sessions(self, _request: Request) -> JSONResponse:
         cleared = await run_in_threadpool(self.core.clear_caches)
-        return JSONResponse({"cleared": cleared})
+        return self._json({"cleared": cleared})

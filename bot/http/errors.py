@@ -13,6 +13,7 @@ from core.errors import (
     InvalidTransitionError,
     NoPipelineError,
     NotFoundError,
+    RateLimitedError,
     ValidationError,
 )
 
@@ -47,6 +48,9 @@ async def handle_api_error(_request: Request, exc: Exception) -> Response:
 
 
 async def handle_domain_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, RateLimitedError):
+        retry = str(exc.retry_after_seconds)
+        return error_response(429, f"{exc}; try again in {exc.when()}", {"Retry-After": retry})
     for kind, status in _STATUS_OF:
         if isinstance(exc, kind):
             return error_response(status, str(exc))

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 EVERYONE = "*"
 GROUP_CACHE_SECONDS = 300.0
+FAILED_GROUP_SECONDS = 30.0
 ALWAYS_OPEN = frozenset({Verb.HELP, Verb.STATUS})
 
 GroupMembers = Callable[[str], set[str]]
@@ -57,13 +58,13 @@ class SlackAccess:
             return Decision(allowed=False, reason=f"`{verb.value}` is limited to some people or channels")
         return Decision(allowed=True)
 
-    def may_decide(self, user: str, channel: str, requester: str) -> Decision:
+    def may_decide(self, user: str, channel: str, requester: str | None) -> Decision:
         """Approve or reject: a configured approver, or (with none configured) whoever started the task."""
         if self.approvers:
             if self._matches(self.approvers, user, channel):
                 return Decision(allowed=True)
             return Decision(allowed=False, reason="only dockhand's approvers can decide on a change")
-        if user == requester:
+        if requester is not None and user == requester:
             return Decision(allowed=True)
         return Decision(allowed=False, reason="only the person who started this task can decide on it")
 
@@ -85,9 +86,12 @@ class SlackAccess:
                 return cached[1]
         try:
             members = self._members_of(group)
-        except Exception as exc:  # Slack unreachable: nobody is let in through this group for now
+        except Exception as exc:  # Slack unreachable: nobody is let in through this group for a while
             log.warning("cannot read the members of Slack user group %s: %s", group, exc)
-            return set()
+            members = set()
+            with self._lock:  # remembered briefly, so each request does not wait for Slack again
+                self._groups[group] = (time.monotonic() - GROUP_CACHE_SECONDS + FAILED_GROUP_SECONDS, members)
+            return members
         with self._lock:
             self._groups[group] = (time.monotonic(), members)
         return members

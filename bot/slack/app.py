@@ -22,12 +22,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bot.http.body import read_body
 from bot.slack.access import SlackAccess
 from bot.slack.commands import USAGE, Cancel, Command, CommandError, Help, Resolve, Review, Status, Test, parse_command
 from bot.slack.messages import APPROVE, REJECT, VIEW_DIFF, diff_text, escape, parent_blocks, parent_text
 from bot.slack.threads import THREAD, SlackThreads, place, read_diff
-from core.errors import DockhandError, InvalidTransitionError, NotFoundError
+from core.audit import AuditAction, AuditOutcome, AuditRecord
+from core.errors import DockhandError, InvalidTransitionError, NotFoundError, RateLimitedError
+from core.models import Task
 from core.queue import TaskFilter
+from core.redaction import Redactor
 from core.service import Core
 from core.settings import Settings
 from core.specs import TaskSubmission
@@ -39,14 +43,28 @@ MAX_SLACK_BODY = 1024 * 1024
 SEEN_EVENTS = 2000
 
 
+class RedactingWebClient(WebClient):
+    """A WebClient whose every message goes out with known secrets and token shapes redacted."""
+
+    redactor = Redactor()
+
+    def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
+        for part in ("json", "data", "params"):
+            if isinstance(kwargs.get(part), dict):
+                kwargs[part] = self.redactor.value(kwargs[part])
+        return super().api_call(api_method, **kwargs)
+
+
 def slack_client(settings: Settings) -> WebClient:
     assert settings.slack_bot_token is not None
-    return WebClient(
+    client = RedactingWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         timeout=30,
         retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)],
     )
+    client.redactor = Redactor.from_settings(settings)
+    return client
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +82,7 @@ class SlackBot:
         self.core = core
         self.client = client
         self.access = SlackAccess(settings, self._group_members)
+        self.redactor = Redactor.from_settings(settings)
         self.web_url = settings.github_git_url
         self.threads = SlackThreads(core, client, web_url=self.web_url, interval=settings.slack_update_seconds)
         self._seen: OrderedDict[str, None] = OrderedDict()
@@ -84,9 +103,7 @@ class SlackBot:
     # --- entry points ---------------------------------------------------------------------------
     async def handle_http(self, request: Request) -> Response:
         """POST /slack/events: Bolt verifies the signature and the timestamp, then dispatches."""
-        body = await request.body()
-        if len(body) > MAX_SLACK_BODY:
-            return Response("request body too large", status_code=413)
+        body = await read_body(request, MAX_SLACK_BODY)  # refuses an oversized body before reading it all
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -102,23 +119,26 @@ class SlackBot:
 
     # --- listeners ------------------------------------------------------------------------------
     def _on_command(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
+        """Acknowledged before anything that may wait (a user-group lookup, the store); answers follow privately."""
         who = Requester(user=command["user_id"], channel=command["channel_id"], name=command.get("user_name", ""))
         try:
             parsed = parse_command(command.get("text", ""), default_owner=self.core.settings.slack_default_owner)
         except CommandError as exc:
             ack(response_type="ephemeral", text=str(exc))
             return
+        if isinstance(parsed, Help):
+            ack(response_type="ephemeral", text=USAGE)
+            return
+        ack()
         refusal = self._refusal(parsed, who)
         if refusal is not None:
-            ack(response_type="ephemeral", text=refusal)
-            return
-        if isinstance(parsed, Help | Status):
-            ack(response_type="ephemeral", text=self._answer(parsed))
-            return
-        ack(response_type="ephemeral", text=_working_on(parsed))
-        reply = self._act(parsed, who, dedup=f"slack:command:{command.get('trigger_id') or command['user_id']}")
-        if reply:
-            respond(response_type="ephemeral", replace_original=False, text=reply)
+            reply: str = refusal
+        elif isinstance(parsed, Status):
+            reply = self._answer(parsed)
+        else:
+            dedup = f"slack:command:{command.get('trigger_id') or command['user_id']}"
+            reply = self._act(parsed, who, dedup=dedup) or _working_on(parsed)
+        respond(response_type="ephemeral", replace_original=False, text=self.redactor.text(reply))
 
     def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         event_id = str(body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}")
@@ -155,8 +175,20 @@ class SlackBot:
         except NotFoundError:
             self._tell(who, "That task no longer exists.")
             return
-        decision = self.access.may_decide(who.user, who.channel, requester=task.triggered_by)
+        decision = self.access.may_decide(who.user, who.channel, requester=_slack_requester(task))
         if not decision.allowed:
+            action_name = AuditAction.APPROVE if action.get("action_id") == APPROVE else AuditAction.REJECT
+            self.core.audit.record(
+                AuditRecord(
+                    actor=who.user,
+                    source="slack",
+                    action=action_name,
+                    target=task_id,
+                    outcome=AuditOutcome.REFUSED,
+                    detail=decision.reason,
+                    task_id=task_id,
+                )
+            )
             self._tell(who, f"Sorry, {decision.reason}.")
             return
         by = f"{who.name} (Slack {who.user})" if who.name != who.user else f"Slack {who.user}"
@@ -165,15 +197,27 @@ class SlackBot:
                 self.core.approve(task_id, by=by)
             else:
                 self.core.reject(task_id, by=by)
-        except InvalidTransitionError:
-            # A double click, or someone else was quicker: say what happened, change nothing.
+        except InvalidTransitionError as exc:
+            # A double click, someone else was quicker, or the approval expired: say so, change nothing.
             current = self.core.task(task_id)
-            self._tell(who, f"Task {task_id} is already decided ({current.status.value}).")
+            if current.status is TaskStatus.AWAITING_APPROVAL:
+                self._tell(who, f"Not possible: {exc}.")
+            else:
+                self._tell(who, f"Task {task_id} is already decided ({current.status.value}).")
 
     def _on_view_diff(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
         who = Requester(user=str((body.get("user") or {}).get("id", "")), channel=str(body["channel"]["id"]))
         task_id = str(action.get("value", ""))
+        try:
+            task = self.core.task(task_id)
+        except NotFoundError:
+            self._tell(who, "That task no longer exists.")
+            return
+        decision = self.access.may_decide(who.user, who.channel, requester=_slack_requester(task))
+        if not decision.allowed:  # the diff may be of a private repository: only those who decide see it
+            self._tell(who, f"Sorry, {decision.reason}.")
+            return
         self._tell(who, diff_text(read_diff(self.core.settings.artifacts_dir, task_id)))
 
     def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
@@ -182,12 +226,24 @@ class SlackBot:
     # --- what commands do -----------------------------------------------------------------------
     def _refusal(self, command: Command, who: Requester) -> str | None:
         decision = self.access.may_run(command.verb, who.user, who.channel)
-        if not decision.allowed:
-            return f"Sorry, {decision.reason}."
         repository = getattr(command, "repository", None)
-        if repository is not None and not self.access.repository_allowed(repository):
-            return f"Sorry, dockhand is not set up to work on {repository} from Slack."
-        return None
+        refusal = None
+        if not decision.allowed:
+            refusal = f"Sorry, {decision.reason}."
+        elif repository is not None and not self.access.repository_allowed(repository):
+            refusal = f"Sorry, dockhand is not set up to work on {repository} from Slack."
+        if refusal is not None:
+            self.core.audit.record(
+                AuditRecord(
+                    actor=who.user,
+                    source="slack",
+                    action=AuditAction.TRIGGER,
+                    target=f"{command.verb.value} {repository or ''}".strip(),
+                    outcome=AuditOutcome.REFUSED,
+                    detail=refusal,
+                )
+            )
+        return refusal
 
     def _answer(self, command: Help | Status) -> str:
         if isinstance(command, Help):
@@ -197,10 +253,16 @@ class SlackBot:
                 task = self.core.task(command.task_id)
             except NotFoundError:
                 return f"There is no task {command.task_id}."
+            if task.repository and not self.access.repository_allowed(task.repository):
+                return f"There is no task {command.task_id}."
             return _task_line(task)
-        active = self.core.tasks(
-            TaskFilter(statuses=(TaskStatus.RUNNING, TaskStatus.PENDING, TaskStatus.AWAITING_APPROVAL), limit=20)
-        )
+        active = [
+            task
+            for task in self.core.tasks(
+                TaskFilter(statuses=(TaskStatus.RUNNING, TaskStatus.PENDING, TaskStatus.AWAITING_APPROVAL), limit=50)
+            )
+            if not task.repository or self.access.repository_allowed(task.repository)
+        ][:20]
         if not active:
             return "Nothing is running or waiting."
         return "\n".join(_task_line(task) for task in active)
@@ -208,6 +270,12 @@ class SlackBot:
     def _act(self, command: Command, who: Requester, *, dedup: str) -> str | None:
         """Start a task (one parent message in the channel), or cancel one; a short reply when there is news."""
         if isinstance(command, Cancel):
+            try:
+                target = self.core.task(command.task_id)
+            except NotFoundError:
+                return f"There is no task {command.task_id}."
+            if target.repository and not self.access.repository_allowed(target.repository):
+                return f"Sorry, dockhand is not set up to work on {target.repository} from Slack."
             try:
                 task = self.core.cancel(command.task_id, by=f"Slack {who.user}")
             except DockhandError as exc:
@@ -217,6 +285,8 @@ class SlackBot:
         submission = _submission(command, who, dedup)
         try:
             outcome = self.core.submit(submission)
+        except RateLimitedError as exc:
+            return f"Not started: {exc}. Try again in {exc.when()}."
         except DockhandError as exc:
             return f"Not started: {exc}"
         if not outcome.created:
@@ -229,10 +299,10 @@ class SlackBot:
                 blocks=parent_blocks(task, self.core.stages.list(task.id), self.web_url),
             )
         except SlackApiError as exc:
+            # Without its message nobody here could follow it or approve it: do not run it.
             error = exc.response.get("error") if exc.response else exc
-            return (
-                f"Task {task.id} started, but I cannot post in this channel ({error}): invite me to see its progress."
-            )
+            self.core.cancel(task.id, by="Slack (no message could be posted)")
+            return f"Not started: I cannot post in this channel ({error}). Invite me, then ask again."
         where = place(who.channel, str(posted["ts"]))
         if self.core.notifications.remember(task.id, THREAD, where):
             # Events from before this point (a quick worker) found no message to update: catch up once.
@@ -278,6 +348,11 @@ def _submission(command: Resolve | Review | Test, who: Requester, dedup: str) ->
         trigger_ref=ref,
         dedup_key=dedup,
     )
+
+
+def _slack_requester(task: Task) -> str | None:
+    """Who started a task from Slack (their user ID); None for tasks started elsewhere."""
+    return task.triggered_by if task.trigger_source is TriggerSource.SLACK else None
 
 
 def _working_on(command: Command) -> str:

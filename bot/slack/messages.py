@@ -44,6 +44,12 @@ def clip(text: str, limit: int = MAX_SECTION) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def code_block(text: str, limit: int = MAX_SECTION - 10) -> str:
+    """Text shown as code: escaped, fences inside it broken (so it cannot end the block), clipped, then fenced."""
+    inner = escape(text).replace("```", "`\u200b``")
+    return f"```{clip(inner, limit)}```"
+
+
 def what(task: Task, web_url: str) -> str:
     target = task.trigger_ref or task.repository or ""
     repo = task.repository
@@ -92,6 +98,13 @@ def result_text(task: Task) -> str:
     pull = result.get("pull_request")
     if pull:
         lines.append(f"Opened <{pull['pull_url']}|PR #{pull['pull_number']}> from `{escape(pull['branch'])}`.")
+    review = result.get("review")
+    if review:
+        reviewed = result.get("reviewed_pull") or {}
+        lines.append(
+            f"Posted a review on <{reviewed.get('url', '')}|PR #{reviewed.get('number', '')}>: "
+            f"{review['comments']} line comments, {review['in_body']} more in its body."
+        )
     tests = result.get("tests") or result
     for project in tests.get("projects") or []:
         totals = project.get("totals") or {}
@@ -108,7 +121,7 @@ def approval_blocks(task: Task, summary: str, decided: str | None = None) -> lis
     """Approve / Reject / View diff — or, once decided, who decided."""
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": ":raised_hand: *Ready to publish — approve?*"}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": clip(f"```{escape(summary)}```")}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": code_block(summary)}},
     ]
     if decided is not None:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": clip(decided)}]})
@@ -139,8 +152,7 @@ def _button(label: str, action_id: str, value: str, style: str | None) -> dict[s
     return button
 
 
-def diff_text(diff: str, limit: int = MAX_SECTION - 10) -> str:
+def diff_text(diff: str) -> str:
     if not diff.strip():
         return "The change is not available on this host."
-    shown = diff if len(diff) <= limit else diff[:limit] + "\n…"
-    return f"```{escape(shown)}```"
+    return code_block(diff)

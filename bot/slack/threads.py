@@ -16,7 +16,7 @@ from pathlib import Path
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.slack.messages import approval_blocks, parent_blocks, parent_text, result_text
+from bot.slack.messages import approval_blocks, escape, parent_blocks, parent_text, result_text
 from core.events import TaskEventRecord
 from core.models import Task
 from core.service import Core
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 THREAD = "slack-thread"
 APPROVAL = "slack-approval"
+RESULT = "slack-result"
 _PARENT_NOW = {
     EventKind.CLAIMED,
     EventKind.RETRY_SCHEDULED,
@@ -57,6 +58,7 @@ class SlackThreads:
         self._last_post: dict[str, float] = {}
         self._parent_dirty: set[str] = set()
         self._timers: dict[str, threading.Timer] = {}
+        self._posting: dict[str, threading.Lock] = {}
 
     def __call__(self, event: TaskEventRecord) -> None:
         where = self.core.notifications.get(event.task_id, THREAD)
@@ -68,10 +70,10 @@ class SlackThreads:
             took = event.data.get("duration_seconds")
             line = f"{_STAGE_MARK.get(status, '•')} {event.stage}" + (f" ({took:.1f}s)" if took else "")
             if status is StageStatus.FAILED and event.message:
-                line += f": {event.message.split(': ', 1)[-1][:500]}"
+                line += f": {escape(event.message.split(': ', 1)[-1][:500])}"
             self._add(task_id, line)
         elif event.kind is EventKind.RETRY_SCHEDULED:
-            self._add(task_id, f"🔁 {event.message[:500]}")
+            self._add(task_id, f"🔁 {escape(event.message[:500])}")
         if event.kind in _PARENT_NOW:
             self._flush(task_id)
             task = self.core.task(task_id)
@@ -81,7 +83,7 @@ class SlackThreads:
             elif event.kind is EventKind.APPROVAL_DECIDED:
                 self._show_decision(task, event)
             elif event.kind is EventKind.FINISHED:
-                self._post(where, result_text(task))
+                self._post_result(task, where)
         elif event.kind in (EventKind.PROGRESS, EventKind.STAGE_STARTED):
             with self._lock:
                 self._parent_dirty.add(task_id)
@@ -94,8 +96,20 @@ class SlackThreads:
         task = self.core.task(task_id)
         if task.status is not TaskStatus.PENDING:
             self._update_parent(task, where)
+        if task.status is TaskStatus.AWAITING_APPROVAL:
+            approvals = self.core.approvals.of(task_id)
+            self._ask_for_approval(task, where, approvals[-1].summary if approvals else "")
         if task.status.is_final:
-            self._post(where, result_text(task))
+            self._post_result(task, where)
+
+    def _post_result(self, task: Task, where: str) -> None:
+        """The thread's last word, once (several processes, or the catch-up, may see the end)."""
+        with self._lock:
+            self._last_post.pop(task.id, None)
+        if self.core.notifications.remember(task.id, RESULT, where):
+            self._post(where, result_text(task), task.id)
+        with self._lock:
+            self._posting.pop(task.id, None)
 
     # --- coalescing ---------------------------------------------------------------------------
     def _add(self, task_id: str, line: str) -> None:
@@ -130,7 +144,7 @@ class SlackThreads:
         if where is None:
             return
         if lines:
-            self._post(where, "\n".join(lines))
+            self._post(where, "\n".join(lines), task_id)
         if dirty:
             self._update_parent(self.core.task(task_id), where)
 
@@ -145,9 +159,16 @@ class SlackThreads:
             ),
         )
 
-    def _post(self, where: str, text: str) -> None:
+    def _post(self, where: str, text: str, task_id: str | None = None) -> None:
         channel, ts = unplace(where)
-        self._call("post to the thread", lambda: self.client.chat_postMessage(channel=channel, thread_ts=ts, text=text))
+        with self._post_lock(task_id or where):  # the timer's batch and the final word stay in order
+            self._call(
+                "post to the thread", lambda: self.client.chat_postMessage(channel=channel, thread_ts=ts, text=text)
+            )
+
+    def _post_lock(self, key: str) -> threading.Lock:
+        with self._lock:
+            return self._posting.setdefault(key, threading.Lock())
 
     def _ask_for_approval(self, task: Task, where: str, summary: str) -> None:
         if self.core.notifications.get(task.id, APPROVAL) is not None:
@@ -171,15 +192,15 @@ class SlackThreads:
             return
         channel, ts = unplace(where)
         approved = bool(event.data.get("approved"))
-        by = str(event.data.get("by") or "")
+        by = escape(str(event.data.get("by") or ""))
         if approved:
             decided = f":white_check_mark: Approved by {by}"
         elif by:
             decided = f":no_entry_sign: Rejected by {by}" + (
-                f": {event.data['reason']}" if event.data.get("reason") else ""
+                f": {escape(str(event.data['reason']))}" if event.data.get("reason") else ""
             )
         else:
-            decided = f":hourglass: {event.message}"
+            decided = f":hourglass: {escape(event.message)}"
         approvals = self.core.approvals.of(task.id)
         summary = approvals[-1].summary if approvals else ""
         self._call(

@@ -81,7 +81,7 @@ class PullRequestReview:
         except DockhandError as exc:
             raise StageFailedError(f"cannot read pull request {repository}#{number}: {exc}") from None
         run.previous = self.history(repository, number)
-        ctx.result["pull_request"] = {
+        ctx.result["reviewed_pull"] = {
             "number": number,
             "title": run.pull.title,
             "head_sha": run.pull.head_sha,

@@ -21,6 +21,8 @@ def dockhand_env(data_dir: Path, database_url: str, **settings: object) -> dict[
         DOCKHAND_DATABASE_URL=database_url,
         DOCKHAND_LOG_LEVEL="WARNING",
         DOCKHAND_CUSTOM_RUNNER="host",
+        DOCKHAND_REPO_TASKS_PER_HOUR="0",  # bursts in these tests are not about rate limits
+        DOCKHAND_SUBMISSIONS_PER_MINUTE="0",
     )
     env.update({f"DOCKHAND_{k.upper()}": str(v) for k, v in settings.items()})
     return env
