@@ -105,8 +105,14 @@ class LogSink:
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         self._flush_lock = threading.Lock()
+        self._redact: Callable[[str], str] = lambda text: text
+
+    def hide(self, redact: Callable[[str], str]) -> None:
+        """Also apply `redact` to every line of this task (e.g. to hide the task's own secret values)."""
+        self._redact = redact
 
     def write(self, line: str, stream: LogStream = LogStream.STDOUT) -> None:
+        line = self._redact(line)
         with self._lock:
             if not self._buffer:
                 self._oldest = time.monotonic()

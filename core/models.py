@@ -81,6 +81,7 @@ class Task(SQLModel, table=True):
         sa.Index("ix_task_repository_status", "repository", "status"),
         sa.Index("ix_task_lease", "status", "lease_expires_at"),
         sa.Index("ix_task_updated_at", "updated_at"),
+        sa.Index("ix_task_created_at", "created_at"),  # rate limits count recent tasks
     )
 
     id: str = Field(default_factory=new_task_id, primary_key=True, max_length=32)

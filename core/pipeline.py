@@ -131,6 +131,9 @@ class PipelineRunner:
     def run(self, task: Task, log_sink: LogSink, cancel: CancelToken) -> RunReport:
         pipeline = self.registry.get(task.type)
         spec = parse_spec(task.type, task.payload)
+        env = task.payload.get("env")
+        redactor = self.redactor.including(env.values() if isinstance(env, dict) else ())
+        log_sink.hide(redactor.text)  # values a task was given may be secrets: its output never shows them
         ctx = StageContext(
             task=task,
             spec=spec,
@@ -164,7 +167,7 @@ class PipelineRunner:
                 )
                 status, outcome, error = StageStatus.WAITING, Outcome.AWAITING_APPROVAL, None
             log_sink.flush()
-            error = self.redactor.text(error) if error else error
+            error = redactor.text(error) if error else error
             self.stages.finish(task.id, task.attempt, position, status, error)
             if outcome is not Outcome.SUCCEEDED:
                 if outcome is not Outcome.AWAITING_APPROVAL:
@@ -178,9 +181,9 @@ class PipelineRunner:
         ctx.metrics.setdefault("duration_seconds", round(time.monotonic() - started, 6))
         return RunReport(
             outcome=outcome,
-            result=self.redactor.value(ctx.result),
+            result=redactor.value(ctx.result),
             metrics=ctx.metrics,
-            error=self.redactor.text(error) if error else error,
+            error=redactor.text(error) if error else error,
             approval=approval,
         )
 

@@ -151,7 +151,10 @@ class TaskQueue:
             since = now - timedelta(hours=1)
             recent = txn.session.exec(
                 select(func.count(), func.min(Task.created_at)).where(
-                    limited, Task.repository == submission.repository, col(Task.created_at) > since
+                    # GitHub names are case-insensitive: Acme/Calc is acme/calc, and counts against it.
+                    limited,
+                    func.lower(Task.repository) == submission.repository.lower(),
+                    col(Task.created_at) > since,
                 )
             ).one()
             if recent[0] >= per_hour:

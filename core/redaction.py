@@ -25,8 +25,19 @@ _PRIVATE_KEY = re.compile(
 
 class Redactor:
     def __init__(self, known: Iterable[str] = ()) -> None:
+        values: set[str] = set()
+        for value in known:
+            if not value:
+                continue
+            values.add(value)
+            if "\n" in value:  # a PEM key printed line by line: each long line of it is a secret too
+                values.update(line.strip() for line in value.splitlines() if len(line.strip()) >= 16)
         # Longest first, so a secret containing another is replaced whole.
-        self.known = sorted({v for v in known if v and len(v) >= MIN_KNOWN_LENGTH}, key=len, reverse=True)
+        self.known = sorted((v for v in values if len(v) >= MIN_KNOWN_LENGTH), key=len, reverse=True)
+
+    def including(self, more: Iterable[str]) -> Redactor:
+        """This redactor, also hiding `more` (e.g. a task's own environment values)."""
+        return Redactor([*self.known, *more])
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Redactor:

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlmodel import col, select
 
 from core.db import Database
-from core.errors import DockhandError, NotFoundError, SettingsError
+from core.errors import NotFoundError, SettingsError
 from core.models import StoredSecret, utcnow
 
 KEY_BYTES = 32
@@ -48,8 +48,8 @@ class SecretName(StrEnum):
     API_TOKEN = "api_token"
 
 
-class SecretError(DockhandError):
-    pass
+class SecretError(SettingsError):
+    """A stored secret that cannot be opened: start-up stops and says which and why."""
 
 
 @dataclass(frozen=True)
@@ -113,28 +113,54 @@ def load_master_key(env_value: str | None, data_dir: Path, *, create: bool) -> M
     if not create:
         return None
     key = MasterKey.generate()
-    write_key_file(path, key)
+    if not write_key_file(path, key, replace=False):  # another process made the key first: use theirs
+        return MasterKey.parse(path.read_text(), str(path))
     return key
 
 
-def write_key_file(path: Path, key: MasterKey) -> None:
+def write_key_file(path: Path, key: MasterKey, *, replace: bool = True) -> bool:
+    """Write a key file (0600 from the start, synced to disk with its folder); with `replace=False`, only
+    if there is none yet — False when another process made one first (then use that one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".new")
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(key.encoded() + "\n")
-    os.replace(temporary, path)
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        if replace:
+            os.replace(temporary, path)
+        else:
+            os.link(temporary, path)  # fails if the file exists: never overwrites a key in use
+    except FileExistsError:
+        return False
+    finally:
+        temporary.unlink(missing_ok=True)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+    return True
 
 
 class SecretStore:
-    def __init__(self, db: Database, key: MasterKey | None) -> None:
+    def __init__(self, db: Database, key: MasterKey | None, data_dir: Path | None = None) -> None:
         self.db = db
         self.key = key
+        self.data_dir = data_dir
 
     def set(self, name: SecretName, value: str) -> None:
         key = self._key()
         nonce, ciphertext = seal(key, name.value, value)
         with self.db.write() as session:
+            others = session.exec(select(StoredSecret.key_id).where(StoredSecret.key_id != key.id)).first()
+            if others is not None:  # a second master key would leave some secrets unreadable
+                raise SecretError(
+                    f"the stored secrets are sealed with master key {others}, not this one ({key.id}): "
+                    "use that key (DOCKHAND_MASTER_KEY or its key file)"
+                )
             row = session.get(StoredSecret, name.value)
             row = row or StoredSecret(name=name.value, key_id=key.id, nonce=nonce, ciphertext=ciphertext)
             row.key_id, row.nonce, row.ciphertext, row.updated_at = key.id, nonce, ciphertext, utcnow()
@@ -185,11 +211,29 @@ class SecretStore:
 
     def _open(self, row: StoredSecret, key: MasterKey | None = None) -> str:
         key = key or self._key()
+        if row.key_id != key.id and key is self.key:
+            key = self._pending(row.key_id) or key
         if row.key_id != key.id:
             raise SecretError(
                 f"secret {row.name!r} was sealed with master key {row.key_id}, not the one given ({key.id})"
             )
         return unseal(key, row.name, row.nonce, row.ciphertext)
+
+    def _pending(self, key_id: str) -> MasterKey | None:
+        """The new key of a rotation that stopped after re-sealing: found beside the key file, and made current."""
+        if self.data_dir is None:
+            return None
+        path = key_file(self.data_dir)
+        pending = path.with_name(f"{path.name}.{key_id}.pending")
+        if not pending.exists():
+            return None
+        found = MasterKey.parse(pending.read_text(), str(pending))
+        if found.id != key_id:
+            return None
+        write_key_file(path, found)
+        pending.unlink(missing_ok=True)
+        self.key = found
+        return found
 
     def _key(self) -> MasterKey:
         if self.key is None:
@@ -209,13 +253,13 @@ def stored_secrets(database_url: str, data_dir: Path, env_key: str | None) -> di
     try:
         if not sa.inspect(engine).has_table("secret"):
             return {}
-    except sa.exc.SQLAlchemyError:
-        return {}  # no database yet (or not reachable): nothing stored to use
+    except sa.exc.SQLAlchemyError as exc:
+        raise SettingsError(f"cannot read the stored secrets from {url.render_as_string()}: {exc}") from None
     finally:
         engine.dispose()
     db = Database(database_url)
     try:
-        store = SecretStore(db, load_master_key(env_key, data_dir, create=False))
+        store = SecretStore(db, load_master_key(env_key, data_dir, create=False), data_dir)
         return store.all()
     finally:
         db.dispose()

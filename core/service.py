@@ -213,42 +213,44 @@ class Core:
             self._wake_at(outcome.task.run_after)
         return outcome
 
-    def cancel(self, task_id: str, *, by: str = "") -> Task:
+    def cancel(self, task_id: str, *, by: str = "", source: str = "") -> Task:
         try:
             task = self.queue.request_cancel(task_id, by=by)
         except DockhandError as exc:
-            self._audit(AuditAction.CANCEL, by, task_id, AuditOutcome.REFUSED, str(exc))
+            self._audit(AuditAction.CANCEL, by, source, task_id, AuditOutcome.REFUSED, str(exc))
             raise
-        self._audit(AuditAction.CANCEL, by, task_id, AuditOutcome.DONE, task.status.value)
+        self._audit(AuditAction.CANCEL, by, source, task_id, AuditOutcome.DONE, task.status.value)
         if self.pool is not None and task.status is TaskStatus.RUNNING:
             self.pool.cancel_local(task_id, f"cancelled by {by}" if by else "cancelled")
         return task
 
-    def _audit(self, action: AuditAction, by: str, task_id: str, outcome: AuditOutcome, detail: str = "") -> None:
+    def _audit(
+        self, action: AuditAction, by: str, source: str, task_id: str, outcome: AuditOutcome, detail: str = ""
+    ) -> None:
         self.audit.record(
             AuditRecord(
-                actor=by, source="", action=action, target=task_id, outcome=outcome, detail=detail, task_id=task_id
+                actor=by, source=source, action=action, target=task_id, outcome=outcome, detail=detail, task_id=task_id
             )
         )
 
-    def approve(self, task_id: str, *, by: str) -> Decision:
+    def approve(self, task_id: str, *, by: str, source: str = "") -> Decision:
         """Let a task waiting at its gate go on (it is queued again and resumes after the gate)."""
         try:
             decision = self.approvals.decide(task_id, approve=True, by=by)
         except DockhandError as exc:
-            self._audit(AuditAction.APPROVE, by, task_id, AuditOutcome.REFUSED, str(exc))
+            self._audit(AuditAction.APPROVE, by, source, task_id, AuditOutcome.REFUSED, str(exc))
             raise
-        self._audit(AuditAction.APPROVE, by, task_id, AuditOutcome.DONE)
+        self._audit(AuditAction.APPROVE, by, source, task_id, AuditOutcome.DONE)
         self._wake_at(utcnow())
         return decision
 
-    def reject(self, task_id: str, *, by: str, reason: str = "") -> Decision:
+    def reject(self, task_id: str, *, by: str, reason: str = "", source: str = "") -> Decision:
         try:
             decision = self.approvals.decide(task_id, approve=False, by=by, reason=reason)
         except DockhandError as exc:
-            self._audit(AuditAction.REJECT, by, task_id, AuditOutcome.REFUSED, str(exc))
+            self._audit(AuditAction.REJECT, by, source, task_id, AuditOutcome.REFUSED, str(exc))
             raise
-        self._audit(AuditAction.REJECT, by, task_id, AuditOutcome.DONE, reason)
+        self._audit(AuditAction.REJECT, by, source, task_id, AuditOutcome.DONE, reason)
         return decision
 
     def retry(self, task_id: str, *, by: str) -> Task:

@@ -210,6 +210,8 @@ class Settings(BaseSettings):
         key = self.master_key.get_secret_value() if self.master_key else None
         stored = stored_secrets(self.effective_database_url, self.data_dir, key)
         missing = {name.value: SecretStr(value) for name, value in stored.items() if getattr(self, name.value) is None}
+        if self.github_app_private_key_path is not None:  # a key file named in the environment wins
+            missing.pop("github_app_private_key", None)
         return self.model_copy(update=missing) if missing else self
 
     # --- derived values ------------------------------------------------------------------
@@ -246,6 +248,14 @@ class Settings(BaseSettings):
             "github_webhook_secret": self.github_webhook_secret is not None,
             "anthropic_api_key": self.anthropic_api_key is not None,
         }
+
+    @classmethod
+    def load_environment(cls, **overrides: Any) -> Settings:
+        """The environment (and `.env`) only, without stored secrets: to manage the stored secrets."""
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from None
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:

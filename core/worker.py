@@ -141,11 +141,12 @@ class WorkerPool:
             sink.system(f"attempt {task.attempt} of {task.type.value} task {task.id} on {claim.worker_id}")
             report = self.runner.run(task, sink, cancel)
         except (NoPipelineError, ValidationError) as exc:
-            report = RunReport(outcome=Outcome.FAILED, result={}, metrics={}, error=str(exc))
+            report = RunReport(outcome=Outcome.FAILED, result={}, metrics={}, error=self.runner.redactor.text(str(exc)))
         except Exception as exc:
             # The runner's own bookkeeping failed (e.g. the database was briefly unavailable): try again later.
             log.exception("task %s could not run", task.id)
-            report = RunReport(outcome=Outcome.RETRY, result={}, metrics={}, error=f"{type(exc).__name__}: {exc}")
+            error = self.runner.redactor.text(f"{type(exc).__name__}: {exc}")
+            report = RunReport(outcome=Outcome.RETRY, result={}, metrics={}, error=error)
         finally:
             with self._lock:
                 self._running.pop(task.id, None)

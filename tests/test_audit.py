@@ -34,10 +34,10 @@ def audited(core_factory: Callable[..., Core]) -> tuple[Core, str]:
     ).task.id
     with pytest.raises(RateLimitedError):
         core.submit(TaskSubmission(type=TaskType.CUSTOM, payload={"command": "true"}, trigger_source=TriggerSource.API))
-    core.approve(gated, by="carol (TUI)")
+    core.approve(gated, by="carol (TUI)", source="tui")
     with pytest.raises(InvalidTransitionError):
-        core.reject(gated, by="dave (Slack U2)")
-    core.cancel(queued, by="erin")
+        core.reject(gated, by="dave (Slack U2)", source="slack")
+    core.cancel(queued, by="erin", source="cli")
     return core, gated
 
 
@@ -48,9 +48,9 @@ def test_every_action_and_refusal_is_recorded(core_factory: Callable[..., Core])
         ("U1", "slack", "submit", "done"),
         ("", "api", "submit", "done"),
         ("", "api", "submit", "rate-limited"),
-        ("carol (TUI)", "", "approve", "done"),
-        ("dave (Slack U2)", "", "reject", "refused"),
-        ("erin", "", "cancel", "done"),
+        ("carol (TUI)", "tui", "approve", "done"),
+        ("dave (Slack U2)", "slack", "reject", "refused"),
+        ("erin", "cli", "cancel", "done"),
     ]
     assert [e.action for e in core.audit.recent(task_id=gated)] == ["reject", "approve", "submit"]
     with serve_in_thread(create_app(core, api_token="t")) as base:

@@ -71,6 +71,13 @@ def test_a_repository_over_its_hourly_limit_is_told_when(core_factory: Callable[
         assert 3500 <= exc.retry_after_seconds <= 3600 and exc.when() == "60 min"
     else:
         raise AssertionError("the fourth task of the hour was accepted")
+    # GitHub names are case-insensitive: another spelling is the same repository.
+    try:
+        core.submit(submission(TriggerSource.API, "ACME/Calc", 10))
+    except RateLimitedError:
+        pass
+    else:
+        raise AssertionError("a differently cased name slipped past the limit")
     # A redelivery of an accepted request is not a new task and is not refused.
     assert not core.submit(submission(TriggerSource.SLACK, "acme/calc", 0)).created
     assert core.submit(submission(TriggerSource.API, "acme/other", 0)).created

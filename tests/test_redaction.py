@@ -88,3 +88,34 @@ def test_a_printed_secret_reaches_no_log_api_slack_or_github(core_factory: Calla
             for secret in (ANTHROPIC_KEY, SLACK_SECRET, STRANGER_TOKEN):
                 assert secret not in text, f"{secret[:8]}… reached the {where}"
         assert slack.errors == [] and github.contract_errors == []
+
+
+def test_a_tasks_own_environment_values_are_hidden_in_its_output(core_factory: Callable[..., Core]) -> None:
+    core = core_factory()
+    task = core.submit(
+        TaskSubmission(
+            type=TaskType.CUSTOM,
+            payload={"command": "echo deploying with $DEPLOY_KEY; exit 1", "env": {"DEPLOY_KEY": "d3ploy-k3y-value"}},
+            trigger_source=TriggerSource.CLI,
+            max_retries=0,
+        )
+    ).task
+    core.run_now(task.id)
+    logs = "\n".join(line.line for line in core.logs.tail(task.id))
+    assert "deploying with [redacted]" in logs and "d3ploy-k3y-value" not in logs
+
+
+def test_multi_line_keys_are_hidden_line_by_line() -> None:
+    pem = "-----BEGIN PRIVATE KEY-----\n" + "\n".join(f"{c * 64}" for c in "ABCD") + "\n-----END PRIVATE KEY-----\n"
+    redact = Redactor([pem])
+    assert redact.text("AAAA" * 16) == "[redacted]" and redact.text("key line: " + "C" * 64) == "key line: [redacted]"
+
+
+def test_slack_credentials_in_call_parameters_are_not_redacted() -> None:
+    from bot.slack.app import RedactingWebClient
+
+    with running_fake_slack() as (_, url):
+        client = RedactingWebClient(base_url=f"{url}/api/")
+        client.redactor = Redactor(["xoxb-test"])
+        answer = client.api_call("auth.test", params={"token": "xoxb-test"})  # as Socket Mode sends its token
+        assert answer["ok"] is True

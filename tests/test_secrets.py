@@ -36,7 +36,11 @@ def test_the_database_holds_no_plaintext_and_values_read_back(db: Database, tmp_
         rows = session.exec(select(StoredSecret)).all()
     for row in rows:
         assert TOKEN.encode() not in row.ciphertext and len(row.nonce) == 12
-    assert len({row.nonce for row in rows}) == 2  # a fresh nonce each time
+    first = {row.name: row.nonce for row in rows}["github_token"]
+    store.set(SecretName.GITHUB_TOKEN, TOKEN)  # the same value again: a fresh nonce all the same
+    with db.read() as session:
+        again = session.get(StoredSecret, "github_token")
+    assert again is not None and again.nonce != first
     if db.url.get_backend_name() == "sqlite":
         raw = Path(db.url.database or "").read_bytes()
         assert TOKEN.encode() not in raw and ANTHROPIC.encode() not in raw
@@ -138,3 +142,36 @@ def test_the_cli_sets_lists_rotates_and_deletes_without_showing_values(
     cli("secrets", "delete", "github_token")
     assert "github_token" not in cli("secrets", "list").output
     assert "not one of" in cli("secrets", "set", "nonsense", code=2).output
+
+
+def test_a_second_master_key_is_refused_and_a_wrong_one_stops_start_up(tmp_path: Path, sqlite_url: str) -> None:
+    data = tmp_path / "data"
+    db = Database(make_settings(data, sqlite_url).effective_database_url)
+    db.migrate()
+    SecretStore(db, load_master_key(None, data, create=True)).set(SecretName.GITHUB_TOKEN, TOKEN)
+    other = MasterKey.generate()
+    with pytest.raises(SecretError, match="sealed with master key"):
+        SecretStore(db, other).set(SecretName.SLACK_BOT_TOKEN, "xoxb-" + "2" * 30)
+    db.dispose()
+    with pytest.raises(SettingsError, match="sealed with master key"):
+        make_settings(data, sqlite_url, master_key=other.encoded())
+
+
+def test_a_rotation_stopped_after_resealing_recovers_on_start(tmp_path: Path, sqlite_url: str) -> None:
+    from core.secrets import write_key_file
+
+    data = tmp_path / "data"
+    db = Database(make_settings(data, sqlite_url).effective_database_url)
+    db.migrate()
+    old = load_master_key(None, data, create=True)
+    assert old is not None
+    store = SecretStore(db, old, data)
+    store.set(SecretName.GITHUB_TOKEN, TOKEN)
+    new = MasterKey.generate()
+    path = key_file(data)
+    write_key_file(path.with_name(f"{path.name}.{new.id}.pending"), new)
+    store.rotate(new)  # …and the process dies before master.key is replaced
+    db.dispose()
+    settings = make_settings(data, sqlite_url)
+    assert settings.github_token is not None and settings.github_token.get_secret_value() == TOKEN
+    assert MasterKey.parse(path.read_text(), "x").id == new.id and not list(data.glob("*.pending"))

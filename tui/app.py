@@ -126,15 +126,16 @@ class DockhandTui(App[None]):
                 return
             try:
                 if approve:
-                    self.core.approve(task_id, by=f"{self.user} (TUI)")
+                    self.core.approve(task_id, by=f"{self.user} (TUI)", source="tui")
                 else:
-                    self.core.reject(task_id, by=f"{self.user} (TUI)")
+                    self.core.reject(task_id, by=f"{self.user} (TUI)", source="tui")
             except DockhandError as exc:
                 self.notify(str(exc), severity="error")
                 return
             self.notify(f"task {task_id} {'approved' if approve else 'rejected'}")
 
-        self.push_screen(DiffScreen(task, self._diff(task_id), approve=approve), chosen)
+        diff = self.core.redactor.text(self._diff(task_id))
+        self.push_screen(DiffScreen(shown(self.core, task), diff, approve=approve), chosen)
 
     def cancel_task(self, task_id: str) -> None:
         """Ask first, then cancel through the core."""
@@ -143,7 +144,7 @@ class DockhandTui(App[None]):
             if not confirmed:
                 return
             try:
-                task = self.core.cancel(task_id, by=f"{self.user} (TUI)")
+                task = self.core.cancel(task_id, by=f"{self.user} (TUI)", source="tui")
             except DockhandError as exc:
                 self.notify(str(exc), severity="error")
                 return
@@ -459,7 +460,7 @@ class TaskScreen(Screen[None]):
         lines = self.tui.core.logs.last(self.task_id, LOG_WINDOW)
         if lines:
             self.after_log = lines[-1].id
-        self.query_one(Log).write_lines([_log_text(line) for line in lines])
+        self.query_one(Log).write_lines([self._text(line) for line in lines])
         self.refresh_detail()
         self.set_interval(min(self.tui.poll_seconds, 0.5), self.poll)
 
@@ -467,15 +468,19 @@ class TaskScreen(Screen[None]):
         lines = self.tui.core.logs.tail(self.task_id, after_id=self.after_log, limit=LOG_BATCH)
         if lines:
             self.after_log = lines[-1].id
-            self.query_one(Log).write_lines([_log_text(line) for line in lines])
+            self.query_one(Log).write_lines([self._text(line) for line in lines])
         events = self.tui.core.journal.events(self.task_id, after_id=self.after_event)
         if events:
             self.after_event = events[-1].id
             self.refresh_detail()
 
+    def _text(self, line: Any) -> str:
+        # Lines stored before redaction existed (or before a secret was known) are hidden on screen too.
+        return self.tui.core.redactor.text(_log_text(line))
+
     def refresh_detail(self) -> None:
         try:
-            task = self.tui.core.task(self.task_id)
+            task = shown(self.tui.core, self.tui.core.task(self.task_id))
         except DockhandError as exc:
             self.query_one("#summary", Static).update(str(exc))
             return
@@ -665,6 +670,14 @@ def result_text(task: Task) -> Text:
     if task.error and task.status is not TaskStatus.SUCCEEDED:
         text.append(f"error: {task.error[:1000]}\n", style="red")
     return text
+
+
+def shown(core: Core, task: Task) -> Task:
+    """A task as the screen shows it: its error and result with secrets redacted (a copy; the store is untouched)."""
+    copy = task.model_copy()
+    copy.error = core.redactor.text(task.error) if task.error else task.error
+    copy.result = core.redactor.value(task.result) if task.result else task.result
+    return copy
 
 
 def _log_text(line: Any) -> str:

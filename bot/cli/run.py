@@ -149,7 +149,7 @@ def run_resolve(
         typer.echo("")
         typer.echo(approval.summary if approval else "")
         if yes or (sys.stdin.isatty() and typer.confirm("Push the branch and open the pull request?")):
-            core.approve(task_id, by=whoami())
+            core.approve(task_id, by=whoami(), source="cli")
             task = _run_here(core, task_id, err=False)
         else:
             typer.echo(f"waiting for approval: `dockhand approve {task_id}` or `dockhand reject {task_id}`")
@@ -178,7 +178,7 @@ def _run_here(core: Core, task_id: str, *, err: bool) -> Task:
     except DockhandError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
-        core.cancel(task_id, by="ctrl-c")
+        core.cancel(task_id, by="ctrl-c", source="cli")
         raise typer.Exit(130) from None
     finally:
         progress.stop()

@@ -21,9 +21,9 @@ secrets_app = typer.Typer(help="Credentials stored encrypted (AES-256-GCM) in th
 def _settings() -> Settings:
     """The environment only: stored secrets must not be needed to manage stored secrets."""
     try:
-        return Settings(_env_file=".env")  # type: ignore[call-arg]
-    except Exception as exc:
-        fail(f"invalid settings: {exc}")
+        return Settings.load_environment()
+    except DockhandError as exc:  # the message names the setting, never a secret's value
+        fail(str(exc))
 
 
 def _store(settings: Settings, *, create_key: bool) -> SecretStore:
@@ -31,7 +31,7 @@ def _store(settings: Settings, *, create_key: bool) -> SecretStore:
     try:
         db = Database(settings.effective_database_url)
         db.migrate()
-        return SecretStore(db, load_master_key(env_key, settings.data_dir, create=create_key))
+        return SecretStore(db, load_master_key(env_key, settings.data_dir, create=create_key), settings.data_dir)
     except DockhandError as exc:
         fail(str(exc))
 

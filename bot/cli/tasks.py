@@ -305,9 +305,9 @@ def _decide(task_id: str, *, approve: bool, reason: str, as_json: bool) -> None:
     core = open_core()
     try:
         if approve:
-            core.approve(task_id, by=whoami())
+            core.approve(task_id, by=whoami(), source="cli")
         else:
-            core.reject(task_id, by=whoami(), reason=reason)
+            core.reject(task_id, by=whoami(), reason=reason, source="cli")
         task = core.task(task_id)
     except DockhandError as exc:
         fail(str(exc))
@@ -328,7 +328,7 @@ def cancel_task(
     """Cancel a pending task, or stop a running one."""
     core = open_core()
     try:
-        task = core.cancel(task_id, by=whoami())
+        task = core.cancel(task_id, by=whoami(), source="cli")
     except DockhandError as exc:
         fail(str(exc))
     finally:

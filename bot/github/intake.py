@@ -227,7 +227,7 @@ class GitHubIntake:
         approved = []
         for task_id in waiting:
             try:
-                self.core.approve(task_id, by=f"{who} (GitHub)")
+                self.core.approve(task_id, by=f"{who} (GitHub)", source="github")
                 approved.append(task_id)
             except DockhandError:
                 continue
@@ -246,7 +246,7 @@ class GitHubIntake:
         done = []
         for task_id in active:
             try:
-                self.core.cancel(task_id, by=who)
+                self.core.cancel(task_id, by=who, source="github")
                 done.append(task_id)
             except DockhandError:
                 continue

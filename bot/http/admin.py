@@ -101,12 +101,12 @@ class AdminApi:
         return self._json({"task_id": task_id, "lines": [log_view(line) for line in lines]})
 
     async def cancel_task(self, request: Request) -> JSONResponse:
-        task = await run_in_threadpool(self.core.cancel, request.path_params["task_id"], by="api")
+        task = await run_in_threadpool(lambda: self.core.cancel(request.path_params["task_id"], by="api", source="api"))
         return self._json(task_view(task), status_code=202)
 
     async def approve_task(self, request: Request) -> JSONResponse:
         task_id = request.path_params["task_id"]
-        await run_in_threadpool(lambda: self.core.approve(task_id, by="api"))
+        await run_in_threadpool(lambda: self.core.approve(task_id, by="api", source="api"))
         return self._json(task_view(await run_in_threadpool(self.core.task, task_id)), status_code=202)
 
     async def reject_task(self, request: Request) -> JSONResponse:
@@ -115,14 +115,16 @@ class AdminApi:
         reason = data.get("reason", "")
         if not isinstance(reason, str) or len(reason) > 1000:
             raise ValidationError("reason must be a string of at most 1000 characters")
-        await run_in_threadpool(lambda: self.core.reject(task_id, by="api", reason=reason))
+        await run_in_threadpool(lambda: self.core.reject(task_id, by="api", reason=reason, source="api"))
         return self._json(task_view(await run_in_threadpool(self.core.task, task_id)))
 
     async def submit(self, request: Request) -> JSONResponse:
         data = await read_json_object(request, self.core.settings.max_request_bytes)
         if "trigger_source" in data:
             raise ValidationError("trigger_source is set by dockhand, not by the caller")
-        data.setdefault("triggered_by", "api")
+        if data.get("triggered_by") not in (None, "", "api"):  # who is the token holder, not what they claim
+            raise ValidationError("triggered_by is set by dockhand, not by the caller")
+        data["triggered_by"] = "api"
         submission = TaskSubmission.from_json({**data, "trigger_source": TriggerSource.API})
         outcome = await run_in_threadpool(self.core.submit, submission)
         return self._json(

@@ -49,9 +49,12 @@ class RedactingWebClient(WebClient):
     redactor = Redactor()
 
     def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
-        for part in ("json", "data", "params"):
-            if isinstance(kwargs.get(part), dict):
-                kwargs[part] = self.redactor.value(kwargs[part])
+        # Messages travel in `json` (chat.*) or `data`; `params` and any `token` field carry credentials
+        # on purpose (Socket Mode's apps.connections.open sends the app token there) and are left alone.
+        for part in ("json", "data"):
+            fields = kwargs.get(part)
+            if isinstance(fields, dict):
+                kwargs[part] = {k: v if k == "token" else self.redactor.value(v) for k, v in fields.items()}
         return super().api_call(api_method, **kwargs)
 
 
@@ -194,9 +197,9 @@ class SlackBot:
         by = f"{who.name} (Slack {who.user})" if who.name != who.user else f"Slack {who.user}"
         try:
             if action.get("action_id") == APPROVE:
-                self.core.approve(task_id, by=by)
+                self.core.approve(task_id, by=by, source="slack")
             else:
-                self.core.reject(task_id, by=by)
+                self.core.reject(task_id, by=by, source="slack")
         except InvalidTransitionError as exc:
             # A double click, someone else was quicker, or the approval expired: say so, change nothing.
             current = self.core.task(task_id)
@@ -277,7 +280,7 @@ class SlackBot:
             if target.repository and not self.access.repository_allowed(target.repository):
                 return f"Sorry, dockhand is not set up to work on {target.repository} from Slack."
             try:
-                task = self.core.cancel(command.task_id, by=f"Slack {who.user}")
+                task = self.core.cancel(command.task_id, by=f"Slack {who.user}", source="slack")
             except DockhandError as exc:
                 return f"Could not cancel {command.task_id}: {exc}"
             return f"Task {task.id}: {'cancelled' if task.status is TaskStatus.CANCELLED else 'stopping'}."
@@ -301,7 +304,7 @@ class SlackBot:
         except SlackApiError as exc:
             # Without its message nobody here could follow it or approve it: do not run it.
             error = exc.response.get("error") if exc.response else exc
-            self.core.cancel(task.id, by="Slack (no message could be posted)")
+            self.core.cancel(task.id, by="Slack (no message could be posted)", source="slack")
             return f"Not started: I cannot post in this channel ({error}). Invite me, then ask again."
         where = place(who.channel, str(posted["ts"]))
         if self.core.notifications.remember(task.id, THREAD, where):

@@ -1,4 +1,4 @@
-"""audit trail
+"""audit trail (and the index rate limits count with)
 
 Revision ID: 0006
 Revises: 0005
@@ -31,8 +31,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_audit_at", "auditentry", ["at"], unique=False)
+    op.create_index("ix_task_created_at", "task", ["created_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_task_created_at", table_name="task")
     op.drop_index("ix_audit_at", table_name="auditentry")
     op.drop_table("auditentry")
