@@ -9,6 +9,7 @@ persisted by `PipelineRunner`.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,11 @@ from core.stages import StageRecorder
 from core.states import StageStatus, TaskType
 
 log = logging.getLogger(__name__)
+
+# Environment variables a task is given whose values are secrets by their name.
+SECRET_NAME = re.compile(
+    r"TOKEN|SECRET|PASSWORD|PASSWD|PASS\b|KEY|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION", re.IGNORECASE
+)
 
 
 @dataclass(kw_only=True)
@@ -132,8 +138,9 @@ class PipelineRunner:
         pipeline = self.registry.get(task.type)
         spec = parse_spec(task.type, task.payload)
         env = task.payload.get("env")
-        redactor = self.redactor.including(env.values() if isinstance(env, dict) else ())
-        log_sink.hide(redactor.text)  # values a task was given may be secrets: its output never shows them
+        secret_values = [v for k, v in env.items() if SECRET_NAME.search(k)] if isinstance(env, dict) else []
+        redactor = self.redactor.including(secret_values)
+        log_sink.hide(redactor.text)  # a task's own secrets (DEPLOY_TOKEN=…) never show in its output
         ctx = StageContext(
             task=task,
             spec=spec,
