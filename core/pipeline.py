@@ -60,6 +60,9 @@ StageFn = Callable[[StageContext], None]
 class Stage:
     name: str
     run: StageFn
+    irreversible: bool = False
+    """Once it has run, its effect stands (a pushed branch, an opened PR): a cancel that arrives while it
+    runs does not make the task look cancelled after it succeeded; the stages after it are not run."""
 
 
 @dataclass(frozen=True)
@@ -238,7 +241,7 @@ class PipelineRunner:
                 return StageStatus.CANCELLED, outcome, reason
             log.exception("stage %s of task %s failed unexpectedly", stage.name, ctx.task.id)
             return StageStatus.FAILED, Outcome.RETRY, f"{type(exc).__name__}: {exc}"
-        if cancel.cancelled:
+        if cancel.cancelled and not (stage.irreversible and cancel.kind is StopKind.CANCELLED):
             outcome, reason = self._stopped(cancel)
             return StageStatus.CANCELLED, outcome, reason
         return StageStatus.SUCCEEDED, Outcome.SUCCEEDED, None

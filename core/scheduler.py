@@ -41,6 +41,12 @@ class Scheduler:
         """Run `fn` every `seconds` (clean-ups, sweeps); a later call with the same name replaces it."""
         self._scheduler.add_job(fn, IntervalTrigger(seconds=seconds), id=name, name=name, replace_existing=True)
 
+    def run_soon(self, name: str) -> None:
+        """Bring an interval job's next run forward to now (new work arrived); unknown names are ignored."""
+        job = self._scheduler.get_job(name)
+        if job is not None and job.next_run_time is not None:
+            job.modify(next_run_time=datetime.now(UTC))
+
     def at(self, when: datetime, fn: Callable[[], object], *, name: str | None = None) -> None:
         """Run `fn` once at `when` (e.g. wake the workers when a retry becomes due)."""
         self._scheduler.add_job(

@@ -182,6 +182,11 @@ class Core:
             self.pool = None
         return self.task(task_id)
 
+    def nudge(self, name: str) -> None:
+        """Run the periodic job `name` now rather than at its next interval (e.g. a webhook was stored)."""
+        if self.scheduler is not None:
+            self.scheduler.run_soon(name)
+
     def every(self, name: str, seconds: float, fn: Callable[[], object]) -> None:
         """Register periodic clean-up work (idle sandboxes, expired cache entries…)."""
         if self.scheduler is None:

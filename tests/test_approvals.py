@@ -138,3 +138,41 @@ def test_an_approval_past_its_deadline_is_refused_even_before_the_expiry_job(cor
     with pytest.raises(InvalidTransitionError, match="expired"):
         core.approve(task_id, by="late")
     assert core.task(task_id).status is TaskStatus.AWAITING_APPROVAL  # the expiry job ends it
+
+
+def test_a_cancel_during_an_irreversible_stage_does_not_hide_that_it_happened(
+    core_factory: Callable[..., Core],
+) -> None:
+    published: list[str] = []
+
+    def publish(ctx: StageContext) -> None:
+        ctx.cancel.cancel("cancelled by someone, too late")  # arrives while the push is under way
+        published.append(ctx.task.id)
+
+    def after(ctx: StageContext) -> None:
+        published.append("after")
+
+    registry = PipelineRegistry()
+    stages = (Stage("publish", publish, irreversible=True), Stage("after", after))
+    registry.register(TaskType.CUSTOM, Pipeline(name="p", stages=stages))
+    core = core_factory(registry=registry)
+    task_id = core.submit(TaskSubmission(type=TaskType.CUSTOM, payload={"command": "x"}, max_retries=0)).task.id
+    task = core.run_now(task_id)
+    assert published == [task_id]  # the stage after it did not run…
+    assert [s.status for s in core.stages.list(task_id)] == [StageStatus.SUCCEEDED, StageStatus.SKIPPED]
+    assert task.status is TaskStatus.CANCELLED  # …the task stopped, and its record says publish succeeded
+
+
+def test_a_cancel_during_the_last_irreversible_stage_leaves_the_task_succeeded(
+    core_factory: Callable[..., Core],
+) -> None:
+    def publish(ctx: StageContext) -> None:
+        ctx.cancel.cancel("too late")
+        ctx.result["pull_request"] = "opened"
+
+    registry = PipelineRegistry()
+    registry.register(TaskType.CUSTOM, Pipeline(name="p", stages=(Stage("publish", publish, irreversible=True),)))
+    core = core_factory(registry=registry)
+    task_id = core.submit(TaskSubmission(type=TaskType.CUSTOM, payload={"command": "x"}, max_retries=0)).task.id
+    task = core.run_now(task_id)
+    assert task.status is TaskStatus.SUCCEEDED and (task.result or {})["pull_request"] == "opened"

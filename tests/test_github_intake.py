@@ -315,3 +315,13 @@ def test_with_a_github_app_test_pipelines_get_a_check_run(core_factory, tmp_path
     assert run["output"]["title"] == "python: 1 passed, 2 failed"
     assert fake.statuses == []  # an App reports with check runs, not statuses
     assert fake.contract_errors == []
+
+
+def test_a_stored_delivery_wakes_the_intake_at_once(world) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.waiting import wait_for
+
+    core, _, intake, deliver = world
+    core.start(workers=0)
+    core.every("github-intake", 3600, intake.process_pending)  # its own next run is an hour away
+    assert deliver("push", load("push", "with-new-branch.payload.json"), "n-1").json()["status"] == "queued"
+    wait_for(lambda: core.tasks(TaskFilter()), timeout=10, what="the task, long before the intake's next poll")

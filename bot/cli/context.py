@@ -33,6 +33,8 @@ def setup_logging(settings: Settings) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # A nudged job that is already running is skipped (and runs again at its interval): not worth a warning.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 

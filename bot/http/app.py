@@ -53,7 +53,11 @@ def create_app(
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        Route("/webhook/github", GitHubWebhook(webhook_secret, core.deliveries).handle, methods=["POST"]),
+        Route(
+            "/webhook/github",
+            GitHubWebhook(webhook_secret, core.deliveries, on_queued=lambda: core.nudge("github-intake")).handle,
+            methods=["POST"],
+        ),
         *AdminApi(core, api_token).routes(),
     ]
     if slack is not None and settings.slack_signing_secret is not None:

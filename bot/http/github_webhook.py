@@ -6,6 +6,8 @@ turns it into a task (or a refusal) off the request path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -20,9 +22,12 @@ GITHUB_MAX_PAYLOAD_BYTES = 25 * 1024 * 1024  # GitHub caps webhook payloads at 2
 
 
 class GitHubWebhook:
-    def __init__(self, secret: str | None, deliveries: DeliveryLog) -> None:
+    def __init__(
+        self, secret: str | None, deliveries: DeliveryLog, on_queued: Callable[[], None] | None = None
+    ) -> None:
         self.secret = secret
         self.deliveries = deliveries
+        self.on_queued = on_queued
 
     async def handle(self, request: Request) -> JSONResponse:
         if self.secret is None:
@@ -54,4 +59,6 @@ class GitHubWebhook:
         if not fresh:
             return JSONResponse({"status": "duplicate", "delivery": delivery})
         status = "queued" if handled else "ignored"
+        if handled and self.on_queued is not None:
+            self.on_queued()  # the intake looks now instead of at its next poll
         return JSONResponse({"status": status, "event": event, "delivery": delivery}, status_code=202)

@@ -389,7 +389,7 @@ class IssueResolution:
                 Stage("agent", self.agent),
                 Stage("commit", self.commit),
                 Stage("approval", self.approval),
-                Stage("publish", self.publish),
+                Stage("publish", self.publish, irreversible=True),
             ),
             finally_stage=Stage("cleanup", self.cleanup),
         )

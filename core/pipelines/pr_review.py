@@ -273,7 +273,7 @@ class PullRequestReview:
                 Stage("checkout", self.checkout),
                 Stage("plan", self.plan),
                 Stage("review", self.review),
-                Stage("post", self.post),
+                Stage("post", self.post, irreversible=True),
             ),
             finally_stage=Stage("cleanup", self.cleanup),
         )
