@@ -190,14 +190,6 @@ class ApprovalGates:
         with self.db.read() as session:
             return list(session.exec(select(Approval).where(Approval.task_id == task_id).order_by(col(Approval.id))))
 
-    def waiting(self) -> list[Approval]:
-        with self.db.read() as session:
-            return list(
-                session.exec(
-                    select(Approval).where(Approval.status == ApprovalStatus.PENDING).order_by(col(Approval.id))
-                )
-            )
-
     @staticmethod
     def _pending(session: Any, task_id: str) -> Approval | None:
         approval: Approval | None = session.exec(

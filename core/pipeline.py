@@ -128,6 +128,7 @@ class PipelineRunner:
         sandboxes: SandboxProvider | None = None,
         previous_result: Callable[[str], dict[str, Any] | None] | None = None,
         approved_gate: Callable[[str], Approval | None] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.previous_result = previous_result or (lambda run_key: None)
         self.approved_gate = approved_gate or (lambda task_id: None)
@@ -135,15 +136,16 @@ class PipelineRunner:
         self.stages = stages
         self.settings = settings
         self.sandboxes = sandboxes
-        self.redactor = Redactor.from_settings(settings)
+        self.redactor = redactor or Redactor.from_settings(settings)
 
     def run(self, task: Task, log_sink: LogSink, cancel: CancelToken) -> RunReport:
         pipeline = self.registry.get(task.type)
         spec = parse_spec(task.type, task.payload)
         env = task.payload.get("env")
         secret_values = [v for k, v in env.items() if SECRET_NAME.search(k)] if isinstance(env, dict) else []
-        redactor = self.redactor.including(secret_values)
-        log_sink.hide(redactor.text)  # a task's own secrets (DEPLOY_TOKEN=…) never show in its output
+        redactor = self.redactor.including(secret_values) if secret_values else self.redactor
+        if secret_values:  # a task's own secrets (DEPLOY_TOKEN=…) never show in its output; the store's
+            log_sink.hide(Redactor(secret_values, patterns=False).text)  # redaction does the rest
         ctx = StageContext(
             task=task,
             spec=spec,

@@ -24,7 +24,8 @@ _PRIVATE_KEY = re.compile(
 
 
 class Redactor:
-    def __init__(self, known: Iterable[str] = ()) -> None:
+    def __init__(self, known: Iterable[str] = (), *, patterns: bool = True) -> None:
+        self.patterns = patterns
         values: set[str] = set()
         for value in known:
             if not value:
@@ -37,7 +38,7 @@ class Redactor:
 
     def including(self, more: Iterable[str]) -> Redactor:
         """This redactor, also hiding `more` (e.g. a task's own environment values)."""
-        return Redactor([*self.known, *more])
+        return Redactor([*self.known, *more], patterns=self.patterns)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Redactor:
@@ -48,7 +49,7 @@ class Redactor:
         for value in self.known:
             if value in text:
                 text = text.replace(value, MARK)
-        for kind, pattern in PATTERNS.items():
+        for kind, pattern in PATTERNS.items() if self.patterns else ():
             if kind == "private key":
                 text = _PRIVATE_KEY.sub(f"[redacted {kind}]", text)
             else:

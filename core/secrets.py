@@ -249,16 +249,13 @@ def stored_secrets(database_url: str, data_dir: Path, env_key: str | None) -> di
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and (not url.database or not Path(url.database).exists()):
         return {}  # looking must not create an empty database file
-    engine = sa.create_engine(database_url)
+    db = Database(database_url)  # one connection pool, for the look and the read
     try:
-        if not sa.inspect(engine).has_table("secret"):
-            return {}
-    except sa.exc.SQLAlchemyError as exc:
-        raise SettingsError(f"cannot read the stored secrets from {url.render_as_string()}: {exc}") from None
-    finally:
-        engine.dispose()
-    db = Database(database_url)
-    try:
+        try:
+            if not sa.inspect(db.engine).has_table("secret"):
+                return {}
+        except sa.exc.SQLAlchemyError as exc:
+            raise SettingsError(f"cannot read the stored secrets from {url.render_as_string()}: {exc}") from None
         store = SecretStore(db, load_master_key(env_key, data_dir, create=False), data_dir)
         return store.all()
     finally:

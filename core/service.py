@@ -124,6 +124,7 @@ class Core:
             self.sandboxes,
             previous_result=self.previous_test_result,
             approved_gate=self.approvals.approved_gate,
+            redactor=self.redactor,
         )
         self.metrics = Metrics()
         self.metrics.add_gauges(self._scrape_gauges)

@@ -22,11 +22,13 @@ from textual.widgets import Button, DataTable, Footer, Input, Log, Select, Stati
 
 from core.errors import DockhandError
 from core.models import Task, utcnow
+from core.pipelines.issue_resolution import stored_diff
 from core.service import Core
 from core.states import StageStatus, TaskStatus, TaskType
 from tui.board import PAGE, Board, Filter, TaskBoard, TaskRow
 
 Clock = Callable[[], datetime]
+NO_DIFF = "(the change is not on this host)"
 LOG_WINDOW = 5000  # lines kept on screen; a longer log is opened at its end and searched in the store
 LOG_BATCH = 5000  # new lines fetched per poll at most
 
@@ -134,7 +136,7 @@ class DockhandTui(App[None]):
                 return
             self.notify(f"task {task_id} {'approved' if approve else 'rejected'}")
 
-        diff = self.core.redactor.text(self._diff(task_id))
+        diff = self.core.redactor.text(stored_diff(self.core.settings.artifacts_dir, task_id) or NO_DIFF)
         self.push_screen(DiffScreen(shown(self.core, task), diff, approve=approve), chosen)
 
     def cancel_task(self, task_id: str) -> None:
@@ -160,15 +162,17 @@ class DockhandTui(App[None]):
             return
         self.notify(f"task {task_id} queued again as {task.id}")
 
-    def _diff(self, task_id: str) -> str:
-        path = self.core.settings.artifacts_dir / task_id / "change.diff"
-        try:
-            return path.read_text(errors="replace")
-        except OSError:
-            return "(the change is not on this host)"
+
+class DockhandScreen(Screen[None]):
+    """A screen of the dockhand app, with typed access to it (its core, clock and actions)."""
+
+    @property
+    def tui(self) -> DockhandTui:
+        assert isinstance(self.app, DockhandTui)
+        return self.app
 
 
-class MainScreen(Screen[None]):
+class MainScreen(DockhandScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open", show=True),
         Binding("a", "approve", "Approve"),
@@ -189,11 +193,6 @@ class MainScreen(Screen[None]):
         self.sort_index = 0
         self._shown: dict[tuple[str, str], str] = {}
         self._search_timer: Any = None
-
-    @property
-    def tui(self) -> DockhandTui:
-        assert isinstance(self.app, DockhandTui)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield Static(id="counts")
@@ -423,7 +422,7 @@ class MainScreen(Screen[None]):
 _COLUMNS = ("id", "type", "repository", "trigger", "status", "stage", "age", "duration")
 
 
-class TaskScreen(Screen[None]):
+class TaskScreen(DockhandScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("a", "approve", "Approve"),
@@ -440,11 +439,6 @@ class TaskScreen(Screen[None]):
         self.task_id = task_id
         self.after_log = 0
         self.after_event = 0
-
-    @property
-    def tui(self) -> DockhandTui:
-        assert isinstance(self.app, DockhandTui)
-        return self.app
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail"):
@@ -540,7 +534,7 @@ class TaskScreen(Screen[None]):
         self.tui.retry_task(self.task_id)
 
 
-class AuditScreen(Screen[None]):
+class AuditScreen(DockhandScreen):
     """Who triggered, approved, rejected or cancelled what, and every refusal — newest first."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -554,11 +548,10 @@ class AuditScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        assert isinstance(self.app, DockhandTui)
         table = self.query_one(DataTable)
         for label in ("When", "Who", "From", "Action", "Target", "Outcome", "Detail"):
             table.add_column(label, key=label.lower())
-        for entry in self.app.core.audit.recent(500):
+        for entry in self.tui.core.audit.recent(500):
             outcome = Text(entry.outcome, style="green" if entry.outcome == "done" else "bold red")
             table.add_row(
                 entry.at.strftime("%Y-%m-%d %H:%M:%S"),

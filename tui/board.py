@@ -7,7 +7,7 @@ Reads are incremental: after the first page, only tasks whose `updated_at` moved
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -114,7 +114,7 @@ class TaskBoard:
         for task_id, stage in stages.items():
             row = board.rows[task_id]
             if row.stage != stage:
-                changed.append(_with_stage(row, stage))
+                changed.append(replace(row, stage=stage))
         return changed
 
     def counts(self, now: datetime | None = None) -> Counts:
@@ -185,12 +185,6 @@ class TaskBoard:
                 .order_by(col(TaskStage.attempt))
             ).all()
         return {task_id: name for task_id, name, _ in rows}
-
-
-def _with_stage(row: TaskRow, stage: str) -> TaskRow:
-    from dataclasses import replace
-
-    return replace(row, stage=stage)
 
 
 def _like(text: str) -> str:

@@ -219,13 +219,15 @@ class GitHubIntake:
         except DockhandError as exc:
             log.warning("could not tell %s that it was rate-limited: %s", ref, exc)
 
-    def _approve(self, ref: str, who: str) -> tuple[str, str | None]:
+    def _tasks_of(self, ref: str, statuses: tuple[TaskStatus, ...]) -> list[str]:
+        """The tasks an issue or PR started that are in one of these states."""
         with self.core.db.read() as session:
-            waiting = session.exec(
-                select(Task.id).where(Task.trigger_ref == ref, Task.status == TaskStatus.AWAITING_APPROVAL)
-            ).all()
+            found = session.exec(select(Task.id).where(Task.trigger_ref == ref, col(Task.status).in_(statuses))).all()
+        return list(found)
+
+    def _approve(self, ref: str, who: str) -> tuple[str, str | None]:
         approved = []
-        for task_id in waiting:
+        for task_id in self._tasks_of(ref, (TaskStatus.AWAITING_APPROVAL,)):
             try:
                 self.core.approve(task_id, by=f"{who} (GitHub)", source="github")
                 approved.append(task_id)
@@ -236,15 +238,8 @@ class GitHubIntake:
         return f"approved {', '.join(approved)}", approved[0]
 
     def _cancel(self, ref: str, who: str) -> list[str]:
-        with self.core.db.read() as session:
-            active = session.exec(
-                select(Task.id).where(
-                    Task.trigger_ref == ref,
-                    col(Task.status).in_((TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.AWAITING_APPROVAL)),
-                )
-            ).all()
         done = []
-        for task_id in active:
+        for task_id in self._tasks_of(ref, (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.AWAITING_APPROVAL)):
             try:
                 self.core.cancel(task_id, by=who, source="github")
                 done.append(task_id)

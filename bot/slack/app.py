@@ -23,13 +23,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bot.http.body import read_body
-from bot.slack.access import SlackAccess
+from bot.slack.access import Decision, SlackAccess
 from bot.slack.commands import USAGE, Cancel, Command, CommandError, Help, Resolve, Review, Status, Test, parse_command
 from bot.slack.messages import APPROVE, REJECT, VIEW_DIFF, diff_text, escape, parent_blocks, parent_text
-from bot.slack.threads import THREAD, SlackThreads, place, read_diff
+from bot.slack.threads import THREAD, SlackThreads, place
 from core.audit import AuditAction, AuditOutcome, AuditRecord
 from core.errors import DockhandError, InvalidTransitionError, NotFoundError, RateLimitedError
 from core.models import Task
+from core.pipelines.issue_resolution import stored_diff
 from core.queue import TaskFilter
 from core.redaction import Redactor
 from core.service import Core
@@ -40,6 +41,7 @@ from core.states import TaskStatus, TaskType, TriggerSource
 log = logging.getLogger(__name__)
 
 MAX_SLACK_BODY = 1024 * 1024
+STARTED = "On it — progress follows in a thread."
 SEEN_EVENTS = 2000
 
 
@@ -140,7 +142,7 @@ class SlackBot:
             reply = self._answer(parsed)
         else:
             dedup = f"slack:command:{command.get('trigger_id') or command['user_id']}"
-            reply = self._act(parsed, who, dedup=dedup) or _working_on(parsed)
+            reply = self._act(parsed, who, dedup=dedup) or STARTED
         respond(response_type="ephemeral", replace_original=False, text=self.redactor.text(reply))
 
     def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -164,21 +166,28 @@ class SlackBot:
         if reply:
             self._tell(who, reply)
 
-    def _on_decision(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
+    def _pressed(self, body: dict[str, Any], action: dict[str, Any]) -> tuple[Requester, Task, Decision] | None:
+        """Who pressed a task's button, the task, and whether they may decide on it (None: no such task)."""
         user = body.get("user") or {}
         who = Requester(
             user=str(user.get("id", "")),
             channel=str((body.get("channel") or {}).get("id", "")),
             name=str(user.get("username") or user.get("name") or user.get("id", "")),
         )
-        task_id = str(action.get("value", ""))
         try:
-            task = self.core.task(task_id)
+            task = self.core.task(str(action.get("value", "")))
         except NotFoundError:
             self._tell(who, "That task no longer exists.")
+            return None
+        return who, task, self.access.may_decide(who.user, who.channel, requester=_slack_requester(task))
+
+    def _on_decision(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        pressed = self._pressed(body, action)
+        if pressed is None:
             return
-        decision = self.access.may_decide(who.user, who.channel, requester=_slack_requester(task))
+        who, task, decision = pressed
+        task_id = task.id
         if not decision.allowed:
             action_name = AuditAction.APPROVE if action.get("action_id") == APPROVE else AuditAction.REJECT
             self.core.audit.record(
@@ -210,18 +219,14 @@ class SlackBot:
 
     def _on_view_diff(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        who = Requester(user=str((body.get("user") or {}).get("id", "")), channel=str(body["channel"]["id"]))
-        task_id = str(action.get("value", ""))
-        try:
-            task = self.core.task(task_id)
-        except NotFoundError:
-            self._tell(who, "That task no longer exists.")
+        pressed = self._pressed(body, action)
+        if pressed is None:
             return
-        decision = self.access.may_decide(who.user, who.channel, requester=_slack_requester(task))
+        who, task, decision = pressed
         if not decision.allowed:  # the diff may be of a private repository: only those who decide see it
             self._tell(who, f"Sorry, {decision.reason}.")
             return
-        self._tell(who, diff_text(read_diff(self.core.settings.artifacts_dir, task_id)))
+        self._tell(who, diff_text(stored_diff(self.core.settings.artifacts_dir, task.id)))
 
     def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
         log.error("Slack request failed: %s: %s", type(error).__name__, error)
@@ -356,12 +361,6 @@ def _submission(command: Resolve | Review | Test, who: Requester, dedup: str) ->
 def _slack_requester(task: Task) -> str | None:
     """Who started a task from Slack (their user ID); None for tasks started elsewhere."""
     return task.triggered_by if task.trigger_source is TriggerSource.SLACK else None
-
-
-def _working_on(command: Command) -> str:
-    if isinstance(command, Cancel):
-        return f"Cancelling {command.task_id}…"
-    return "On it — progress follows in a thread."
 
 
 def _task_line(task: Any) -> str:

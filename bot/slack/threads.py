@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from pathlib import Path
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -217,11 +216,3 @@ class SlackThreads:
         except SlackApiError as exc:
             log.warning("Slack: could not %s: %s", what, exc.response.get("error") if exc.response else exc)
             return None
-
-
-def read_diff(artifacts_dir: Path, task_id: str) -> str:
-    path = artifacts_dir / task_id / "change.diff"
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""

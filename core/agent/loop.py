@@ -22,6 +22,7 @@ from core.agent.tools import Submission, Toolbox, ToolResult, truncate
 from core.agent.usage import Limits, Pricing, TokenUsage
 from core.cancellation import CancelToken
 from core.errors import TaskCancelledError
+from core.settings import Settings
 
 NUDGES = 2
 _CACHE = {"type": "ephemeral"}
@@ -59,6 +60,22 @@ class ModelSettings:
     pricing: Pricing = field(default_factory=Pricing)
     caching: bool = True
     streaming: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings, budget_usd: float | None) -> ModelSettings:
+        """The model, limits and prices dockhand is configured with, and this task's dollar budget."""
+        return cls(
+            model=settings.agent_model,
+            limits=Limits(
+                max_turns=settings.agent_max_turns,
+                max_seconds=settings.agent_max_seconds,
+                max_tokens=settings.agent_max_tokens,
+                budget_usd=budget_usd,
+            ),
+            pricing=Pricing.from_settings(settings),
+            caching=settings.agent_prompt_caching,
+            streaming=settings.agent_streaming,
+        )
 
 
 Logger = Callable[[str], None]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from core.settings import Settings
+
 
 @dataclass
 class TokenUsage:
@@ -48,6 +50,15 @@ class Pricing:
     output: float = 15.0
     cache_write: float = 3.75
     cache_read: float = 0.30
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Pricing:
+        return cls(
+            input=settings.agent_price_input,
+            output=settings.agent_price_output,
+            cache_write=settings.agent_price_cache_write,
+            cache_read=settings.agent_price_cache_read,
+        )
 
     def cost(self, usage: TokenUsage) -> float:
         return (

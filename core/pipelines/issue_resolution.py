@@ -13,6 +13,7 @@ import hashlib
 import shlex
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -20,7 +21,6 @@ import anthropic
 from core.agent.loop import Agent, AgentOutcome, AgentProgress, AgentStatus, ModelSettings
 from core.agent.prompt import INSTRUCTION_FILES, RepositoryContext, failures_message, system_prompt, task_message
 from core.agent.tools import SandboxTools
-from core.agent.usage import Limits, Pricing
 from core.errors import ApprovalRequired, DockhandError, LeaseLostError, StageFailedError, TaskCancelledError
 from core.forge import ChangeRequest, Forge, IssueThread
 from core.pipeline import Pipeline, Stage, StageContext
@@ -29,21 +29,24 @@ from core.pipelines.test_pipeline import (
     TestRun,
     collect_results,
     describe_projects,
+    detect_plans,
     execute_tests,
     open_sandbox,
     reset_projects,
     run_state,
     sandbox_provider,
 )
+from core.redaction import Redactor
 from core.repo_config import FILE_NAME as CONFIG_FILE
 from core.repo_config import RepositoryConfig, parse_repository_config
 from core.sandboxing import ExecRequest
 from core.secret_scan import scan_diff, scan_text
 from core.settings import Settings
 from core.specs import IssueResolutionSpec
-from core.testrun.detect import WORKSPACE, detect
+from core.testrun.detect import WORKSPACE
 
 BUNDLE_NAME = "change.bundle"
+DIFF_NAME = "change.diff"
 MAX_INSTRUCTIONS_BYTES = 64 * 1024
 MAX_BUNDLE_BYTES = 100 * 1024 * 1024
 # Never part of a change: what test runs leave behind anywhere in the tree (what the install left is
@@ -137,13 +140,7 @@ class IssueResolution:
 
     def detect(self, ctx: StageContext) -> None:
         run = _state(ctx)
-        assert run.tree is not None
-        settings = ctx.settings
-        allowed = frozenset(filter(None, [settings.sandbox_image, *settings.sandbox_images.values()]))
-        try:
-            run.plans = detect(run.tree.path, allowed_images=allowed)
-        except DockhandError as exc:
-            raise StageFailedError(str(exc)) from None
+        detect_plans(ctx, run)
         for plan in run.plans:
             ctx.log.system(f"found {plan.language.value} project at {plan.root}: {plan.framework}")
         if not run.plans:
@@ -174,23 +171,7 @@ class IssueResolution:
         assert run.box is not None and run.issue is not None
         client = self.client_factory(settings)
         budget = _spec(ctx).budget_usd or settings.agent_budget_usd
-        model = ModelSettings(
-            model=settings.agent_model,
-            limits=Limits(
-                max_turns=settings.agent_max_turns,
-                max_seconds=settings.agent_max_seconds,
-                max_tokens=settings.agent_max_tokens,
-                budget_usd=budget,
-            ),
-            pricing=Pricing(
-                input=settings.agent_price_input,
-                output=settings.agent_price_output,
-                cache_write=settings.agent_price_cache_write,
-                cache_read=settings.agent_price_cache_read,
-            ),
-            caching=settings.agent_prompt_caching,
-            streaming=settings.agent_streaming,
-        )
+        model = ModelSettings.from_settings(settings, budget)
 
         def progress(update: AgentProgress) -> None:
             figures = _agent_figures(update.turns, update.usage.as_dict(), update.cost_usd, budget)
@@ -269,7 +250,7 @@ class IssueResolution:
             raise StageFailedError(f"the sandbox's change was refused: {exc}") from None
         if not change.diff.strip():
             raise StageFailedError("the agent's commits add up to no change")
-        known = _known_secrets(ctx.settings)
+        known = Redactor.from_settings(ctx.settings).known
         findings = [str(f) for f in scan_diff(change.diff, known)]
         findings += [f"pull request text: {kind}" for kind in scan_text(f"{draft['title']}\n{draft['body']}", known)]
         if findings:
@@ -280,7 +261,7 @@ class IssueResolution:
         folder = ctx.settings.artifacts_dir / ctx.task.id
         folder.mkdir(parents=True, exist_ok=True)
         (folder / BUNDLE_NAME).write_bytes(change.bundle)
-        (folder / "change.diff").write_text(change.diff)
+        (folder / DIFF_NAME).write_text(change.diff)
         stats.update(
             commit=change.commit,
             bundle_sha256=hashlib.sha256(change.bundle).hexdigest(),
@@ -395,6 +376,14 @@ class IssueResolution:
         )
 
 
+def stored_diff(artifacts_dir: Path, task_id: str) -> str:
+    """The change a resolution task wants to publish, as its commit stage stored it ("" when there is none)."""
+    try:
+        return (artifacts_dir / task_id / DIFF_NAME).read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 def _exclude_leftovers(run: Resolution) -> None:
     """Keep out of the change exactly what the install added (a venv, node_modules, egg-info, a lock file
     npm wrote…), as anchored paths in .git/info/exclude, plus the usual test-run droppings."""
@@ -483,19 +472,6 @@ def _numstat(text: str) -> dict[str, Any]:
         "deletions": sum(c["deletions"] for c in changed),
         "changed": changed,
     }
-
-
-def _known_secrets(settings: Settings) -> list[str]:
-    values = []
-    for name in ("github_token", "github_webhook_secret", "anthropic_api_key", "slack_bot_token", "slack_app_token"):
-        secret = getattr(settings, name)
-        if secret is not None:
-            values.append(secret.get_secret_value())
-    if settings.slack_signing_secret is not None:
-        values.append(settings.slack_signing_secret.get_secret_value())
-    if settings.api_token is not None:
-        values.append(settings.api_token.get_secret_value())
-    return values
 
 
 def _branch_name(number: int, title: str) -> str:

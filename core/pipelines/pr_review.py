@@ -16,7 +16,7 @@ import anthropic
 
 from core.agent.loop import Agent, AgentProgress, AgentStatus, ModelSettings
 from core.agent.tools import SandboxTools
-from core.agent.usage import Limits, Pricing, TokenUsage
+from core.agent.usage import Pricing, TokenUsage
 from core.errors import DockhandError, LeaseLostError, StageFailedError, TaskCancelledError
 from core.forge import Forge, PullInfo
 from core.pipeline import Pipeline, Stage, StageContext
@@ -173,7 +173,7 @@ class PullRequestReview:
             raise StageFailedError(f"the review stopped: {type(exc).__name__}: {exc}") from None
         finally:
             client.close()
-            pricing = _pricing(ctx)
+            pricing = Pricing.from_settings(ctx.settings)
             ctx.result["agent"] = {
                 "turns": turns,
                 "usage": usage.as_dict(),
@@ -233,18 +233,7 @@ class PullRequestReview:
 
         return Agent(
             client,
-            ModelSettings(
-                model=settings.agent_model,
-                limits=Limits(
-                    max_turns=settings.agent_max_turns,
-                    max_seconds=settings.agent_max_seconds,
-                    max_tokens=settings.agent_max_tokens,
-                    budget_usd=budget,
-                ),
-                pricing=_pricing(ctx),
-                caching=settings.agent_prompt_caching,
-                streaming=settings.agent_streaming,
-            ),
+            ModelSettings.from_settings(settings, budget),
             tools,
             system=reviewer_prompt(settings.bot_name),
             log=lambda line: ctx.log.agent(line),
@@ -300,14 +289,4 @@ def _review_settings(ctx: StageContext) -> ReviewSettings:
     s = ctx.settings
     return ReviewSettings(
         chunk_chars=s.review_chunk_chars, max_comments=s.review_max_comments, max_chunks=s.review_max_chunks
-    )
-
-
-def _pricing(ctx: StageContext) -> Pricing:
-    s = ctx.settings
-    return Pricing(
-        input=s.agent_price_input,
-        output=s.agent_price_output,
-        cache_write=s.agent_price_cache_write,
-        cache_read=s.agent_price_cache_read,
     )

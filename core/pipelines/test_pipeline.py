@@ -108,8 +108,8 @@ def checkout(ctx: StageContext) -> None:
     ctx.log.system(f"checked out {source} at {run.tree.commit[:12]} ({run.tree.ref})")
 
 
-def detect_projects(ctx: StageContext) -> None:
-    run = _run(ctx)
+def detect_plans(ctx: StageContext, run: TestRun) -> None:
+    """The run's projects, with images only from those the operator configured."""
     assert run.tree is not None
     settings = ctx.settings
     allowed = frozenset(filter(None, [settings.sandbox_image, *settings.sandbox_images.values()]))
@@ -117,6 +117,11 @@ def detect_projects(ctx: StageContext) -> None:
         run.plans = detect(run.tree.path, allowed_images=allowed)
     except DockhandError as exc:
         raise StageFailedError(str(exc)) from None
+
+
+def detect_projects(ctx: StageContext) -> None:
+    run = _run(ctx)
+    detect_plans(ctx, run)
     if not run.plans:
         raise StageFailedError(
             "no test projects found (no pyproject.toml/setup.py/requirements.txt, package.json, go.mod or Cargo.toml)"
