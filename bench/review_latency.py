@@ -63,7 +63,7 @@ from core.service import Core
 from core.settings import Settings
 from core.states import TaskStatus, TaskType
 from sandbox.backend import dependency_cache, docker_backend
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES
 from tests.support.fake_anthropic import Body, FakeAnthropic, Reply, running_fake_anthropic, tool_use
 from tests.support.fake_github import FakeGitHub, running_fake_github
 from tests.support.server import serve_in_thread
@@ -75,7 +75,7 @@ ANTHROPIC_KEY = "sk-ant-test"  # one the fake Anthropic accepts
 HOOK_ID = "612345678"
 OWNER, NAME = "acme", "shipyard"
 REPO = f"{OWNER}/{NAME}"
-PR_FIXTURE = SHARED / "fixtures" / "github-webhooks" / "pull_request" / "opened.payload.json"
+PR_FIXTURE = FIXTURES / "github-webhooks" / "pull_request" / "opened.payload.json"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 STAGES = ("pull", "checkout", "plan", "review", "post")
 HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")

@@ -68,14 +68,14 @@ from core.service import Core
 from core.settings import Settings
 from core.specs import TaskSubmission
 from core.states import EventKind, TaskStatus, TaskType, TriggerSource
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES
 from tests.support.fake_slack import FakeSlack, running_fake_slack
 from tests.support.server import serve_in_thread
 
 SIGNING_SECRET = "bench-slack-signing-secret"
 API_TOKEN = "bench-token"
 CHANNEL, USER = "C111", "U111"  # a channel and a user the fake Slack knows
-SLASH_FIXTURE = SHARED / "fixtures" / "slack" / "slash_command.json"
+SLASH_FIXTURE = FIXTURES / "slack" / "slash_command.json"
 SLACK_LIMIT_SECONDS = 3.0
 MALFORMED = ("deploy everything", "test", "status a b", "resolve calc", "test calc#3", "cancel", "review calc#x")
 KINDS = ("status", "test", "malformed")

@@ -49,7 +49,7 @@ from core.models import Task, WebhookDelivery
 from core.service import Core
 from core.settings import Settings
 from core.states import TaskStatus, TaskType
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES
 from tests.support.fake_github import FakeGitHub, running_fake_github
 from tests.support.server import serve_in_thread
 
@@ -57,7 +57,7 @@ SECRET = "bench-webhook-secret"
 API_TOKEN = "bench-token"
 GITHUB_TOKEN = "ghp_fake_token"  # one the fake GitHub accepts
 HOOK_ID = "512345678"
-PUSH_FIXTURE = SHARED / "fixtures" / "github-webhooks" / "push" / "with-new-branch.payload.json"
+PUSH_FIXTURE = FIXTURES / "github-webhooks" / "push" / "with-new-branch.payload.json"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from core.settings import Settings
 POSTGRES_URL = os.environ.get("DOCKHAND_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT.parent / "shared"
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
 
 
 def pytest_report_header(config: pytest.Config) -> str:

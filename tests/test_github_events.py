@@ -1,4 +1,4 @@
-"""GitHub payloads into typed triggers, on every real example in shared/fixtures — no I/O."""
+"""GitHub payloads into typed triggers, on every real example in tests/fixtures — no I/O."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from bot.github.events import (
     TriggerRules,
     parse_event,
 )
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES as REPO_FIXTURES
 
-FIXTURES = SHARED / "fixtures" / "github-webhooks"
+FIXTURES = REPO_FIXTURES / "github-webhooks"
 ALL = sorted(p for p in FIXTURES.glob("*/*.json"))
 
 

@@ -17,13 +17,13 @@ from core.models import Installation, WebhookDelivery
 from core.queue import TaskFilter
 from core.service import Core
 from core.states import TaskType, TriggerSource
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES as REPO_FIXTURES
 from tests.support.fake_github import FakeGitHub, running_fake_github
 from tests.support.server import serve_in_thread
 
 SECRET = "intake-secret"
 REPO = "Codertocat/Hello-World"
-FIXTURES = SHARED / "fixtures" / "github-webhooks"
+FIXTURES = REPO_FIXTURES / "github-webhooks"
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ import pytest
 from bot.github.signature import sign
 from bot.http.app import create_app
 from core.service import Core
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES
 from tests.support.server import serve_in_thread
 from tests.support.waiting import wait_for
 
 TOKEN = "test-admin-token-123"
 WEBHOOK_SECRET = "webhook-secret-xyz"
-PING = (SHARED / "fixtures" / "github-webhooks" / "ping" / "payload.json").read_bytes()
-ISSUE_OPENED = (SHARED / "fixtures" / "github-webhooks" / "issues" / "opened.payload.json").read_bytes()
+PING = (FIXTURES / "github-webhooks" / "ping" / "payload.json").read_bytes()
+ISSUE_OPENED = (FIXTURES / "github-webhooks" / "issues" / "opened.payload.json").read_bytes()
 
 
 @pytest.fixture
@@ -263,7 +263,7 @@ def test_signed_but_hostile_webhook_json_is_400(client: httpx.Client, body: byte
     assert "JSON" in response.json()["error"] or "deeply" in response.json()["error"]
 
 
-EVERY_EXAMPLE = sorted((SHARED / "fixtures" / "github-webhooks").glob("*/*.json"))
+EVERY_EXAMPLE = sorted((FIXTURES / "github-webhooks").glob("*/*.json"))
 
 
 def test_every_github_example_is_accepted_signed_and_refused_unsigned(client: httpx.Client) -> None:

@@ -297,13 +297,13 @@ def test_a_mention_on_github_resolves_the_issue_with_one_edited_progress_comment
 
     from bot.github.intake import GitHubIntake, github_client_factory, rules_from
     from bot.github.progress import ProgressComments
-    from tests.conftest import SHARED
+    from tests.conftest import FIXTURES
 
     core, github = world.core, world.github
     github.permissions[(REPO, "alice")] = "write"
     intake = GitHubIntake(core, github_client_factory(core.settings), rules_from(core.settings))
     core.bus.subscribe(ProgressComments(core, github_client_factory(core.settings)), name="progress")
-    template = json.loads((SHARED / "fixtures/github-webhooks/issue_comment/created.payload.json").read_text())
+    template = json.loads((FIXTURES / "github-webhooks/issue_comment/created.payload.json").read_text())
 
     def mention(text: str, delivery: str) -> None:
         payload = json.loads(json.dumps(template))

@@ -1,4 +1,4 @@
-"""Slack end to end: real signed requests (shaped like ../shared/fixtures/slack) to the Bolt app over HTTP,
+"""Slack end to end: real signed requests (shaped like tests/fixtures/slack) to the Bolt app over HTTP,
 the real slack_sdk against the fake Slack Web API, and the issue-resolution machinery behind it."""
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from bot.slack.messages import APPROVE, REJECT, VIEW_DIFF
 from core.queue import TaskFilter
 from core.service import Core
 from core.states import StageStatus, TaskStatus, TaskType, TriggerSource
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES as REPO_FIXTURES
 from tests.support.fake_slack import FakeSlack, running_fake_slack
 from tests.support.server import serve_in_thread
 from tests.support.waiting import wait_for
 
 SECRET = "slack-signing-secret"
-FIXTURES = SHARED / "fixtures" / "slack"
+FIXTURES = REPO_FIXTURES / "slack"
 CHANNEL, ALICE, BOB = "C111", "U111", "W111"
 
 

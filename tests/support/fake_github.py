@@ -1,6 +1,6 @@
 """A small fake of GitHub's REST API on loopback, held to GitHub's own contract.
 
-Every request is matched against `shared/fixtures/github-openapi/operations.json`: unknown routes get
+Every request is matched against `tests/fixtures/github-openapi/operations.json`: unknown routes get
 404, a missing or wrong token 401 (GitHub's "Bad credentials" body), a body that breaks the operation's
 request schema 422. Every response the fake sends is checked against the operation's response schema;
 a mismatch is recorded in `contract_errors` (tests assert it stays empty) and answered with 500.
@@ -35,10 +35,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES
 from tests.support.server import serve_in_thread
 
-SPEC = json.loads((SHARED / "fixtures" / "github-openapi" / "operations.json").read_text())["operations"]
+SPEC = json.loads((FIXTURES / "github-openapi" / "operations.json").read_text())["operations"]
 
 
 def to_json_schema(node: Any) -> Any:

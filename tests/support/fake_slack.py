@@ -186,7 +186,7 @@ def _default_users() -> dict[str, dict[str, Any]]:
 
 @dataclass
 class FakeSlack:
-    """The fake workspace's state, and what it was asked. The bot (ids as in `shared/fixtures/slack`)
+    """The fake workspace's state, and what it was asked. The bot (ids as in `tests/fixtures/slack`)
     is the only author any bot token posts as."""
 
     bot_tokens: set[str] = field(default_factory=lambda: {"xoxb-test"})
