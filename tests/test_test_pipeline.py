@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,18 @@ def database_url(sqlite_url: str) -> str:
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "python-calculator"
 
 
-@pytest.fixture
-def core(core_factory, sandbox_image: str) -> Core:  # type: ignore[no-untyped-def]
+def pipeline_core(core_factory, sandbox_image: str) -> Iterator[Core]:  # type: ignore[no-untyped-def]
+    """A core with the real Docker backend and dependency cache (shared by the per-language pipeline tests)."""
     base = core_factory(sandbox_image=sandbox_image)
     cache = dependency_cache(base.settings)
     core = Core(base.settings, sandboxes=lambda db: docker_backend(base.settings, db, cache), caches=[cache])
     yield core
     core.stop()
+
+
+@pytest.fixture
+def core(core_factory, sandbox_image: str) -> Iterator[Core]:  # type: ignore[no-untyped-def]
+    yield from pipeline_core(core_factory, sandbox_image)
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

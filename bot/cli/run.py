@@ -229,6 +229,7 @@ def _summary(task_id: str, status: TaskStatus, result: dict[str, Any], error: st
             "passed": totals.get("passed", 0), "failed": totals.get("failed", 0),
             "skipped": totals.get("skipped", 0), "errors": totals.get("errors", 0),
             "coverage_percent": p.get("coverage_percent"),
+            "test_source": p.get("test_source"), "results_from": p.get("results_from"),
             "diff_coverage_percent": diff.get("percent") if diff else None,
             "duration_seconds": p.get("duration_seconds"), "error": p.get("error"),
         })  # fmt: skip

@@ -31,12 +31,15 @@ from core.testrun.coverage import (
     parse_istanbul_final,
     parse_istanbul_summary,
 )
-from core.testrun.detect import WORKSPACE, CoverageFormat, ProjectPlan, ResultFormat, detect
+from core.testrun.detect import WORKSPACE, CoverageFormat, Language, ProjectPlan, ResultFormat, detect
 from core.testrun.model import Coverage, TestReport, TestStatus
 from core.testrun.parsers import ReportError, parse_go_test_json, parse_junit, parse_libtest, parse_node_tap
+from core.testrun.python import TOOLS as PYTHON_TOOLS
+from core.testrun.summary import summary_totals
 
 MAX_REPORT_BYTES = 50 * 1024 * 1024
 INSTALL_TIMEOUT = 1200.0
+TOOLS_SOURCE = Path(__file__).resolve().parent.parent / "testrun" / "tools"
 
 
 class TestRun:
@@ -51,6 +54,7 @@ class TestRun:
         self.plans: list[ProjectPlan] = []
         self.projects: list[dict[str, Any]] = []
         self.reused: dict[str, Any] | None = None
+        self.outputs: dict[int, str] = {}  # per project (by index): the test run's output, head and tail
 
 
 RunT = TypeVar("RunT", bound="TestRun")
@@ -128,7 +132,8 @@ def detect_projects(ctx: StageContext) -> None:
         )
     for plan in run.plans:
         ctx.log.system(
-            f"found {plan.language.value} project at {plan.root}: {plan.framework} via {plan.package_manager}"
+            f"found {plan.language.value} project at {plan.root}: {plan.framework} via {plan.package_manager}; "
+            f"tests as {plan.source_detail or plan.test_source.value} say"
         )
     previous = None if _spec(ctx).force else ctx.previous_result(_run_key(ctx, run))
     if previous is not None:
@@ -167,6 +172,8 @@ def install(ctx: StageContext) -> None:
             "root": plan.root,
             "framework": plan.framework,
             "package_manager": plan.package_manager,
+            "test_source": plan.test_source.value,
+            "source_detail": plan.source_detail,
             "status": "pending",
         }
         run.projects.append(project)
@@ -204,12 +211,25 @@ def _install_project(ctx: StageContext, run: TestRun, plan: ProjectPlan, project
     ctx.cancel.raise_if_cancelled()
     project["install_seconds"] = round(time.monotonic() - started, 2)
     if not result.ok:
-        project.update(status="install-failed", error=f"install {result.describe()}: {_tail(result.stderr)}")
+        project.update(
+            status="install-failed",
+            error=f"install {result.describe()}:" + _last_lines(result.stderr.strip() or result.stdout, 15),
+        )
         return
+    if not plan.save_cache_after_test:
+        _save_cache(ctx, run.box, key, plan)
+
+
+def _save_cache(ctx: StageContext, box: LiveSandboxLike, key: str, plan: ProjectPlan) -> None:
+    started = time.monotonic()
     try:
-        provider.save_cache(run.box, key, plan.cache_paths)
+        stored = sandbox_provider(ctx).save_cache(box, key, plan.cache_paths)
     except DockhandError as exc:
         ctx.log.system(f"could not save the dependency cache: {exc}")
+        return
+    ctx.log.system(
+        f"{plan.language.value} {plan.root}: cache saved ({stored / 1e6:.0f} MB, {time.monotonic() - started:.1f}s)"
+    )
 
 
 def run_tests(ctx: StageContext) -> None:
@@ -217,17 +237,24 @@ def run_tests(ctx: StageContext) -> None:
     if run.reused is not None:
         return
     execute_tests(ctx, run)
+    # Build outputs exist only now: a Go build cache or a cargo target/ saved before the build would save nothing.
+    assert run.box is not None and run.tree is not None
+    for plan, project in zip(run.plans, run.projects, strict=True):
+        if plan.save_cache_after_test and project.get("cache") == "miss" and project["status"] != "install-failed":
+            _save_cache(ctx, run.box, _cache_key(ctx, plan, run.tree), plan)
 
 
 def execute_tests(ctx: StageContext, run: TestRun) -> None:
     """Run each installed project's tests in the sandbox, offline; statuses go on `run.projects`."""
     assert run.box is not None
     run.box.set_network(False)
-    for plan, project in zip(run.plans, run.projects, strict=True):
+    if any(plan.language is Language.PYTHON for plan in run.plans):
+        write_python_tools(run.box)
+    for index, (plan, project) in enumerate(zip(run.plans, run.projects, strict=True)):
         if project["status"] != "pending":
             continue
         started = time.monotonic()
-        command = f"mkdir -p {plan.reports_dir} && cd {shlex.quote(plan.workdir)} && bash -c {shlex.quote(plan.test)}"
+        command = test_command(plan)
         try:
             result = run.box.exec(
                 ExecRequest(command=command, env=plan.env, timeout_seconds=plan.timeout_seconds),
@@ -238,6 +265,7 @@ def execute_tests(ctx: StageContext, run: TestRun) -> None:
             project.update(status="error", error=f"the test run could not start: {exc}")
             continue
         ctx.cancel.raise_if_cancelled()
+        run.outputs[index] = f"{result.stdout}\n{result.stderr}"
         project["duration_seconds"] = round(time.monotonic() - started, 2)
         project["exit_code"] = result.exit_code
         if result.timed_out:
@@ -246,9 +274,33 @@ def execute_tests(ctx: StageContext, run: TestRun) -> None:
             project["status"] = "ran"
 
 
+def write_python_tools(box: LiveSandboxLike) -> None:
+    """The unittest runner and the coverage start-up hook that Python test runs find on PYTHONPATH."""
+    box.exec(ExecRequest(command=f"mkdir -p {PYTHON_TOOLS}", timeout_seconds=60))
+    for name in ("sitecustomize.py", "dockhand_unittest.py"):
+        box.write_file(f"{PYTHON_TOOLS}/{name}", (TOOLS_SOURCE / name).read_bytes())
+
+
+def test_command(plan: ProjectPlan) -> str:
+    """The project's test command in its folder, then (whatever its outcome) what writes its reports."""
+    command = f"mkdir -p {plan.reports_dir} && cd {shlex.quote(plan.workdir)} && bash -c {shlex.quote(plan.test)}"
+    if plan.after_test:
+        command = f"{command}; status=$?; bash -c {shlex.quote(plan.after_test)} >&2; exit $status"
+    return command
+
+
 def reset_projects(run: TestRun) -> None:
     """Before running the tests again (after a change): every installed project is pending again."""
-    kept = ("language", "root", "framework", "package_manager", "cache", "install_seconds")
+    kept = (
+        "language",
+        "root",
+        "framework",
+        "package_manager",
+        "test_source",
+        "source_detail",
+        "cache",
+        "install_seconds",
+    )
     for i, project in enumerate(run.projects):
         if project["status"] != "install-failed":
             run.projects[i] = {k: project[k] for k in kept if k in project} | {"status": "pending"}
@@ -276,8 +328,8 @@ def collect_results(ctx: StageContext, run: TestRun, changed: dict[str, set[int]
     """Parse each project's reports (kept as artifacts, under `label` when given); the overall status."""
     assert run.box is not None
     artifacts = ctx.settings.artifacts_dir / ctx.task.id / label
-    for plan, project in zip(run.plans, run.projects, strict=True):
-        _report_project(ctx, run.box, plan, project, changed, artifacts)
+    for index, (plan, project) in enumerate(zip(run.plans, run.projects, strict=True)):
+        _report_project(ctx, run.box, plan, project, changed, artifacts, run.outputs.get(index, ""))
     return overall_status(run.projects)
 
 
@@ -312,20 +364,15 @@ def _report_project(
     project: dict[str, Any],
     changed: dict[str, set[int]] | None,
     artifacts: Path,
+    output: str,
 ) -> None:
     project.setdefault("coverage_percent", None)
     if project["status"] not in ("ran", "timed-out"):
         return
     folder = artifacts / Path(plan.reports_dir).name
     folder.mkdir(parents=True, exist_ok=True)
-    try:
-        raw = box.read_file(plan.results_path, max_bytes=MAX_REPORT_BYTES)
-        (folder / Path(plan.results_path).name).write_bytes(raw)
-        tests = _parse_results(plan, raw)
-    except Exception as exc:  # a repository's tools can write anything: any bad report is that project's error
-        reason = str(exc) if isinstance(exc, DockhandError | ReportError) else f"{type(exc).__name__}: {exc}"
-        if project["status"] == "ran":
-            project.update(status="error", error=f"no usable test report from {plan.framework}: {reason}")
+    tests = _read_results(box, plan, project, folder, output)
+    if tests is None:
         return
     project["totals"] = asdict(tests.totals)
     project["failures"] = [
@@ -336,7 +383,10 @@ def _report_project(
     if project["status"] == "ran":
         crashed = project.get("exit_code") not in (0, 5)  # pytest's 5: "no tests collected"
         if tests.totals.total == 0 and crashed:
-            project.update(status="error", error=f"the test run exited with {project.get('exit_code')} and no tests")
+            project.update(
+                status="error",
+                error=f"the test run exited with {project.get('exit_code')} and no tests" + _last_lines(output),
+            )
         elif tests.totals.total == 0:
             project.update(status="no-tests", error="the test run found no tests")
         elif tests.totals.failed or tests.totals.errors or project.get("exit_code"):
@@ -355,6 +405,38 @@ def _report_project(
                 if dc is None
                 else {"percent": dc.percent, "covered": dc.covered, "total": dc.total, "uncovered": dc.uncovered}
             )
+
+
+def _read_results(
+    box: LiveSandboxLike, plan: ProjectPlan, project: dict[str, Any], folder: Path, output: str
+) -> TestReport | None:
+    """The tool's structured report; else the totals of its own summary line (and the result says so)."""
+    reason = "it reports only a summary line"
+    if plan.results is not ResultFormat.SUMMARY:
+        try:
+            raw = box.read_file(plan.results_path, max_bytes=MAX_REPORT_BYTES)
+            (folder / Path(plan.results_path).name).write_bytes(raw)
+            project["results_from"] = "report"
+            return _parse_results(plan, raw)
+        except Exception as exc:  # a repository's tools can write anything: any bad report is that project's error
+            reason = str(exc) if isinstance(exc, DockhandError | ReportError) else f"{type(exc).__name__}: {exc}"
+    totals = summary_totals(plan.framework, output)
+    if totals is not None and totals.total:
+        project["results_from"] = "summary line"
+        project["results_note"] = f"counts read from {plan.framework}'s own summary line: {reason}"
+        return TestReport(cases=[], totals=totals)
+    if project["status"] == "ran":
+        project.update(
+            status="error",
+            error=f"no usable test report from {plan.framework}: {reason}" + _last_lines(output),
+        )
+    return None
+
+
+def _last_lines(output: str, count: int = 12) -> str:
+    """The tool's own last words, for a result that would otherwise only say that something failed."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    return ("\n" + "\n".join(lines[-count:])) if lines else ""
 
 
 def _parse_results(plan: ProjectPlan, raw: bytes) -> TestReport:
@@ -420,10 +502,6 @@ def _run_key(ctx: StageContext, run: TestRun) -> str:
     config = json.dumps([asdict(p) for p in run.plans], sort_keys=True, default=str)
     base = _spec(ctx).base or ""
     return hashlib.sha256(f"{source_of(ctx)}\0{run.tree.commit}\0{base}\0{config}".encode()).hexdigest()[:24]
-
-
-def _tail(text: str, lines: int = 15) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
 
 
 def cleanup(ctx: StageContext) -> None:

@@ -29,6 +29,7 @@ def go_plan(directory: Path, rel: str) -> ProjectPlan:
         module=match[1] if match else "",
         manifests=("go.mod", "go.sum"),
         cache_paths=("/home/sandbox/go/pkg/mod", "/home/sandbox/.cache/go-build"),
+        save_cache_after_test=True,
     )
     reports = plan.reports_dir
     # The JSON events go to a file; their Output fields stream to the log as go test would print them.

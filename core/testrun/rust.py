@@ -19,6 +19,7 @@ def rust_plan(rel: str) -> ProjectPlan:
         results_path="",
         manifests=("Cargo.toml", "Cargo.lock"),
         cache_paths=(f"{WORKSPACE}/{rel}/target".replace("/./", "/"), "/home/sandbox/.cargo/registry"),
+        save_cache_after_test=True,
     )
     out = f"{plan.reports_dir}/cargo-test.txt"
     return replace(

@@ -1,0 +1,99 @@
+"""How a Python project says its tests run, read from its own files: pure, on real-shaped checkouts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.testrun.detect import detect
+from core.testrun.plan import Language, ProjectPlan, TestSource
+
+
+def plan_of(root: Path, files: dict[str, str]) -> ProjectPlan:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return next(p for p in detect(root) if p.language is Language.PYTHON)
+
+
+SETUP = {"setup.py": "from setuptools import setup\nsetup(name='x')\n"}
+
+
+def test_tox_commands_and_deps_are_the_test_command(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, SETUP | {
+        "tox.ini": "[tox]\nenvlist = py39,py311,lint\n\n[testenv]\ndeps =\n    -r{toxinidir}/tests/requirements.txt\n"
+        "    py27: mock\ncommands =\n    pip install -e .\n    pytest {posargs:tests} -q\n    - coverage report\n",
+        "tests/requirements.txt": "hypothesis\n",
+    })  # fmt: skip
+    assert plan.test_source is TestSource.TOX and "[testenv] commands" in plan.source_detail
+    assert plan.test.endswith("&& pytest tests -q && coverage report")
+    assert "-r ./tests/requirements.txt" in (plan.install or "") or "-r tests/requirements.txt" in (plan.install or "")
+    assert "mock" not in (plan.install or "")  # another factor's line
+
+
+def test_unittest_suites_keep_their_own_runner_and_load_tests(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, SETUP | {
+        "tests/test_a.py": "import doctest, unittest\n\ndef load_tests(loader, tests, ignore):\n    return tests\n\n"
+        "class T(unittest.TestCase):\n    def test_x(self):\n        pass\n",
+    })  # fmt: skip
+    assert plan.framework == "unittest" and "-m dockhand_unittest discover -s tests" in plan.test
+
+
+def test_plain_test_functions_mean_pytest(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, SETUP | {"tests/test_a.py": "import unittest\n\ndef test_x():\n    assert 1\n"})
+    assert plan.framework == "pytest" and plan.test_source is TestSource.HEURISTIC
+
+
+def test_one_consistent_set_of_requirements(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, {
+        "requirements-py36.txt": "six==1.11.0\n", "requirements-py39.txt": "six==1.16.0\n",
+        "requirements-py312.txt": "six==1.17.0\n", "requirements/test.txt": "pytest-mock\n", "test_x.py": "",
+    })  # fmt: skip
+    install = plan.install or ""
+    assert "-r requirements-py39.txt" in install and "-r requirements/test.txt" in install
+    assert "py36" not in install and "py312" not in install and install.count("pip install") == 1
+
+
+def test_test_extras_and_dependency_groups(tmp_path: Path) -> None:
+    extras = plan_of(tmp_path / "a", {
+        "pyproject.toml": "[project]\nname='a'\nversion='1'\n[project.optional-dependencies]\ndocs=['sphinx']\n"
+        "testing=['pytest-timeout']\n",
+    })  # fmt: skip
+    assert "'-e.[testing]'" in (extras.install or "")
+    groups = plan_of(tmp_path / "b", {
+        "pyproject.toml": "[project]\nname='b'\nversion='1'\n[dependency-groups]\nlint=['ruff']\n"
+        "test=['pytest>=7', {include-group = 'extra'}]\nextra=['freezegun']\n",
+    })  # fmt: skip
+    assert "'pytest>=7' freezegun" in (groups.install or "") and "ruff" not in (groups.install or "")
+
+
+def test_hatch_pdm_makefile_and_ci_workflow(tmp_path: Path) -> None:
+    hatch = plan_of(tmp_path / "h", {
+        "pyproject.toml": "[project]\nname='h'\nversion='1'\n[tool.hatch.envs.default]\ndependencies=['pytest-cov']\n"
+        "[tool.hatch.envs.default.scripts]\ntest = 'pytest {args:tests}'\ncov = 'test --cov'\n",
+    })  # fmt: skip
+    assert hatch.test_source is TestSource.HATCH and hatch.test.endswith("pytest tests")
+    assert "pytest-cov" in (hatch.install or "")
+    pdm = plan_of(
+        tmp_path / "p",
+        {"pyproject.toml": "[project]\nname='p'\nversion='1'\n[tool.pdm.scripts]\ntest = {cmd = 'pytest -x'}\n"},
+    )
+    assert pdm.test_source is TestSource.PDM and pdm.test.endswith("pytest -x")
+    make = plan_of(tmp_path / "m", SETUP | {"Makefile": "lint:\n\truff .\n\ntest: lint\n\tpython -m pytest -q\n"})
+    assert make.test_source is TestSource.MAKEFILE and make.test.endswith("make test")
+    tox_in_make = plan_of(tmp_path / "t", SETUP | {"Makefile": "test:\n\ttox\n"})
+    assert tox_in_make.test_source is TestSource.HEURISTIC
+    ci = plan_of(tmp_path / "c", SETUP | {
+        ".github/workflows/ci.yml": "jobs:\n  test:\n    steps:\n      - run: pip install -e .[test]\n"
+        "      - name: Test\n        run: |\n          python -m pytest -v tests/unit\n          codecov\n",
+    })  # fmt: skip
+    assert ci.test_source is TestSource.CI_WORKFLOW and ci.test.endswith("python -m pytest -v tests/unit")
+
+
+def test_coverage_the_way_the_project_measures_it(tmp_path: Path) -> None:
+    own = plan_of(tmp_path / "a", SETUP | {"setup.cfg": "[coverage:run]\nsource = pkg\nbranch = true\n"})
+    assert own.env["COVERAGE_PROCESS_START"] == "/workspace/setup.cfg" and "printf" not in own.test
+    default = plan_of(tmp_path / "b", SETUP)
+    assert default.env["COVERAGE_PROCESS_START"].endswith("/coveragerc") and "printf" in default.test
+    pytest_cov = plan_of(tmp_path / "c", SETUP | {"pytest.ini": "[pytest]\naddopts = --cov=pkg\n    -q\n"})
+    assert "COVERAGE_PROCESS_START" not in pytest_cov.env  # pytest-cov measures; its data is read
+    assert "coverage json" in (pytest_cov.after_test or "")
