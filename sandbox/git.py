@@ -187,10 +187,14 @@ def _snapshot(directory: Path, destination: Path) -> SourceTree:
 
 
 def load_tree(box: LiveSandbox, tree: SourceTree) -> None:
-    """Replace the sandbox's /workspace with the tree (files owned by the sandbox user)."""
+    """Replace the sandbox's /workspace with the tree (files owned by the sandbox user).
+
+    Every file's modification time is the commit's committer time, not the time of this checkout: build
+    tools that judge freshness by mtime (cargo) then see a restored target/ as up to date for the same
+    sources, where a checkout's "now" would make every source newer than every cached artifact."""
     with tempfile.TemporaryDirectory(prefix="dockhand-tree-") as tmp:
         archive = Path(tmp) / "tree.tar"
-        _tar_tree(tree.path, archive)
+        _tar_tree(tree.path, archive, mtime=_commit_time(tree.path, tree.commit))
         wipe = box.exec(ExecRequest(command=f"find {WORKSPACE} -mindepth 1 -delete", timeout_seconds=120))
         if not wipe.ok:
             raise GitError(f"sandbox {box.sandbox_id}: cannot empty the workspace: {wipe.stderr.strip()}")
@@ -316,10 +320,20 @@ def _locked(mirror: Path) -> Iterator[None]:
         yield
 
 
-def _tar_tree(root: Path, destination: Path) -> None:
+def _commit_time(repo: Path, commit: str) -> int | None:
+    """The commit's committer time (seconds since the epoch); None when `repo` cannot say."""
+    try:
+        return int(_git(["-C", str(repo), "show", "--no-patch", "--format=%ct", "--end-of-options", commit]).strip())
+    except (GitError, ValueError):
+        return None
+
+
+def _tar_tree(root: Path, destination: Path, *, mtime: int | None = None) -> None:
     def owned_by_sandbox(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid = info.gid = SANDBOX_UID
         info.uname = info.gname = "sandbox"
+        if mtime is not None:
+            info.mtime = mtime
         return info
 
     with tarfile.open(destination, mode="w") as tar:

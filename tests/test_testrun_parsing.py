@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,62 @@ def test_junit_from_pytest_matches_its_own_counts() -> None:
     assert 'tests="6"' in raw and 'failures="1"' in raw and 'errors="1"' in raw and 'skipped="1"' in raw
     failing = next(c for c in report.cases if c.status is TestStatus.FAILED)
     assert failing.name == "tests.test_calc.test_sub_fails" and "assert 2 == 3" in (failing.message or "")
+
+
+def _summary_counts(line: str, words: dict[str, str]) -> dict[str, int]:
+    """The counts a runner's own summary line gives, by our status names (`words`: its word -> ours)."""
+    found = {words[word]: int(n) for n, word in re.findall(r"(\d+) (\w+)", line) if word in words}
+    return {status: found.get(status, 0) for status in ("passed", "failed", "skipped")}
+
+
+def test_junit_same_named_cases_are_distinct_tests_as_mocha_counts_them() -> None:
+    # mocha's xunit reporter, three `it("adds")` in one describe: mocha counts three tests, so do we.
+    report = parse_junit((FIXTURES / "mocha-xunit-duplicates.xml").read_bytes())
+    words = {"passing": "passed", "failing": "failed", "pending": "skipped"}
+    expected = _summary_counts((FIXTURES / "mocha-xunit-duplicates-summary.txt").read_text(), words)
+    assert expected == {"passed": 3, "failed": 1, "skipped": 1}
+    assert {k: getattr(report.totals, k) for k in expected} == expected and report.totals.errors == 0
+    assert [c.status for c in report.cases if c.name == "calc.adds"] == [
+        TestStatus.PASSED,
+        TestStatus.PASSED,
+        TestStatus.FAILED,
+    ]
+
+
+def test_junit_pytest_rerunfailures_attempts_count_as_pytest_counts_them() -> None:
+    # pytest-rerunfailures (16.7, pytest 9) writes an empty <testcase> per attempt and no mark on any;
+    # pytest's own count (the summary line, and tests="6" on the suite) has each test once.
+    raw = (FIXTURES / "pytest-rerunfailures-junit.xml").read_text()
+    assert raw.count("<testcase ") == 8 and 'tests="6"' in raw and "rerun" not in raw.lower()
+    report = parse_junit(raw)
+    words = {"passed": "passed", "failed": "failed", "skipped": "skipped"}
+    expected = _summary_counts((FIXTURES / "pytest-rerunfailures-summary.txt").read_text(), words)
+    assert expected == {"passed": 4, "failed": 1, "skipped": 1}
+    assert {k: getattr(report.totals, k) for k in expected} == expected and report.totals.errors == 0
+    always = [c for c in report.cases if c.name == "test_flaky.test_always_fails"]
+    assert len(always) == 1 and always[0].status is TestStatus.FAILED
+    assert "fails on every attempt" in (always[0].message or "")
+
+
+def test_junit_marked_reruns_replace_the_earlier_attempt() -> None:
+    # Surefire's convention: attempts recorded inside the case (<flakyFailure>, <rerunFailure>…), or a
+    # later same-key case marked as a rerun (those children, or a `rerun` property), replaces the earlier.
+    surefire = (
+        '<testsuite tests="2"><testcase classname="C" name="flaky"><flakyFailure message="once"/></testcase>'
+        '<testcase classname="C" name="broken"><failure message="x"/><rerunFailure message="x"/></testcase>'
+        "</testsuite>"
+    )
+    report = parse_junit(surefire)
+    assert (report.totals.passed, report.totals.failed, report.totals.total) == (1, 1, 2)
+    separate = (
+        '<testsuite><testcase classname="t" name="flaky"><failure message="first"/></testcase>'
+        '<testcase classname="t" name="flaky"><rerunFailure message="first"/></testcase>'
+        '<testcase classname="t" name="other"><failure message="no"/></testcase>'
+        '<testcase classname="t" name="other"><properties><property name="rerun" value="1"/></properties>'
+        "</testcase></testsuite>"
+    )
+    report = parse_junit(separate)
+    assert (report.totals.passed, report.totals.failed, report.totals.total) == (2, 0, 2)
 
 
 def test_go_json_counts_subtests_like_gotestsum() -> None:
@@ -134,12 +191,12 @@ def test_reviewed_edge_cases() -> None:
     report = parse_libtest(doc)
     assert (report.totals.passed, report.totals.failed, 0) == libtest_summary(doc)
     assert "boom" in (report.cases[1].message or "")
-    # A rerun plugin's attempts count once, as the last attempt.
-    rerun = (
-        '<testsuite><testcase classname="t" name="flaky"><failure message="x"/></testcase>'
-        '<testcase classname="t" name="flaky"/></testsuite>'
+    # Same-named cases without a rerun record are distinct tests, whatever their results.
+    same = (
+        '<testsuite><testcase classname="t" name="twin"><failure message="x"/></testcase>'
+        '<testcase classname="t" name="twin"/></testsuite>'
     )
-    assert parse_junit(rerun).totals.passed == 1 and parse_junit(rerun).totals.total == 1
+    assert (parse_junit(same).totals.passed, parse_junit(same).totals.failed) == (1, 1)
     with pytest.raises(ReportError):
         parse_junit('<testsuite><testcase classname="t" name="x" time="abc"/></testsuite>')
     # A test whose binary died mid-run is a failure, not lost.

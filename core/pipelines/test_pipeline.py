@@ -393,7 +393,8 @@ def _report_project(
             project["status"] = "failed"
         else:
             project["status"] = "passed"
-    coverage = _coverage(box, plan, folder, project)
+    tree = _run(ctx).tree  # the host checkout: Go's per-line coverage reads the source
+    coverage = _coverage(box, plan, folder, project, tree.path / plan.root if tree else None)
     if coverage is not None:
         project["coverage_percent"] = coverage.percent
         project["coverage"] = coverage.summary()
@@ -449,7 +450,9 @@ def _parse_results(plan: ProjectPlan, raw: bytes) -> TestReport:
     return parse_libtest(raw)
 
 
-def _coverage(box: LiveSandboxLike, plan: ProjectPlan, folder: Path, project: dict[str, Any]) -> Coverage | None:
+def _coverage(
+    box: LiveSandboxLike, plan: ProjectPlan, folder: Path, project: dict[str, Any], source: Path | None
+) -> Coverage | None:
     if plan.coverage is None or plan.coverage_path is None:
         project["coverage_note"] = f"coverage not available for {plan.framework}"
         return None
@@ -459,7 +462,7 @@ def _coverage(box: LiveSandboxLike, plan: ProjectPlan, folder: Path, project: di
         if plan.coverage is CoverageFormat.COVERAGE_PY:
             return parse_coverage_py(raw)
         if plan.coverage is CoverageFormat.GO_PROFILE:
-            return parse_go_coverprofile(raw, plan.module)
+            return parse_go_coverprofile(raw, plan.module, source)
         root = WORKSPACE if plan.root == "." else plan.workdir
         final = parse_istanbul_final(raw, root)
         # The tool's own line totals (json-summary) are the figure it prints; coverage-final gives per-line data.
@@ -492,6 +495,10 @@ def _cache_key(ctx: StageContext, plan: ProjectPlan, tree: SourceTree) -> str:
     manifests["#plan"] = (plan.install or "").encode() + plan.root.encode()
     repository = ctx.task.repository or hashlib.sha256(source_of(ctx).encode()).hexdigest()[:12]
     digest = hashlib.sha256(f"{repository}\0{tree.ref}\0".encode())
+    if plan.language is Language.RUST:
+        # cargo judges the crate's own sources by mtime (checkouts carry the commit's time): a target/ built
+        # from another commit could look fresh for changed sources, so it is reused for the same commit only.
+        digest.update(tree.commit.encode())
     for name in sorted(manifests):
         digest.update(name.encode() + b"\0" + hashlib.sha256(manifests[name]).digest())
     return f"{plan.language.value}-{digest.hexdigest()[:24]}"

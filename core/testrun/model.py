@@ -65,37 +65,58 @@ class TestReport:
         return cls(cases=cases, totals=Totals.of(cases))
 
 
+def _percent(covered: int, total: int) -> float | None:
+    return round(100.0 * covered / total, 2) if total else None
+
+
 @dataclass(frozen=True, kw_only=True)
 class FileCoverage:
+    """`covered`/`total` count lines (statements); branches, where the tool measured them, count too."""
+
     path: str
     covered: int
     total: int
     covered_lines: frozenset[int] = frozenset()
     missed_lines: frozenset[int] = frozenset()
+    covered_branches: int = 0
+    branches: int = 0
 
     @property
     def percent(self) -> float | None:
-        return round(100.0 * self.covered / self.total, 2) if self.total else None
+        # coverage.py's own figure with branch coverage on: (lines + branches hit) / (lines + branches).
+        return _percent(self.covered + self.covered_branches, self.total + self.branches)
+
+    def summary(self, *, branches: bool = False) -> dict[str, Any]:
+        lines = {"percent": self.percent, "covered": self.covered, "total": self.total}
+        return lines | ({"covered_branches": self.covered_branches, "branches": self.branches} if branches else {})
 
 
 @dataclass(frozen=True, kw_only=True)
 class Coverage:
-    """Line (or statement) coverage: total and per file; per-line data where the tool gives it."""
+    """Line (or statement) coverage, and branch coverage where the tool measured it: total and per file;
+    per-line data where the tool gives it."""
 
     covered: int
     total: int
     files: list[FileCoverage] = field(default_factory=list)
+    covered_branches: int = 0
+    branches: int = 0
 
     @property
     def percent(self) -> float | None:
-        return round(100.0 * self.covered / self.total, 2) if self.total else None
+        return _percent(self.covered + self.covered_branches, self.total + self.branches)
 
     def summary(self) -> dict[str, Any]:
+        """The figures as stored with a result; branch counts only where the tool measured branches, so a
+        line-coverage summary stays as it always was."""
+        measured = self.branches > 0
+        branch = {"covered_branches": self.covered_branches, "branches": self.branches} if measured else {}
         return {
             "percent": self.percent,
             "covered": self.covered,
             "total": self.total,
-            "files": {f.path: {"percent": f.percent, "covered": f.covered, "total": f.total} for f in self.files},
+            **branch,
+            "files": {f.path: f.summary(branches=measured) for f in self.files},
         }
 
 

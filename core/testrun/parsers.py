@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from typing import Any
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestSuite
@@ -16,7 +17,10 @@ class ReportError(ValueError):
 
 
 def parse_junit(data: bytes | str) -> TestReport:
-    """JUnit XML (pytest, jest-junit, vitest, mocha xunit, node --test junit)."""
+    """JUnit XML (pytest, jest-junit, vitest, mocha xunit, node --test junit).
+
+    Test cases with the same classname and name are distinct tests (jest and mocha allow duplicate
+    titles) unless a rerun plugin's own record says that one is another's attempt: see `_suite_cases`."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     if not text.strip():
         raise ReportError("the JUnit report is empty")
@@ -25,16 +29,58 @@ def parse_junit(data: bytes | str) -> TestReport:
     except Exception as exc:  # junitparser raises lxml/ElementTree errors of several kinds
         raise ReportError(f"the JUnit report is not valid XML: {exc}") from None
     suites = [xml] if isinstance(xml, TestSuite) else list(xml)
-    # Rerun plugins write one <testcase> per attempt: the last one is the test's result.
-    by_key: dict[tuple[str, str, str], TestCase] = {}
     try:
-        for suite in suites:
-            for case in suite:
-                parsed = _junit_case(case)
-                by_key[(case.classname or "", case.name or "", case._elem.get("file") or "")] = parsed
+        cases = [parsed for suite in suites for parsed in _suite_cases(suite)]
     except (ValueError, TypeError, AttributeError) as exc:
         raise ReportError(f"the JUnit report has a malformed test case: {exc}") from None
-    return TestReport.of(list(by_key.values()))
+    return TestReport.of(cases)
+
+
+# Maven Surefire's record of attempts inside a <testcase>, which other rerun writers copy.
+_RERUN_TAGS = ("rerunFailure", "rerunError", "flakyFailure", "flakyError")
+
+
+def _suite_cases(suite: Any) -> list[TestCase]:
+    """One suite's tests, each once. Two kinds of rerun record make a case another's attempt:
+
+    - a mark on the case (Surefire's `<rerunFailure>`/`<flakyFailure>`… children, or a `rerun` property):
+      it is the latest attempt of the earlier case with its key, and replaces it;
+    - pytest-rerunfailures marks nothing: each attempt before the last is a `<testcase>` with no result,
+      and the suite's `tests` attribute counts only the tests pytest itself counted. The surplus of
+      cases over that count is the number of such attempts, dropped from earlier same-key cases."""
+    elems = list(suite)
+    keys = [(c.classname or "", c.name or "", c._elem.get("file") or "") for c in elems]
+    kept: list[int] = []
+    latest: dict[tuple[str, str, str], int] = {}  # key -> position in `kept`
+    for index, (case, key) in enumerate(zip(elems, keys, strict=True)):
+        if _marked_rerun(case) and key in latest:
+            kept[latest[key]] = index
+        else:
+            latest[key] = len(kept)
+            kept.append(index)
+    surplus = len(kept) - _declared_tests(suite, len(kept))
+    remaining = Counter(keys[i] for i in kept)
+    dropped: set[int] = set()
+    for index in kept:
+        remaining[keys[index]] -= 1
+        if len(dropped) < surplus and remaining[keys[index]] > 0 and not list(elems[index].result):
+            dropped.add(index)
+    return [_junit_case(elems[i]) for i in kept if i not in dropped]
+
+
+def _declared_tests(suite: Any, default: int) -> int:
+    """The suite's own count of its tests (`tests="…"`); `default` when it has none or it is not a number."""
+    try:
+        return int(suite._elem.get("tests", default))
+    except ValueError:
+        return default
+
+
+def _marked_rerun(case: Any) -> bool:
+    elem = case._elem
+    if any(elem.find(tag) is not None for tag in _RERUN_TAGS):
+        return True
+    return any(prop.get("name") == "rerun" for prop in elem.iterfind("properties/property"))
 
 
 def _junit_case(case: Any) -> TestCase:
