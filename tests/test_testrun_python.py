@@ -21,13 +21,22 @@ SETUP = {"setup.py": "from setuptools import setup\nsetup(name='x')\n"}
 def test_tox_commands_and_deps_are_the_test_command(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, SETUP | {
         "tox.ini": "[tox]\nenvlist = py39,py311,lint\n\n[testenv]\ndeps =\n    -r{toxinidir}/tests/requirements.txt\n"
-        "    py27: mock\ncommands =\n    pip install -e .\n    pytest {posargs:tests} -q\n    - coverage report\n",
+        "    py27: mock\n    py{38,311}: ipython\n"
+        "commands =\n    pip install -e .\n    pytest {posargs:tests} -q\n    - coverage report\n",
         "tests/requirements.txt": "hypothesis\n",
     })  # fmt: skip
     assert plan.test_source is TestSource.TOX and "[testenv] commands" in plan.source_detail
     assert plan.test.endswith("&& pytest tests -q && coverage report")
     assert "-r ./tests/requirements.txt" in (plan.install or "") or "-r tests/requirements.txt" in (plan.install or "")
-    assert "mock" not in (plan.install or "")  # another factor's line
+    assert "mock" not in (plan.install or "") and " ipython" in (plan.install or "")  # factor lines
+
+
+def test_tox_defaults_with_substitutions_inside_and_a_basetemp_of_their_own(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, SETUP | {
+        "tox.ini": "[testenv]\ncommands =\n    python -m pytest --basetemp={envtmpdir} "
+        '{posargs: "{toxinidir}/pkg/test" "{toxinidir}/docs" --cov=pkg}\n',
+    })  # fmt: skip
+    assert plan.test.endswith('python -m pytest --basetemp=.venv/tmp  "./pkg/test" "./docs" --cov=pkg')
 
 
 def test_unittest_suites_keep_their_own_runner_and_load_tests(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ def declared_python_test(directory: Path, files: set[str]) -> DeclaredTest | Non
 
 
 # --- tox ----------------------------------------------------------------------------------------
-_TOX_FACTOR = re.compile(r"^(?P<factors>[\w.,!-]+):\s+(?P<rest>.*)$")
+_TOX_FACTOR = re.compile(r"^(?P<factors>[\w.,!{}-]+):\s+(?P<rest>.*)$")
 
 
 def _tox(directory: Path, files: set[str]) -> DeclaredTest | None:
@@ -89,7 +89,7 @@ def _tox_lines(value: str) -> list[str]:
         if not line or line.startswith("#"):
             continue
         if match := _TOX_FACTOR.match(line):
-            factors = {f.strip() for f in re.split(r"[,-]", match["factors"])}
+            factors = {f.strip() for f in re.split(r"[,{}-]", match["factors"])}
             if not factors & {"py", "py3", "py311", "cov", "coverage", "test", "tests"}:
                 continue
             line = match["rest"]
@@ -98,16 +98,32 @@ def _tox_lines(value: str) -> list[str]:
 
 
 def _tox_substitute(line: str) -> str:
-    line = re.sub(r"\{posargs:([^}]*)\}", r"\1", line)
+    line = _posargs_default(line)
     line = re.sub(r"\{env:[^:}]+:([^}]*)\}", r"\1", line)
     replacements = {
         "{posargs}": "", "{toxinidir}": ".", "{tox_root}": ".", "{envpython}": "python", "{env_python}": "python",
-        "{envbindir}": ".venv/bin", "{env_bin_dir}": ".venv/bin", "{envtmpdir}": "/tmp", "{env_tmp_dir}": "/tmp",
+        "{envbindir}": ".venv/bin", "{env_bin_dir}": ".venv/bin",
+        # pytest removes and recreates a --basetemp: a folder of its own, never /tmp itself.
+        "{envtmpdir}": ".venv/tmp", "{env_tmp_dir}": ".venv/tmp",
         "{envdir}": ".venv", "{env_dir}": ".venv", "{envsitepackagesdir}": "", "{envname}": "py",
     }  # fmt: skip
     for key, value in replacements.items():
         line = line.replace(key, value)
     return re.sub(r"\{[^}]*\}", "", line).strip()
+
+
+def _posargs_default(line: str) -> str:
+    """`{posargs:DEFAULT}` → DEFAULT, where DEFAULT may hold substitutions of its own (`{toxinidir}/tests`)."""
+    start = line.find("{posargs:")
+    while start != -1:
+        depth, end = 0, start
+        for end in range(start, len(line)):
+            depth += {"{": 1, "}": -1}.get(line[end], 0)
+            if depth == 0:
+                break
+        line = line[:start] + line[start + len("{posargs:") : end] + line[end + 1 :]
+        start = line.find("{posargs:")
+    return line
 
 
 # --- hatch and pdm scripts ----------------------------------------------------------------------

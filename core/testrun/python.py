@@ -79,7 +79,8 @@ def python_plan(directory: Path, rel: str, files: set[str]) -> ProjectPlan:
         f". .venv/bin/activate; unset COVERAGE_PROCESS_START; python -m coverage combine -q --append {rc} "
         f">/dev/null 2>&1; python -m coverage json -q {rc} -o {reports}/coverage.json"
     )
-    requirements = _requirement_files(directory, files)
+    # A declared runner's deps are the whole set (tox installs nothing else); otherwise the requirement files.
+    requirements = [] if declared is not None and declared.deps else _requirement_files(directory, files)
     return ProjectPlan(
         language=Language.PYTHON, root=rel, framework=framework, package_manager="pip",
         install=_install(directory, files, declared, pyproject, requirements),
