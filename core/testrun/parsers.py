@@ -93,7 +93,12 @@ def _junit_case(case: Any) -> TestCase:
         status = TestStatus.SKIPPED
     else:
         status = TestStatus.PASSED
-    message = (results[0].message or (results[0].text or "").strip()[:2000] or None) if results else None
+    message = None
+    if results:
+        # The attribute is often a bare label ("collection failure"); the text holds the cause.
+        label, text = (results[0].message or "").strip(), (results[0].text or "").strip()
+        parts = [label, text[-2000:]] if text and text not in label else [label]
+        message = "\n".join(part for part in parts if part) or None
     name = f"{case.classname}.{case.name}" if case.classname else case.name
     file = case._elem.get("file")  # junitparser has no accessor for it
     return TestCase(name=name, status=status, file=file, duration_seconds=case.time, message=message)
