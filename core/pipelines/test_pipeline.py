@@ -421,6 +421,8 @@ def _read_results(
             return _parse_results(plan, raw)
         except Exception as exc:  # a repository's tools can write anything: any bad report is that project's error
             reason = str(exc) if isinstance(exc, DockhandError | ReportError) else f"{type(exc).__name__}: {exc}"
+    else:
+        output = _kept_output(box, plan, folder) or output
     totals = summary_totals(plan.framework, output)
     if totals is not None and totals.total:
         project["results_from"] = "summary line"
@@ -432,6 +434,17 @@ def _read_results(
             error=f"no usable test report from {plan.framework}: {reason}" + _last_lines(output),
         )
     return None
+
+
+def _kept_output(box: LiveSandboxLike, plan: ProjectPlan, folder: Path) -> str:
+    """The whole output a summary-read runner's command kept in its results file (e.g. tape's TAP through
+    `tee`): the run's own output is held only head and tail. Empty when the command kept none."""
+    try:
+        raw = box.read_file(plan.results_path, max_bytes=MAX_REPORT_BYTES)
+    except DockhandError:
+        return ""
+    (folder / Path(plan.results_path).name).write_bytes(raw)
+    return raw.decode("utf-8", "replace")
 
 
 def _last_lines(output: str, count: int = 12) -> str:
