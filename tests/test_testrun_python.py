@@ -106,3 +106,44 @@ def test_coverage_the_way_the_project_measures_it(tmp_path: Path) -> None:
     pytest_cov = plan_of(tmp_path / "c", SETUP | {"pytest.ini": "[pytest]\naddopts = --cov=pkg\n    -q\n"})
     assert "COVERAGE_PROCESS_START" not in pytest_cov.env  # pytest-cov measures; its data is read
     assert "coverage json" in (pytest_cov.after_test or "")
+
+
+NOXFILE = """import nox
+
+LINT_DEPS = ["ruff"]
+TEST_DEPS = ("pytest", "pytest-mock>=3")
+
+
+@nox.session
+def lint(session):
+    session.install(*LINT_DEPS)
+    session.run("ruff", "check", ".")
+
+
+@nox.session(python=["3.10", "3.11"], name="tests")
+def run_tests(s: nox.Session) -> None:
+    s.install("-r", "requirements/test.txt", *TEST_DEPS)
+    s.install("-e", ".[test,yaml]")
+    s.run("pytest", "-q", "--strict-markers", *s.posargs)
+    s.run("python", "-m", "pytest", some_computed_list())  # not literal: not guessed at
+    s.run("coverage", "report")
+"""
+
+
+def test_a_nox_test_session_is_read_never_run(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, SETUP | {"noxfile.py": NOXFILE, "requirements/test.txt": "hypothesis\n"})
+    assert plan.test_source is TestSource.NOX and plan.source_detail == "noxfile.py session tests"
+    assert plan.test.endswith("&& pytest -q --strict-markers && coverage report"), plan.test
+    install = plan.install or ""
+    assert "-r requirements/test.txt" in install and "pytest-mock>=3" in install and "ruff" not in install
+    assert "-e.[test,yaml]" in install
+
+
+def test_a_noxfile_that_does_not_parse_or_has_no_test_session_falls_through(tmp_path: Path) -> None:
+    broken = plan_of(tmp_path / "broken", SETUP | {"noxfile.py": "import nox\n@nox.session\ndef tests(s:\n"})
+    assert broken.test_source is TestSource.HEURISTIC
+    docs_only = "import nox\n@nox.session\ndef docs(session):\n    session.run('sphinx-build', 'docs', 'out')\n"
+    assert plan_of(tmp_path / "docs", SETUP | {"noxfile.py": docs_only}).test_source is TestSource.HEURISTIC
+    # No session named for tests, but one that runs a test tool.
+    other = "import nox\n@nox.session\ndef check(session):\n    session.install('.')\n    session.run('pytest')\n"
+    assert plan_of(tmp_path / "other", SETUP | {"noxfile.py": other}).source_detail == "noxfile.py session check"

@@ -1,6 +1,7 @@
-"""How a Python project says its tests run: tox, hatch or pdm scripts, a Makefile `test` target, or the
-test steps of its CI workflow. Read, never executed as what they are (no tox, no workflow runner): the
-commands and their test dependencies are taken out and run in dockhand's own sandbox venv.
+"""How a Python project says its tests run: tox, a nox session, hatch or pdm scripts, a Makefile `test`
+target, or the test steps of its CI workflow. Read, never executed as what they are (no tox, no nox, no
+workflow runner): the commands and their test dependencies are taken out and run in dockhand's own
+sandbox venv.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.testrun.noxfile import nox_sessions, pick_test_session
 from core.testrun.plan import TestSource, read_text
 
 # A command that runs tests (not one that lints, builds docs or uploads coverage).
@@ -32,7 +34,7 @@ class DeclaredTest:
 
 
 def declared_python_test(directory: Path, files: set[str]) -> DeclaredTest | None:
-    for reader in (_tox, _hatch, _pdm, _makefile, _workflow):
+    for reader in (_tox, _nox, _hatch, _pdm, _makefile, _workflow):
         found = reader(directory, files)
         if found is not None and found.commands:
             return found
@@ -124,6 +126,22 @@ def _posargs_default(line: str) -> str:
         line = line[:start] + line[start + len("{posargs:") : end] + line[end + 1 :]
         start = line.find("{posargs:")
     return line
+
+
+# --- nox ----------------------------------------------------------------------------------------
+def _nox(directory: Path, files: set[str]) -> DeclaredTest | None:
+    if "noxfile.py" not in files:
+        return None
+    session = pick_test_session(nox_sessions(directory), lambda command: bool(_TEST_TOOL.search(command)))
+    if session is None:
+        return None
+    return DeclaredTest(
+        source=TestSource.NOX,
+        detail=f"noxfile.py session {session.name}",
+        commands=tuple(_runnable(list(session.commands))),
+        deps=session.requirements,
+        extras=session.extras,
+    )
 
 
 # --- hatch and pdm scripts ----------------------------------------------------------------------

@@ -45,7 +45,7 @@ _PACKAGING = ("pyproject.toml", "setup.py", "setup.cfg")
 
 
 def is_python(directory: Path, files: set[str]) -> bool:
-    if {"pyproject.toml", "setup.py", "setup.cfg", "conftest.py", "pytest.ini", "tox.ini"} & files or any(
+    if {"pyproject.toml", "setup.py", "setup.cfg", "conftest.py", "pytest.ini", "tox.ini", "noxfile.py"} & files or any(
         re.fullmatch(r"requirements.*\.txt", f) for f in files
     ):
         return True
@@ -86,7 +86,7 @@ def python_plan(directory: Path, rel: str, files: set[str]) -> ProjectPlan:
         install=_install(directory, files, declared, pyproject, requirements),
         test=" && ".join(prefix + commands), results=ResultFormat.JUNIT, results_path=junit,
         coverage=CoverageFormat.COVERAGE_PY, coverage_path=f"{reports}/coverage.json", after_test=after,
-        manifests=tuple(sorted({f for f in files if f in {*_PACKAGING, "tox.ini"}} | set(requirements))),
+        manifests=tuple(sorted({f for f in files if f in {*_PACKAGING, "tox.ini", "noxfile.py"}} | set(requirements))),
         cache_paths=(f"{WORKSPACE}/{rel}/.venv".replace("/./", "/").rstrip("/"),), env=env,
         test_source=declared.source if declared else TestSource.HEURISTIC,
         source_detail=declared.detail if declared else "",
