@@ -183,7 +183,23 @@ def _snapshot(directory: Path, destination: Path) -> SourceTree:
     _git(["-C", str(destination), "config", "user.name", "dockhand"])
     _git(["-C", str(destination), "config", "user.email", "dockhand@localhost"])
     commit = _git(["-C", str(destination), "rev-parse", "HEAD"]).strip()
+    if version := _sdist_version(destination):
+        # Without git, version tools (setuptools_scm, hatch-vcs, versioneer) read an sdist's PKG-INFO; with the
+        # snapshot's repository they read its tags, and a repository with none is version 0.1.dev1 — which
+        # breaks every dependency that asks for the package itself. The tag says what PKG-INFO said.
+        _git(["-C", str(destination), "tag", version])
     return SourceTree(source=str(directory), ref="working tree", commit=commit, path=destination)
+
+
+def _sdist_version(tree: Path) -> str | None:
+    """The `Version:` of an unpacked sdist's top-level PKG-INFO, when it is a plain version a tag can carry."""
+    path = tree / "PKG-INFO"
+    if path.is_symlink() or not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        head = handle.read(64 * 1024).decode("utf-8", "replace")
+    match = re.search(r"^Version:\s*(?P<version>[0-9][0-9A-Za-z.+!-]{0,60})\s*$", head, re.MULTILINE)
+    return match["version"] if match else None
 
 
 def load_tree(box: LiveSandbox, tree: SourceTree) -> None:

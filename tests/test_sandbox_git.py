@@ -149,3 +149,18 @@ def test_work_is_published_as_a_branch_from_the_host(
     assert CANARY not in (mirrors.path_for(source) / "config").read_text()
     with pytest.raises(GitError, match="not a valid branch name"):
         publish_bundle(mirrors, source, bundle, "bad..name")
+
+
+def test_a_plain_sdist_folder_keeps_the_version_its_pkg_info_states(tmp_path: Path) -> None:
+    from sandbox.git import materialize
+
+    sdist = tmp_path / "pkg-2.8.2"
+    sdist.mkdir()
+    (sdist / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: pkg\nVersion: 2.8.2\n\nlong description\n")
+    (sdist / "setup.py").write_text("from setuptools import setup\nsetup()\n")
+    tree = materialize(RepoMirrors(tmp_path / "mirrors", allow_local=True), str(sdist), None, tmp_path / "tree")
+    # What setuptools_scm asks git: the snapshot's commit is that version, not 0.1.dev1.
+    assert git(tree.path, "describe", "--tags", "--exact-match") == "2.8.2"
+    (sdist / "PKG-INFO").write_text("Version: $(touch /tmp/x)\n")  # not a version: no tag at all
+    plain = materialize(RepoMirrors(tmp_path / "mirrors", allow_local=True), str(sdist), None, tmp_path / "t2")
+    assert git(plain.path, "tag", "--list") == ""

@@ -286,3 +286,7 @@ def test_dockhand_run_test_json(
         "errors": 0,
     }
     assert isinstance(py["coverage_percent"], float) and py["duration_seconds"] > 0
+    # The run's own time, split: the project's commands and what dockhand itself spent around them.
+    took = out["timings"]
+    assert took["commands_seconds"] >= py["duration_seconds"] > 0 and took["overhead_seconds"] > 0
+    assert took["total_seconds"] == pytest.approx(took["commands_seconds"] + took["overhead_seconds"], abs=0.02)

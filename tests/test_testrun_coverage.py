@@ -103,6 +103,21 @@ def test_go_diff_coverage_ignores_comments_and_braces_a_change_touched() -> None
     assert (result.covered, result.total, result.uncovered) == (2, 4, {"shapes.go": [29, 31]})
 
 
+def test_diff_coverage_finds_a_regularly_installed_copy_of_a_changed_file() -> None:
+    # A tox-style `pip install .`: coverage measured the copy in site-packages, the change is to src/.
+    installed = FileCoverage(
+        path=".venv/lib/python3.11/site-packages/pkg/mod.py",
+        covered=1, total=2, covered_lines=frozenset({3}), missed_lines=frozenset({5}),
+    )  # fmt: skip
+    coverage = Coverage(covered=1, total=2, files=[installed])
+    diff = "--- a/src/pkg/mod.py\n+++ b/src/pkg/mod.py\n@@ -2,0 +3,3 @@\n+a\n+b\n+c\n"
+    result = diff_coverage(coverage, changed_lines(diff))
+    assert result is not None and (result.covered, result.total) == (1, 2)
+    assert result.uncovered == {"src/pkg/mod.py": [5]}
+    other = "--- a/src/other/mod.py\n+++ b/src/other/mod.py\n@@ -2,0 +3,1 @@\n+a\n"
+    assert diff_coverage(coverage, changed_lines(other)) == diff_coverage(coverage, {})
+
+
 def test_go_without_the_source_only_each_blocks_first_line_counts(tmp_path: Path) -> None:
     profile = (SHAPES / "cover.out").read_bytes()
     for source in (None, tmp_path):  # no checkout given, or the file is not in it

@@ -148,3 +148,14 @@ def test_without_a_script_the_runner_is_called_directly(tmp_path: Path) -> None:
     assert plan.test_source is TestSource.HEURISTIC
     assert plan.test.startswith("npx mocha --reporter xunit --reporter-options output=")
     assert plan_of(tmp_path, {}).framework == "node-test"
+
+
+def test_a_script_naming_a_file_the_project_lacks_gives_way_to_its_makefile(tmp_path: Path) -> None:
+    # A published tarball whose `npm test` runs a test.js it does not ship, and whose Makefile runs mocha.
+    makefile = "TESTS = test/*.js\n\ntest:\n\t@node_modules/.bin/_mocha -R dot $(TESTS)\n\n.PHONY: test\n"
+    plan = plan_of(tmp_path, {"scripts": {"test": "node test.js"}, "devDependencies": {"mocha": "2"}},
+                   Makefile=makefile)  # fmt: skip
+    assert plan.test_source is TestSource.MAKEFILE and plan.test == "make test" and plan.framework == "mocha"
+    assert plan.results is ResultFormat.SUMMARY
+    (tmp_path / "test.js").write_text("require('assert').ok(true)\n")  # the file is there: the script is the way
+    assert plan_of(tmp_path, {"scripts": {"test": "node test.js"}}).test_source is TestSource.PACKAGE_JSON

@@ -59,7 +59,10 @@ def test_one_consistent_set_of_requirements(tmp_path: Path) -> None:
     })  # fmt: skip
     install = plan.install or ""
     assert "-r requirements-py39.txt" in install and "-r requirements/test.txt" in install
-    assert "py36" not in install and "py312" not in install and install.count("pip install") == 1
+    assert "py36" not in install and "py312" not in install
+    # One resolution for the project's own set; only the tools it lacks (coverage, pytest) come after it.
+    assert len([step for step in install.split(" && ") if step.startswith(".venv/bin/pip install")]) == 1
+    assert install.startswith("python3 -m venv .venv &&")  # isolated: Debian's own pytest is not the project's
 
 
 def test_test_extras_and_dependency_groups(tmp_path: Path) -> None:

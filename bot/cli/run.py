@@ -242,6 +242,7 @@ def _summary(task_id: str, status: TaskStatus, result: dict[str, Any], error: st
         "reused_from": result.get("reused_from"),
         "error": None if overall == "passed" else error,
         "projects": projects,
+        "timings": result.get("timings"),
     }
 
 
@@ -264,6 +265,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
         )
         if p.get("error"):
             typer.echo(f"    {p['error']}")
+    if took := summary.get("timings"):
+        typer.echo(
+            f"took {took['total_seconds']:.1f}s: {took['commands_seconds']:.1f}s in the projects' own install and "
+            f"test commands, {took['overhead_seconds']:.1f}s dockhand's own"
+        )
     color = typer.colors.GREEN if summary["status"] == "passed" else typer.colors.RED
     typer.secho(
         f"result: {summary['status']}" + (f" — {summary['error']}" if summary.get("error") else ""), fg=color, bold=True

@@ -55,6 +55,7 @@ class TestRun:
         self.projects: list[dict[str, Any]] = []
         self.reused: dict[str, Any] | None = None
         self.outputs: dict[int, str] = {}  # per project (by index): the test run's output, head and tail
+        self.started = time.monotonic()
 
 
 RunT = TypeVar("RunT", bound="TestRun")
@@ -309,7 +310,7 @@ def reset_projects(run: TestRun) -> None:
 def report(ctx: StageContext) -> None:
     run, spec = _run(ctx), _spec(ctx)
     if run.reused is not None:
-        ctx.result.update({k: v for k, v in run.reused.items() if k != "_run"})
+        ctx.result.update({k: v for k, v in run.reused.items() if k != "_run"}, timings=timings(run))
         if run.reused.get("status") != "passed":
             raise StageFailedError(f"tests {run.reused.get('status')} (result of task {run.reused['reused_from']})")
         return
@@ -490,11 +491,28 @@ def _coverage(
         return None
 
 
+def timings(run: TestRun) -> dict[str, float]:
+    """The run so far, split into the projects' own install and test commands and dockhand's own overhead
+    (checkout, sandbox, caches, detection, reading reports)."""
+    total = time.monotonic() - run.started
+    commands = sum(float(p.get("install_seconds") or 0) + float(p.get("duration_seconds") or 0) for p in run.projects)
+    return {
+        "total_seconds": round(total, 2),
+        "commands_seconds": round(commands, 2),
+        "overhead_seconds": round(max(total - commands, 0.0), 2),
+    }
+
+
 def _finish(ctx: StageContext, run: TestRun, overall: str) -> None:
-    ctx.result.update(status=overall, projects=run.projects, run_key=_run_key(ctx, run))
+    ctx.result.update(status=overall, projects=run.projects, run_key=_run_key(ctx, run), timings=timings(run))
     ctx.metrics["projects"] = len(run.projects)
     summary = ", ".join(f"{p['language']} {p['root']}: {p['status']}" for p in run.projects)
+    took = ctx.result["timings"]
     ctx.log.write(f"result: {overall} ({summary})", LogStream.SYSTEM)
+    ctx.log.system(
+        f"took {took['total_seconds']:.1f}s: {took['commands_seconds']:.1f}s in the projects' own install and test "
+        f"commands, {took['overhead_seconds']:.1f}s dockhand's own"
+    )
     if overall != "passed":
         raise StageFailedError(f"tests {overall}: {summary}")
 

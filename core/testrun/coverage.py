@@ -261,10 +261,11 @@ def diff_coverage(coverage: Coverage, changed: dict[str, set[int]], root: str = 
     by_path = {_join(root, f.path): f for f in coverage.files}
     if coverage.files and not any(f.covered_lines or f.missed_lines for f in coverage.files):
         return None
+    installed = {_installed_part(f.path): f for f in coverage.files if "site-packages/" in f.path}
     covered = total = 0
     uncovered: dict[str, list[int]] = {}
     for path, lines in changed.items():
-        info = by_path.get(path)
+        info = by_path.get(path) or _installed_copy(installed, path)
         if info is None:
             continue
         executable = lines & (info.covered_lines | info.missed_lines)
@@ -274,6 +275,21 @@ def diff_coverage(coverage: Coverage, changed: dict[str, set[int]], root: str = 
         if executable - hit:
             uncovered[path] = sorted(executable - hit)
     return DiffCoverage(covered=covered, total=total, uncovered=uncovered)
+
+
+def _installed_part(path: str) -> str:
+    """`.venv/lib/python3.11/site-packages/pkg/mod.py` → `pkg/mod.py`: a module measured where it was installed."""
+    return path.rsplit("site-packages/", 1)[1]
+
+
+def _installed_copy(installed: dict[str, FileCoverage], path: str) -> FileCoverage | None:
+    """A checkout file's installed copy (a regular `pip install .` of `src/pkg/mod.py` runs `…/site-packages/
+    pkg/mod.py`): the longest installed path the checkout path ends with."""
+    parts = PurePosixPath(path).parts
+    for start in range(len(parts)):
+        if found := installed.get("/".join(parts[start:])):
+            return found
+    return None
 
 
 def _relative(path: str, root: str) -> str:

@@ -10,6 +10,7 @@ import configparser
 import re
 import tomllib
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,14 @@ _COVERAGE_ONLY = re.compile(r"^(?:python3?\s+-m\s+)?coverage\s+(?:report|xml|htm
 _ONLY_OFFLINE = re.compile(r"\b(?:pip|uv|poetry|pdm)\s+(?:install|sync|lock)\b|\bcurl\b|\bwget\b|\bcodecov\b")
 
 
+class ProjectInstall(StrEnum):
+    """How the test environment has the project itself."""
+
+    EDITABLE = "editable"  # `pip install -e .` (tox's usedevelop; dockhand's default)
+    REGULAR = "regular"  # `pip install .`, as tox does unless told otherwise
+    NONE = "none"  # tox's skip_install: the tests import it from the checkout
+
+
 @dataclass(frozen=True, kw_only=True)
 class DeclaredTest:
     """The project's own test commands (run in order) and the dependencies it declares for them."""
@@ -31,6 +40,7 @@ class DeclaredTest:
     commands: tuple[str, ...]
     deps: tuple[str, ...] = ()  # requirement strings, or `-r file` entries
     extras: tuple[str, ...] = ()
+    project_install: ProjectInstall = ProjectInstall.EDITABLE
 
 
 def declared_python_test(directory: Path, files: set[str]) -> DeclaredTest | None:
@@ -70,7 +80,18 @@ def _tox(directory: Path, files: set[str]) -> DeclaredTest | None:
         commands=tuple(_runnable(commands)),
         deps=tuple(d for d in deps if d),
         extras=tuple(e for line in extras for e in re.split(r"[,\s]+", line) if e),
+        project_install=_tox_install(parser, env),
     )
+
+
+def _tox_install(parser: configparser.RawConfigParser, env: str) -> ProjectInstall:
+    def flag(option: str) -> bool:
+        value = _get(parser, env, option) or _get(parser, "testenv", option)
+        return value.strip().lower() in ("true", "1", "yes")
+
+    if flag("skip_install"):
+        return ProjectInstall.NONE
+    return ProjectInstall.EDITABLE if flag("usedevelop") or flag("use_develop") else ProjectInstall.REGULAR
 
 
 def _envlist(parser: configparser.RawConfigParser) -> list[str]:
@@ -206,7 +227,8 @@ def _pdm(directory: Path, files: set[str]) -> DeclaredTest | None:
 _MAKE_TARGET = re.compile(r"^(?P<targets>[\w .-]+?)\s*:(?!=)(?P<prereqs>[^\n]*)$")
 
 
-def _makefile(directory: Path, files: set[str]) -> DeclaredTest | None:
+def makefile_test_recipe(directory: Path, files: set[str]) -> tuple[str, list[str]] | None:
+    """(the makefile's name, the commands of its `test` target's recipe), when it has one."""
     name = next((f for f in ("GNUmakefile", "Makefile", "makefile") if f in files), None)
     if name is None:
         return None
@@ -219,6 +241,14 @@ def _makefile(directory: Path, files: set[str]) -> DeclaredTest | None:
             continue
         match = _MAKE_TARGET.match(line)
         current = bool(match and "test" in match["targets"].split())
+    return (name, recipe) if recipe else None
+
+
+def _makefile(directory: Path, files: set[str]) -> DeclaredTest | None:
+    found = makefile_test_recipe(directory, files)
+    if found is None:
+        return None
+    name, recipe = found
     # Only a recipe that runs a test tool itself (not one that calls tox or installs with the network).
     if not any(_TEST_TOOL.search(line) for line in recipe) or any(_ONLY_OFFLINE.search(line) for line in recipe):
         return None

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.testrun.declared import makefile_test_recipe
 from core.testrun.plan import (
     WORKSPACE,
     CoverageFormat,
@@ -201,8 +202,10 @@ def javascript_plan(directory: Path, rel: str, files: set[str]) -> ProjectPlan:
     )
     reports = reports_dir(Language.JAVASCRIPT, rel)
     script = scripts.get("test", "").strip()
-    if script and not _PLACEHOLDER.match(script):
+    if script and not _PLACEHOLDER.match(script) and not _names_a_missing_file(script, directory):
         plan = _script_plan(project, script, reports, install)
+    elif make := _makefile_plan(project, files, reports, install):
+        plan = make
     else:
         plan = _heuristic_plan(project, reports, install)
     return ProjectPlan(
@@ -231,6 +234,35 @@ def _install(files: set[str]) -> tuple[str, str]:
 
 
 _JEST_JUNIT = " && npm install --no-save --no-audit --no-fund jest-junit@16"
+
+
+def _names_a_missing_file(script: str, directory: Path) -> bool:
+    """`node test.js` where the project has no test.js (a published tarball that left it out): the script
+    cannot run as the project meant, so it is no declaration of how the tests run."""
+    for command in _commands(script):
+        tokens = _strip_leading(command)
+        if tokens and Path(tokens[0]).name in ("node", "nodejs") and "--test" not in tokens:
+            target = next((t for t in tokens[1:] if not t.startswith("-")), None)
+            if target and re.search(r"\.[cm]?js$", target) and not (directory / target).exists():
+                return True
+    return False
+
+
+def _makefile_plan(project: _Project, files: set[str], reports: str, install: str) -> dict[str, Any] | None:
+    """A Makefile `test` target that runs a JavaScript test runner: `make test`, read by the runner's summary."""
+    found = makefile_test_recipe(project.directory, files)
+    if found is None:
+        return None
+    name, recipe = found
+    runner = parse_script(" && ".join(recipe), project.scripts).runner
+    if runner == "unknown":
+        return None
+    return {
+        "framework": runner, "install": install, "test": "make test", "env": {},
+        "test_source": TestSource.MAKEFILE, "source_detail": f"{name} target test",
+        "results": ResultFormat.SUMMARY, "results_path": f"{reports}/output.txt",
+        "coverage": None, "coverage_path": None,
+    }  # fmt: skip
 
 
 def _run_script(manager: str, flags: str = "") -> str:

@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from core.testrun.declared import DeclaredTest, declared_python_test
+from core.testrun.declared import DeclaredTest, ProjectInstall, declared_python_test
 from core.testrun.plan import (
     WORKSPACE,
     CoverageFormat,
@@ -70,6 +70,7 @@ def python_plan(directory: Path, rel: str, files: set[str]) -> ProjectPlan:
     prefix = [". .venv/bin/activate"]
     config = _coverage_config(directory, files, pyproject)
     rcfile = f"{WORKSPACE}/{rel}/{config}".replace("/./", "/") if config else f"{reports}/coveragerc"
+    own_coverage = config is not None or _measures_itself(directory, files, commands, pyproject)
     if not _measures_itself(directory, files, commands, pyproject):
         env |= {"COVERAGE_PROCESS_START": rcfile, "COVERAGE_FILE": f"{reports}/.coverage"}
         if config is None:
@@ -83,7 +84,9 @@ def python_plan(directory: Path, rel: str, files: set[str]) -> ProjectPlan:
     requirements = [] if declared is not None and declared.deps else _requirement_files(directory, files)
     return ProjectPlan(
         language=Language.PYTHON, root=rel, framework=framework, package_manager="pip",
-        install=_install(directory, files, declared, pyproject, requirements),
+        install=_install(
+            directory, files, declared, pyproject, requirements, own_coverage=own_coverage, framework=framework
+        ),
         test=" && ".join(prefix + commands), results=ResultFormat.JUNIT, results_path=junit,
         coverage=CoverageFormat.COVERAGE_PY, coverage_path=f"{reports}/coverage.json", after_test=after,
         manifests=tuple(sorted({f for f in files if f in {*_PACKAGING, "tox.ini", "noxfile.py"}} | set(requirements))),
@@ -155,7 +158,14 @@ def _versioned_requirements(files: set[str]) -> str | None:
 
 
 def _install(
-    directory: Path, files: set[str], declared: DeclaredTest | None, pyproject: dict[str, Any], requirements: list[str]
+    directory: Path,
+    files: set[str],
+    declared: DeclaredTest | None,
+    pyproject: dict[str, Any],
+    requirements: list[str],
+    *,
+    own_coverage: bool,
+    framework: str,
 ) -> str:
     args = [f"-r {shlex.quote(r)}" for r in requirements]
     extras: list[str] = list(declared.extras) if declared else []
@@ -167,21 +177,26 @@ def _install(
         available = _extras(directory, files, pyproject)
         extras = [next((e for e in _TEST_EXTRAS if e in available), "")] if available else []
     extras = [e for e in extras if e]
-    if set(_PACKAGING) & files:
-        args.append(shlex.quote(f"-e.[{','.join(extras)}]" if extras else "-e."))
-    steps = ["python3 -m venv --system-site-packages .venv"]
+    mode = declared.project_install if declared else ProjectInstall.EDITABLE
+    if set(_PACKAGING) & files and mode is not ProjectInstall.NONE:
+        # tox installs the project as a regular package, and a project's coverage configuration may be written
+        # for that (`include = */site-packages/pkg/*`). dockhand's own default measures the checkout: editable.
+        editable = "" if mode is ProjectInstall.REGULAR and own_coverage else "-e"
+        args.append(shlex.quote(f"{editable}.[{','.join(extras)}]" if extras else f"{editable}."))
+    # An isolated venv, as tox and nox make: the system's packages (Debian's older pytest) must not satisfy
+    # the project's own requirements in its place.
+    steps = ["python3 -m venv .venv"]
     if args:
         steps.append(".venv/bin/pip install --quiet " + " ".join(dict.fromkeys(args)))
-    return " && ".join([*steps, _SHIMS])
+    return " && ".join([*steps, _tools_the_run_needs(framework)])
 
 
-# Debian's /usr/bin/pytest runs the system interpreter, which sees none of the venv's plugins: the venv's
-# own launchers for the tools that come from the system site-packages.
-_SHIMS = (
-    "for t in pytest:pytest py.test:pytest coverage:coverage; do n=${t%%:*}; [ -e .venv/bin/$n ] || "
-    '{ printf \'#!/bin/sh\\nexec "$(dirname "$0")/python" -m %s "$@"\\n\' ${t#*:} > .venv/bin/$n '
-    "&& chmod +x .venv/bin/$n; }; done"
-)
+def _tools_the_run_needs(framework: str) -> str:
+    """After the project's own set: coverage (dockhand reads it) and pytest for a pytest run, when the project's
+    requirements did not already bring them — never a second version of one it pinned."""
+    tools = ["coverage", *(["pytest"] if framework == "pytest" else [])]
+    checks = "; ".join(f'.venv/bin/python -c "import {t}" 2>/dev/null || need="$need {t}"' for t in tools)
+    return f'need=""; {checks}; if [ -n "$need" ]; then .venv/bin/pip install --quiet $need; fi'
 
 
 def _requirement_arg(entry: str) -> str:
