@@ -70,3 +70,16 @@ def isolate(network: Network) -> None:
         if added.returncode != 0:
             raise IsolationError(f"cannot add iptables rule to {chain}: {added.stderr.strip()}")
     log.info("sandbox network %s (%s) isolated from this host and private ranges", network.name, bridge)
+
+
+def missing_rules(network: Network) -> list[str]:
+    """The isolation rules not in place for this network's bridge (read only: `iptables -C`)."""
+    iptables = shutil.which("iptables")
+    if iptables is None:
+        raise IsolationError("iptables is not installed")
+    missing = []
+    for chain, spec in rules_for(bridge_name(network), nameservers()):
+        present = subprocess.run([iptables, "-w", "-C", chain, *spec], capture_output=True, check=False)
+        if present.returncode != 0:
+            missing.append(f"{chain} {' '.join(spec)}")
+    return missing

@@ -196,7 +196,7 @@ def _tools_the_run_needs(framework: str) -> str:
     requirements did not already bring them — never a second version of one it pinned."""
     tools = ["coverage", *(["pytest"] if framework == "pytest" else [])]
     checks = "; ".join(f'.venv/bin/python -c "import {t}" 2>/dev/null || need="$need {t}"' for t in tools)
-    return f'need=""; {checks}; if [ -n "$need" ]; then .venv/bin/pip install --quiet $need; fi'
+    return f'{{ need=""; {checks}; if [ -n "$need" ]; then .venv/bin/pip install --quiet $need; fi; }}'
 
 
 def _requirement_arg(entry: str) -> str:

@@ -113,6 +113,7 @@ class FakeAnthropic:
     """The fake's script and cache, and what it was asked."""
 
     api_keys: set[str] = field(default_factory=lambda: {"sk-ant-test"})
+    models: list[str] = field(default_factory=lambda: ["claude-sonnet-5-5", "claude-haiku-4-5"])
     script: list[Step] = field(default_factory=list)
     requests: list[Body] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -397,12 +398,32 @@ def _app(fake: FakeAnthropic) -> Starlette:
             return StreamingResponse(sse_events(reply), media_type="text/event-stream", headers=headers)
         return JSONResponse(reply, headers=headers)
 
+    async def models(request: Request) -> Response:
+        """`GET /v1/models`: the Models API's list page (no tokens spent)."""
+        key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
+        if not key.strip():
+            return refuse(401, "authentication_error", "x-api-key header is required")
+        if key.strip() not in fake.api_keys:
+            return refuse(401, "authentication_error", "invalid x-api-key")
+        if not request.headers.get("anthropic-version"):
+            return refuse(400, "invalid_request_error", "anthropic-version: header is required")
+        data = [
+            {"type": "model", "id": model, "display_name": model, "created_at": "2026-01-01T00:00:00Z"}
+            for model in fake.models
+        ]
+        page = {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None}
+        return JSONResponse(page | {"last_id": data[-1]["id"] if data else None}, headers={"request-id": new_id("req_")})
+
     async def not_found(request: Request) -> Response:
         return refuse(404, "not_found_error", f"Not found: {request.method} {request.url.path}")
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     return Starlette(
-        routes=[Route("/v1/messages", messages, methods=["POST"]), Route("/{path:path}", not_found, methods=methods)]
+        routes=[
+            Route("/v1/messages", messages, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/{path:path}", not_found, methods=methods),
+        ]
     )
 
 

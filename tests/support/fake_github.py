@@ -158,6 +158,13 @@ class FakeGitHub:
 
     tokens: set[str] = field(default_factory=lambda: {"ghp_fake_token"})
     installation_tokens: set[str] = field(default_factory=set)
+    # What an installation token may do (GitHub returns it with every minted token).
+    installation_permissions: dict[str, str] = field(
+        default_factory=lambda: {
+            "contents": "write", "issues": "write", "pull_requests": "write", "checks": "write",
+            "statuses": "write", "metadata": "read",
+        }
+    )  # fmt: skip
     apps: dict[str, str] = field(default_factory=dict)  # app id → public key (PEM) its JWTs are signed for
     installations: dict[int, str] = field(default_factory=dict)  # installation id → app id
     repos: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -537,7 +544,8 @@ def _access_token(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, log
     token = f"ghs_fake_installation_{next(fake._ids)}"
     fake.installation_tokens.add(token)
     expires = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return 201, {"token": token, "expires_at": expires, "permissions": {}, "repository_selection": "all"}
+    permissions = dict(fake.installation_permissions)
+    return 201, {"token": token, "expires_at": expires, "permissions": permissions, "repository_selection": "all"}
 
 
 def _now() -> str:

@@ -190,6 +190,10 @@ class FakeSlack:
     is the only author any bot token posts as."""
 
     bot_tokens: set[str] = field(default_factory=lambda: {"xoxb-test"})
+    # What Slack sends back in the `x-oauth-scopes` header of every Web API answer: the token's scopes.
+    scopes: list[str] = field(
+        default_factory=lambda: ["app_mentions:read", "chat:write", "commands", "usergroups:read", "users:read"]
+    )
     channels: set[str] = field(default_factory=lambda: {"C111", "C222"})
     users: dict[str, dict[str, Any]] = field(default_factory=_default_users)
     usergroups: dict[str, list[str]] = field(default_factory=dict)  # group id → member user ids
@@ -455,7 +459,7 @@ def _app(fake: FakeSlack) -> Starlette:
             answer = {"ok": False, "error": refusal.code, **refusal.extra}
         if warnings:
             answer |= {"warning": ",".join(warnings), "response_metadata": {"warnings": warnings}}
-        return JSONResponse(answer)
+        return JSONResponse(answer, headers={"x-oauth-scopes": ",".join(fake.scopes)})
 
     async def respond(request: Request) -> JSONResponse:
         name = request.path_params["name"]
