@@ -82,11 +82,7 @@ def _guarded(area: Callable[[Settings], Iterator[Check]], settings: Settings) ->
 
 # --- this machine -------------------------------------------------------------------------------
 def _python(settings: Settings) -> Iterator[Check]:
-    version = ".".join(map(str, sys.version_info[:3]))
-    if sys.version_info >= (3, 11):
-        yield Check("python", "version", CheckState.OK, f"Python {version}")
-    else:
-        yield Check("python", "version", CheckState.FAIL, f"Python {version}", "use Python 3.11 or newer")
+    yield Check("python", "version", CheckState.OK, "Python " + ".".join(map(str, sys.version_info[:3])))
     found, missing = [], []
     for name in PACKAGES:
         try:
@@ -104,11 +100,16 @@ def _database(settings: Settings) -> Iterator[Check]:
 
     url = make_url(settings.effective_database_url)
     shown = url.render_as_string(hide_password=True)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        if not Path(url.database or "").exists():
-            yield Check("database", "reachable", CheckState.FAIL, f"no database at {url.database}",
-                        "run `dockhand db upgrade` (or start `dockhand serve`, which does it)")  # fmt: skip
-            return
+    file = url.database if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") else None
+    if file is not None and not Path(file).exists():
+        yield Check(
+            "database",
+            "reachable",
+            CheckState.FAIL,
+            f"no database at {url.database}",
+            "run `dockhand db upgrade` (or start `dockhand serve`, which does it)",
+        )
+        return
     engine = sa.create_engine(settings.effective_database_url, connect_args=_connect_timeout(url))
     try:
         with engine.connect() as connection:
@@ -116,16 +117,26 @@ def _database(settings: Settings) -> Iterator[Check]:
         yield Check("database", "reachable", CheckState.OK, shown)
         current, head = current_revision(engine), head_revision()
     except sa.exc.SQLAlchemyError as exc:
-        yield Check("database", "reachable", CheckState.FAIL, f"{shown}: {_short(exc)}",
-                    "start the database server, or fix DOCKHAND_DATABASE_URL")  # fmt: skip
+        yield Check(
+            "database",
+            "reachable",
+            CheckState.FAIL,
+            f"{shown}: {_short(exc)}",
+            "start the database server, or fix DOCKHAND_DATABASE_URL",
+        )
         return
     finally:
         engine.dispose()
     if current == head:
         yield Check("database", "migrations", CheckState.OK, f"at {head}")
     else:
-        yield Check("database", "migrations", CheckState.FAIL, f"at {current or 'none'}, code expects {head}",
-                    "run `dockhand db upgrade` (serve does it on start)")  # fmt: skip
+        yield Check(
+            "database",
+            "migrations",
+            CheckState.FAIL,
+            f"at {current or 'none'}, code expects {head}",
+            "run `dockhand db upgrade` (serve does it on start)",
+        )
 
 
 def _connect_timeout(url: sa.URL) -> dict[str, Any]:
@@ -143,8 +154,13 @@ def _docker(settings: Settings) -> Iterator[Check]:
     try:
         client = connect_docker()
     except DockerUnavailableError as exc:
-        yield Check("docker", "reachable", CheckState.FAIL, _short(exc),
-                    "start the Docker engine (e.g. `scripts/services docker` as root) or set DOCKER_HOST")  # fmt: skip
+        yield Check(
+            "docker",
+            "reachable",
+            CheckState.FAIL,
+            _short(exc),
+            "start the Docker engine (e.g. `scripts/services docker` as root) or set DOCKER_HOST",
+        )
         return
     try:
         version = client.version().get("Version", "?")
@@ -160,8 +176,13 @@ def _docker(settings: Settings) -> Iterator[Check]:
             yield Check("docker", "sandbox image", CheckState.FAIL, f"{image} is not on this engine", fix)
         networks = [n for n in client.networks.list(names=[NETWORK]) if n.name == NETWORK]
         if not networks:
-            yield Check("docker", "firewall", CheckState.WARN, f"network {NETWORK} not made yet",
-                        "it and its rules are made when the first sandbox starts (as root)")  # fmt: skip
+            yield Check(
+                "docker",
+                "firewall",
+                CheckState.WARN,
+                f"network {NETWORK} not made yet",
+                "it and its rules are made when the first sandbox starts (as root)",
+            )
         elif rootless:
             yield Check("docker", "firewall", CheckState.SKIP, "rootless engine: its network is not the host's")
         else:
@@ -170,8 +191,13 @@ def _docker(settings: Settings) -> Iterator[Check]:
             except IsolationError as exc:
                 missing = [str(exc)]
             if missing:
-                yield Check("docker", "firewall", CheckState.WARN, f"{len(missing)} isolation rule(s) missing",
-                            "start dockhand as root once (it adds them), or accept DOCKHAND_SANDBOX_UNISOLATED_NETWORK")  # fmt: skip
+                yield Check(
+                    "docker",
+                    "firewall",
+                    CheckState.WARN,
+                    f"{len(missing)} isolation rule(s) missing",
+                    "start dockhand as root once (it adds them), or accept DOCKHAND_SANDBOX_UNISOLATED_NETWORK",
+                )
             else:
                 yield Check("docker", "firewall", CheckState.OK, "sandboxes cannot reach this host or private ranges")
     finally:
@@ -184,8 +210,13 @@ def _data_dir(settings: Settings) -> Iterator[Check]:
 
     folder = settings.data_dir
     if not folder.is_dir():
-        yield Check("data", "directory", CheckState.WARN, f"{folder} does not exist yet",
-                    "it is made on first use; or set DOCKHAND_DATA_DIR")  # fmt: skip
+        yield Check(
+            "data",
+            "directory",
+            CheckState.WARN,
+            f"{folder} does not exist yet",
+            "it is made on first use; or set DOCKHAND_DATA_DIR",
+        )
         return
     if not os.access(folder, os.W_OK):
         yield Check("data", "directory", CheckState.FAIL, f"{folder} is not writable", f"chown it to {_user()}")
@@ -208,8 +239,13 @@ def _github(settings: Settings) -> Iterator[Check]:
 
     app = settings.github_app_id is not None and settings.app_private_key() is not None
     if not app and settings.github_token is None:
-        yield Check("github", "credentials", CheckState.SKIP, "not configured (GitHub features are off)",
-                    "set GITHUB_TOKEN, or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_PATH")  # fmt: skip
+        yield Check(
+            "github",
+            "credentials",
+            CheckState.SKIP,
+            "not configured (GitHub features are off)",
+            "set GITHUB_TOKEN, or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_PATH",
+        )
         return
     base = settings.github_api_url.rstrip("/")
     if app:
@@ -218,14 +254,24 @@ def _github(settings: Settings) -> Iterator[Check]:
         installations = _known_installations(settings)
         try:
             if not installations:
-                yield Check("github", "app", CheckState.WARN, f"App {settings.github_app_id}: no installation seen yet",
-                            "install the App on a repository; its webhook tells dockhand the installation")  # fmt: skip
+                yield Check(
+                    "github",
+                    "app",
+                    CheckState.WARN,
+                    f"App {settings.github_app_id}: no installation seen yet",
+                    "install the App on a repository; its webhook tells dockhand the installation",
+                )
             for installation in installations[:5]:
                 token = integration.get_access_token(installation)
                 yield _permissions(installation, dict(token.permissions or {}))
         except GithubException as exc:
-            yield Check("github", "app", CheckState.FAIL, f"{base}: {exc.status} {_message(exc)}",
-                        "check GITHUB_APP_ID and the private key (GitHub → the App → Private keys)")  # fmt: skip
+            yield Check(
+                "github",
+                "app",
+                CheckState.FAIL,
+                f"{base}: {exc.status} {_message(exc)}",
+                "check GITHUB_APP_ID and the private key (GitHub → the App → Private keys)",
+            )
         except Exception as exc:  # unreachable host, TLS, timeouts: one line
             yield Check("github", "app", CheckState.FAIL, f"{base}: {_short(exc)}", "check GITHUB_API_URL and network")
         finally:
@@ -235,26 +281,46 @@ def _github(settings: Settings) -> Iterator[Check]:
         try:
             yield Check("github", "token", CheckState.OK, f"authenticated as {client.get_user().login}")
         except GithubException as exc:
-            yield Check("github", "token", CheckState.FAIL, f"{base}: {exc.status} {_message(exc)}",
-                        "make a new token with repo scope (or contents, issues, pull requests: write)")  # fmt: skip
+            yield Check(
+                "github",
+                "token",
+                CheckState.FAIL,
+                f"{base}: {exc.status} {_message(exc)}",
+                "make a new token with repo scope (or contents, issues, pull requests: write)",
+            )
         except Exception as exc:
-            yield Check("github", "token", CheckState.FAIL, f"{base}: {_short(exc)}", "check GITHUB_API_URL and network")
+            yield Check(
+                "github", "token", CheckState.FAIL, f"{base}: {_short(exc)}", "check GITHUB_API_URL and network"
+            )
         finally:
             client.close()
     if settings.github_webhook_secret is None:
-        yield Check("github", "webhook secret", CheckState.FAIL, "not set: webhooks cannot be verified",
-                    "set GITHUB_WEBHOOK_SECRET to the secret of the App's (or repository's) webhook")  # fmt: skip
+        yield Check(
+            "github",
+            "webhook secret",
+            CheckState.FAIL,
+            "not set: webhooks cannot be verified",
+            "set GITHUB_WEBHOOK_SECRET to the secret of the App's (or repository's) webhook",
+        )
     else:
         yield Check("github", "webhook secret", CheckState.OK, "set")
 
 
 def _permissions(installation: int, granted: dict[str, str]) -> Check:
     rank = {"read": 1, "write": 2, "admin": 3}
-    short = [f"{name}: {level}" for name, level in GITHUB_PERMISSIONS.items()
-             if rank.get(granted.get(name, ""), 0) < rank[level]]  # fmt: skip
+    short = [
+        f"{name}: {level}"
+        for name, level in GITHUB_PERMISSIONS.items()
+        if rank.get(granted.get(name, ""), 0) < rank[level]
+    ]
     if short:
-        return Check("github", f"installation {installation}", CheckState.FAIL, f"lacks {', '.join(short)}",
-                     "grant them in the App's settings → Permissions, then accept them on the installation")  # fmt: skip
+        return Check(
+            "github",
+            f"installation {installation}",
+            CheckState.FAIL,
+            f"lacks {', '.join(short)}",
+            "grant them in the App's settings → Permissions, then accept them on the installation",
+        )
     return Check("github", f"installation {installation}", CheckState.OK, "has every permission dockhand needs")
 
 
@@ -264,8 +330,8 @@ def _known_installations(settings: Settings) -> list[int]:
     engine = sa.create_engine(settings.effective_database_url)
     try:
         with engine.connect() as connection:
-            rows = connection.execute(sa.select(Installation.__table__.c.id).where(Installation.__table__.c.active))
-            return [int(row[0]) for row in rows]
+            rows = connection.execute(sa.select(Installation).where(sa.column("active")))
+            return [int(row.id) for row in rows]
     except sa.exc.SQLAlchemyError:
         return []
     finally:
@@ -277,19 +343,34 @@ def _slack(settings: Settings) -> Iterator[Check]:
     from slack_sdk.errors import SlackApiError
 
     if settings.slack_bot_token is None:
-        yield Check("slack", "bot token", CheckState.SKIP, "not configured (Slack is off)",
-                    "set SLACK_BOT_TOKEN (and SLACK_SIGNING_SECRET or SLACK_APP_TOKEN); `dockhand setup slack`")  # fmt: skip
+        yield Check(
+            "slack",
+            "bot token",
+            CheckState.SKIP,
+            "not configured (Slack is off)",
+            "set SLACK_BOT_TOKEN (and SLACK_SIGNING_SECRET or SLACK_APP_TOKEN); `dockhand setup slack`",
+        )
         return
     client = WebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url, timeout=10)
     try:
         answer = client.auth_test()
     except SlackApiError as exc:
-        yield Check("slack", "auth.test", CheckState.FAIL, f"Slack said {exc.response.get('error')}",
-                    "reinstall the app and copy its Bot User OAuth Token into SLACK_BOT_TOKEN")  # fmt: skip
+        yield Check(
+            "slack",
+            "auth.test",
+            CheckState.FAIL,
+            f"Slack said {exc.response.get('error')}",
+            "reinstall the app and copy its Bot User OAuth Token into SLACK_BOT_TOKEN",
+        )
         return
     except Exception as exc:
-        yield Check("slack", "auth.test", CheckState.FAIL, f"{settings.slack_api_url}: {_short(exc)}",
-                    "check SLACK_API_URL and network")  # fmt: skip
+        yield Check(
+            "slack",
+            "auth.test",
+            CheckState.FAIL,
+            f"{settings.slack_api_url}: {_short(exc)}",
+            "check SLACK_API_URL and network",
+        )
         return
     yield Check("slack", "auth.test", CheckState.OK, f"bot {answer.get('user')} in {answer.get('team')}")
     header = next((v for k, v in (answer.headers or {}).items() if k.lower() == "x-oauth-scopes"), None)
@@ -298,13 +379,23 @@ def _slack(settings: Settings) -> Iterator[Check]:
     if header is None:
         yield Check("slack", "scopes", CheckState.WARN, "Slack did not say which scopes the token has")
     elif missing:
-        yield Check("slack", "scopes", CheckState.FAIL, f"missing {', '.join(missing)}",
-                    "add them under OAuth & Permissions (or reapply `dockhand setup slack`) and reinstall")  # fmt: skip
+        yield Check(
+            "slack",
+            "scopes",
+            CheckState.FAIL,
+            f"missing {', '.join(missing)}",
+            "add them under OAuth & Permissions (or reapply `dockhand setup slack`) and reinstall",
+        )
     else:
         yield Check("slack", "scopes", CheckState.OK, ", ".join(sorted(granted & set(SLACK_SCOPES))))
     if settings.slack_signing_secret is None and settings.slack_app_token is None:
-        yield Check("slack", "requests", CheckState.FAIL, "neither a signing secret nor an app token",
-                    "set SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode)")  # fmt: skip
+        yield Check(
+            "slack",
+            "requests",
+            CheckState.FAIL,
+            "neither a signing secret nor an app token",
+            "set SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode)",
+        )
     else:
         how = "Socket Mode (app token)" if settings.slack_app_token is not None else "HTTP (signing secret)"
         yield Check("slack", "requests", CheckState.OK, how)
@@ -312,8 +403,13 @@ def _slack(settings: Settings) -> Iterator[Check]:
 
 def _anthropic(settings: Settings) -> Iterator[Check]:
     if settings.anthropic_api_key is None:
-        yield Check("anthropic", "api key", CheckState.SKIP, "not configured (resolve and review are off)",
-                    "set ANTHROPIC_API_KEY")  # fmt: skip
+        yield Check(
+            "anthropic",
+            "api key",
+            CheckState.SKIP,
+            "not configured (resolve and review are off)",
+            "set ANTHROPIC_API_KEY",
+        )
         return
     import anthropic
 
@@ -326,12 +422,22 @@ def _anthropic(settings: Settings) -> Iterator[Check]:
     try:
         models = [model.id for model in client.models.list(limit=100).data]
     except anthropic.APIStatusError as exc:
-        yield Check("anthropic", "api key", CheckState.FAIL, f"{exc.status_code} {_short(exc)}",
-                    "make a new key in the Anthropic console and set ANTHROPIC_API_KEY")  # fmt: skip
+        yield Check(
+            "anthropic",
+            "api key",
+            CheckState.FAIL,
+            f"{exc.status_code} {_short(exc)}",
+            "make a new key in the Anthropic console and set ANTHROPIC_API_KEY",
+        )
         return
     except anthropic.APIError as exc:
-        yield Check("anthropic", "api key", CheckState.FAIL, f"{settings.anthropic_base_url}: {_short(exc)}",
-                    "check ANTHROPIC_BASE_URL and network")  # fmt: skip
+        yield Check(
+            "anthropic",
+            "api key",
+            CheckState.FAIL,
+            f"{settings.anthropic_base_url}: {_short(exc)}",
+            "check ANTHROPIC_BASE_URL and network",
+        )
         return
     finally:
         client.close()
@@ -339,8 +445,13 @@ def _anthropic(settings: Settings) -> Iterator[Check]:
     if settings.agent_model in models:
         yield Check("anthropic", "model", CheckState.OK, settings.agent_model)
     else:
-        yield Check("anthropic", "model", CheckState.WARN, f"{settings.agent_model} is not in the models list",
-                    f"set DOCKHAND_AGENT_MODEL to one of: {', '.join(models[:5])}")  # fmt: skip
+        yield Check(
+            "anthropic",
+            "model",
+            CheckState.WARN,
+            f"{settings.agent_model} is not in the models list",
+            f"set DOCKHAND_AGENT_MODEL to one of: {', '.join(models[:5])}",
+        )
 
 
 def _service(settings: Settings) -> Iterator[Check]:
@@ -353,8 +464,13 @@ def _service(settings: Settings) -> Iterator[Check]:
                 return
     except (urllib.error.URLError, OSError):
         pass
-    yield Check("service", "running", CheckState.WARN, f"nothing answers at {url}: tasks wait until a worker runs",
-                "start `dockhand serve` (or `dockhand worker` beside one)")  # fmt: skip
+    yield Check(
+        "service",
+        "running",
+        CheckState.WARN,
+        f"nothing answers at {url}: tasks wait until a worker runs",
+        "start `dockhand serve` (or `dockhand worker` beside one)",
+    )
 
 
 # --- helpers ------------------------------------------------------------------------------------

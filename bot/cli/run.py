@@ -265,10 +265,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
         )
         if p.get("error"):
             typer.echo(f"    {p['error']}")
-    if took := summary.get("timings"):
+    if timings := summary.get("timings"):
         typer.echo(
-            f"took {took['total_seconds']:.1f}s: {took['commands_seconds']:.1f}s in the projects' own install and "
-            f"test commands, {took['overhead_seconds']:.1f}s dockhand's own"
+            f"took {timings['total_seconds']:.1f}s: {timings['commands_seconds']:.1f}s in the projects' own install "
+            f"and test commands, {timings['overhead_seconds']:.1f}s dockhand's own"
         )
     color = typer.colors.GREEN if summary["status"] == "passed" else typer.colors.RED
     typer.secho(

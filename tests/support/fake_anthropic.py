@@ -411,8 +411,14 @@ def _app(fake: FakeAnthropic) -> Starlette:
             {"type": "model", "id": model, "display_name": model, "created_at": "2026-01-01T00:00:00Z"}
             for model in fake.models
         ]
-        page = {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None}
-        return JSONResponse(page | {"last_id": data[-1]["id"] if data else None}, headers={"request-id": new_id("req_")})
+        ids = [model["id"] for model in data]
+        page = {
+            "data": data,
+            "has_more": False,
+            "first_id": ids[0] if ids else None,
+            "last_id": ids[-1] if ids else None,
+        }
+        return JSONResponse(page, headers={"request-id": new_id("req_")})
 
     async def not_found(request: Request) -> Response:
         return refuse(404, "not_found_error", f"Not found: {request.method} {request.url.path}")
