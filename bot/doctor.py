@@ -24,19 +24,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from bot.github.app_manifest import GITHUB_PERMISSIONS
+from bot.slack.manifest import SLACK_SCOPES
 from core.settings import Settings
 
-# What dockhand does on GitHub: clone and push branches, comment, open PRs, review, checks and statuses.
-GITHUB_PERMISSIONS = {
-    "contents": "write",
-    "issues": "write",
-    "pull_requests": "write",
-    "checks": "write",
-    "statuses": "write",
-    "metadata": "read",
-}
-# What the Slack bot calls: messages and their updates, the slash command, mentions, user-group access lists.
-SLACK_SCOPES = ("app_mentions:read", "chat:write", "commands", "usergroups:read")
 PACKAGES = ("slack-bolt", "textual", "anthropic", "PyGithub", "docker", "APScheduler", "sqlmodel", "cryptography")
 TIMEOUT_SECONDS = 10.0
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.cli import admin, doctor, run, secrets, tasks
+from bot.cli import admin, doctor, run, secrets, setup, tasks
 from bot.cli.context import fail, load_settings, open_core, setup_logging
 from bot.github.intake import attach_intake
 from bot.slack.app import attach_slack, connect_socket_mode
@@ -32,6 +32,7 @@ app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.image_app, name="image")
 app.add_typer(run.run_app, name="run")
 app.add_typer(secrets.secrets_app, name="secrets")
+app.add_typer(setup.setup_app, name="setup")
 app.command("config")(admin.config)
 app.command("doctor")(doctor.doctor)
 

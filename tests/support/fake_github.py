@@ -30,6 +30,8 @@ from typing import Any
 
 import jsonschema
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -158,6 +160,8 @@ class FakeGitHub:
 
     tokens: set[str] = field(default_factory=lambda: {"ghp_fake_token"})
     installation_tokens: set[str] = field(default_factory=set)
+    manifest_codes: dict[str, dict[str, Any]] = field(default_factory=dict)  # App manifest flow: code → manifest
+    created_apps: list[dict[str, Any]] = field(default_factory=list)
     # What an installation token may do (GitHub returns it with every minted token).
     installation_permissions: dict[str, str] = field(
         default_factory=lambda: {
@@ -594,6 +598,36 @@ _HANDLERS: dict[str, Callable[..., tuple[int, Any]]] = {
 }
 
 
+# The App manifest flow's last step is outside the copied REST contract (tests/fixtures/github-openapi): it
+# answers as GitHub documents it (201 with the App, `pem`, `webhook_secret`, `client_id`, `client_secret`),
+# needs no credentials, and takes each code once.
+_CONVERSION = re.compile(r"/app-manifests/(?P<code>[^/]+)/conversions")
+
+
+def _convert_manifest(fake: FakeGitHub, code: str) -> Response:
+    manifest = fake.manifest_codes.pop(code, None)
+    if manifest is None:
+        return JSONResponse({"message": "Not Found", "documentation_url": _DOCS}, status_code=404)
+    app_id = 1000 + next(fake._ids)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    fake.apps[str(app_id)] = public.decode()
+    fake.created_apps.append(manifest)
+    slug = re.sub(r"[^a-z0-9-]+", "-", str(manifest.get("name", "app")).lower()).strip("-")
+    return JSONResponse(
+        {
+            "id": app_id, "slug": slug, "node_id": f"A_{app_id}", "name": manifest.get("name"),
+            "owner": {"login": "acme", "id": 1, "type": "Organization"}, "description": "",
+            "external_url": manifest.get("url"), "html_url": f"https://github.com/apps/{slug}",
+            "created_at": _now(), "updated_at": _now(), "permissions": manifest.get("default_permissions", {}),
+            "events": manifest.get("default_events", []), "client_id": f"Iv1.{app_id:016x}",
+            "client_secret": f"secret{app_id}", "webhook_secret": f"whsec-{app_id}", "pem": pem.decode(),
+        },
+        status_code=201,
+    )  # fmt: skip
+
+
 def _app(fake: FakeGitHub) -> Starlette:
     async def endpoint(request: Request) -> Response:
         response = await answer(request)
@@ -605,6 +639,8 @@ def _app(fake: FakeGitHub) -> Starlette:
         raw = await request.body()
         body = json.loads(raw) if raw else None
         fake.requests.append((method, path, body))
+        if method == "POST" and (conversion := _CONVERSION.fullmatch(path)):
+            return _convert_manifest(fake, conversion["code"])
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         login = fake.login_for(scheme, token)
