@@ -77,15 +77,26 @@ class PipelineRegistry:
 
     def __init__(self) -> None:
         self._pipelines: dict[TaskType, Pipeline] = {}
+        self._missing: dict[TaskType, str] = {}  # why a task type cannot run here, and what to do
 
     def register(self, task_type: TaskType, pipeline: Pipeline) -> None:
         self._pipelines[task_type] = pipeline
+        self._missing.pop(task_type, None)
+
+    def unavailable(self, task_type: TaskType, reason: str) -> None:
+        """This task type needs something that is not configured: `reason` says what to set."""
+        if task_type not in self._pipelines:
+            self._missing[task_type] = reason
 
     def get(self, task_type: TaskType) -> Pipeline:
         try:
             return self._pipelines[task_type]
         except KeyError:
-            raise NoPipelineError(f"no pipeline is registered for {task_type.value} tasks yet") from None
+            reason = self._missing.get(task_type)
+            message = (
+                f"{task_type.value} tasks {reason}" if reason else f"no pipeline is registered for {task_type.value}"
+            )
+            raise NoPipelineError(message) from None
 
     def supports(self, task_type: TaskType) -> bool:
         return task_type in self._pipelines

@@ -7,12 +7,14 @@ settings are prefixed ``DOCKHAND_``.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
@@ -46,6 +48,23 @@ class Settings(BaseSettings):
     """Where the SQLite database, the generated API token and task artifacts live."""
     database_url: str | None = None
     """SQLAlchemy URL; defaults to a SQLite file in the data directory."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        """SQLite or PostgreSQL (through psycopg 3, the driver dockhand installs); `postgres://` and
+        `postgresql://` as hosting providers write them mean the same."""
+        if value is None or not value.strip():
+            return None
+        scheme, separator, rest = value.strip().partition("://")
+        if not separator:
+            raise ValueError("not a database URL: use sqlite:////path/to/dockhand.db or postgresql://user@host/db")
+        if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
+            return f"postgresql+psycopg://{rest}"
+        if scheme == "sqlite":
+            return value.strip()
+        raise ValueError(f"{scheme[:40]}:// is not supported: dockhand stores its state in SQLite or PostgreSQL")
+
     host: str = "127.0.0.1"
     """Interface `dockhand serve` listens on."""
     port: int = Field(default=8080, ge=1, le=65535)
@@ -275,6 +294,23 @@ class Settings(BaseSettings):
 _SECRET_FIELDS = frozenset(name for name, info in Settings.model_fields.items() if "SecretStr" in str(info.annotation))
 
 
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each DOCKHAND_* variable that is no setting (a typo is otherwise silently ignored),
+    with the nearest setting's name when there is one."""
+    known = {_env_name(name) for name in Settings.model_fields}
+    # Read by the test suite and scripts, not by the settings.
+    known |= {"DOCKHAND_TEST_POSTGRES_URL", "DOCKHAND_DEV", "DOCKHAND_SKIP_IMAGE"}
+    warnings = []
+    for name in sorted(environ):
+        if name.startswith("DOCKHAND_") and name not in known:
+            # Compared without the shared prefix, which would make every name look alike.
+            names = sorted(k.removeprefix("DOCKHAND_") for k in known if k.startswith("DOCKHAND_"))
+            close = difflib.get_close_matches(name.removeprefix("DOCKHAND_"), names, n=1, cutoff=0.75)
+            hint = f" (did you mean DOCKHAND_{close[0]}?)" if close else ""
+            warnings.append(f"{name} is not a dockhand setting and is ignored{hint}")
+    return warnings
+
+
 def _env_name(field: str) -> str:
     info = Settings.model_fields.get(field)
     if info is not None and isinstance(info.validation_alias, AliasChoices):
@@ -290,7 +326,9 @@ def _describe(exc: ValidationError) -> str:
         loc = [str(part) for part in err.get("loc", ())]
         msg = str(err.get("msg", "invalid"))
         if loc:
-            shown = "" if loc[0] in _SECRET_FIELDS else f" (got {err.get('input')!r})"
+            # A database URL may carry its password: never echoed, like the secrets.
+            hidden = loc[0] in _SECRET_FIELDS or loc[0] == "database_url"
+            shown = "" if hidden else f" (got {err.get('input')!r})"
             problems.append(f"{_env_name(loc[0])}: {msg}{shown}")
         else:
             problems.append(msg.removeprefix("Value error, "))

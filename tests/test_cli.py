@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -46,9 +47,10 @@ def test_submit_list_show_and_cancel(cli, tmp_path: Path, sqlite_url: str) -> No
 
 
 def test_submit_for_each_task_type_parses_its_reference(cli) -> None:  # type: ignore[no-untyped-def]
-    # Issue resolution and PR review have no pipeline in this release: refused up front, with the reason.
-    assert "no pipeline is registered for issue-resolution" in cli("submit", "issue", "acme/api#12", code=2).output
-    assert "no pipeline is registered for pr-review" in cli("submit", "review", "acme/api#7", code=2).output
+    # Without GitHub credentials, issue resolution and PR review are refused up front, saying what to set.
+    refused = cli("submit", "issue", "acme/api#12", code=2).output
+    assert "issue-resolution tasks need GitHub credentials: set GITHUB_TOKEN" in refused
+    assert "pr-review tasks need GitHub credentials" in cli("submit", "review", "acme/api#7", code=2).output
     assert "queued test-pipeline task" in cli("submit", "test", "acme/api", "--ref", "main").output
     assert "give the number" in cli("submit", "issue", "acme/api", code=2).output
     assert "needs an owner" in cli("submit", "issue", "api#3", code=2).output
@@ -110,3 +112,31 @@ def test_help_is_there_for_every_command(cli) -> None:  # type: ignore[no-untype
         ["schedule", "add", "--help"],
     ):
         assert "Usage" in cli(*args).output
+
+
+def test_version_and_a_mistyped_setting(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    assert cli("--version").output.startswith("dockhand ")
+    monkeypatch.setenv("DOCKHAND_WROKERS", "4")
+    assert "DOCKHAND_WROKERS is not a dockhand setting" in cli("config").output
+
+
+def test_no_color_is_honoured(tmp_path: Path, sqlite_url: str) -> None:
+    """NO_COLOR (no-color.org): the real entry point, on a pseudo-terminal, prints no colour codes."""
+    import pty
+    import subprocess
+    import sys
+
+    from tests.support.processes import dockhand_env
+
+    def run(**extra: str) -> bytes:
+        controller, terminal = pty.openpty()
+        env = dockhand_env(tmp_path / "data", sqlite_url) | {"DOCKHAND_DATABASE_URL": "mysql://x/y", **extra}
+        done = subprocess.run([sys.executable, "-m", "bot.cli.main", "tasks"], stdout=terminal, stderr=terminal,
+                              env=env, timeout=60, check=False)  # fmt: skip
+        os.close(terminal)
+        output = os.read(controller, 65536)
+        os.close(controller)
+        assert done.returncode == 2
+        return output
+
+    assert b"\x1b[" in run() and b"\x1b[" not in run(NO_COLOR="1")

@@ -108,3 +108,23 @@ def test_per_language_images(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKHAND_SANDBOX_IMAGES", "not json")
     with pytest.raises(SettingsError, match="DOCKHAND_SANDBOX_IMAGES"):
         Settings.load()
+
+
+def test_database_urls_are_sqlite_or_postgresql_and_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKHAND_DATABASE_URL", "mysql://root:hunter2@db/dockhand")
+    with pytest.raises(SettingsError) as refused:
+        Settings.load()
+    assert "mysql:// is not supported" in str(refused.value) and "hunter2" not in str(refused.value)
+    for written in ("postgres://u:p@db/x", "postgresql://u:p@db/x", "postgresql+psycopg://u:p@db/x"):
+        monkeypatch.setenv("DOCKHAND_DATABASE_URL", written)
+        assert Settings.load_environment().effective_database_url == "postgresql+psycopg://u:p@db/x"
+
+
+def test_an_unknown_dockhand_variable_is_named_with_the_nearest_setting() -> None:
+    from core.settings import unknown_variables
+
+    warnings = unknown_variables({"DOCKHAND_WORKER": "3", "DOCKHAND_PORT": "9", "DOCKHAND_ZZZ": "1", "HOME": "/"})
+    assert warnings == [
+        "DOCKHAND_WORKER is not a dockhand setting and is ignored (did you mean DOCKHAND_WORKERS?)",
+        "DOCKHAND_ZZZ is not a dockhand setting and is ignored",
+    ]

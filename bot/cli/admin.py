@@ -9,7 +9,6 @@ import typer
 from bot.cli.context import fail, load_settings, open_core, print_json
 from core.api_token import token_path
 from core.errors import DockhandError
-from core.migrate import current_revision, head_revision
 from core.models import utcnow
 from core.specs import TaskSubmission
 from core.states import TaskPriority
@@ -138,6 +137,8 @@ def schedule_remove(name: Annotated[str, typer.Argument()]) -> None:
 def db_upgrade() -> None:
     """Apply pending migrations (serve and every command also do this on start)."""
     core = open_core()
+    from core.migrate import current_revision, head_revision  # alembic: only for this command
+
     typer.echo(f"database at revision {current_revision(core.db.engine)} (newest: {head_revision()})")
 
 

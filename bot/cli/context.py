@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
 from core.errors import DockhandError, SettingsError
-from core.service import Core
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.service import Core
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -20,6 +22,12 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def load_settings() -> Settings:
+    import os
+
+    from core.settings import unknown_variables
+
+    for warning in unknown_variables(os.environ):
+        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
     try:
         return Settings.load()
     except SettingsError as exc:
@@ -41,6 +49,7 @@ def setup_logging(settings: Settings) -> None:
 def open_core(settings: Settings | None = None, *, sandboxes: bool = False, require_docker: bool = False) -> Core:
     """A core on the configured store, with the dependency cache; with `sandboxes`, backed by Docker."""
     from bot.github.forge import attach_github_pipelines
+    from core.service import Core
     from sandbox.backend import dependency_cache, docker_backend
     from sandbox.errors import DockerUnavailableError
 

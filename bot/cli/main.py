@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from typing import Annotated, Any
@@ -10,8 +11,6 @@ import typer
 
 from bot.cli import admin, doctor, run, secrets, setup, tasks
 from bot.cli.context import fail, load_settings, open_core, setup_logging
-from bot.github.intake import attach_intake
-from bot.slack.app import attach_slack, connect_socket_mode
 
 app = typer.Typer(
     name="dockhand",
@@ -19,6 +18,28 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"dockhand {version('dockhand')}")
+        except PackageNotFoundError:
+            typer.echo("dockhand (not installed as a package)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """dockhand: GitHub chores done by an agent in Docker sandboxes, driven from Slack, GitHub or here."""
+
+
 app.add_typer(tasks.submit_app, name="submit")
 app.command("tasks")(tasks.list_tasks)
 app.command("task")(tasks.show_task)
@@ -50,7 +71,9 @@ def serve(
     """Run the HTTP service, the workers and the scheduler in one process."""
     import uvicorn
 
+    from bot.github.intake import attach_intake
     from bot.http.app import create_app
+    from bot.slack.app import attach_slack, connect_socket_mode
     from core.api_token import resolve_api_token, token_path
 
     settings = load_settings()
@@ -94,6 +117,9 @@ def worker(
     ] = None,
 ) -> None:
     """Run workers and the scheduler without the HTTP service (to add capacity beside `serve`)."""
+    from bot.github.intake import attach_intake
+    from bot.slack.app import attach_slack
+
     settings = load_settings()
     setup_logging(settings)
     core = open_core(settings, sandboxes=True)
@@ -128,7 +154,8 @@ def tui(
 
 
 def main() -> None:
-    app()
+    # NO_COLOR (https://no-color.org): no ANSI colours, whatever the terminal.
+    app(color=False) if os.environ.get("NO_COLOR") else app()
 
 
 if __name__ == "__main__":

@@ -109,6 +109,12 @@ def attach_github_pipelines(core: Core) -> None:
     """Register the pipelines that need GitHub (issue resolution, PR review) when GitHub credentials are set."""
     settings = core.settings
     if settings.github_token is None and settings.github_app_id is None:
+        reason = (
+            "need GitHub credentials: set GITHUB_TOKEN, or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_PATH "
+            "(`dockhand setup github` makes the App)"
+        )
+        core.registry.unavailable(TaskType.ISSUE_RESOLUTION, reason)
+        core.registry.unavailable(TaskType.PR_REVIEW, reason)
         return
     forge = GitHubForge(settings, github_client_factory(settings), lambda repo: installation_for(core, repo))
     core.registry.register(TaskType.ISSUE_RESOLUTION, IssueResolution(forge).pipeline())
