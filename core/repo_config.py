@@ -1,49 +1,86 @@
-"""A repository's own settings for dockhand: the `[github]` table of `.dockhand.toml` on its default branch.
+"""A repository's own settings for dockhand: its `.dockhand.toml`, one typed model for the whole file.
 
-    [github]
+    [[project]]                # the test pipeline, per detected project (see `core.testrun.detect`)
+    path = "."                 # the project's folder
+    language = "python"        # which of the projects at that path (python, javascript, go, rust)
+    install = "pip install -e ."   # "" for none
+    test = "pytest -q"
+    timeout_seconds = 600
+    network = true             # the install step may reach the registries
+    env = { CI = "1" }
+    image = "registry.example.com/py312:latest"   # one the operator allows
+
+    [github]                   # read from the default branch
     reviews = true             # review pull requests when they are opened or updated
     tests = true               # run the test pipeline on pushes
     trigger_label = "dockhand" # an issue opened or labelled with this is resolved
     branches = ["main"]        # pushes to these run the tests (default: the default branch)
     auto_approve = false       # publish the agent's changes without waiting for a person
 
-Unset keys fall back to dockhand's settings. (`[[project]]` tables in the same file configure the test
-pipeline: see `core.testrun.detect`.)
+Unset keys fall back to dockhand's settings. Types are strict: `network = "false"` is an error naming the
+key, not a truthy string, and `install = 0` is not the command "0".
 """
 
 from __future__ import annotations
 
 import tomllib
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from pydantic import ValidationError as PydanticValidationError
 
 from core.errors import ValidationError
 from core.specs import describe_errors
 
 FILE_NAME = ".dockhand.toml"
+MAX_TIMEOUT_SECONDS = 4 * 3600.0
 
 
 class RepositoryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    reviews: bool | None = None
-    tests: bool | None = None
-    trigger_label: str | None = Field(default=None, min_length=1, max_length=50)
-    branches: tuple[str, ...] | None = Field(default=None, max_length=100)
-    auto_approve: bool | None = None
+    reviews: StrictBool | None = None
+    tests: StrictBool | None = None
+    trigger_label: StrictStr | None = Field(default=None, min_length=1, max_length=50)
+    branches: tuple[StrictStr, ...] | None = Field(default=None, max_length=100)
+    auto_approve: StrictBool | None = None
 
 
-def parse_repository_config(text: str) -> RepositoryConfig:
-    """The `[github]` table of a `.dockhand.toml` (empty config when there is none)."""
+class ProjectOverride(BaseModel):
+    """A `[[project]]` table: what replaces the detected plan of the project at `path`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    path: str = Field(default=".", max_length=500)
+    language: Literal["python", "javascript", "go", "rust"] | None = None
+    install: str | None = Field(default=None, max_length=10_000)
+    test: str | None = Field(default=None, min_length=1, max_length=10_000)
+    timeout_seconds: float | None = Field(default=None, ge=1, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False)
+    network: bool | None = None
+    env: dict[str, str] | None = Field(default=None, max_length=200)
+    image: str | None = Field(default=None, min_length=1, max_length=300)
+
+
+class DockhandFile(BaseModel):
+    """The whole `.dockhand.toml`: unknown tables and keys are errors that name them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    project: tuple[ProjectOverride, ...] = Field(default=(), max_length=100)
+    github: RepositoryConfig = RepositoryConfig()
+
+
+def parse_dockhand_file(text: str) -> DockhandFile:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValidationError(f"{FILE_NAME} is not valid TOML: {exc}") from None
-    table = data.get("github", {})
-    if not isinstance(table, dict):
-        raise ValidationError(f"{FILE_NAME}: [github] must be a table")
     try:
-        return RepositoryConfig.model_validate(table)
+        return DockhandFile.model_validate(data)
     except PydanticValidationError as exc:
-        raise ValidationError(f"{FILE_NAME} [github]: {describe_errors(exc)}") from None
+        raise ValidationError(f"{FILE_NAME}: {describe_errors(exc)}") from None
+
+
+def parse_repository_config(text: str) -> RepositoryConfig:
+    """The `[github]` table of a `.dockhand.toml` (empty config when there is none)."""
+    return parse_dockhand_file(text).github

@@ -140,3 +140,23 @@ def test_no_color_is_honoured(tmp_path: Path, sqlite_url: str) -> None:
         return output
 
     assert b"\x1b[" in run() and b"\x1b[" not in run(NO_COLOR="1")
+
+
+def test_serve_on_a_busy_port_fails_before_anything_starts(tmp_path: Path, sqlite_url: str) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from tests.support.processes import dockhand_env
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "bot.cli.main", "serve", "--port", str(port)],
+            env=dockhand_env(tmp_path / "data", sqlite_url), capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert done.returncode == 2 and f"127.0.0.1:{port} is in use" in done.stderr
+    assert "serving" not in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "data" / "dockhand.db").exists()  # not even the store was opened

@@ -174,7 +174,16 @@ def test_detection_and_overrides(tmp_path: Path) -> None:
     assert plans[(Language.GO, "api")].module == "example.com/api"
     assert plans[(Language.PYTHON, ".")].framework == "pytest"
     (tmp_path / ".dockhand.toml").write_text("[[project]]\npath = 'web'\nsurprise = 1\n")
-    with pytest.raises(ValidationError, match="unknown keys"):
+    with pytest.raises(ValidationError, match=r"project\.0\.surprise: Extra inputs are not permitted"):
+        detect(tmp_path)
+    # Strict types: a string is not a boolean (it would have turned network ON), a number is not a command.
+    for wrong, key in (("network = 'false'", "network"), ("install = 0", "install"), ("env = {A = 1}", "env.A"),
+                       ("timeout_seconds = 1e9", "timeout_seconds"), ("test = ''", "test")):  # fmt: skip
+        (tmp_path / ".dockhand.toml").write_text(f"[[project]]\npath = 'web'\n{wrong}\n")
+        with pytest.raises(ValidationError, match=rf"\.dockhand\.toml: project\.0\.{key}: "):
+            detect(tmp_path)
+    (tmp_path / ".dockhand.toml").write_text("[github]\nreviews = 'yes'\n[surprise]\n")
+    with pytest.raises(ValidationError, match=r"github\.reviews: .*; surprise: Extra inputs"):
         detect(tmp_path)
     (tmp_path / ".dockhand.toml").write_text("not = [valid")
     with pytest.raises(ValidationError, match="not valid TOML"):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import socket
 import threading
 from typing import Annotated, Any
 
@@ -78,15 +80,17 @@ def serve(
 
     settings = load_settings()
     setup_logging(settings)
+    bind_host, bind_port = host or settings.host, port or settings.port
+    listener = _listen(bind_host, bind_port)  # before anything starts: a busy port fails here, alone
     core = open_core(settings, sandboxes=True)
     token = resolve_api_token(settings)
     assert token is not None
 
     slack = attach_slack(core)
-    socket: list[Any] = []
+    socket_mode: list[Any] = []
 
     def shut_down() -> None:
-        for handler in socket:
+        for handler in socket_mode:
             handler.close()
         core.stop()
         typer.echo("dockhand stopped: workers and scheduler shut down", err=True)
@@ -95,11 +99,10 @@ def serve(
         core.start(workers=workers)
         attach_intake(core)
         if slack is not None and settings.slack_app_token is not None:
-            socket.append(connect_socket_mode(slack))
+            socket_mode.append(connect_socket_mode(slack))
             typer.echo("Slack: connected in Socket Mode", err=True)
 
     app_ = create_app(core, api_token=token, lifespan_hooks=(start, shut_down), slack=slack)
-    bind_host, bind_port = host or settings.host, port or settings.port
     source = "DOCKHAND_API_TOKEN" if settings.api_token else str(token_path(settings))
     typer.echo(
         f"dockhand serving on http://{bind_host}:{bind_port} (database {core.db.url.render_as_string()}, "
@@ -107,7 +110,23 @@ def serve(
         err=True,
     )
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal as its exit status.
-    uvicorn.run(app_, host=bind_host, port=bind_port, log_config=None, access_log=False, lifespan="on")
+    uvicorn.run(app_, fd=listener.fileno(), log_config=None, access_log=False, lifespan="on")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The service's listening socket, bound now (uvicorn serves it): a port in use is one clear error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as exc:
+        listener.close()
+        reason = "is in use (another dockhand serve?)" if exc.errno == errno.EADDRINUSE else f"cannot be used: {exc}"
+        fail(f"{host}:{port} {reason}; choose another with --port or DOCKHAND_PORT")
+    listener.set_inheritable(True)
+    return listener
 
 
 @app.command()

@@ -15,12 +15,12 @@ A `.dockhand.toml` at the repository's root can override any choice, per project
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from core.errors import ValidationError
+from core.repo_config import ProjectOverride, parse_dockhand_file
 from core.testrun.go import go_plan
 from core.testrun.javascript import javascript_plan
 from core.testrun.plan import (
@@ -98,82 +98,48 @@ def _walk(repo: Path) -> list[Path]:
 
 
 # --- .dockhand.toml --------------------------------------------------------------------------
-_OVERRIDABLE = {"install", "test", "timeout_seconds", "network", "env", "image", "language"}
-
-
-def load_config(repo: Path) -> list[dict[str, Any]]:
+def load_config(repo: Path) -> list[ProjectOverride]:
     path = repo / ".dockhand.toml"
     if not path.is_file() or path.is_symlink():
         return []
-    try:
-        data = tomllib.loads(read_text(path))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationError(f".dockhand.toml is not valid TOML: {exc}") from None
-    projects = data.get("project", [])
-    if not isinstance(projects, list) or not all(isinstance(p, dict) for p in projects):
-        raise ValidationError(".dockhand.toml: expected [[project]] tables")
-    for entry in projects:
-        unknown = set(entry) - _OVERRIDABLE - {"path"}
-        if unknown:
-            raise ValidationError(
-                f".dockhand.toml: unknown keys {sorted(unknown)} (allowed: path, {', '.join(sorted(_OVERRIDABLE))})"
-            )
-    return projects
-
-
-MAX_TIMEOUT_SECONDS = 4 * 3600.0
-
-
-def _timeout(value: Any) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f".dockhand.toml: timeout_seconds must be a number, not {value!r}") from None
-    if not 1 <= seconds <= MAX_TIMEOUT_SECONDS:  # also refuses nan and inf
-        raise ValidationError(f".dockhand.toml: timeout_seconds must be from 1 to {MAX_TIMEOUT_SECONDS:g}")
-    return seconds
+    return list(parse_dockhand_file(read_text(path)).project)
 
 
 def apply_overrides(
-    plans: list[ProjectPlan], overrides: list[dict[str, Any]], allowed_images: frozenset[str] = frozenset()
+    plans: list[ProjectPlan], overrides: list[ProjectOverride], allowed_images: frozenset[str] = frozenset()
 ) -> list[ProjectPlan]:
     result = list(plans)
     for entry in overrides:
-        path = str(entry.get("path", ".")).strip("/") or "."
+        path = entry.path.strip("/") or "."
         index = next(
             (
                 i
                 for i, p in enumerate(result)
-                if p.root == path and ("language" not in entry or p.language.value == entry["language"])
+                if p.root == path and (entry.language is None or p.language.value == entry.language)
             ),
             None,
         )
         if index is None:
             raise ValidationError(
-                f".dockhand.toml: no detected project at {path!r}"
-                + (f" in {entry['language']}" if "language" in entry else "")
+                f".dockhand.toml: no detected project at {path!r}" + (f" in {entry.language}" if entry.language else "")
             )
-        plan = result[index]
         changes: dict[str, Any] = {}
-        if "install" in entry:
-            changes["install"] = str(entry["install"]) or None
-        if "test" in entry:
-            changes["test"] = str(entry["test"])
-        if "timeout_seconds" in entry:
-            changes["timeout_seconds"] = _timeout(entry["timeout_seconds"])
-        if "network" in entry:
-            changes["network_for_install"] = bool(entry["network"])
-        if "env" in entry:
-            if not isinstance(entry["env"], dict):
-                raise ValidationError(".dockhand.toml: env must be a table")
-            changes["env"] = {str(k): str(v) for k, v in entry["env"].items()}
-        if "image" in entry:
-            image = str(entry["image"])
-            if image not in allowed_images:
+        if entry.install is not None:
+            changes["install"] = entry.install or None
+        if entry.test is not None:
+            changes["test"] = entry.test
+        if entry.timeout_seconds is not None:
+            changes["timeout_seconds"] = entry.timeout_seconds
+        if entry.network is not None:
+            changes["network_for_install"] = entry.network
+        if entry.env is not None:
+            changes["env"] = dict(entry.env)
+        if entry.image is not None:
+            if entry.image not in allowed_images:
                 raise ValidationError(
-                    f".dockhand.toml: image {image!r} is not one this installation allows "
+                    f".dockhand.toml: image {entry.image!r} is not one this installation allows "
                     "(DOCKHAND_SANDBOX_IMAGE / DOCKHAND_SANDBOX_IMAGES)"
                 )
-            changes["image"] = image
-        result[index] = replace(plan, **changes)
+            changes["image"] = entry.image
+        result[index] = replace(result[index], **changes)
     return result
