@@ -445,23 +445,29 @@ def _anthropic(settings: Settings) -> Iterator[Check]:
         )
 
 
-def _service(settings: Settings) -> Iterator[Check]:
+def service_answers(settings: Settings, timeout: float = 2.0) -> tuple[bool, str]:
+    """Whether `dockhand serve` answers its health check here, and the URL asked."""
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     url = f"http://{host}:{settings.port}/healthz"
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            if response.status == 200:
-                yield Check("service", "running", CheckState.OK, f"dockhand serve answers at {url}")
-                return
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200, url
     except (urllib.error.URLError, OSError):
-        pass
-    yield Check(
-        "service",
-        "running",
-        CheckState.WARN,
-        f"nothing answers at {url}: tasks wait until a worker runs",
-        "start `dockhand serve` (or `dockhand worker` beside one)",
-    )
+        return False, url
+
+
+def _service(settings: Settings) -> Iterator[Check]:
+    running, url = service_answers(settings)
+    if running:
+        yield Check("service", "running", CheckState.OK, f"dockhand serve answers at {url}")
+    else:
+        yield Check(
+            "service",
+            "running",
+            CheckState.WARN,
+            f"nothing answers at {url}: tasks wait until a worker runs",
+            "start `dockhand serve` (or `dockhand worker` beside one)",
+        )
 
 
 # --- helpers ------------------------------------------------------------------------------------

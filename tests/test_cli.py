@@ -160,3 +160,12 @@ def test_serve_on_a_busy_port_fails_before_anything_starts(tmp_path: Path, sqlit
     assert done.returncode == 2 and f"127.0.0.1:{port} is in use" in done.stderr
     assert "serving" not in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "data" / "dockhand.db").exists()  # not even the store was opened
+
+
+def test_submit_says_when_no_service_will_run_the_task(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoke = cli_invoker(monkeypatch, tmp_path, sqlite_url, DOCKHAND_PORT="1")  # nothing serves on port 1
+    out = invoke("submit", "custom", "echo hi").output
+    assert "queued custom task" in out and "note: no dockhand service answers at http://127.0.0.1:1/healthz" in out
+    assert "dockhand serve" in out

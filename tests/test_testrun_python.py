@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from core.testrun.detect import detect
@@ -150,3 +151,21 @@ def test_a_noxfile_that_does_not_parse_or_has_no_test_session_falls_through(tmp_
     # No session named for tests, but one that runs a test tool.
     other = "import nox\n@nox.session\ndef check(session):\n    session.install('.')\n    session.run('pytest')\n"
     assert plan_of(tmp_path / "other", SETUP | {"noxfile.py": other}).source_detail == "noxfile.py session check"
+
+
+def test_tox_installs_the_project_as_a_package_where_the_coverage_configuration_expects_that(tmp_path: Path) -> None:
+    tox = "[testenv]\ndeps = pytest\ncommands = pytest\n"
+    installed = plan_of(tmp_path / "a", SETUP | {
+        "tox.ini": tox, "setup.cfg": "[coverage:report]\ninclude = */site-packages/pkg/*\n",
+    })  # fmt: skip
+    assert re.search(r"pip install --quiet pytest \.(\s|$)", installed.install or "") and "-e." not in str(
+        installed.install
+    )
+    checkout = plan_of(tmp_path / "b", SETUP | {"tox.ini": tox, "setup.cfg": "[coverage:run]\nsource = pkg\n"})
+    assert "-e." in (checkout.install or "")  # the same figures, reported against the checkout's paths
+    develop = plan_of(tmp_path / "c", SETUP | {
+        "tox.ini": tox + "usedevelop = true\n", "setup.cfg": "[coverage:report]\ninclude = */site-packages/pkg/*\n",
+    })  # fmt: skip
+    assert "-e." in (develop.install or "")
+    skipped = plan_of(tmp_path / "d", SETUP | {"tox.ini": tox + "skip_install = true\n"})
+    assert "-e." not in str(skipped.install) and not re.search(r"\s\.(\s|$)", str(skipped.install))

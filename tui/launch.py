@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -36,14 +34,11 @@ def check_database(settings: Settings) -> str | None:
 
 def service_notice(settings: Settings, timeout: float = 1.0) -> str:
     """A warning when `dockhand serve` does not answer: tasks will not move, though actions are stored."""
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    url = f"http://{host}:{settings.port}/healthz"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            if response.status == 200:
-                return ""
-    except (urllib.error.URLError, OSError):
-        pass
+    from bot.doctor import service_answers
+
+    running, url = service_answers(settings, timeout)
+    if running:
+        return ""
     return (
         f"dockhand serve does not answer at {url}: tasks will not move until it (or `dockhand worker`) runs; "
         "what you approve or cancel here is stored and takes effect then."

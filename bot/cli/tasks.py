@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.context import fail, open_core, print_json
+from bot.cli.context import fail, load_settings, open_core, print_json
 from core.errors import DockhandError
 from core.logs import LogLine
 from core.queue import TaskFilter
@@ -44,6 +44,16 @@ def _submit(submission: TaskSubmission, as_json: bool) -> None:
     else:
         verb = "queued" if outcome.created else "already queued as"
         typer.echo(f"{verb} {outcome.task.type.value} task {outcome.task.id}")
+    if outcome.created and not as_json:
+        from bot.doctor import service_answers
+
+        running, url = service_answers(load_settings(), timeout=1.0)
+        if not running:
+            typer.echo(
+                f"note: no dockhand service answers at {url}: the task waits until `dockhand serve` "
+                "(or `dockhand worker`) runs",
+                err=True,
+            )
 
 
 def _repo(text: str, *, needs_number: bool) -> RepoRef:

@@ -70,7 +70,9 @@ def python_plan(directory: Path, rel: str, files: set[str]) -> ProjectPlan:
     prefix = [". .venv/bin/activate"]
     config = _coverage_config(directory, files, pyproject)
     rcfile = f"{WORKSPACE}/{rel}/{config}".replace("/./", "/") if config else f"{reports}/coveragerc"
-    own_coverage = config is not None or _measures_itself(directory, files, commands, pyproject)
+    # A coverage configuration written for an installed copy (`include = */site-packages/pkg/*`) measures
+    # nothing in a checkout: such a project gets tox's regular install; every other one an editable one.
+    for_installed = config is not None and "site-packages" in read_text(directory / config)
     if not _measures_itself(directory, files, commands, pyproject):
         env |= {"COVERAGE_PROCESS_START": rcfile, "COVERAGE_FILE": f"{reports}/.coverage"}
         if config is None:
@@ -85,7 +87,7 @@ def python_plan(directory: Path, rel: str, files: set[str]) -> ProjectPlan:
     return ProjectPlan(
         language=Language.PYTHON, root=rel, framework=framework, package_manager="pip",
         install=_install(
-            directory, files, declared, pyproject, requirements, own_coverage=own_coverage, framework=framework
+            directory, files, declared, pyproject, requirements, for_installed=for_installed, framework=framework
         ),
         test=" && ".join(prefix + commands), results=ResultFormat.JUNIT, results_path=junit,
         coverage=CoverageFormat.COVERAGE_PY, coverage_path=f"{reports}/coverage.json", after_test=after,
@@ -164,7 +166,7 @@ def _install(
     pyproject: dict[str, Any],
     requirements: list[str],
     *,
-    own_coverage: bool,
+    for_installed: bool,
     framework: str,
 ) -> str:
     args = [f"-r {shlex.quote(r)}" for r in requirements]
@@ -179,9 +181,9 @@ def _install(
     extras = [e for e in extras if e]
     mode = declared.project_install if declared else ProjectInstall.EDITABLE
     if set(_PACKAGING) & files and mode is not ProjectInstall.NONE:
-        # tox installs the project as a regular package, and a project's coverage configuration may be written
-        # for that (`include = */site-packages/pkg/*`). dockhand's own default measures the checkout: editable.
-        editable = "" if mode is ProjectInstall.REGULAR and own_coverage else "-e"
+        # tox installs the project as a regular package; dockhand does too where the coverage configuration
+        # needs it. Otherwise editable: the same tests, coverage reported against the checkout's own paths.
+        editable = "" if mode is ProjectInstall.REGULAR and for_installed else "-e"
         args.append(shlex.quote(f"{editable}.[{','.join(extras)}]" if extras else f"{editable}."))
     # An isolated venv, as tox and nox make: the system's packages (Debian's older pytest) must not satisfy
     # the project's own requirements in its place.
