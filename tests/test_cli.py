@@ -169,3 +169,13 @@ def test_submit_says_when_no_service_will_run_the_task(
     out = invoke("submit", "custom", "echo hi").output
     assert "queued custom task" in out and "note: no dockhand service answers at http://127.0.0.1:1/healthz" in out
     assert "dockhand serve" in out
+
+
+def test_resolution_without_a_model_key_is_refused_before_any_work(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoke = cli_invoker(monkeypatch, tmp_path, sqlite_url, GITHUB_TOKEN="ghp_x", GITHUB_WEBHOOK_SECRET="w")
+    out = invoke("submit", "issue", "acme/api#12", code=2).output
+    assert "issue-resolution tasks need a model: set ANTHROPIC_API_KEY" in out
+    assert "need a model" in invoke("run", "resolve", "acme/api#12", code=2).output
+    assert json.loads(invoke("tasks", "--json").output)["tasks"] == []  # nothing stored, nothing checked out

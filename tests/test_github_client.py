@@ -124,3 +124,24 @@ def test_only_writers_may_trigger(github: tuple[FakeGitHub, GitHubClient]) -> No
     assert not may_trigger(outsider, REPO, client.permission).allowed
     assert not may_trigger(bot, REPO, client.permission).allowed
     assert len(fake.requests) == before, "association and bot checks need no API call"
+
+
+def test_an_unreachable_github_is_one_line_naming_the_host(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from slack_sdk import WebClient
+
+    from bot.slack.threads import SlackThreads
+
+    settings = Settings.load(
+        _env_file=None, data_dir=tmp_path, github_api_url="http://127.0.0.1:1", github_token=SecretStr("ghp_x")
+    )
+    client = GitHubClient.from_settings(settings, throttle=False)
+    with pytest.raises(GitHubError) as failed:
+        client.comment(REPO, 1, "hello")
+    assert str(failed.value).endswith("cannot reach GitHub at 127.0.0.1:1: connection refused"), failed.value
+    assert "\n" not in str(failed.value)
+    client.close()
+    # Slack the same: a warning of one line, and the caller goes on.
+    slack = WebClient(token="xoxb-x", base_url="http://127.0.0.1:1/api/", timeout=5)
+    assert SlackThreads._call("post progress", lambda: slack.chat_postMessage(channel="C1", text="x")) is None
+    [record] = [r for r in caplog.records if "could not post progress" in r.getMessage()]
+    assert "cannot reach Slack" in record.getMessage() and record.exc_info is None

@@ -12,7 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
+import requests
 from github import Auth, Github, GithubException, GithubRetry
 from github.GithubIntegration import GithubIntegration
 from github.PullRequest import ReviewComment as _InlineComment
@@ -329,6 +331,27 @@ class GitHubClient:
             return fn()
         except GithubException as exc:
             raise _error(exc, what) from None
+        except requests.RequestException as exc:
+            raise GitHubError(unreachable("GitHub", exc)) from None
+
+
+def unreachable(service: str, exc: requests.RequestException) -> str:
+    """One line: which host could not be reached and why (no traceback, no URL path or query)."""
+    raw = exc.request.url if exc.request is not None else None
+    url = urlparse(raw.decode() if isinstance(raw, bytes) else str(raw or ""))
+    where = url.netloc or "its API"
+    text = str(exc)
+    if "Connection refused" in text:
+        cause = "connection refused"
+    elif "Name or service not known" in text or "Temporary failure in name resolution" in text:
+        cause = "the name does not resolve"
+    elif isinstance(exc, requests.Timeout):
+        cause = "timed out"
+    elif isinstance(exc, requests.exceptions.SSLError):
+        cause = "TLS failed (a proxy's CA missing from the trust store?)"
+    else:
+        cause = type(exc).__name__
+    return f"cannot reach {service} at {where}: {cause}"
 
 
 def _github(base_url: str, auth: Auth.Auth, *, throttle: bool) -> Github:

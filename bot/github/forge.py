@@ -106,13 +106,19 @@ class GitHubForge:
 
 
 def attach_github_pipelines(core: Core) -> None:
-    """Register the pipelines that need GitHub (issue resolution, PR review) when GitHub credentials are set."""
+    """Register the pipelines that need GitHub and the model (issue resolution, PR review) when both are
+    configured; otherwise say, for each, what to set (a submission is refused with that, up front)."""
     settings = core.settings
     if settings.github_token is None and settings.github_app_id is None:
         reason = (
             "need GitHub credentials: set GITHUB_TOKEN, or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_PATH "
             "(`dockhand setup github` makes the App)"
         )
+        core.registry.unavailable(TaskType.ISSUE_RESOLUTION, reason)
+        core.registry.unavailable(TaskType.PR_REVIEW, reason)
+        return
+    if settings.anthropic_api_key is None:  # refused at submission: before any checkout, install or baseline
+        reason = "need a model: set ANTHROPIC_API_KEY (`dockhand doctor` checks it)"
         core.registry.unavailable(TaskType.ISSUE_RESOLUTION, reason)
         core.registry.unavailable(TaskType.PR_REVIEW, reason)
         return

@@ -306,9 +306,10 @@ class SlackBot:
                 text=parent_text(task),
                 blocks=parent_blocks(task, self.core.stages.list(task.id), self.web_url),
             )
-        except SlackApiError as exc:
+        except (SlackApiError, OSError) as exc:
             # Without its message nobody here could follow it or approve it: do not run it.
-            error = exc.response.get("error") if exc.response else exc
+            response = getattr(exc, "response", None)
+            error = response.get("error") if response else f"cannot reach Slack: {getattr(exc, 'reason', exc)}"
             self.core.cancel(task.id, by="Slack (no message could be posted)", source="slack")
             return f"Not started: I cannot post in this channel ({error}). Invite me, then ask again."
         where = place(who.channel, str(posted["ts"]))
@@ -322,6 +323,8 @@ class SlackBot:
             self.client.chat_postEphemeral(channel=who.channel, user=who.user, text=text)
         except SlackApiError as exc:
             log.warning("Slack: could not answer %s: %s", who.user, exc.response.get("error") if exc.response else exc)
+        except OSError as exc:
+            log.warning("Slack: could not answer %s: cannot reach Slack: %s", who.user, getattr(exc, "reason", exc))
 
     def _group_members(self, group: str) -> set[str]:
         return set(self.client.usergroups_users_list(usergroup=group).get("users") or [])

@@ -216,3 +216,6 @@ class SlackThreads:
         except SlackApiError as exc:
             log.warning("Slack: could not %s: %s", what, exc.response.get("error") if exc.response else exc)
             return None
+        except OSError as exc:  # Slack unreachable (urllib's URLError, timeouts): one line, no traceback
+            log.warning("Slack: could not %s: cannot reach Slack: %s", what, getattr(exc, "reason", exc))
+            return None
