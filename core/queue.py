@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col, func, select, update
+from sqlmodel import Session, col, func, select, update
 
 from core.errors import InvalidTransitionError, NotFoundError, RateLimitedError
 from core.events import Journal, JournalTransaction
@@ -64,6 +64,9 @@ class HeartbeatReply:
 class SubmitResult:
     task: Task
     created: bool
+    # Not created because the same work is already under way (a second "resolve" of an issue whose first
+    # is still live): front ends answer "already on it" with the live task, instead of a second attempt.
+    already_live: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,9 +118,14 @@ class TaskQueue:
                     existing = txn.session.exec(select(Task).where(Task.dedup_key == submission.dedup_key)).first()
                     if existing is not None:
                         return SubmitResult(task=existing, created=False)
-                if submission.trigger_source in LIMITED_SOURCES:
-                    # Counted and stored under one lock: a concurrent burst cannot slip past the limits.
+                work = _same_work(task)
+                if submission.trigger_source in LIMITED_SOURCES or work is not None:
+                    # Counted and stored under one lock: a concurrent burst cannot slip past the limits, nor
+                    # two requests for the same work both start it.
                     self.db.claim_lock(txn.session)
+                if work is not None and (live := _live_task(txn.session, task, work)) is not None:
+                    return SubmitResult(task=live, created=False, already_live=True)
+                if submission.trigger_source in LIMITED_SOURCES:
                     self._check_rates(txn, submission, now)
                 txn.session.add(task)
                 txn.session.flush()
@@ -526,3 +534,28 @@ def load_task(txn: JournalTransaction, task_id: str) -> Task:
 
 def _seconds(start: datetime, end: datetime) -> float:
     return round((end - start).total_seconds(), 6)
+
+
+# --- the same work twice ------------------------------------------------------------------------
+_SAME_WORK_KEYS = {TaskType.ISSUE_RESOLUTION: "issue_number"}
+
+
+def _same_work(task: Task) -> tuple[str, object] | None:
+    """(payload key, value) that names the work a task does, for types where one live task at a time is right."""
+    key = _SAME_WORK_KEYS.get(task.type)
+    if key is None or task.repository is None or task.payload.get(key) is None:
+        return None
+    return key, task.payload[key]
+
+
+def _live_task(session: Session, task: Task, work: tuple[str, object]) -> Task | None:
+    key, value = work
+    live = session.exec(
+        select(Task)
+        .where(Task.type == task.type, Task.repository == task.repository, col(Task.status).in_(_LIVE))
+        .order_by(col(Task.created_at))
+    ).all()
+    return next((t for t in live if (t.payload or {}).get(key) == value), None)
+
+
+_LIVE = (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.AWAITING_APPROVAL)

@@ -325,3 +325,22 @@ def test_a_stored_delivery_wakes_the_intake_at_once(world) -> None:  # type: ign
     core.every("github-intake", 3600, intake.process_pending)  # its own next run is an hour away
     assert deliver("push", load("push", "with-new-branch.payload.json"), "n-1").json()["status"] == "queued"
     wait_for(lambda: core.tasks(TaskFilter()), timeout=10, what="the task, long before the intake's next poll")
+
+
+def test_a_second_fix_for_an_issue_being_resolved_answers_already_on_it(world) -> None:  # type: ignore[no-untyped-def]
+    from core.pipeline import Pipeline
+
+    core, fake, intake, deliver = world
+    core.registry.register(TaskType.ISSUE_RESOLUTION, Pipeline(name="issue-resolution", stages=()))  # not run here
+    comment = load("issue_comment", "created.payload.json")
+    comment["comment"]["body"] = "@dockhand fix this"
+    deliver("issue_comment", comment, "f-1")
+    intake.process_pending()
+    [task] = core.tasks(TaskFilter(types=[TaskType.ISSUE_RESOLUTION]))
+    core.notifications.remember(task.id, "github-comment", "4242")  # its progress comment
+    comment["comment"]["body"] = "@dockhand fix this too"
+    deliver("issue_comment", comment, "f-2")
+    intake.process_pending()
+    assert len(core.tasks(TaskFilter(types=[TaskType.ISSUE_RESOLUTION]))) == 1
+    [reply] = [c for c in fake.comments.values() if c["body"].startswith("Already on it")]
+    assert f"task `{task.id}` is pending" in reply["body"] and f"{REPO}/issues/1#issuecomment-4242" in reply["body"]

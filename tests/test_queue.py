@@ -58,6 +58,24 @@ def test_dedup_key_returns_the_existing_task(core: Core) -> None:
     assert a.created and not b.created and a.task.id == b.task.id
 
 
+def test_a_second_request_for_an_issue_being_resolved_returns_the_live_task(core: Core) -> None:
+    def resolve(number: int, dedup: str) -> TaskSubmission:
+        return TaskSubmission(
+            type=TaskType.ISSUE_RESOLUTION, repository="acme/api", payload={"issue_number": number}, dedup_key=dedup
+        )
+
+    first = core.queue.submit(resolve(12, "mention-1"))
+    again = core.queue.submit(resolve(12, "mention-2"))  # another person, another delivery: the same work
+    assert first.created and not again.created and again.already_live and again.task.id == first.task.id
+    other = core.queue.submit(resolve(13, "mention-3"))
+    assert other.created and not other.already_live
+    core.cancel(first.task.id, by="test")  # once the first is over, the issue can be tried again
+    retry = core.queue.submit(resolve(12, "mention-4"))
+    assert retry.created and retry.task.id != first.task.id
+    redelivered = core.queue.submit(resolve(12, "mention-4"))  # the same delivery again: a plain duplicate
+    assert not redelivered.created and not redelivered.already_live
+
+
 def test_invalid_submissions_are_refused_with_the_reason(core: Core) -> None:
     with pytest.raises(ValidationError, match="command"):
         core.submit(TaskSubmission(type=TaskType.CUSTOM, payload={}))

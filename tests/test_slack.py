@@ -191,6 +191,17 @@ def test_a_retried_mention_makes_one_task(world: SlackWorld) -> None:
     assert task.dedup_key == "slack:event:Ev-42"
 
 
+def test_a_second_resolve_of_the_same_issue_answers_already_on_it(world: SlackWorld) -> None:
+    from core.pipeline import Pipeline
+
+    world.core.registry.register(TaskType.ISSUE_RESOLUTION, Pipeline(name="issue-resolution", stages=()))
+    assert "On it" in world.answer("resolve calc#12", trigger="7.7.a")
+    (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")
+    again = world.answer("resolve acme/calc#12", trigger="7.7.b")
+    assert again.startswith(f"Already on it: task {task.id} is") and f"<#{CHANNEL}>" in again
+    assert len(world.core.tasks(TaskFilter())) == 1
+
+
 def test_status_and_cancel(world: SlackWorld) -> None:
     world.command("test calc", trigger="1.1.a")
     (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")

@@ -40,10 +40,13 @@ def _submit(submission: TaskSubmission, as_json: bool) -> None:
     finally:
         core.db.dispose()
     if as_json:
-        print_json({"created": outcome.created, "task": task_view(outcome.task)})
+        print_json({"created": outcome.created, "already_live": outcome.already_live, "task": task_view(outcome.task)})
     else:
-        verb = "queued" if outcome.created else "already queued as"
-        typer.echo(f"{verb} {outcome.task.type.value} task {outcome.task.id}")
+        if outcome.already_live:
+            typer.echo(f"already on it: task {outcome.task.id} is {outcome.task.status.value}")
+        else:
+            verb = "queued" if outcome.created else "already queued as"
+            typer.echo(f"{verb} {outcome.task.type.value} task {outcome.task.id}")
     if outcome.created and not as_json:
         from bot.doctor import service_answers
 

@@ -206,7 +206,24 @@ class GitHubIntake:
             return f"rate-limited: {exc} (retry in {exc.retry_after_seconds} s)", None
         except DockhandError as exc:
             return f"not started: {exc}", None
+        if outcome.already_live:
+            self._say_when(ref, self._already_on_it(outcome.task))
+            return f"already on it: task {outcome.task.id}", outcome.task.id
         return f"task {outcome.task.id} ({task_type.value})", outcome.task.id
+
+    def _already_on_it(self, task: Task) -> str:
+        """A second `@dockhand fix` while the first runs: a link to the first's progress comment."""
+        from bot.github.progress import CHANNEL  # progress imports this module
+
+        comment = self.core.notifications.get(task.id, CHANNEL)
+        repository, _, number = (task.trigger_ref or "").partition("#")
+        status = task.status.value.replace("_", " ")
+        if comment and repository and number:
+            link = (
+                f"{self.core.settings.github_git_url.rstrip('/')}/{repository}/issues/{number}#issuecomment-{comment}"
+            )
+            return f"Already on it: task `{task.id}` is {status}, see {link}"
+        return f"Already on it: task `{task.id}` is {status}."
 
     def _say_when(self, ref: str, text: str) -> None:
         """One reply on the issue or PR a refused request came from (pushes have nowhere to reply)."""
@@ -217,7 +234,7 @@ class GitHubIntake:
             with github_client(self.client_for, installation_for(self.core, repository)) as client:
                 client.comment(repository, int(number), text)
         except DockhandError as exc:
-            log.warning("could not tell %s that it was rate-limited: %s", ref, exc)
+            log.warning("could not reply on %s: %s", ref, exc)
 
     def _tasks_of(self, ref: str, statuses: tuple[TaskStatus, ...]) -> list[str]:
         """The tasks an issue or PR started that are in one of these states."""

@@ -128,7 +128,8 @@ class AdminApi:
         submission = TaskSubmission.from_json({**data, "trigger_source": TriggerSource.API})
         outcome = await run_in_threadpool(self.core.submit, submission)
         return self._json(
-            {"created": outcome.created, "task": task_view(outcome.task)}, status_code=201 if outcome.created else 200
+            {"created": outcome.created, "already_live": outcome.already_live, "task": task_view(outcome.task)},
+            status_code=201 if outcome.created else 200,
         )
 
     async def audit(self, request: Request) -> JSONResponse:

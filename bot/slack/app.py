@@ -60,6 +60,14 @@ class RedactingWebClient(WebClient):
         return super().api_call(api_method, **kwargs)
 
 
+def already_on_it(core: Core, task: Task) -> str:
+    """The answer to a second request for work a live task is doing: where to follow the first."""
+    where = core.notifications.get(task.id, THREAD)
+    channel = where.partition(":")[0] if where else None
+    follow = f"; follow it in its thread in <#{channel}>" if channel else f" (from {task.trigger_source.value})"
+    return f"Already on it: task {task.id} is {task.status.value.replace('_', ' ')}{follow}."
+
+
 def slack_client(settings: Settings) -> WebClient:
     assert settings.slack_bot_token is not None
     client = RedactingWebClient(
@@ -297,6 +305,8 @@ class SlackBot:
             return f"Not started: {exc}. Try again in {exc.when()}."
         except DockhandError as exc:
             return f"Not started: {exc}"
+        if outcome.already_live:
+            return already_on_it(self.core, outcome.task)
         if not outcome.created:
             return None  # a retried request: its task and message exist already
         task = outcome.task
