@@ -159,3 +159,11 @@ def test_a_script_naming_a_file_the_project_lacks_gives_way_to_its_makefile(tmp_
     assert plan.results is ResultFormat.SUMMARY
     (tmp_path / "test.js").write_text("require('assert').ok(true)\n")  # the file is there: the script is the way
     assert plan_of(tmp_path, {"scripts": {"test": "node test.js"}}).test_source is TestSource.PACKAGE_JSON
+
+
+def test_a_script_that_names_no_runner_is_read_as_its_dependencies_runner(tmp_path: Path) -> None:
+    (tmp_path / "test.js").write_text("require('./other')\n")
+    plan = plan_of(tmp_path, {"scripts": {"test": "node test.js"}, "devDependencies": {"tape": "~1.0.2"}})
+    assert plan.framework == "tape" and plan.test.endswith(f"| tee {plan.results_path}")
+    unknown = plan_of(tmp_path, {"scripts": {"test": "node test.js"}})
+    assert unknown.framework == "javascript" and unknown.results is ResultFormat.SUMMARY

@@ -33,7 +33,8 @@ from core.testrun.plan import (
     reports_dir,
 )
 
-_JS_FRAMEWORKS = ("vitest", "jest", "mocha")
+_JS_FRAMEWORKS = ("vitest", "jest", "mocha")  # the runners dockhand can call itself when no script says how
+_SCRIPTED = (*_JS_FRAMEWORKS, "ava", "tap", "tape")  # and those it can read when a script runs them
 # What `npm init` writes: a script that declares there are no tests.
 _PLACEHOLDER = re.compile(r"""^echo\s+["']?Error: no test specified["']?\s*&&\s*exit 1$""")
 RUNNERS = ("jest", "vitest", "mocha", "tape", "tap", "ava", "node-test")
@@ -276,7 +277,8 @@ def _run_script(manager: str, flags: str = "") -> str:
 
 def _script_plan(project: _Project, script: str, reports: str, install: str) -> dict[str, Any]:
     found = parse_script(script, project.scripts)
-    runner = found.runner if found.runner != "unknown" else _framework_from_deps(project.deps, "javascript")
+    # A script whose text names no runner (`node test.js`): the one its dependencies name, else whichever summary.
+    runner = found.runner if found.runner != "unknown" else _framework_from_deps(project.deps, "javascript", _SCRIPTED)
     junit, cov = f"{reports}/junit.xml", f"{reports}/coverage"
     plan: dict[str, Any] = {
         "framework": runner, "install": install, "test_source": TestSource.PACKAGE_JSON, "source_detail": script,
@@ -403,8 +405,8 @@ def _vitest_enables_coverage(project: _Project) -> bool:
     return False
 
 
-def _framework_from_deps(deps: dict[str, Any], default: str) -> str:
-    return next((name for name in _JS_FRAMEWORKS if name in deps), default)
+def _framework_from_deps(deps: dict[str, Any], default: str, names: tuple[str, ...] = _JS_FRAMEWORKS) -> str:
+    return next((name for name in names if name in deps), default)
 
 
 def _heuristic_plan(project: _Project, reports: str, install: str) -> dict[str, Any]:
