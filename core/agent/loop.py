@@ -14,15 +14,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
-
-import anthropic
+from typing import TYPE_CHECKING, Any
 
 from core.agent.tools import Submission, Toolbox, ToolResult, truncate
 from core.agent.usage import Limits, Pricing, TokenUsage
 from core.cancellation import CancelToken
 from core.errors import TaskCancelledError
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    import anthropic  # the SDK costs about a second to import: loaded only where a model is called
 
 NUDGES = 2
 _CACHE = {"type": "ephemeral"}
@@ -133,6 +134,8 @@ class Agent:
 
     # --- the loop ----------------------------------------------------------------------------
     def _loop(self) -> AgentOutcome:
+        import anthropic
+
         nudges = 0
         while True:
             stop = self._limit_reached()

@@ -14,9 +14,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
-
-import anthropic
+from typing import TYPE_CHECKING, Any
 
 from core.agent.loop import Agent, AgentOutcome, AgentProgress, AgentStatus, ModelSettings
 from core.agent.prompt import INSTRUCTION_FILES, RepositoryContext, failures_message, system_prompt, task_message
@@ -45,6 +43,9 @@ from core.settings import Settings
 from core.specs import IssueResolutionSpec
 from core.testrun.detect import WORKSPACE
 
+if TYPE_CHECKING:
+    import anthropic  # the SDK costs about a second to import: loaded only where a model is called
+
 BUNDLE_NAME = "change.bundle"
 DIFF_NAME = "change.diff"
 MAX_INSTRUCTIONS_BYTES = 64 * 1024
@@ -53,10 +54,12 @@ MAX_BUNDLE_BYTES = 100 * 1024 * 1024
 # recorded path by path before the tests run, see `_exclude_leftovers`).
 TEST_LEFTOVERS = ("__pycache__/", "*.pyc", ".pytest_cache/", ".coverage", ".nyc_output/")
 
-ClientFactory = Callable[[Settings], anthropic.Anthropic]
+ClientFactory = Callable[[Settings], "anthropic.Anthropic"]
 
 
 def anthropic_client(settings: Settings) -> anthropic.Anthropic:
+    import anthropic
+
     if settings.anthropic_api_key is None:
         raise StageFailedError("ANTHROPIC_API_KEY is not set: the agent has no model to work with")
     return anthropic.Anthropic(
@@ -65,6 +68,13 @@ def anthropic_client(settings: Settings) -> anthropic.Anthropic:
         max_retries=settings.anthropic_max_retries,
         timeout=600.0,
     )
+
+
+def _sdk_error() -> type[Exception]:
+    """The SDK's base error, for `except` clauses (imported when an agent runs, never at start-up)."""
+    import anthropic
+
+    return anthropic.AnthropicError
 
 
 class Resolution(TestRun):
@@ -205,7 +215,7 @@ class IssueResolution:
                 outcome = agent.resume(failures_message(rounds, settings.agent_test_rounds, summary))
         except (TaskCancelledError, LeaseLostError):
             raise
-        except (DockhandError, anthropic.AnthropicError) as exc:
+        except (DockhandError, _sdk_error()) as exc:
             # Not retried: another attempt would start the agent (and its spending) over.
             raise StageFailedError(f"the agent stopped: {type(exc).__name__}: {exc}") from None
         finally:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import anthropic
+from typing import TYPE_CHECKING, Any
 
 from core.agent.loop import Agent, AgentProgress, AgentStatus, ModelSettings
 from core.agent.tools import SandboxTools
@@ -21,13 +19,16 @@ from core.errors import DockhandError, LeaseLostError, StageFailedError, TaskCan
 from core.forge import Forge, PullInfo
 from core.pipeline import Pipeline, Stage, StageContext
 from core.pipelines import test_pipeline
-from core.pipelines.issue_resolution import ClientFactory, anthropic_client
+from core.pipelines.issue_resolution import ClientFactory, _sdk_error, anthropic_client
 from core.pipelines.test_pipeline import TestRun, open_sandbox, run_state, sandbox_provider
 from core.review.findings import Finding, Severity, merge
 from core.review.lines import Diff, draft_review
 from core.review.plan import ReviewPlan, plan_review
 from core.review.reviewer import ReviewTools, chunk_message, reviewer_prompt, summary_message
 from core.specs import PRReviewSpec
+
+if TYPE_CHECKING:
+    import anthropic  # the SDK costs about a second to import: loaded only where a model is called
 
 # The last successful review of a PR: its result (reviewed commit, posted fingerprints), or None.
 History = Callable[[str, int], dict[str, Any] | None]
@@ -167,7 +168,7 @@ class PullRequestReview:
             run.summary = summaries[0] if len(summaries) == 1 else self._summarize(ctx, client, summaries, spent)
         except (TaskCancelledError, LeaseLostError):
             raise
-        except (DockhandError, anthropic.AnthropicError) as exc:
+        except (DockhandError, _sdk_error()) as exc:
             if isinstance(exc, StageFailedError):
                 raise
             raise StageFailedError(f"the review stopped: {type(exc).__name__}: {exc}") from None

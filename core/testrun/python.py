@@ -187,18 +187,10 @@ def _install(
         args.append(shlex.quote(f"{editable}.[{','.join(extras)}]" if extras else f"{editable}."))
     # An isolated venv, as tox and nox make: the system's packages (Debian's older pytest) must not satisfy
     # the project's own requirements in its place.
-    steps = ["python3 -m venv .venv"]
-    if args:
-        steps.append(".venv/bin/pip install --quiet " + " ".join(dict.fromkeys(args)))
-    return " && ".join([*steps, _tools_the_run_needs(framework)])
-
-
-def _tools_the_run_needs(framework: str) -> str:
-    """After the project's own set: coverage (dockhand reads it) and pytest for a pytest run, when the project's
-    requirements did not already bring them — never a second version of one it pinned."""
-    tools = ["coverage", *(["pytest"] if framework == "pytest" else [])]
-    checks = "; ".join(f'.venv/bin/python -c "import {t}" 2>/dev/null || need="$need {t}"' for t in tools)
-    return f'{{ need=""; {checks}; if [ -n "$need" ]; then .venv/bin/pip install --quiet $need; fi; }}'
+    # In the same resolution, unpinned: coverage (dockhand reads it) and pytest for a pytest run. A project
+    # that pins either keeps its pin (pip honours it); one that names neither gets today's release.
+    args += ["coverage", *(["pytest"] if framework == "pytest" else [])]
+    return f"python3 -m venv .venv && .venv/bin/pip install --quiet {' '.join(dict.fromkeys(args))}"
 
 
 def _requirement_arg(entry: str) -> str:
