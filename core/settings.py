@@ -41,6 +41,8 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         populate_by_name=True,
+        # `GITHUB_APP_ID=` (as compose passes an unset variable) means unset, not an empty value.
+        env_ignore_empty=True,
     )
 
     # --- dockhand's own ---------------------------------------------------------------

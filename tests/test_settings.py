@@ -128,3 +128,11 @@ def test_an_unknown_dockhand_variable_is_named_with_the_nearest_setting() -> Non
         "DOCKHAND_WORKER is not a dockhand setting and is ignored (did you mean DOCKHAND_WORKERS?)",
         "DOCKHAND_ZZZ is not a dockhand setting and is ignored",
     ]
+
+
+def test_empty_variables_are_unset_as_compose_passes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GITHUB_APP_ID", "GITHUB_TOKEN", "DOCKHAND_MASTER_KEY", "SLACK_BOT_TOKEN", "DOCKHAND_PORT"):
+        monkeypatch.setenv(name, "")
+    settings = Settings.load_environment()
+    assert settings.github_app_id is None and settings.github_token is None and settings.master_key is None
+    assert settings.port == 8080
