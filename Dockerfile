@@ -4,18 +4,20 @@
 #
 #   docker build -t dockhand .                                        # debian:bookworm-slim from a registry
 #   docker build -t dockhand --build-arg BASE=dockhand-debian:TAG .   # the base `dockhand image build` made
-#   docker build ... --build-arg EXTRA_CA="$(cat proxy-ca.pem)"       # behind a TLS-intercepting proxy
+#   cp proxy-ca.pem deploy/extra-ca.pem && docker build ...           # behind a TLS-intercepting proxy
 #
 # compose.yaml runs it with PostgreSQL; deploy/dockhand.service runs it with systemd instead.
 ARG BASE=debian:bookworm-slim
 FROM ${BASE}
 ARG DEBIAN_FRONTEND=noninteractive
-ARG EXTRA_CA=""
+# deploy/extra-ca.pem, when there is one (it is not in git), is trusted as well: a proxy's CA.
+COPY deploy/dockhand.service deploy/extra-ca*.pem /tmp/deploy/
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv git ca-certificates debootstrap \
     debian-archive-keyring iptables tini \
  && rm -rf /var/lib/apt/lists/* \
- && if [ -n "$EXTRA_CA" ]; then printf '%s\n' "$EXTRA_CA" >> /etc/ssl/certs/ca-certificates.crt; fi
+ && if [ -f /tmp/deploy/extra-ca.pem ]; then cat /tmp/deploy/extra-ca.pem >> /etc/ssl/certs/ca-certificates.crt; fi \
+ && rm -rf /tmp/deploy
 ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
