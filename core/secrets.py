@@ -19,7 +19,6 @@ import os
 import secrets as random
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -29,23 +28,11 @@ from sqlmodel import col, select
 from core.db import Database
 from core.errors import NotFoundError, SettingsError
 from core.models import StoredSecret, utcnow
+from core.states import SecretName
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
 KEY_FILE = "master.key"
-
-
-class SecretName(StrEnum):
-    """The credentials dockhand can keep, by the setting they stand for."""
-
-    GITHUB_TOKEN = "github_token"
-    GITHUB_APP_PRIVATE_KEY = "github_app_private_key"
-    GITHUB_WEBHOOK_SECRET = "github_webhook_secret"
-    SLACK_BOT_TOKEN = "slack_bot_token"
-    SLACK_APP_TOKEN = "slack_app_token"
-    SLACK_SIGNING_SECRET = "slack_signing_secret"
-    ANTHROPIC_API_KEY = "anthropic_api_key"
-    API_TOKEN = "api_token"
 
 
 class SecretError(SettingsError):

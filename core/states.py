@@ -129,3 +129,16 @@ class SandboxState(StrEnum):
     RUNNING = "running"
     STOPPED = "stopped"
     DESTROYED = "destroyed"
+
+
+class SecretName(StrEnum):
+    """The credentials dockhand can keep, by the setting they stand for."""
+
+    GITHUB_TOKEN = "github_token"
+    GITHUB_APP_PRIVATE_KEY = "github_app_private_key"
+    GITHUB_WEBHOOK_SECRET = "github_webhook_secret"
+    SLACK_BOT_TOKEN = "slack_bot_token"
+    SLACK_APP_TOKEN = "slack_app_token"
+    SLACK_SIGNING_SECRET = "slack_signing_secret"
+    ANTHROPIC_API_KEY = "anthropic_api_key"
+    API_TOKEN = "api_token"

@@ -179,3 +179,15 @@ def test_resolution_without_a_model_key_is_refused_before_any_work(
     assert "issue-resolution tasks need a model: set ANTHROPIC_API_KEY" in out
     assert "need a model" in invoke("run", "resolve", "acme/api#12", code=2).output
     assert json.loads(invoke("tasks", "--json").output)["tasks"] == []  # nothing stored, nothing checked out
+
+
+def test_the_command_line_starts_without_the_heavy_libraries() -> None:
+    """`dockhand --help` must stay quick (bench/cli_startup.py measures it): the SDKs, the ORM and the Docker
+    client are imported by the commands that use them, not when the CLI is loaded."""
+    import subprocess
+    import sys
+
+    heavy = ("anthropic", "sqlalchemy", "sqlmodel", "slack_bolt", "slack_sdk", "docker", "github", "pydantic")
+    probe = f"import sys, bot.cli.main; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert loaded.stdout.strip() == "", f"imported at start-up: {loaded.stdout}"

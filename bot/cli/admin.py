@@ -7,12 +7,8 @@ from typing import Annotated
 import typer
 
 from bot.cli.context import fail, load_settings, open_core, print_json
-from core.api_token import token_path
 from core.errors import DockhandError
-from core.models import utcnow
-from core.specs import TaskSubmission
 from core.states import TaskPriority
-from core.views import sandbox_view, schedule_view
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
@@ -25,6 +21,9 @@ db_app = typer.Typer(help="The database.", no_args_is_help=True)
 @sandbox_app.command("list")
 def sandbox_list(as_json: JsonFlag = False) -> None:
     """List sandboxes: ID, container, image, state and age."""
+    from core.models import utcnow
+    from core.views import sandbox_view
+
     sandboxes = open_core(sandboxes=True, require_docker=True).list_sandboxes()
     if as_json:
         print_json({"sandboxes": [sandbox_view(s) for s in sandboxes]})
@@ -98,6 +97,8 @@ def schedule_add(
     priority: Annotated[TaskPriority, typer.Option("--priority", "-p")] = TaskPriority.LOW,
 ) -> None:
     """Run a custom command on a schedule."""
+    from core.specs import TaskSubmission
+
     core = open_core()
     try:
         submission = TaskSubmission.from_json(
@@ -113,6 +114,8 @@ def schedule_add(
 @schedule_app.command("list")
 def schedule_list(as_json: JsonFlag = False) -> None:
     """List schedules."""
+    from core.views import schedule_view
+
     schedules = open_core().schedules.list()
     if as_json:
         print_json({"schedules": [schedule_view(s) for s in schedules]})
@@ -144,6 +147,8 @@ def db_upgrade() -> None:
 
 def config(as_json: JsonFlag = False) -> None:
     """Check the configuration and show what is set (secrets never shown)."""
+    from core.api_token import token_path
+
     settings = load_settings()
     data = {
         "data_dir": str(settings.data_dir),

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 
 from core.errors import DockhandError, SettingsError
-from core.settings import Settings
 
 if TYPE_CHECKING:
     from core.service import Core
+    from core.settings import Settings
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -24,7 +24,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def load_settings() -> Settings:
     import os
 
-    from core.settings import unknown_variables
+    from core.settings import Settings, unknown_variables
 
     for warning in unknown_variables(os.environ):
         typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)

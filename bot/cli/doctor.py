@@ -7,13 +7,14 @@ from typing import Annotated
 import typer
 
 from bot.cli.context import load_settings, print_json
-from bot.doctor import CheckState, run_checks
 
 
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
 ) -> None:
     """Check this installation: Python, database, Docker, data directory, GitHub, Slack, Anthropic, workers."""
+    from bot.doctor import CheckState, run_checks
+
     checks = run_checks(load_settings())
     failed = any(c.state is CheckState.FAIL for c in checks)
     if as_json:

@@ -7,19 +7,20 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bot.cli.context import fail, load_settings, open_core
 from bot.cli.tasks import whoami
 from core.errors import DockhandError, InvalidTransitionError
-from core.logs import LogLine
-from core.models import Task
 from core.repo_ref import RepoRef
-from core.service import Core
-from core.specs import TaskSubmission, repository_of
 from core.states import EventKind, LogStream, TaskStatus, TaskType, TriggerSource
+
+if TYPE_CHECKING:
+    from core.models import Task
+    from core.service import Core
+
 
 run_app = typer.Typer(help="Run a pipeline here and now, and wait for its result.", no_args_is_help=True)
 
@@ -35,6 +36,8 @@ def run_test(
     ] = False,
 ) -> None:
     """Detect, install, run and report a repository's tests with coverage, in a sandbox."""
+    from core.specs import TaskSubmission
+
     payload: dict[str, Any] = {"ref": ref, "base": base, "force": force}
     repository = None
     if Path(source).exists():
@@ -101,6 +104,8 @@ def run_review(
 
 
 def _numbered_ref(ref: str, what: str) -> tuple[str, int]:
+    from core.specs import repository_of
+
     try:
         parsed = RepoRef.parse(ref)
         repository = repository_of(parsed)
@@ -112,6 +117,8 @@ def _numbered_ref(ref: str, what: str) -> tuple[str, int]:
 
 
 def _submit_here(core: Core, task_type: TaskType, repository: str, number: int, payload: dict[str, Any]) -> str:
+    from core.specs import TaskSubmission
+
     try:
         return core.submit(
             TaskSubmission(
@@ -199,6 +206,8 @@ class _Progress(threading.Thread):
         self._done = threading.Event()
 
     def run(self) -> None:
+        from core.logs import LogLine
+
         after_event = after_log = 0
         while True:
             stopping = self._done.is_set()

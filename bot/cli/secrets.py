@@ -5,21 +5,26 @@ from __future__ import annotations
 import getpass
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.cli.context import fail, print_json
-from core.db import Database
 from core.errors import DockhandError
-from core.secrets import MasterKey, SecretName, SecretStore, key_file, load_master_key, write_key_file
-from core.settings import Settings
+from core.states import SecretName
+
+if TYPE_CHECKING:
+    from core.secrets import SecretStore
+    from core.settings import Settings
+
 
 secrets_app = typer.Typer(help="Credentials stored encrypted (AES-256-GCM) in the database.", no_args_is_help=True)
 
 
 def _settings() -> Settings:
     """The environment only: stored secrets must not be needed to manage stored secrets."""
+    from core.settings import Settings
+
     try:
         return Settings.load_environment()
     except DockhandError as exc:  # the message names the setting, never a secret's value
@@ -27,6 +32,9 @@ def _settings() -> Settings:
 
 
 def _store(settings: Settings, *, create_key: bool) -> SecretStore:
+    from core.db import Database
+    from core.secrets import SecretStore, load_master_key
+
     env_key = settings.master_key.get_secret_value() if settings.master_key else None
     try:
         db = Database(settings.effective_database_url)
@@ -92,6 +100,8 @@ def rotate() -> None:
     command, then make it DOCKHAND_MASTER_KEY.
     """
     import os
+
+    from core.secrets import MasterKey, key_file, write_key_file
 
     settings = _settings()
     store = _store(settings, create_key=False)

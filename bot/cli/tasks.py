@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.cli.context import fail, load_settings, open_core, print_json
 from core.errors import DockhandError
-from core.logs import LogLine
-from core.queue import TaskFilter
 from core.repo_ref import RepoRef
-from core.service import Core
-from core.specs import TaskSubmission, repository_of
 from core.states import EventKind, LogStream, TaskPriority, TaskStatus, TaskType, TriggerSource
-from core.views import detail_view, task_view
+
+if TYPE_CHECKING:
+    from core.service import Core
+    from core.specs import TaskSubmission
+
 
 submit_app = typer.Typer(
     help="Queue a task. It runs as soon as a worker (`dockhand serve`) is free.", no_args_is_help=True
@@ -32,6 +32,8 @@ RetriesOpt = Annotated[
 
 
 def _submit(submission: TaskSubmission, as_json: bool) -> None:
+    from core.views import task_view
+
     core = open_core()
     try:
         outcome = core.submit(submission)
@@ -60,6 +62,8 @@ def _submit(submission: TaskSubmission, as_json: bool) -> None:
 
 
 def _repo(text: str, *, needs_number: bool) -> RepoRef:
+    from core.specs import repository_of
+
     try:
         ref = RepoRef.parse(text)
         repository_of(ref)
@@ -162,6 +166,8 @@ def submit_test(
     as_json: JsonFlag = False,
 ) -> None:
     """Run a repository's tests with coverage."""
+    from core.specs import repository_of
+
     try:
         repository: str | None = repository_of(RepoRef.parse(source))
         payload: dict[str, object] = {"ref": ref}
@@ -186,6 +192,8 @@ def _submit_or_fail(
     max_retries: int | None,
     as_json: bool,
 ) -> None:
+    from core.specs import TaskSubmission
+
     try:
         submission = TaskSubmission(
             type=task_type,
@@ -218,6 +226,9 @@ def list_tasks(
     as_json: JsonFlag = False,
 ) -> None:
     """List tasks, newest first."""
+    from core.queue import TaskFilter
+    from core.views import task_view
+
     core = open_core()
     tasks = core.tasks(TaskFilter(statuses=status or (), types=task_type or (), repository=repo, limit=limit))
     core.db.dispose()
@@ -241,6 +252,8 @@ def show_task(
     as_json: JsonFlag = False,
 ) -> None:
     """Show a task: status, stages, result; with --follow, stream its log until it ends."""
+    from core.views import detail_view
+
     core = open_core()
     try:
         if follow:
@@ -271,6 +284,8 @@ def show_task(
 
 
 def _follow(core: Core, task_id: str) -> int:
+    from core.logs import LogLine
+
     after_event = after_log = 0
     while True:
         # Read the status first: when it is final, every line and event written before it is read below.
@@ -315,6 +330,8 @@ def reject_task(
 
 
 def _decide(task_id: str, *, approve: bool, reason: str, as_json: bool) -> None:
+    from core.views import task_view
+
     core = open_core()
     try:
         if approve:
@@ -339,6 +356,8 @@ def cancel_task(
     as_json: JsonFlag = False,
 ) -> None:
     """Cancel a pending task, or stop a running one."""
+    from core.views import task_view
+
     core = open_core()
     try:
         task = core.cancel(task_id, by=whoami(), source="cli")
