@@ -393,6 +393,9 @@ def _slack(settings: Settings) -> Iterator[Check]:
 
 
 def _anthropic(settings: Settings) -> Iterator[Check]:
+    if settings.model_provider != "anthropic":
+        yield from _cloud_model(settings)
+        return
     if settings.anthropic_api_key is None:
         yield Check(
             "anthropic",
@@ -443,6 +446,21 @@ def _anthropic(settings: Settings) -> Iterator[Check]:
             f"{settings.agent_model} is not in the models list",
             f"set DOCKHAND_AGENT_MODEL to one of: {', '.join(models[:5])}",
         )
+
+
+def _cloud_model(settings: Settings) -> Iterator[Check]:
+    """Bedrock or Vertex: the SDK's client can be made (its extra installed, a region); no call is made, since
+    neither has a free listing through the anthropic SDK."""
+    from core.model_provider import model_client
+
+    provider = settings.model_provider
+    try:
+        model_client(settings).close()
+    except Exception as exc:  # a missing extra, a bad region: one line
+        fix = f"pip install 'dockhand[{provider}]'" if "pip install" in str(exc) or isinstance(exc, ImportError) else ""
+        yield Check("model", provider, CheckState.FAIL, _short(exc), fix or "check the provider's settings")
+        return
+    yield Check("model", provider, CheckState.OK, f"client ready for {settings.agent_model} (not called)")
 
 
 def service_answers(settings: Settings, timeout: float = 2.0) -> tuple[bool, str]:

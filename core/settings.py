@@ -189,6 +189,18 @@ class Settings(BaseSettings):
     anthropic_base_url: str = Field(
         default="https://api.anthropic.com", validation_alias=AliasChoices("ANTHROPIC_BASE_URL")
     )
+    # --- where the model runs: Anthropic's API, Amazon Bedrock or Google Vertex AI (the SDK's own clients) --
+    model_provider: Literal["anthropic", "bedrock", "vertex"] = "anthropic"
+    """anthropic: ANTHROPIC_API_KEY. bedrock: AWS credentials as boto3 finds them (AWS_ACCESS_KEY_ID…, a
+    profile, an instance role) and `pip install 'dockhand[bedrock]'`. vertex: Google credentials (ADC, or
+    DOCKHAND_VERTEX_ACCESS_TOKEN) and `pip install 'dockhand[vertex]'`. DOCKHAND_AGENT_MODEL is then that
+    provider's model id, and the DOCKHAND_AGENT_PRICE_* its prices."""
+    bedrock_region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    bedrock_base_url: str | None = None
+    vertex_project_id: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{4,61}[a-z0-9]$")
+    vertex_region: str | None = Field(default=None, pattern=r"^(global|us|eu|[a-z]+-[a-z]+\d+)$")
+    vertex_base_url: str | None = None
+    vertex_access_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _heartbeat_fits_the_lease(self) -> Settings:
@@ -210,6 +222,16 @@ class Settings(BaseSettings):
         if self.github_app_id is None and self.github_app_private_key_path is not None:
             raise SettingsError(
                 "invalid settings: GITHUB_APP_ID is missing: a GitHub App needs both GITHUB_APP_ID and its private key"
+            )
+        if self.model_provider == "vertex" and (self.vertex_project_id is None or self.vertex_region is None):
+            raise SettingsError(
+                "invalid settings: DOCKHAND_VERTEX_PROJECT_ID and DOCKHAND_VERTEX_REGION are needed with "
+                "DOCKHAND_MODEL_PROVIDER=vertex"
+            )
+        if self.model_provider == "bedrock" and self.bedrock_region is None and not os.environ.get("AWS_REGION"):
+            raise SettingsError(
+                "invalid settings: DOCKHAND_BEDROCK_REGION (or AWS_REGION) is needed with "
+                "DOCKHAND_MODEL_PROVIDER=bedrock"
             )
         if self.slack_bot_token is not None and self.slack_signing_secret is None and self.slack_app_token is None:
             raise SettingsError(

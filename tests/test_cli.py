@@ -191,3 +191,22 @@ def test_the_command_line_starts_without_the_heavy_libraries() -> None:
     probe = f"import sys, bot.cli.main; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert loaded.stdout.strip() == "", f"imported at start-up: {loaded.stdout}"
+
+
+def test_the_model_provider_is_checked_before_any_work(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    github = {"GITHUB_TOKEN": "ghp_x", "GITHUB_WEBHOOK_SECRET": "w"}
+    vertex = cli_invoker(monkeypatch, tmp_path, sqlite_url, DOCKHAND_MODEL_PROVIDER="vertex", **github)
+    assert "DOCKHAND_VERTEX_PROJECT_ID and DOCKHAND_VERTEX_REGION are needed" in vertex("config", code=2).output
+    bedrock = cli_invoker(
+        monkeypatch, tmp_path, sqlite_url, DOCKHAND_MODEL_PROVIDER="bedrock", DOCKHAND_BEDROCK_REGION="eu-west-1",
+        **github,
+    )  # fmt: skip
+    if importlib.util.find_spec("botocore") is None:
+        refused = bedrock("submit", "issue", "acme/api#12", code=2).output
+        assert "need a model: Bedrock needs boto3: pip install 'dockhand[bedrock]'" in refused
+    else:
+        assert "queued issue-resolution task" in bedrock("submit", "issue", "acme/api#12").output

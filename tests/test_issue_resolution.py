@@ -73,7 +73,9 @@ class World:
 
 
 @contextmanager
-def issue_world(tmp_path: Path, core_factory: Callable[..., Core], sandbox_image: str) -> Iterator[World]:
+def issue_world(
+    tmp_path: Path, core_factory: Callable[..., Core], sandbox_image: str, **settings: Any
+) -> Iterator[World]:
     """A repository with a real failing test as the GitHub remote, the fakes, and a core that resolves issues."""
     work = tmp_path / "seed"
     for name, content in FILES.items():
@@ -95,16 +97,18 @@ def issue_world(tmp_path: Path, core_factory: Callable[..., Core], sandbox_image
         "labels": [{"name": "bug"}],
     }
     with running_fake_github(github) as (_, github_url), running_fake_anthropic() as (model, model_url):
-        base = core_factory(
-            sandbox_image=sandbox_image,
-            github_token="ghp_fake_token",
-            github_api_url=github_url,
-            github_git_url=f"file://{tmp_path / 'git'}/",
-            anthropic_api_key="sk-ant-test",
-            anthropic_base_url=model_url,
-            anthropic_max_retries=2,
-            agent_test_rounds=2,
-        )
+        chosen: dict[str, Any] = {
+            "sandbox_image": sandbox_image,
+            "github_token": "ghp_fake_token",
+            "github_api_url": github_url,
+            "github_git_url": f"file://{tmp_path / 'git'}/",
+            "anthropic_api_key": "sk-ant-test",
+            "anthropic_base_url": model_url,
+            "anthropic_max_retries": 2,
+            "agent_test_rounds": 2,
+        }
+        chosen |= {k: (v.replace("{model_url}", model_url) if isinstance(v, str) else v) for k, v in settings.items()}
+        base = core_factory(**chosen)
         cache = dependency_cache(base.settings)
         core = Core(base.settings, sandboxes=lambda db: docker_backend(base.settings, db, cache), caches=[cache])
         attach_github_pipelines(core)
@@ -264,6 +268,25 @@ def test_api_errors_are_retried_then_end_the_task_cleanly(world: World) -> None:
     assert task.status is TaskStatus.FAILED
     assert "529" in (task.error or "") and "overloaded_error" in (task.error or "")
     assert len(world.model.requests) == 5  # the 429 was retried; the 529 three times (2 retries), then given up
+
+
+def test_the_agent_runs_on_vertex_ai_through_the_sdks_vertex_client(
+    tmp_path: Path, core_factory: Callable[..., Core], sandbox_image: str
+) -> None:
+    vertex = {
+        "model_provider": "vertex", "vertex_project_id": "acme-dockhand", "vertex_region": "europe-west1",
+        "vertex_base_url": "{model_url}/v1", "vertex_access_token": "ya29.vertex-test", "anthropic_api_key": None,
+        "agent_model": "claude-sonnet-5-5@20260101",
+    }  # fmt: skip
+    with issue_world(tmp_path, core_factory, sandbox_image, **vertex) as world:
+        world.model.script = fixing_script()
+        task = world.core.run_now(world.submit())
+        assert task.status is TaskStatus.AWAITING_APPROVAL, task.error
+        # Every turn went to Vertex's publisher endpoint for that project, region and model, none to /v1/messages.
+        assert world.model.vertex_calls
+        assert set(world.model.vertex_calls) == {"acme-dockhand/europe-west1/claude-sonnet-5-5@20260101"}
+        assert len(world.model.vertex_calls) == len(world.model.requests)
+        assert "ya29.vertex-test" not in world.agent_log(task.id)
 
 
 def test_refusal_ends_the_task(world: World) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.github.client import GitHubClient, GitHubError, app_installation_token
 from bot.github.intake import ClientFor, github_client, github_client_factory, installation_for
 from core.forge import ChangeRequest, IssueThread, PublishedChange, PullInfo
+from core.model_provider import missing_model
 from core.pipelines.issue_resolution import IssueResolution
 from core.pipelines.pr_review import PullRequestReview
 from core.pipelines.test_pipeline import repository_url
@@ -117,8 +118,8 @@ def attach_github_pipelines(core: Core) -> None:
         core.registry.unavailable(TaskType.ISSUE_RESOLUTION, reason)
         core.registry.unavailable(TaskType.PR_REVIEW, reason)
         return
-    if settings.anthropic_api_key is None:  # refused at submission: before any checkout, install or baseline
-        reason = "need a model: set ANTHROPIC_API_KEY (`dockhand doctor` checks it)"
+    if missing := missing_model(settings):  # refused at submission: before any checkout, install or baseline
+        reason = f"need a model: {missing} (`dockhand doctor` checks it)"
         core.registry.unavailable(TaskType.ISSUE_RESOLUTION, reason)
         core.registry.unavailable(TaskType.PR_REVIEW, reason)
         return

@@ -21,6 +21,7 @@ from core.agent.prompt import INSTRUCTION_FILES, RepositoryContext, failures_mes
 from core.agent.tools import SandboxTools
 from core.errors import ApprovalRequired, DockhandError, LeaseLostError, StageFailedError, TaskCancelledError
 from core.forge import ChangeRequest, Forge, IssueThread
+from core.model_provider import model_client
 from core.pipeline import Pipeline, Stage, StageContext
 from core.pipelines import test_pipeline
 from core.pipelines.test_pipeline import (
@@ -57,17 +58,8 @@ TEST_LEFTOVERS = ("__pycache__/", "*.pyc", ".pytest_cache/", ".coverage", ".nyc_
 ClientFactory = Callable[[Settings], "anthropic.Anthropic"]
 
 
-def anthropic_client(settings: Settings) -> anthropic.Anthropic:
-    import anthropic
-
-    if settings.anthropic_api_key is None:
-        raise StageFailedError("ANTHROPIC_API_KEY is not set: the agent has no model to work with")
-    return anthropic.Anthropic(
-        api_key=settings.anthropic_api_key.get_secret_value(),
-        base_url=settings.anthropic_base_url,
-        max_retries=settings.anthropic_max_retries,
-        timeout=600.0,
-    )
+# The client for the configured provider (Anthropic, Bedrock or Vertex): see core.model_provider.
+anthropic_client = model_client
 
 
 def _sdk_error() -> type[Exception]:

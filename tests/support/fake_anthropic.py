@@ -114,6 +114,8 @@ class FakeAnthropic:
 
     api_keys: set[str] = field(default_factory=lambda: {"sk-ant-test"})
     models: list[str] = field(default_factory=lambda: ["claude-sonnet-5-5", "claude-haiku-4-5"])
+    vertex_tokens: set[str] = field(default_factory=lambda: {"ya29.vertex-test"})
+    vertex_calls: list[str] = field(default_factory=list)  # project/region/model of each Vertex request
     script: list[Step] = field(default_factory=list)
     requests: list[Body] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -364,9 +366,39 @@ def _app(fake: FakeAnthropic) -> Starlette:
             return refuse(400, "invalid_request_error", "The request body is not valid JSON.")
         if not isinstance(body, dict):
             return refuse(400, "invalid_request_error", "The request body must be a JSON object.")
-        fake.requests.append(body)
         if not request.headers.get("anthropic-version"):
+            fake.requests.append(body)
             return refuse(400, "invalid_request_error", "anthropic-version: header is required")
+        return answer(body)
+
+    async def vertex(request: Request) -> Response:
+        """Vertex AI's publisher endpoint: `…/publishers/anthropic/models/{model}:rawPredict` (or
+        `:streamRawPredict`), a Google bearer token, `anthropic_version` in the body (the SDK sets it) and no
+        `model` there (it is in the path)."""
+        match = re.fullmatch(
+            r"/v1/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)/publishers/anthropic/models/"
+            r"(?P<model>[^/:]+):(?P<verb>rawPredict|streamRawPredict)",
+            request.url.path,
+        )
+        if match is None:
+            return refuse(404, "not_found_error", f"Not found: {request.url.path}")
+        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if token not in fake.vertex_tokens:
+            return refuse(401, "authentication_error", "Request had invalid authentication credentials.")
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return refuse(400, "invalid_request_error", "The request body is not valid JSON.")
+        if not isinstance(body, dict) or "model" in body or not isinstance(body.get("anthropic_version"), str):
+            return refuse(400, "invalid_request_error", "Vertex wants anthropic_version in the body, and no model")
+        if (match["verb"] == "streamRawPredict") != bool(body.get("stream")):
+            return refuse(400, "invalid_request_error", "stream must match the endpoint")
+        fake.vertex_calls.append(f"{match['project']}/{match['region']}/{match['model']}")
+        body = {k: v for k, v in body.items() if k != "anthropic_version"} | {"model": match["model"]}
+        return answer(body)
+
+    def answer(body: Body) -> Response:
+        fake.requests.append(body)
         problem = check_request(body)
         if problem:
             return refuse(400, "invalid_request_error", problem)
@@ -428,6 +460,7 @@ def _app(fake: FakeAnthropic) -> Starlette:
         routes=[
             Route("/v1/messages", messages, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/projects/{rest:path}", vertex, methods=["POST"]),
             Route("/{path:path}", not_found, methods=methods),
         ]
     )

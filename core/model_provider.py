@@ -1,0 +1,70 @@
+"""Which service runs the model, and the SDK client for it: Anthropic's API, Amazon Bedrock or Google Vertex
+AI, each through the anthropic SDK's own client (`Anthropic`, `AnthropicBedrock`, `AnthropicVertex`), which
+speak the same Messages API to dockhand's agent and reviewer.
+
+The SDK is imported here, when a client is made, never when dockhand starts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import TYPE_CHECKING
+
+from core.errors import StageFailedError
+from core.settings import Settings
+
+if TYPE_CHECKING:
+    import anthropic
+
+CLIENT_TIMEOUT_SECONDS = 600.0
+
+
+def missing_model(settings: Settings) -> str | None:
+    """What to set or install before the model can be called (None when it can): checked before any work
+    starts. Bedrock's and Vertex's credentials come from their clouds' own chains: the SDK checks those."""
+    if settings.model_provider == "anthropic" and settings.anthropic_api_key is None:
+        return "set ANTHROPIC_API_KEY (or DOCKHAND_MODEL_PROVIDER=bedrock|vertex)"
+    if settings.model_provider == "bedrock" and not _installed("botocore"):
+        return "Bedrock needs boto3: pip install 'dockhand[bedrock]'"
+    if settings.model_provider == "vertex" and settings.vertex_access_token is None and not _installed("google.auth"):
+        return "Vertex needs google-auth (or DOCKHAND_VERTEX_ACCESS_TOKEN): pip install 'dockhand[vertex]'"
+    return None
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
+def model_client(settings: Settings) -> anthropic.Anthropic:
+    """The client for the configured provider (all three share the Messages API that dockhand uses)."""
+    import anthropic
+
+    if missing := missing_model(settings):
+        raise StageFailedError(f"the model cannot be called: {missing}")
+    retries, timeout = settings.anthropic_max_retries, CLIENT_TIMEOUT_SECONDS
+    if settings.model_provider == "bedrock":
+        return anthropic.AnthropicBedrock(  # type: ignore[return-value]
+            aws_region=settings.bedrock_region,
+            base_url=settings.bedrock_base_url,
+            max_retries=retries,
+            timeout=timeout,
+        )
+    if settings.model_provider == "vertex":
+        token = settings.vertex_access_token.get_secret_value() if settings.vertex_access_token else None
+        return anthropic.AnthropicVertex(  # type: ignore[return-value]
+            project_id=settings.vertex_project_id or "",
+            region=settings.vertex_region or "",
+            access_token=token,
+            base_url=settings.vertex_base_url,
+            max_retries=retries,
+            timeout=timeout,
+        )
+    return anthropic.Anthropic(
+        api_key=settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None,
+        base_url=settings.anthropic_base_url,
+        max_retries=retries,
+        timeout=timeout,
+    )
