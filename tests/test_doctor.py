@@ -55,7 +55,7 @@ def fakes(tmp_path: Path, sandbox_image: str) -> Iterator[Fakes]:
 def settings(tmp_path: Path, **overrides: Any) -> Settings:
     url = f"sqlite:///{tmp_path / 'dockhand.db'}"
     made = make_settings(tmp_path / "data", url, **overrides)
-    made.data_dir.mkdir(mode=0o700, exist_ok=True)
+    made.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     migrated(made.effective_database_url)  # the store exists, migrated, as `serve` leaves it
     return made
 
@@ -158,3 +158,16 @@ def _env(field: str) -> str:
     vendor = ("github_token", "github_webhook_secret", "github_api_url", "slack_api_url", "slack_bot_token",
               "slack_signing_secret", "anthropic_api_key", "anthropic_base_url")  # fmt: skip
     return field.upper() if field in vendor else f"DOCKHAND_{field.upper()}"
+
+
+def test_a_cloud_model_provider_is_checked_for_what_its_client_needs(tmp_path: Path) -> None:
+    import importlib.util
+
+    vertex = {"model_provider": "vertex", "vertex_project_id": "acme-dockhand", "vertex_region": "us",
+              "vertex_access_token": "ya29.x", "port": 1}  # fmt: skip
+    check = by_name(run_checks(settings(tmp_path / "v", **vertex)))["model vertex"]
+    assert check.state is CheckState.OK and "not called" in check.detail
+    bedrock = by_name(run_checks(settings(tmp_path / "b", model_provider="bedrock", bedrock_region="eu-west-1")))
+    if importlib.util.find_spec("botocore") is None:
+        assert bedrock["model bedrock"].state is CheckState.FAIL
+        assert "pip install 'dockhand[bedrock]'" in bedrock["model bedrock"].detail
