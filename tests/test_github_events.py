@@ -127,7 +127,7 @@ def test_repository_config_is_parsed_strictly() -> None:
     for bad, message in [
         ("[github]\nreview = false\n", "review"),
         ("[github]\ntests = 'maybe'\n", "tests"),
-        ("github = 1\n", "must be a table"),
+        ("github = 1\n", "github: Input should be a valid dictionary"),
         ("[github\n", "not valid TOML"),
     ]:
         with pytest.raises(ValidationError, match=message):
