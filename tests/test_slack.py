@@ -138,6 +138,35 @@ def test_requests_without_a_valid_signature_or_too_old_are_refused(world: SlackW
     assert world.core.tasks(TaskFilter()) == []
 
 
+def test_hostile_requests_are_4xx_before_anything_parses_them(world: SlackWorld) -> None:
+    now = int(time.time())
+    unsigned = [
+        ("{not json", "application/json"), ("payload=%7Bnot-json", "application/x-www-form-urlencoded"),
+        ("\x00\xff", "text/plain"), ("", "application/json"),
+    ]  # fmt: skip
+    for body, kind in unsigned:
+        answer = world.http.post("/slack/events", content=body.encode(), headers={"Content-Type": kind})
+        assert answer.status_code == 401, (body, answer.status_code)
+        answer = world.http.post(
+            "/slack/events", content=body.encode(),
+            headers={"Content-Type": kind, "X-Slack-Request-Timestamp": "soon", "X-Slack-Signature": "v0=00"},
+        )  # fmt: skip
+        assert answer.status_code == 401, (body, answer.status_code)
+    # Signed, but not what Slack sends: refused as malformed, never a 500.
+    for body, kind in [
+        ("payload=%7Bnot-json", "application/x-www-form-urlencoded"),
+        ("{not json", "application/json"),
+        ("payload=%5B1%2C2%5D", "application/x-www-form-urlencoded"),
+        ("[]", "application/json"),
+    ]:
+        status = world.post(body, kind).status_code
+        assert 400 <= status < 500 or status == 200, (body, status)
+    # Slack's window: 300 s old is inside it, 301 s is not.
+    challenge = json.dumps({"type": "url_verification", "challenge": "c", "token": "t"})
+    assert world.post(challenge, "application/json", timestamp=now - 300).status_code == 200
+    assert world.post(challenge, "application/json", timestamp=now - 301).status_code == 401
+
+
 def test_slacks_own_signed_example_is_checked_with_the_configured_secret(core_factory: Callable[..., Core]) -> None:
     example = json.loads((FIXTURES / "slash_command.signature.json").read_text())
     form = (FIXTURES / example["body_file"]).read_text()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from slack_bolt import App, BoltRequest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.signature import Clock, SignatureVerifier
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -60,6 +62,20 @@ class RedactingWebClient(WebClient):
         return super().api_call(api_method, **kwargs)
 
 
+def _signed_headers(request: Request) -> bool:
+    """Both signature headers there and well formed (a timestamp of digits, a v0= signature)."""
+    timestamp = request.headers.get("x-slack-request-timestamp", "")
+    signature = request.headers.get("x-slack-signature", "")
+    return timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12 and signature.startswith("v0=")
+
+
+class _Clock(Clock):
+    """Whole seconds, as Slack's timestamps are: a request exactly 300 s old is still inside the window."""
+
+    def now(self) -> float:
+        return float(int(time.time()))
+
+
 def already_on_it(core: Core, task: Task) -> str:
     """The answer to a second request for work a live task is doing: where to follow the first."""
     where = core.notifications.get(task.id, THREAD)
@@ -100,11 +116,14 @@ class SlackBot:
         self.threads = SlackThreads(core, client, web_url=self.web_url, interval=settings.slack_update_seconds)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._seen_lock = threading.Lock()
+        secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+        # Slack's window is five minutes: a request exactly 300 s old is still inside it.
+        self.verifier = SignatureVerifier(secret, clock=_Clock()) if secret else None
         self.app = App(
-            signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
+            signing_secret=secret,
             client=client,
             token_verification_enabled=False,  # start without reaching Slack; auth.test runs on first use
-            request_verification_enabled=settings.slack_signing_secret is not None,
+            request_verification_enabled=False,  # verified in handle_http, before anything parses the body
         )
         self.app.command("/agent")(self._on_command)
         self.app.event("app_mention")(self._on_mention)
@@ -115,14 +134,31 @@ class SlackBot:
 
     # --- entry points ---------------------------------------------------------------------------
     async def handle_http(self, request: Request) -> Response:
-        """POST /slack/events: Bolt verifies the signature and the timestamp, then dispatches."""
+        """POST /slack/events: the signature and timestamp are checked here, before the body is parsed at all
+        (anything unsigned is a 401, whatever it holds); then Bolt dispatches. A signed body that does not
+        parse is a 400; Slack's Web API being down while a request is handled is one 503 and one log line."""
+        if self.verifier is not None and not _signed_headers(request):
+            return Response("missing or malformed Slack signature headers", status_code=401)
         body = await read_body(request, MAX_SLACK_BODY)  # refuses an oversized body before reading it all
+        if self.verifier is not None and not self.verifier.is_valid(
+            body=body,
+            timestamp=request.headers["x-slack-request-timestamp"],
+            signature=request.headers["x-slack-signature"],
+        ):
+            return Response("invalid or expired Slack signature", status_code=401)
         try:
             text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return Response("body is not UTF-8", status_code=400)
-        bolt_request = BoltRequest(body=text, query=str(request.url.query), headers=dict(request.headers))
-        response = await run_in_threadpool(self.app.dispatch, bolt_request)
+            bolt_request = BoltRequest(body=text, query=str(request.url.query), headers=dict(request.headers))
+        except (UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError):
+            return Response("malformed Slack request", status_code=400)
+        try:
+            response = await run_in_threadpool(self.app.dispatch, bolt_request)
+        except Exception:  # a signed request Bolt cannot handle: it is the request's fault, not a crash
+            log.warning("Slack: a signed request could not be handled", exc_info=True)
+            return Response("malformed Slack request", status_code=400)
+        if response.status >= 500:
+            log.warning("Slack: could not handle a request (%s): is Slack's Web API reachable?", response.status)
+            return Response("Slack's Web API is unreachable: try again", status_code=503)
         return Response(
             content=response.body, status_code=response.status, headers=response.first_headers_without_set_cookie()
         )
