@@ -213,6 +213,9 @@ def _data_dir(settings: Settings) -> Iterator[Check]:
         yield Check("data", "directory", CheckState.FAIL, f"{folder} is not writable", f"chown it to {_user()}")
     elif folder.stat().st_mode & stat.S_IWOTH:
         yield Check("data", "directory", CheckState.FAIL, f"{folder} is writable by anyone", f"chmod o-w {folder}")
+    elif folder.stat().st_mode & 0o077:
+        yield Check("data", "directory", CheckState.WARN, f"{folder} is open to other local users (task logs, "
+                    "payloads and the audit trail are in it)", f"chmod 700 {folder}")  # fmt: skip
     else:
         yield Check("data", "directory", CheckState.OK, str(folder))
     for name, path in (("master key", key_file(folder)), ("API token", token_path(settings))):

@@ -23,7 +23,7 @@ def resolve_api_token(settings: Settings, *, create: bool = True) -> str | None:
         return path.read_text().strip() or None
     if not create:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
     # O_EXCL: if two processes start together, one writes and the other reads what it wrote.
     try:

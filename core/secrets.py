@@ -108,7 +108,7 @@ def load_master_key(env_value: str | None, data_dir: Path, *, create: bool) -> M
 def write_key_file(path: Path, key: MasterKey, *, replace: bool = True) -> bool:
     """Write a key file (0600 from the start, synced to disk with its folder); with `replace=False`, only
     if there is none yet — False when another process made one first (then use that one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -82,3 +83,24 @@ def test_old_webhook_deliveries_are_pruned(database_url: str) -> None:
     assert log.prune() == 1
     assert log.record(source="github", delivery_id="old"), "a pruned delivery is new again"
     assert not log.record(source="github", delivery_id="new")
+
+
+def test_the_store_and_its_folder_are_private_to_their_user(tmp_path: Path) -> None:
+    """Task logs, payloads and the audit trail are in the database: other local users must not read them."""
+    import stat
+
+    from core.db import Database
+
+    data = tmp_path / "data"
+    db = Database(f"sqlite:///{data / 'dockhand.db'}")
+    db.migrate()
+    with db.engine.begin() as connection:  # a write, so that the -wal file exists too
+        connection.exec_driver_sql("CREATE TABLE probe (x INTEGER)")
+    try:
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+        for name in ("dockhand.db", "dockhand.db-wal"):
+            if (data / name).exists():
+                assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
+        assert (data / "dockhand.db-wal").exists() or (data / "dockhand.db").exists()
+    finally:
+        db.dispose()
