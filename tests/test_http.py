@@ -8,9 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from bot.github.signature import sign
 from bot.http.app import create_app
+from core.models import WebhookDelivery
 from core.service import Core
 from tests.conftest import FIXTURES
 from tests.support.server import serve_in_thread
@@ -209,11 +211,50 @@ def test_github_redelivery_is_recognised(client: httpx.Client) -> None:
 
 def test_github_oversized_and_malformed_bodies_are_4xx(client: httpx.Client) -> None:
     huge = b"x" * (25 * 1024 * 1024 + 1)
-    assert client.post("/webhook/github", content=huge, headers={"X-GitHub-Event": "push"}).status_code == 413
+    assert client.post("/webhook/github", content=huge, headers={"X-GitHub-Event": "push"}).status_code == 401
+    signed_looking = {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + "0" * 64}
+    assert client.post("/webhook/github", content=huge, headers=signed_looking).status_code == 413
+    out_of_range = b'{"zen": 1e999}'
+    assert _github(client, out_of_range, "issues").status_code == 400  # not stored as Infinity
     garbage = b"not json at all"
     assert _github(client, garbage, "issues").status_code == 400
     no_event = client.post("/webhook/github", content=PING, headers={"X-Hub-Signature-256": sign(PING, WEBHOOK_SECRET)})
     assert no_event.status_code == 400
+
+
+def test_github_form_encoded_deliveries_are_accepted(client: httpx.Client, core: Core) -> None:
+    """Repository webhooks default to `application/x-www-form-urlencoded` with the JSON in `payload`; the
+    signature is over the raw form body."""
+    from urllib.parse import urlencode
+
+    body = urlencode({"payload": ISSUE_OPENED.decode()}).encode()
+    headers = {
+        "X-GitHub-Event": "issues", "X-GitHub-Delivery": "form-1", "X-GitHub-Hook-ID": "42",
+        "Content-Type": "application/x-www-form-urlencoded", "X-Hub-Signature-256": sign(body, WEBHOOK_SECRET),
+    }  # fmt: skip
+    answer = client.post("/webhook/github", content=body, headers=headers)
+    assert answer.status_code == 202 and answer.json()["status"] == "queued", answer.text
+    with core.db.read() as session:
+        [stored] = session.exec(select(WebhookDelivery).where(WebhookDelivery.delivery_id == "form-1")).all()
+    assert stored.payload is not None and stored.payload["action"] == "opened"
+    broken = b"payload=%7Bnot-json&payload=again"
+    headers |= {"X-GitHub-Delivery": "form-2", "X-Hub-Signature-256": sign(broken, WEBHOOK_SECRET)}
+    assert client.post("/webhook/github", content=broken, headers=headers).status_code == 400
+
+
+def test_an_unsigned_delivery_is_refused_before_its_body_is_read(client: httpx.Client) -> None:
+    """Only the headers are sent, announcing 20 MB: the answer comes at once, without waiting for the body."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(str(client.base_url))
+    with socket.create_connection((url.hostname, url.port), timeout=5) as raw:
+        raw.sendall(
+            b"POST /webhook/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 20000000\r\n\r\n"
+        )
+        answer = raw.recv(4096)  # a server that read the body first would time out here
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
 
 
 def test_github_webhook_is_off_without_a_secret(core_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

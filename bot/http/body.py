@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -32,7 +33,7 @@ def parse_json(body: bytes) -> Any:
     if not body:
         raise ApiError(400, "request body is empty; expected JSON")
     try:
-        return json.loads(body)
+        return json.loads(body, parse_float=_finite, parse_constant=_no_constant)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer too long to convert
         raise ApiError(400, f"request body is not valid JSON: {exc}") from None
     except RecursionError:
@@ -44,3 +45,16 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ApiError(400, "request body must be a JSON object")
     return data
+
+
+def _finite(text: str) -> float:
+    """JSON numbers as floats, but only finite ones: `1e999` would be stored as Infinity, which one store
+    accepts and another (PostgreSQL's json) refuses. Every input gets the same answer on both: a 400."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
