@@ -257,6 +257,15 @@ def test_an_unsigned_delivery_is_refused_before_its_body_is_read(client: httpx.C
     assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
 
 
+@pytest.mark.parametrize(
+    "path", ["/tasks?repository=acme%00x", "/task/ab%00cd", "/tasks?status=%00", "/task/x%00/approve"]
+)
+def test_a_nul_in_the_path_or_query_is_400_on_every_store(client: httpx.Client, path: str) -> None:
+    method = "POST" if path.endswith("/approve") else "GET"
+    response = admin(client, method, path)
+    assert response.status_code == 400 and "NUL" in response.text, (path, response.status_code)
+
+
 def test_github_webhook_is_off_without_a_secret(core_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     plain = core_factory()
     with serve_in_thread(create_app(plain, api_token=TOKEN)) as base_url:

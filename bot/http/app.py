@@ -75,7 +75,26 @@ def create_app(
 
     app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)  # type: ignore[arg-type]
     app.add_middleware(RequestMetrics, metrics=core.metrics, routes=routes)
+    app.add_middleware(RefuseNul)
     return app
+
+
+class RefuseNul:
+    """A NUL character in the path or the query is a 400 before any route sees it: no store keeps it (PostgreSQL
+    refuses it in text), so every input gets the same answer on SQLite and PostgreSQL."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw_path = scope.get("raw_path") or b""
+            query = scope.get("query_string") or b""
+            if "\x00" in scope.get("path", "") or b"%00" in raw_path + query or b"\x00" in raw_path + query:
+                response = JSONResponse({"error": "NUL characters are not allowed in the path or query"}, 400)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class RequestMetrics:
