@@ -176,6 +176,22 @@ def test_one_progress_comment_is_edited_as_the_task_advances(world) -> None:  # 
     assert len(fake.comments) == 1, "one comment, edited in place"
     assert comment["edits"] >= 2 and f"`{task.id}`" in comment["body"] and "✅ run" in comment["body"]
     assert [m for m, p, _ in fake.requests if p.endswith("/issues/1/comments")] == ["POST"]
+    # Events that change nothing the comment shows send nothing (here: the final event, delivered again).
+    from datetime import UTC, datetime
+
+    from core.events import TaskEventRecord
+    from core.states import EventKind
+
+    edits = len([m for m, p, _ in fake.requests if m == "PATCH"])
+    again = TaskEventRecord(
+        id=10**9, task_id=task.id, kind=EventKind.STAGE_FINISHED, status=None, stage="run", message="",
+        data={}, created_at=datetime.now(UTC),
+    )  # fmt: skip
+    progress = ProgressComments(core, github_client_factory(core.settings))
+    progress(again)  # a fresh process does not know what the comment says: one edit
+    progress(again)
+    progress(again)
+    assert len([m for m, p, _ in fake.requests if m == "PATCH"]) == edits + 1
 
 
 def test_an_app_deliverys_installation_is_remembered_for_its_repository(world) -> None:  # type: ignore[no-untyped-def]

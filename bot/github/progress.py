@@ -7,8 +7,10 @@ the same comment instead of adding one.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+from collections import OrderedDict
 from typing import Any
 
 from bot.github.client import CheckConclusion, CheckStatus
@@ -92,6 +94,8 @@ class ProgressComments:
     def __init__(self, core: Core, client_for: ClientFor) -> None:
         self.core = core
         self.client_for = client_for
+        # What each comment last said (a digest), so an event that changes nothing shown sends nothing.
+        self._sent: OrderedDict[int, str] = OrderedDict()
 
     def __call__(self, event: TaskEventRecord) -> None:
         if event.kind not in _SHOWN:
@@ -102,14 +106,26 @@ class ProgressComments:
             return
         repo, number = match["repo"], int(match["number"])
         body = render(task, self.core.stages.list(task.id), self.core.settings.bot_name)
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        comment_id = self._comment_id(task.id)
+        if comment_id is not None and self._sent.get(comment_id) == digest:
+            return  # the comment already says exactly this
         with github_client(self.client_for, installation_for(self.core, repo)) as client:
-            comment_id = self._comment_id(task.id)
             if comment_id is None:
                 new_id = client.comment(repo, number, body)
-                if not self._remember(task.id, new_id):  # another process posted first: edit that one
+                if self._remember(task.id, new_id):
+                    self._note(new_id, digest)
+                else:  # another process posted first: edit that one
                     comment_id = self._comment_id(task.id)
             if comment_id is not None:
                 client.edit_comment(repo, number, comment_id, body)
+                self._note(comment_id, digest)
+
+    def _note(self, comment_id: int, digest: str) -> None:
+        self._sent[comment_id] = digest
+        self._sent.move_to_end(comment_id)
+        while len(self._sent) > 2000:
+            self._sent.popitem(last=False)
 
     def _comment_id(self, task_id: str) -> int | None:
         return _notification(self.core, task_id, CHANNEL)
