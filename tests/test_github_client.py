@@ -145,3 +145,44 @@ def test_an_unreachable_github_is_one_line_naming_the_host(tmp_path: Path, caplo
     assert SlackThreads._call("post progress", lambda: slack.chat_postMessage(channel="C1", text="x")) is None
     [record] = [r for r in caplog.records if "could not post progress" in r.getMessage()]
     assert "cannot reach Slack" in record.getMessage() and record.exc_info is None
+
+
+def test_an_app_installation_token_is_minted_once_and_reminted_after_a_401(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from bot.github.client import app_installation_token
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    fake = FakeGitHub()
+    fake.add_repo(REPO)
+    fake.issues[(REPO, 12)] = {"title": "Off by one", "body": "", "user": {"login": "alice"}}
+    fake.add_app(4242, public.decode(), installation_id=77)
+    with running_fake_github(fake) as (fake, url):
+        settings = Settings.load(
+            _env_file=None, data_dir=tmp_path, github_api_url=url, github_app_id=4242,
+            github_app_private_key=SecretStr(pem.decode()),
+        )  # fmt: skip
+
+        def minted() -> int:
+            return len([p for m, p, _ in fake.requests if m == "POST" and p.endswith("/access_tokens")])
+
+        for number in range(5):  # five pieces of work, each with a client of its own, as the intake makes them
+            client = GitHubClient.from_settings(settings, installation_id=77, throttle=False)
+            client.comment(REPO, 12, f"note {number}")
+            client.close()
+        with app_installation_token(settings, 77) as token:  # the host's git push uses the same token
+            assert token in fake.installation_tokens
+        assert minted() == 1
+        fake.installation_tokens.clear()  # revoked: GitHub answers 401 to it
+        client = GitHubClient.from_settings(settings, installation_id=77, throttle=False)
+        with pytest.raises(GitHubError):
+            client.comment(REPO, 12, "refused")
+        client.close()
+        client = GitHubClient.from_settings(settings, installation_id=77, throttle=False)
+        client.comment(REPO, 12, "after a new token")
+        client.close()
+        assert minted() == 2
+    assert fake.contract_errors == []

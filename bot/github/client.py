@@ -7,6 +7,7 @@ or a test server; GithubRetry retries 5xx and rate limits, honouring `retry-afte
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from urllib.parse import urlparse
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry
-from github.GithubIntegration import GithubIntegration
 from github.PullRequest import ReviewComment as _InlineComment
 
 from core.errors import DockhandError
@@ -96,9 +96,10 @@ CHECK_OUTPUT_LIMIT = 65535  # characters, each of a check run's summary and text
 class GitHubClient:
     """What dockhand does on GitHub, for one installation (App) or one token."""
 
-    def __init__(self, github: Github, redactor: Redactor | None = None) -> None:
+    def __init__(self, github: Github, redactor: Redactor | None = None, installation: _AuthKey | None = None) -> None:
         self._gh = github
         self._redact = (redactor or Redactor()).text  # whatever dockhand writes on GitHub goes through it
+        self._installation = installation
 
     @classmethod
     def from_settings(
@@ -109,8 +110,10 @@ class GitHubClient:
         if settings.github_app_id is not None and settings.app_private_key() is not None:
             if installation_id is None:
                 raise GitHubError("a GitHub App client needs the installation the event came from")
-            key = settings.app_private_key() or ""
-            auth = Auth.AppAuth(settings.github_app_id, key).get_installation_auth(installation_id)
+            installation = _auth_key(settings, installation_id)
+            auth = _installation_auth(settings, installation)
+            github = _github(settings.github_api_url, auth, throttle=throttle)
+            return cls(github, Redactor.from_settings(settings), installation)
         elif settings.github_token is not None:
             auth = Auth.Token(settings.github_token.get_secret_value())
         else:
@@ -325,11 +328,12 @@ class GitHubClient:
     def close(self) -> None:
         self._gh.close()
 
-    @staticmethod
-    def _call(what: str, fn: Callable[[], T]) -> T:
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
             return fn()
         except GithubException as exc:
+            if exc.status == 401 and self._installation is not None:
+                _forget_installation(self._installation)  # revoked or expired early: the next client mints anew
             raise _error(exc, what) from None
         except requests.RequestException as exc:
             raise GitHubError(unreachable("GitHub", exc)) from None
@@ -412,15 +416,42 @@ def _error(exc: GithubException, what: str) -> GitHubError:
 
 @contextmanager
 def app_installation_token(settings: Settings, installation_id: int) -> Iterator[str]:
-    """A short-lived installation token (for the host's git push), from the App's key."""
-    key = settings.app_private_key()
-    if settings.github_app_id is None or key is None:
+    """An installation token (for the host's git push): the same cached one the API clients use."""
+    if settings.github_app_id is None or settings.app_private_key() is None:
         raise GitHubError("not configured as a GitHub App")
-    auth = Auth.AppAuth(settings.github_app_id, key)
-    integration = GithubIntegration(auth=auth, base_url=settings.github_api_url.rstrip("/"))
+    installation = _auth_key(settings, installation_id)
+    github = _github(settings.github_api_url, _installation_auth(settings, installation), throttle=True)
     try:
-        yield integration.get_access_token(installation_id).token
-    except GithubException as exc:
-        raise _error(exc, f"a token for installation {installation_id}") from None
+        yield GitHubClient(github, installation=installation)._call(
+            f"a token for installation {installation_id}",
+            lambda: github.requester.auth.token if github.requester.auth is not None else "",
+        )
     finally:
-        integration.close()
+        github.close()
+
+
+# --- installation tokens: one per installation, reused until shortly before it expires -------------------
+# PyGithub's installation auth keeps its token and refreshes it a minute before expiry; sharing one per
+# installation means one token request an hour per installation, not one per API call.
+_AuthKey = tuple[int, int, str]  # (App id, installation id, API URL)
+_INSTALLATION_AUTHS: dict[_AuthKey, Auth.AppInstallationAuth] = {}
+_AUTHS_LOCK = threading.Lock()
+
+
+def _auth_key(settings: Settings, installation_id: int) -> _AuthKey:
+    return (int(settings.github_app_id or 0), installation_id, settings.github_api_url.rstrip("/"))
+
+
+def _installation_auth(settings: Settings, installation: _AuthKey) -> Auth.AppInstallationAuth:
+    with _AUTHS_LOCK:
+        auth = _INSTALLATION_AUTHS.get(installation)
+        if auth is None:
+            app = Auth.AppAuth(installation[0], settings.app_private_key() or "")
+            auth = app.get_installation_auth(installation[1])
+            _INSTALLATION_AUTHS[installation] = auth
+        return auth
+
+
+def _forget_installation(installation: _AuthKey) -> None:
+    with _AUTHS_LOCK:
+        _INSTALLATION_AUTHS.pop(installation, None)
