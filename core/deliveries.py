@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from datetime import timedelta
@@ -50,15 +51,13 @@ class DeliveryLog:
             )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def claim_pending(self, source: str, limit: int = 50, *, stale_after: float = 300.0) -> list[WebhookDelivery]:
-        """Deliveries with work in them that nobody processes, now ours (compare-and-set on a token).
-
-        A token starts with its claim time, so a claim older than `stale_after` (its process died) is taken over.
-        """
+    def claim_pending(self, source: str, limit: int = 50, *, lease_seconds: float = 30.0) -> list[WebhookDelivery]:
+        """Deliveries with work in them that nobody holds, now ours for `lease_seconds` (compare-and-set on a
+        token). A token starts with its lease's expiry: once that has passed (its process died), any intake
+        takes the delivery over. The holder renews the lease before each delivery it handles (`extend`)."""
         now = time.time()
-        token = f"{int(now):012d}:{uuid.uuid4().hex}"
-        stale = f"{int(now - stale_after):012d}"
-        free = sa.or_(col(WebhookDelivery.processing_token).is_(None), col(WebhookDelivery.processing_token) < stale)
+        token = f"{math.ceil(now + lease_seconds):012d}:{uuid.uuid4().hex}"
+        free = _free(now)
         with self.db.write() as session:
             ids = session.exec(
                 select(WebhookDelivery.id)
@@ -79,6 +78,26 @@ class DeliveryLog:
         with self.db.read() as session:
             return list(session.exec(select(WebhookDelivery).where(WebhookDelivery.processing_token == token)).all())
 
+    def extend(self, delivery: WebhookDelivery, lease_seconds: float = 30.0) -> bool:
+        """Renew our lease on a claimed delivery; False when it is no longer ours (another intake took it over
+        after our lease ran out): then it must not be handled here."""
+        held = delivery.processing_token or ""
+        renewed = f"{math.ceil(time.time() + lease_seconds):012d}:{held.partition(':')[2]}"
+        with self.db.write() as session:
+            result = session.execute(
+                update(WebhookDelivery)
+                .where(
+                    col(WebhookDelivery.id) == delivery.id,
+                    col(WebhookDelivery.processing_token) == held,
+                    col(WebhookDelivery.processed_at).is_(None),
+                )
+                .values(processing_token=renewed)
+            )
+        if int(result.rowcount) != 1:  # type: ignore[attr-defined]
+            return False
+        delivery.processing_token = renewed
+        return True
+
     def finish(self, delivery_id: int, outcome: str, task_id: str | None = None) -> None:
         """Record what a delivery led to, and drop its payload."""
         with self.db.write() as session:
@@ -88,3 +107,9 @@ class DeliveryLog:
                 row.outcome = outcome[:2000]
                 row.task_id = task_id
                 row.payload = None
+
+
+def _free(now: float) -> sa.ColumnElement[bool]:
+    """Not held, or held under a lease that has expired (an expiry up to this second: ';' sorts after ':')."""
+    expired = f"{int(now):012d};"
+    return sa.or_(col(WebhookDelivery.processing_token).is_(None), col(WebhookDelivery.processing_token) < expired)

@@ -42,6 +42,7 @@ from core.specs import TaskSubmission
 from core.states import TaskStatus, TaskType, TriggerSource
 
 log = logging.getLogger(__name__)
+DELIVERY_LEASE_SECONDS = 30.0
 
 ClientFor = Callable[[int | None], GitHubClient]
 
@@ -86,15 +87,21 @@ class GitHubIntake:
         return self.rules.for_repository(config)
 
     def process_pending(self, limit: int = 50) -> int:
-        deliveries = self.core.deliveries.claim_pending("github", limit)
+        """Handle the deliveries nobody holds; a lease on each (renewed before it is handled) means a process
+        that dies mid-batch has its deliveries taken over by another within seconds of the lease running out."""
+        deliveries = self.core.deliveries.claim_pending("github", limit, lease_seconds=DELIVERY_LEASE_SECONDS)
+        handled = 0
         for delivery in deliveries:
+            if not self.core.deliveries.extend(delivery, DELIVERY_LEASE_SECONDS):
+                continue  # our lease ran out and another intake has it now
+            handled += 1
             try:
                 outcome, task_id = self._process(delivery)
             except Exception as exc:  # one bad delivery must not stop the others
                 log.exception("GitHub delivery %s could not be processed", delivery.delivery_id)
                 outcome, task_id = f"error: {type(exc).__name__}: {exc}", None
             self.core.deliveries.finish(delivery.id or 0, outcome, task_id)
-        return len(deliveries)
+        return handled
 
     def _process(self, delivery: WebhookDelivery) -> tuple[str, str | None]:
         try:
