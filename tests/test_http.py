@@ -266,6 +266,21 @@ def test_a_nul_in_the_path_or_query_is_400_on_every_store(client: httpx.Client, 
     assert response.status_code == 400 and "NUL" in response.text, (path, response.status_code)
 
 
+def test_an_unexpected_error_is_a_500_logged_once(
+    client: httpx.Client, core: Core, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("the store fell over")
+
+    monkeypatch.setattr(core, "status", broken)
+    response = admin(client, "GET", "/status")
+    assert response.status_code == 500 and response.json() == {"error": "internal error"}
+    assert "fell over" not in response.text  # the cause is for the log, not for the caller
+    logged = [r for r in caplog.records if r.exc_info and "fell over" in str(r.exc_info[1])]
+    assert len(logged) == 1, [(r.name, r.getMessage()) for r in logged]
+    assert admin(client, "GET", "/healthz").status_code == 200  # and the service goes on
+
+
 def test_github_webhook_is_off_without_a_secret(core_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     plain = core_factory()
     with serve_in_thread(create_app(plain, api_token=TOKEN)) as base_url:

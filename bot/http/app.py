@@ -16,7 +16,7 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.http.admin import AdminApi
-from bot.http.errors import EXCEPTION_HANDLERS, error_response
+from bot.http.errors import EXCEPTION_HANDLERS, CatchUnexpected, error_response
 from bot.http.github_webhook import GitHubWebhook
 from bot.slack.app import SlackBot
 from core.metrics import Metrics
@@ -74,6 +74,7 @@ def create_app(
                 await run_in_threadpool(lifespan_hooks[1])
 
     app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)  # type: ignore[arg-type]
+    app.add_middleware(CatchUnexpected)
     app.add_middleware(RequestMetrics, metrics=core.metrics, routes=routes)
     app.add_middleware(RefuseNul)
     return app
