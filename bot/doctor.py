@@ -319,13 +319,15 @@ def _permissions(installation: int, granted: dict[str, str]) -> Check:
 
 
 def _known_installations(settings: Settings) -> list[int]:
+    from sqlmodel import col, select
+
     from core.models import Installation
 
     engine = sa.create_engine(settings.effective_database_url)
     try:
         with engine.connect() as connection:
-            rows = connection.execute(sa.select(Installation).where(sa.column("active")))
-            return [int(row.id) for row in rows]
+            found = connection.execute(select(Installation.id).where(col(Installation.active).is_(True)))
+            return [int(installation_id) for (installation_id,) in found]
     except sa.exc.SQLAlchemyError:
         return []
     finally:
@@ -454,14 +456,16 @@ def _anthropic(settings: Settings) -> Iterator[Check]:
 def _cloud_model(settings: Settings) -> Iterator[Check]:
     """Bedrock or Vertex: the SDK's client can be made (its extra installed, a region); no call is made, since
     neither has a free listing through the anthropic SDK."""
-    from core.model_provider import model_client
+    from core.model_provider import missing_model, model_client
 
     provider = settings.model_provider
+    if missing := missing_model(settings):  # the check every submission makes, and what it says to do
+        yield Check("model", provider, CheckState.FAIL, missing, "install or set what it names")
+        return
     try:
         model_client(settings).close()
-    except Exception as exc:  # a missing extra, a bad region: one line
-        fix = f"pip install 'dockhand[{provider}]'" if "pip install" in str(exc) or isinstance(exc, ImportError) else ""
-        yield Check("model", provider, CheckState.FAIL, _short(exc), fix or "check the provider's settings")
+    except Exception as exc:  # e.g. a region the SDK refuses: one line
+        yield Check("model", provider, CheckState.FAIL, _short(exc), "check the provider's settings")
         return
     yield Check("model", provider, CheckState.OK, f"client ready for {settings.agent_model} (not called)")
 

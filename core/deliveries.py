@@ -16,6 +16,7 @@ from core.models import WebhookDelivery, utcnow
 
 # GitHub lets people redeliver a delivery from the last 3 days; keep a margin.
 RETENTION = timedelta(days=7)
+LEASE_SECONDS = 30.0  # a delivery's claim: renewed by its holder, taken over by another intake once it runs out
 
 
 class DeliveryLog:
@@ -51,7 +52,9 @@ class DeliveryLog:
             )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def claim_pending(self, source: str, limit: int = 50, *, lease_seconds: float = 30.0) -> list[WebhookDelivery]:
+    def claim_pending(
+        self, source: str, limit: int = 50, *, lease_seconds: float = LEASE_SECONDS
+    ) -> list[WebhookDelivery]:
         """Deliveries with work in them that nobody holds, now ours for `lease_seconds` (compare-and-set on a
         token). A token starts with its lease's expiry: once that has passed (its process died), any intake
         takes the delivery over. The holder renews the lease before each delivery it handles (`extend`)."""
@@ -78,7 +81,7 @@ class DeliveryLog:
         with self.db.read() as session:
             return list(session.exec(select(WebhookDelivery).where(WebhookDelivery.processing_token == token)).all())
 
-    def extend(self, delivery: WebhookDelivery, lease_seconds: float = 30.0) -> bool:
+    def extend(self, delivery: WebhookDelivery, lease_seconds: float = LEASE_SECONDS) -> bool:
         """Renew our lease on a claimed delivery; False when it is no longer ours (another intake took it over
         after our lease ran out): then it must not be handled here."""
         held = delivery.processing_token or ""

@@ -8,6 +8,7 @@ The SDK is imported here, when a client is made, never when dockhand starts.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from core.errors import StageFailedError
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     import anthropic
 
 CLIENT_TIMEOUT_SECONDS = 600.0
+ClientFactory = Callable[[Settings], "anthropic.Anthropic"]  # tests give a client for a fake of the API
 
 
 def missing_model(settings: Settings) -> str | None:
@@ -68,3 +70,10 @@ def model_client(settings: Settings) -> anthropic.Anthropic:
         max_retries=retries,
         timeout=timeout,
     )
+
+
+def sdk_error() -> type[Exception]:
+    """The SDK's base error, for `except` clauses (imported when a model is called, never at start-up)."""
+    import anthropic
+
+    return anthropic.AnthropicError

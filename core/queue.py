@@ -558,4 +558,4 @@ def _live_task(session: Session, task: Task, work: tuple[str, object]) -> Task |
     return next((t for t in live if (t.payload or {}).get(key) == value), None)
 
 
-_LIVE = (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.AWAITING_APPROVAL)
+_LIVE = tuple(status for status in TaskStatus if not status.is_final)

@@ -275,10 +275,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
         if p.get("error"):
             typer.echo(f"    {p['error']}")
     if timings := summary.get("timings"):
-        typer.echo(
-            f"took {timings['total_seconds']:.1f}s: {timings['commands_seconds']:.1f}s in the projects' own install "
-            f"and test commands, {timings['overhead_seconds']:.1f}s dockhand's own"
-        )
+        from core.pipelines.test_pipeline import describe_timings
+
+        typer.echo(describe_timings(timings))
     color = typer.colors.GREEN if summary["status"] == "passed" else typer.colors.RED
     typer.secho(
         f"result: {summary['status']}" + (f" — {summary['error']}" if summary.get("error") else ""), fg=color, bold=True

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.cli.context import fail, load_settings, open_core, print_json
+from bot.cli.context import fail, open_core, print_json
 from core.errors import DockhandError
 from core.repo_ref import RepoRef
 from core.states import EventKind, LogStream, TaskPriority, TaskStatus, TaskType, TriggerSource
@@ -43,16 +43,17 @@ def _submit(submission: TaskSubmission, as_json: bool) -> None:
         core.db.dispose()
     if as_json:
         print_json({"created": outcome.created, "already_live": outcome.already_live, "task": task_view(outcome.task)})
-    else:
-        if outcome.already_live:
-            typer.echo(f"already on it: task {outcome.task.id} is {outcome.task.status.value}")
-        else:
-            verb = "queued" if outcome.created else "already queued as"
-            typer.echo(f"{verb} {outcome.task.type.value} task {outcome.task.id}")
-    if outcome.created and not as_json:
+        return
+    if outcome.already_live:
+        typer.echo(f"already on it: task {outcome.task.id} is {outcome.task.status.value}")
+        return
+    typer.echo(
+        f"{'queued' if outcome.created else 'already queued as'} {outcome.task.type.value} task {outcome.task.id}"
+    )
+    if outcome.created:
         from bot.doctor import service_answers
 
-        running, url = service_answers(load_settings(), timeout=1.0)
+        running, url = service_answers(core.settings, timeout=1.0)  # the settings open_core loaded
         if not running:
             typer.echo(
                 f"note: no dockhand service answers at {url}: the task waits until `dockhand serve` "

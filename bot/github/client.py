@@ -325,6 +325,13 @@ class GitHubClient:
             fields["output"] = {key: self._redact(value) for key, value in fields["output"].items()}
         return fields
 
+    def installation_token(self) -> str:
+        """The App installation's token this client works with (the host's git push uses it too)."""
+        auth = self._gh.requester.auth
+        if not isinstance(auth, Auth.AppInstallationAuth):
+            raise GitHubError("not configured as a GitHub App")
+        return self._call("an installation token", lambda: auth.token)
+
     def close(self) -> None:
         self._gh.close()
 
@@ -419,15 +426,11 @@ def app_installation_token(settings: Settings, installation_id: int) -> Iterator
     """An installation token (for the host's git push): the same cached one the API clients use."""
     if settings.github_app_id is None or settings.app_private_key() is None:
         raise GitHubError("not configured as a GitHub App")
-    installation = _auth_key(settings, installation_id)
-    github = _github(settings.github_api_url, _installation_auth(settings, installation), throttle=True)
+    client = GitHubClient.from_settings(settings, installation_id=installation_id)
     try:
-        yield GitHubClient(github, installation=installation)._call(
-            f"a token for installation {installation_id}",
-            lambda: github.requester.auth.token if github.requester.auth is not None else "",
-        )
+        yield client.installation_token()
     finally:
-        github.close()
+        client.close()
 
 
 # --- installation tokens: one per installation, reused until shortly before it expires -------------------

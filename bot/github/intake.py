@@ -42,7 +42,6 @@ from core.specs import TaskSubmission
 from core.states import TaskStatus, TaskType, TriggerSource
 
 log = logging.getLogger(__name__)
-DELIVERY_LEASE_SECONDS = 30.0
 
 ClientFor = Callable[[int | None], GitHubClient]
 
@@ -89,10 +88,10 @@ class GitHubIntake:
     def process_pending(self, limit: int = 50) -> int:
         """Handle the deliveries nobody holds; a lease on each (renewed before it is handled) means a process
         that dies mid-batch has its deliveries taken over by another within seconds of the lease running out."""
-        deliveries = self.core.deliveries.claim_pending("github", limit, lease_seconds=DELIVERY_LEASE_SECONDS)
+        deliveries = self.core.deliveries.claim_pending("github", limit)
         handled = 0
         for delivery in deliveries:
-            if not self.core.deliveries.extend(delivery, DELIVERY_LEASE_SECONDS):
+            if not self.core.deliveries.extend(delivery):
                 continue  # our lease ran out and another intake has it now
             handled += 1
             try:

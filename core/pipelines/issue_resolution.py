@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import shlex
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.agent.loop import Agent, AgentOutcome, AgentProgress, AgentStatus, ModelSettings
 from core.agent.prompt import INSTRUCTION_FILES, RepositoryContext, failures_message, system_prompt, task_message
 from core.agent.tools import SandboxTools
 from core.errors import ApprovalRequired, DockhandError, LeaseLostError, StageFailedError, TaskCancelledError
 from core.forge import ChangeRequest, Forge, IssueThread
-from core.model_provider import model_client
+from core.model_provider import ClientFactory, model_client, sdk_error
 from core.pipeline import Pipeline, Stage, StageContext
 from core.pipelines import test_pipeline
 from core.pipelines.test_pipeline import (
@@ -40,12 +39,8 @@ from core.repo_config import FILE_NAME as CONFIG_FILE
 from core.repo_config import RepositoryConfig, parse_repository_config
 from core.sandboxing import ExecRequest
 from core.secret_scan import scan_diff, scan_text
-from core.settings import Settings
 from core.specs import IssueResolutionSpec
 from core.testrun.detect import WORKSPACE
-
-if TYPE_CHECKING:
-    import anthropic  # the SDK costs about a second to import: loaded only where a model is called
 
 BUNDLE_NAME = "change.bundle"
 DIFF_NAME = "change.diff"
@@ -54,19 +49,6 @@ MAX_BUNDLE_BYTES = 100 * 1024 * 1024
 # Never part of a change: what test runs leave behind anywhere in the tree (what the install left is
 # recorded path by path before the tests run, see `_exclude_leftovers`).
 TEST_LEFTOVERS = ("__pycache__/", "*.pyc", ".pytest_cache/", ".coverage", ".nyc_output/")
-
-ClientFactory = Callable[[Settings], "anthropic.Anthropic"]
-
-
-# The client for the configured provider (Anthropic, Bedrock or Vertex): see core.model_provider.
-anthropic_client = model_client
-
-
-def _sdk_error() -> type[Exception]:
-    """The SDK's base error, for `except` clauses (imported when an agent runs, never at start-up)."""
-    import anthropic
-
-    return anthropic.AnthropicError
 
 
 class Resolution(TestRun):
@@ -102,7 +84,7 @@ class IssueResolution:
         self,
         forge: Forge,
         *,
-        client_factory: ClientFactory = anthropic_client,
+        client_factory: ClientFactory = model_client,
     ) -> None:
         self.forge = forge
         self.client_factory = client_factory
@@ -207,7 +189,7 @@ class IssueResolution:
                 outcome = agent.resume(failures_message(rounds, settings.agent_test_rounds, summary))
         except (TaskCancelledError, LeaseLostError):
             raise
-        except (DockhandError, _sdk_error()) as exc:
+        except (DockhandError, sdk_error()) as exc:
             # Not retried: another attempt would start the agent (and its spending) over.
             raise StageFailedError(f"the agent stopped: {type(exc).__name__}: {exc}") from None
         finally:

@@ -17,9 +17,9 @@ from core.agent.tools import SandboxTools
 from core.agent.usage import Pricing, TokenUsage
 from core.errors import DockhandError, LeaseLostError, StageFailedError, TaskCancelledError
 from core.forge import Forge, PullInfo
+from core.model_provider import ClientFactory, model_client, sdk_error
 from core.pipeline import Pipeline, Stage, StageContext
 from core.pipelines import test_pipeline
-from core.pipelines.issue_resolution import ClientFactory, _sdk_error, anthropic_client
 from core.pipelines.test_pipeline import TestRun, open_sandbox, run_state, sandbox_provider
 from core.review.findings import Finding, Severity, merge
 from core.review.lines import Diff, draft_review
@@ -69,7 +69,7 @@ class ReviewSettings:
 
 
 class PullRequestReview:
-    def __init__(self, forge: Forge, history: History, *, client_factory: ClientFactory = anthropic_client) -> None:
+    def __init__(self, forge: Forge, history: History, *, client_factory: ClientFactory = model_client) -> None:
         self.forge = forge
         self.history = history
         self.client_factory = client_factory
@@ -168,7 +168,7 @@ class PullRequestReview:
             run.summary = summaries[0] if len(summaries) == 1 else self._summarize(ctx, client, summaries, spent)
         except (TaskCancelledError, LeaseLostError):
             raise
-        except (DockhandError, _sdk_error()) as exc:
+        except (DockhandError, sdk_error()) as exc:
             if isinstance(exc, StageFailedError):
                 raise
             raise StageFailedError(f"the review stopped: {type(exc).__name__}: {exc}") from None

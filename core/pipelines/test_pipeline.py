@@ -503,16 +503,19 @@ def timings(run: TestRun) -> dict[str, float]:
     }
 
 
+def describe_timings(took: dict[str, float]) -> str:
+    return (
+        f"took {took['total_seconds']:.1f}s: {took['commands_seconds']:.1f}s in the projects' own install and test "
+        f"commands, {took['overhead_seconds']:.1f}s dockhand's own"
+    )
+
+
 def _finish(ctx: StageContext, run: TestRun, overall: str) -> None:
     ctx.result.update(status=overall, projects=run.projects, run_key=_run_key(ctx, run), timings=timings(run))
     ctx.metrics["projects"] = len(run.projects)
     summary = ", ".join(f"{p['language']} {p['root']}: {p['status']}" for p in run.projects)
-    took = ctx.result["timings"]
     ctx.log.write(f"result: {overall} ({summary})", LogStream.SYSTEM)
-    ctx.log.system(
-        f"took {took['total_seconds']:.1f}s: {took['commands_seconds']:.1f}s in the projects' own install and test "
-        f"commands, {took['overhead_seconds']:.1f}s dockhand's own"
-    )
+    ctx.log.system(describe_timings(ctx.result["timings"]))
     if overall != "passed":
         raise StageFailedError(f"tests {overall}: {summary}")
 

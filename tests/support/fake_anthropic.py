@@ -353,19 +353,31 @@ def _app(fake: FakeAnthropic) -> Starlette:
         fake.errors.append(f"{status} {error_type}: {message}")
         return error_response(status, error_type, message, headers)
 
-    async def messages(request: Request) -> Response:
+    def refuse_key(request: Request) -> Response | None:
+        """The API key check of every first-party route (x-api-key, or a bearer token)."""
         authorization = request.headers.get("authorization", "")
-        key = request.headers.get("x-api-key") or authorization.removeprefix("Bearer ").strip()
+        key = (request.headers.get("x-api-key") or authorization.removeprefix("Bearer ")).strip()
         if not key:
             return refuse(401, "authentication_error", "x-api-key header is required")
         if key not in fake.api_keys:
             return refuse(401, "authentication_error", "invalid x-api-key")
+        return None
+
+    async def json_object(request: Request) -> Body | Response:
         try:
             body = json.loads(await request.body())
         except ValueError:
             return refuse(400, "invalid_request_error", "The request body is not valid JSON.")
         if not isinstance(body, dict):
             return refuse(400, "invalid_request_error", "The request body must be a JSON object.")
+        return body
+
+    async def messages(request: Request) -> Response:
+        if refused := refuse_key(request):
+            return refused
+        body = await json_object(request)
+        if isinstance(body, Response):
+            return body
         if not request.headers.get("anthropic-version"):
             fake.requests.append(body)
             return refuse(400, "invalid_request_error", "anthropic-version: header is required")
@@ -385,11 +397,10 @@ def _app(fake: FakeAnthropic) -> Starlette:
         token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if token not in fake.vertex_tokens:
             return refuse(401, "authentication_error", "Request had invalid authentication credentials.")
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            return refuse(400, "invalid_request_error", "The request body is not valid JSON.")
-        if not isinstance(body, dict) or "model" in body or not isinstance(body.get("anthropic_version"), str):
+        body = await json_object(request)
+        if isinstance(body, Response):
+            return body
+        if "model" in body or not isinstance(body.get("anthropic_version"), str):
             return refuse(400, "invalid_request_error", "Vertex wants anthropic_version in the body, and no model")
         if (match["verb"] == "streamRawPredict") != bool(body.get("stream")):
             return refuse(400, "invalid_request_error", "stream must match the endpoint")
@@ -432,11 +443,8 @@ def _app(fake: FakeAnthropic) -> Starlette:
 
     async def models(request: Request) -> Response:
         """`GET /v1/models`: the Models API's list page (no tokens spent)."""
-        key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
-        if not key.strip():
-            return refuse(401, "authentication_error", "x-api-key header is required")
-        if key.strip() not in fake.api_keys:
-            return refuse(401, "authentication_error", "invalid x-api-key")
+        if refused := refuse_key(request):
+            return refused
         if not request.headers.get("anthropic-version"):
             return refuse(400, "invalid_request_error", "anthropic-version: header is required")
         data = [
