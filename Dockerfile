@@ -14,7 +14,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 COPY deploy/dockhand.service deploy/extra-ca*.pem /tmp/deploy/
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv git ca-certificates debootstrap \
-    debian-archive-keyring iptables tini \
+    debian-archive-keyring iptables tini e2fsprogs mount \
  && rm -rf /var/lib/apt/lists/* \
  && if [ -f /tmp/deploy/extra-ca.pem ]; then cat /tmp/deploy/extra-ca.pem >> /etc/ssl/certs/ca-certificates.crt; fi \
  && rm -rf /tmp/deploy

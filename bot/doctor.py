@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -27,6 +27,9 @@ from sqlalchemy.engine import make_url
 from bot.github.app_manifest import GITHUB_PERMISSIONS
 from bot.slack.manifest import SLACK_SCOPES
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    import docker
 
 PACKAGES = ("slack-bolt", "textual", "anthropic", "PyGithub", "docker", "APScheduler", "sqlmodel", "cryptography")
 TIMEOUT_SECONDS = 10.0
@@ -191,8 +194,29 @@ def _docker(settings: Settings) -> Iterator[Check]:
                 )
             else:
                 yield Check("docker", "firewall", CheckState.OK, "sandboxes cannot reach this host or private ranges")
+        yield _disk_limit(settings, client)
     finally:
         client.close()
+
+
+def _disk_limit(settings: Settings, client: docker.DockerClient) -> Check:
+    from core.sandboxing import size_in_bytes
+    from sandbox.disk import DiskLimitMode, SandboxDisks
+    from sandbox.live import SANDBOX_UID
+
+    limit = settings.sandbox_disk_limit
+    if size_in_bytes(limit) == 0:
+        return Check("docker", "disk limit", CheckState.WARN, "DOCKHAND_SANDBOX_DISK_LIMIT=0: no limit")
+    support = SandboxDisks(client, settings.data_dir / "sandbox-disks", owner_uid=SANDBOX_UID).support
+    if support.mode is DiskLimitMode.NONE:
+        return Check(
+            "docker",
+            "disk limit",
+            CheckState.WARN,
+            f"not enforced: {support.reason}",
+            "run dockhand as root on the engine's host (with e2fsprogs), or keep Docker's volumes on XFS with pquota",
+        )
+    return Check("docker", "disk limit", CheckState.OK, f"{limit} per sandbox volume ({support.mode.value})")
 
 
 def _data_dir(settings: Settings) -> Iterator[Check]:

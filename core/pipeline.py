@@ -8,6 +8,7 @@ persisted by `PipelineRunner`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -17,11 +18,18 @@ from enum import Enum
 from typing import Any
 
 from core.cancellation import CancelToken, StopKind
-from core.errors import ApprovalRequired, LeaseLostError, NoPipelineError, StageFailedError, TaskCancelledError
+from core.errors import (
+    ApprovalRequired,
+    LeaseLostError,
+    NoPipelineError,
+    NotFoundError,
+    StageFailedError,
+    TaskCancelledError,
+)
 from core.logs import LogSink
 from core.models import Approval, Task
 from core.redaction import Redactor
-from core.sandboxing import SandboxProvider
+from core.sandboxing import SandboxOwner, SandboxProvider
 from core.settings import Settings
 from core.specs import Spec, parse_spec
 from core.stages import StageRecorder
@@ -51,6 +59,14 @@ class StageContext:
     metrics: dict[str, Any] = field(default_factory=dict)
     progress: Callable[[str, dict[str, Any]], None] = lambda message, data: None
     """Tell watchers a running figure changed (e.g. the agent's cost so far): an event, stored and published."""
+
+    @property
+    def sandbox_owner(self) -> SandboxOwner:
+        return SandboxOwner(self.task.id, self.task.attempt)
+
+    def sandbox_id(self, kind: str) -> str:
+        """This attempt's own sandbox of a kind: a retry never reuses what a dead attempt left running."""
+        return f"{kind}-{self.task.id}-{self.task.attempt}"
 
 
 StageFn = Callable[[StageContext], None]
@@ -167,6 +183,7 @@ class PipelineRunner:
             previous_result=self.previous_result,
             progress=lambda message, data: self.stages.progress(task.id, message, data),
         )
+        self._remove_earlier_attempts(task)
         names = [s.name for s in pipeline.stages]
         self.stages.plan(task.id, task.attempt, names)
         first = self._resume_point(task, names, ctx)
@@ -209,6 +226,17 @@ class PipelineRunner:
             error=redactor.text(error) if error else error,
             approval=approval,
         )
+
+    def _remove_earlier_attempts(self, task: Task) -> None:
+        """A retry starts only once the sandboxes of the task's earlier attempts (and what still runs in
+        them, e.g. after its worker was killed) are gone."""
+        if self.sandboxes is None:
+            return
+        for sandbox_id, owner in self.sandboxes.owned().items():
+            if owner.task_id == task.id and owner.attempt != task.attempt:
+                log.warning("task %s: removing sandbox %s left by attempt %d", task.id, sandbox_id, owner.attempt)
+                with contextlib.suppress(NotFoundError):
+                    self.sandboxes.destroy(sandbox_id)
 
     def _resume_point(self, task: Task, names: list[str], ctx: StageContext) -> int:
         """After an approved gate, a run resumes behind it with what the run before it found."""

@@ -9,7 +9,7 @@ its lease can no longer touch the task. Tasks whose lease expired are recovered 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -312,19 +312,33 @@ class TaskQueue:
                 txn.emit(claim.task.id, EventKind.RETRY_SCHEDULED, status=TaskStatus.PENDING, message=reason)
         return changed
 
-    def sweep_expired(self) -> list[RetryDecision]:
-        """Recover running tasks whose lease ran out: their worker died or stalled."""
+    def sweep_expired(self, dead: Callable[[str | None], bool] = lambda worker_id: False) -> list[RetryDecision]:
+        """Recover running tasks whose lease ran out (their worker died or stalled), and those whose worker
+        `dead` says is surely gone (without waiting for the lease)."""
         now = utcnow()
         decisions: list[RetryDecision | None] = []
         with self.journal.transaction() as txn:
             self.db.claim_lock(txn.session)
-            expired = txn.session.exec(
-                select(Task).where(Task.status == TaskStatus.RUNNING, col(Task.lease_expires_at) < now)
-            ).all()
-            for task in expired:
-                reason = f"lease expired: worker {task.worker_id} stopped heartbeating"
-                decisions.append(self._retry_or_fail(txn, task, reason, lease_expired_before=now))
+            running = txn.session.exec(select(Task).where(Task.status == TaskStatus.RUNNING)).all()
+            expired = set(
+                txn.session.exec(
+                    select(Task.id).where(Task.status == TaskStatus.RUNNING, col(Task.lease_expires_at) < now)
+                ).all()
+            )
+            for task in running:
+                if task.id in expired:
+                    reason = f"lease expired: worker {task.worker_id} stopped heartbeating"
+                    decisions.append(self._retry_or_fail(txn, task, reason, lease_expired_before=now))
+                elif dead(task.worker_id):  # the claim token still guards against a claim that moved on
+                    reason = f"worker {task.worker_id} is no longer running"
+                    decisions.append(self._retry_or_fail(txn, task, reason))
         return [d for d in decisions if d is not None]
+
+    def running_attempts(self) -> dict[str, int]:
+        """The attempt each running task is on, by task ID."""
+        with self.db.read() as session:
+            rows = session.exec(select(Task.id, Task.attempt).where(Task.status == TaskStatus.RUNNING)).all()
+        return {task_id: attempt for task_id, attempt in rows}
 
     # --- cancelling ------------------------------------------------------------------------
     def request_cancel(self, task_id: str, *, by: str = "") -> Task:

@@ -10,6 +10,9 @@
     env = { CI = "1" }
     image = "registry.example.com/py312:latest"   # one the operator allows
 
+    [sandbox]
+    disk = "20g"               # what each sandbox volume may fill (up to DOCKHAND_SANDBOX_DISK_LIMIT_MAX)
+
     [github]                   # read from the default branch
     reviews = true             # review pull requests when they are opened or updated
     tests = true               # run the test pipeline on pushes
@@ -30,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from pydantic import ValidationError as PydanticValidationError
 
 from core.errors import ValidationError
+from core.sandboxing import SIZE_PATTERN
 from core.specs import describe_errors
 
 FILE_NAME = ".dockhand.toml"
@@ -61,6 +65,14 @@ class ProjectOverride(BaseModel):
     image: str | None = Field(default=None, min_length=1, max_length=300)
 
 
+class SandboxTable(BaseModel):
+    """The `[sandbox]` table: limits of the repository's sandboxes, within what the operator allows."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    disk: str | None = Field(default=None, pattern=SIZE_PATTERN)
+
+
 class DockhandFile(BaseModel):
     """The whole `.dockhand.toml`: unknown tables and keys are errors that name them."""
 
@@ -68,6 +80,7 @@ class DockhandFile(BaseModel):
 
     project: tuple[ProjectOverride, ...] = Field(default=(), max_length=100)
     github: RepositoryConfig = RepositoryConfig()
+    sandbox: SandboxTable = SandboxTable()
 
 
 def parse_dockhand_file(text: str) -> DockhandFile:

@@ -31,9 +31,34 @@ class SandboxPolicy:
     pids: int = 512
     tmp_size: str = "512m"
     network: bool = False
+    disk: str = "10g"
+    """The size each of its volumes (/workspace, home) may fill; "0": unlimited."""
 
     def with_overrides(self, **changes: object) -> SandboxPolicy:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+SIZE_PATTERN = r"^[0-9]+[kmgt]?$"
+_UNITS = {"k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def size_in_bytes(size: str) -> int:
+    """A size as Docker writes it (`512m`, `10g`, `1t`, or plain bytes) in bytes."""
+    text = size.strip().lower()
+    unit = _UNITS.get(text[-1:], 1)
+    digits = text[:-1] if text[-1:] in _UNITS else text
+    if not digits.isdigit():
+        raise ValueError(f"not a size: {size!r} (e.g. 512m, 10g)")
+    return int(digits) * unit
+
+
+@dataclass(frozen=True)
+class SandboxOwner:
+    """The task attempt a sandbox was made for: when that attempt is over (its worker died, the task was
+    retried or ended), the sandbox and whatever still runs in it are removed."""
+
+    task_id: str
+    attempt: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +72,8 @@ class ExecResult:
     timed_out: bool = False
     cancelled: bool = False
     oom_killed: bool = False
+    disk_full: tuple[str, ...] = ()
+    """The sandbox's places (/workspace, its home, /tmp) found full after the command failed."""
     truncated_bytes: int = 0
     killed_leftovers: bool = False  # processes the command left running were killed after it
 
@@ -61,6 +88,8 @@ class ExecResult:
             return "cancelled"
         if self.oom_killed:
             return "killed: out of memory"
+        if self.disk_full:
+            return f"failed: disk limit reached ({', '.join(self.disk_full)} full)"
         if self.exit_code == 137:
             return "killed (SIGKILL)"
         return f"exited with code {self.exit_code}"
@@ -120,9 +149,15 @@ class LiveSandboxLike(Protocol):
 class SandboxProvider(Protocol):
     """Creates and removes sandboxes by ID."""
 
-    def get_or_create(self, sandbox_id: str, policy: SandboxPolicy | None = None) -> LiveSandboxLike: ...
+    def get_or_create(
+        self, sandbox_id: str, policy: SandboxPolicy | None = None, *, owner: SandboxOwner | None = None
+    ) -> LiveSandboxLike: ...
 
     def destroy(self, sandbox_id: str) -> None: ...
+
+    def owned(self) -> dict[str, SandboxOwner]:
+        """The sandboxes made for a task attempt, by sandbox ID."""
+        ...
 
     def default_policy(self) -> SandboxPolicy: ...
 

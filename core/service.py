@@ -28,6 +28,7 @@ from core.models import Sandbox, Task, TaskStage, utcnow
 from core.notifications import NotificationBook
 from core.pipeline import PipelineRegistry, PipelineRunner, RunReport
 from core.pipelines import default_registry
+from core.process_identity import known_dead
 from core.queue import Claim, QueuePolicy, SubmitResult, TaskFilter, TaskQueue
 from core.redaction import Redactor
 from core.sandboxing import SandboxBackend
@@ -152,8 +153,8 @@ class Core:
                 backend, ttl = self.sandboxes, self.settings.sandbox_idle_ttl_seconds
                 self.scheduler.every("sandbox-reap", min(60.0, ttl / 2), lambda: backend.reap_idle(ttl))
             self.scheduler.start()
-            self.sweep()
             self.sync_schedules()
+        self.sweep()
         if size > 0:
             self.pool = self._worker_pool(size)
             self.pool.start()
@@ -332,10 +333,36 @@ class Core:
         return None
 
     def sweep(self) -> None:
-        for decision in self.queue.sweep_expired():
-            log.warning("task %s recovered after its lease expired: now %s", decision.task_id, decision.status.value)
+        """Recover tasks whose worker died (lease expired, or a process of this host known gone), then remove
+        the sandboxes of attempts that are over, with whatever still runs in them."""
+        for decision in self.queue.sweep_expired(dead=known_dead):
+            log.warning("task %s recovered from a dead worker: now %s", decision.task_id, decision.status.value)
             if decision.run_after is not None:
                 self._wake_at(decision.run_after)
+        if self.sandboxes is not None:
+            try:
+                self.remove_abandoned_sandboxes()
+            except Exception as exc:  # the Docker engine away for a moment: the next sweep tries again
+                log.warning("could not look for sandboxes of attempts that are over: %s", exc)
+
+    def remove_abandoned_sandboxes(self) -> list[str]:
+        """Remove the sandboxes made for a task attempt that is no longer running."""
+        assert self.sandboxes is not None
+        owned = self.sandboxes.owned()  # listed before the tasks are read: a sandbox made after a claim is kept
+        if not owned:
+            return []
+        running = self.queue.running_attempts()
+        removed = []
+        for sandbox_id, owner in owned.items():
+            if running.get(owner.task_id) == owner.attempt:
+                continue
+            log.warning("removing sandbox %s: attempt %d of task %s is over", sandbox_id, owner.attempt, owner.task_id)
+            try:
+                self.sandboxes.destroy(sandbox_id)
+                removed.append(sandbox_id)
+            except NotFoundError:
+                continue  # removed meanwhile (the attempt's own clean-up)
+        return removed
 
     # --- sandboxes and caches (filled by the sandbox package) -------------------------------
     def list_sandboxes(self) -> list[Sandbox]:

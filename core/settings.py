@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     sandbox_memory: str = Field(default="2g", pattern=r"^[0-9]+[kmg]?$")
     sandbox_cpus: float = Field(default=2.0, gt=0, le=256)
     sandbox_pids: int = Field(default=512, ge=16, le=100_000)
+    sandbox_disk_limit: str = Field(default="10g", pattern=r"^[0-9]+[kmgt]?$")
+    """What each of a sandbox's volumes (/workspace, its home) may fill on the host's disk; "0": no limit.
+    A repository may ask for another in its .dockhand.toml (`[sandbox] disk`), up to the maximum below."""
+    sandbox_disk_limit_max: str | None = Field(default=None, pattern=r"^[0-9]+[kmgt]?$")
+    """The most a repository's .dockhand.toml may ask for (default: DOCKHAND_SANDBOX_DISK_LIMIT itself)."""
     sandbox_unisolated_network: bool = False
     """Allow sandbox network phases even when the sandbox network cannot be firewalled off this host and
     private ranges (needs root); off by default."""

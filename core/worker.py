@@ -7,8 +7,6 @@ which tasks were cancelled (from any process) or lost (lease taken away after a 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from core.cancellation import CancelToken, StopKind
 from core.errors import NoPipelineError, ValidationError
 from core.logs import TaskLogs
 from core.pipeline import Outcome, PipelineRunner, RunReport
+from core.process_identity import process_identity
 from core.queue import Claim, TaskQueue
 from core.states import TaskStatus
 
@@ -56,7 +55,7 @@ class WorkerPool:
         self.poll_seconds = poll_seconds
         self.on_finished = on_finished
         self.on_claimed = on_claimed
-        self.process_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.process_id = process_identity()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._beat_stop = threading.Event()

@@ -6,8 +6,10 @@ from core.db import Database
 from core.sandboxing import SandboxPolicy
 from core.settings import Settings
 from sandbox.cache import DependencyCache
+from sandbox.disk import SandboxDisks
 from sandbox.git import RepoMirrors
 from sandbox.image import IMAGE_REPOSITORY, ImageRecipe
+from sandbox.live import SANDBOX_UID
 from sandbox.manager import SandboxManager, connect_docker, instance_label
 
 
@@ -22,16 +24,22 @@ def default_policy(settings: Settings, language: str | None = None) -> SandboxPo
     locally built image by its `latest` tag (so serving does not depend on the build's inputs)."""
     image = settings.sandbox_images.get(language or "") or settings.sandbox_image or f"{IMAGE_REPOSITORY}:latest"
     return SandboxPolicy(
-        image=image, memory=settings.sandbox_memory, cpus=settings.sandbox_cpus, pids=settings.sandbox_pids
+        image=image,
+        memory=settings.sandbox_memory,
+        cpus=settings.sandbox_cpus,
+        pids=settings.sandbox_pids,
+        disk=settings.sandbox_disk_limit,
     )
 
 
 def docker_backend(settings: Settings, db: Database, cache: DependencyCache | None = None) -> SandboxManager:
     """Raises `DockerUnavailableError` when the engine cannot be reached."""
+    client = connect_docker()
     return SandboxManager(
-        connect_docker(),
+        client,
         db,
         default_policy(settings),
+        disks=SandboxDisks(client, settings.data_dir / "sandbox-disks", owner_uid=SANDBOX_UID),
         instance=instance_label(settings.effective_database_url),
         allow_unisolated_network=settings.sandbox_unisolated_network,
         mirrors=RepoMirrors(settings.git_cache_dir),

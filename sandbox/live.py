@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import tarfile
 import threading
 import time
@@ -31,6 +32,14 @@ MAX_STREAMED_BYTES = 4 * 1024 * 1024  # what one command may put into the task l
 # Kill every process of the sandbox user except PID 1 (the reaper) and this shell, until none is left
 # (kill -1 fails once there is nothing to signal, zombies included, i.e. once all are reaped).
 KILL_ALL = "i=0; while [ $i -lt 40 ] && kill -KILL -1 2>/dev/null; do i=$((i+1)); sleep 0.05; done; echo $i"
+# Every command also has its deadline inside the sandbox, a little after the host's own timer: it holds
+# when nobody watches any more (the worker was killed). `timeout` signals the command's process group,
+# then kills it; an image without `timeout` runs the command unbounded (the host's timer still holds).
+IN_SANDBOX_GRACE_SECONDS = 5
+_BOUNDED = (
+    'if command -v timeout >/dev/null 2>&1; then exec timeout -k 5 "$0" /bin/sh -c "$1"; fi; exec /bin/sh -c "$1"'
+)
+WRITABLE_PLACES = ("/workspace", "/home/sandbox", "/tmp")
 SANDBOX_UID = 10001  # not a user on the host (uid 1000 often is)
 _USER = f"{SANDBOX_UID}:{SANDBOX_UID}"
 
@@ -94,7 +103,7 @@ class LiveSandbox:
         try:
             exec_id = self._api.exec_create(
                 self.container.id,
-                ["/bin/sh", "-c", request.command],
+                bounded_command(request),
                 stdout=True,
                 stderr=True,
                 environment=dict(request.env),
@@ -122,9 +131,12 @@ class LiveSandbox:
         exit_code = self._api.exec_inspect(exec_id).get("ExitCode")
         leftovers = 0 if request.keep_background else self._kill_everything(exec_id)
         oom = False
+        full: tuple[str, ...] = ()
         if exit_code == 137 and not (timed_out or was_cancelled):
             count = self._oom_count()
             oom, self._oom_seen = count > self._oom_seen, count
+        if exit_code != 0 and not (timed_out or was_cancelled or oom):
+            full = self.full_places()
         return ExecResult(
             exit_code=exit_code if exit_code is not None else -1,
             stdout=capture.stdout.text(),
@@ -133,6 +145,7 @@ class LiveSandbox:
             timed_out=timed_out,
             cancelled=was_cancelled,
             oom_killed=oom,
+            disk_full=full,
             truncated_bytes=capture.unstreamed,
             killed_leftovers=leftovers > 0,
         )
@@ -165,6 +178,22 @@ class LiveSandbox:
             raise SandboxError(f"sandbox {self._id}: cannot restart it: {exc.explanation or exc}") from None
         self._oom_seen = self._oom_count()
         return 1
+
+    def full_places(self) -> tuple[str, ...]:
+        """The writable places (/workspace, home, /tmp) with (next to) no space left."""
+        try:
+            exec_id = self._api.exec_create(self.container.id, ["df", "-Pk", *WRITABLE_PLACES], user=_USER)["Id"]
+            text = self._api.exec_start(exec_id).decode("utf-8", "replace")
+        except docker.errors.APIError:
+            return ()
+        full = []
+        for line in text.splitlines()[1:]:  # Filesystem 1024-blocks Used Available Capacity Mounted-on
+            fields = line.split()
+            if len(fields) >= 6 and fields[1].isdigit() and fields[3].isdigit():
+                size_kib, available_kib = int(fields[1]), int(fields[3])
+                if size_kib and available_kib < max(1024, size_kib // 200):  # under 1 MiB or 0.5% left
+                    full.append(fields[5])
+        return tuple(full)
 
     def _oom_count(self) -> int:
         """The cgroup's OOM-kill counter (v1 or v2); 0 when it cannot be read."""
@@ -271,6 +300,12 @@ class LiveSandbox:
             kind, size, name = line.split("\t", 2)
             entries.append(FileEntry(name=name, kind=kinds.get(kind, "other"), size=int(size)))
         return sorted(entries, key=lambda e: e.name)
+
+
+def bounded_command(request: ExecRequest) -> list[str]:
+    """The exec argv: the command in `sh -c`, under its own deadline inside the sandbox."""
+    seconds = math.ceil(request.timeout_seconds) + IN_SANDBOX_GRACE_SECONDS
+    return ["/bin/sh", "-c", _BOUNDED, str(seconds), request.command]
 
 
 class _Capture:

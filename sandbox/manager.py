@@ -24,9 +24,17 @@ from sqlmodel import col, select
 
 from core.db import Database
 from core.models import Sandbox, utcnow
-from core.sandboxing import LiveSandboxLike, SandboxPolicy, SourceTree, VerifiedChange
+from core.sandboxing import (
+    LiveSandboxLike,
+    SandboxOwner,
+    SandboxPolicy,
+    SourceTree,
+    VerifiedChange,
+    size_in_bytes,
+)
 from core.states import SandboxState
 from sandbox.cache import DependencyCache
+from sandbox.disk import SandboxDisks
 from sandbox.errors import DockerUnavailableError, SandboxError, SandboxNotFoundError
 from sandbox.firewall import IsolationError, isolate
 from sandbox.git import RepoMirrors, diff_against, materialize, squash_change
@@ -37,6 +45,8 @@ log = logging.getLogger(__name__)
 LABEL_MANAGED = "dockhand.managed"
 LABEL_ID = "dockhand.sandbox-id"
 LABEL_INSTANCE = "dockhand.instance"
+LABEL_TASK = "dockhand.task"
+LABEL_ATTEMPT = "dockhand.attempt"
 NETWORK = "dockhand-sandboxes"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$")
 
@@ -84,8 +94,10 @@ class SandboxManager:
         allow_unisolated_network: bool = False,
         mirrors: RepoMirrors | None = None,
         cache: DependencyCache | None = None,
+        disks: SandboxDisks | None = None,
     ) -> None:
         self.client = client
+        self.disks = disks or SandboxDisks(client, None, owner_uid=SANDBOX_UID)
         self.mirrors = mirrors
         self.cache = cache
         self.allow_unisolated_network = allow_unisolated_network
@@ -137,8 +149,11 @@ class SandboxManager:
         return None
 
     # --- lifecycle --------------------------------------------------------------------------
-    def get_or_create(self, sandbox_id: str, policy: SandboxPolicy | None = None) -> LiveSandbox:
-        """The live sandbox with this ID, reused when it exists, created (locked down) when not."""
+    def get_or_create(
+        self, sandbox_id: str, policy: SandboxPolicy | None = None, *, owner: SandboxOwner | None = None
+    ) -> LiveSandbox:
+        """The live sandbox with this ID, reused when it exists, created (locked down) when not; `owner`
+        labels it with the task attempt it serves (see `owned`)."""
         if not _ID.match(sandbox_id):
             raise SandboxError(f"invalid sandbox id {sandbox_id!r} (letters, digits, . _ -; at most 151)")
         policy = policy or self.policy
@@ -146,7 +161,7 @@ class SandboxManager:
             container = self._find(sandbox_id)
             fresh = container is None
             if container is None:
-                container = self._create(sandbox_id, policy)
+                container = self._create(sandbox_id, policy, owner)
             if container.status != "running":
                 container.start()
                 container.reload()
@@ -206,10 +221,22 @@ class SandboxManager:
                 removed.append(sandbox_id)
         return removed
 
+    def owned(self) -> dict[str, SandboxOwner]:
+        """This instance's sandboxes made for a task attempt, by sandbox ID."""
+        found = {}
+        for container in self._containers():
+            labels = container.labels
+            task_id, attempt = labels.get(LABEL_TASK), labels.get(LABEL_ATTEMPT, "")
+            if task_id and attempt.isdigit():
+                found[labels.get(LABEL_ID, "")] = SandboxOwner(task_id, int(attempt))
+        return found
+
     def cleanup_orphans(self) -> builtins.list[str]:
         """At start-up: remove this instance's containers the store does not know, and rows without containers."""
         known = {row.id for row in self._rows()}
         removed = []
+        for name in self.disks.cleanup():
+            log.warning("released the disk of sandbox volume %s, which was gone", name)
         live_ids = set()
         for container in self._containers():
             sandbox_id = container.labels.get(LABEL_ID, "")
@@ -223,14 +250,17 @@ class SandboxManager:
         return removed
 
     # --- docker details ---------------------------------------------------------------------
-    def _create(self, sandbox_id: str, policy: SandboxPolicy) -> Container:
+    def _create(self, sandbox_id: str, policy: SandboxPolicy, owner: SandboxOwner | None) -> Container:
         name = f"dockhand-{self.instance}-{sandbox_id}"
         volume, home = f"{name}-workspace", f"{name}-home"
         labels = {LABEL_MANAGED: "true", LABEL_ID: sandbox_id, LABEL_INSTANCE: self.instance}
+        if owner is not None:
+            labels.update({LABEL_TASK: owner.task_id, LABEL_ATTEMPT: str(owner.attempt)})
         try:
             # Volumes, not tmpfs: Docker's archive API (files in, caches out) can read and write them.
-            self.client.volumes.create(name=volume, labels=labels)
-            self.client.volumes.create(name=home, labels=labels)
+            disk = size_in_bytes(policy.disk) or None
+            self.disks.create(volume, labels, disk)
+            self.disks.create(home, labels, disk)
             container = self.client.containers.create(
                 image=policy.image,
                 command=["python3", "-c", REAPER],
@@ -254,6 +284,9 @@ class SandboxManager:
                 network=self._sandbox_network().name,
                 detach=True,
             )
+        except SandboxError:
+            self._remove_volumes([volume, home])
+            raise
         except docker.errors.ImageNotFound:
             self._remove_volumes([volume, home])
             raise SandboxError(
@@ -317,12 +350,7 @@ class SandboxManager:
 
     def _remove_volumes(self, names: builtins.list[str]) -> None:
         for name in names:
-            try:
-                self.client.volumes.get(name).remove(force=True)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as exc:
-                log.warning("cannot remove volume %s: %s", name, exc)
+            self.disks.remove(name)
 
     # --- store ------------------------------------------------------------------------------
     def _touch(self, sandbox_id: str, container: Container, state: SandboxState) -> None:

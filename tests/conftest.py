@@ -129,12 +129,19 @@ def sandbox_manager(sandbox_image: str, tmp_path: Path) -> Iterator[Any]:
     """A sandbox manager on a fresh SQLite store, with an instance label of its own; cleans up after itself."""
     from core.db import Database
     from core.sandboxing import SandboxPolicy
+    from sandbox.disk import SandboxDisks
+    from sandbox.live import SANDBOX_UID
     from sandbox.manager import SandboxManager, connect_docker
 
     db = Database(f"sqlite:///{tmp_path / 'sandbox.db'}")
     db.migrate()
+    client = connect_docker()
     manager = SandboxManager(
-        connect_docker(), db, SandboxPolicy(image=sandbox_image), instance=f"test{uuid.uuid4().hex[:8]}"
+        client,
+        db,
+        SandboxPolicy(image=sandbox_image),
+        instance=f"test{uuid.uuid4().hex[:8]}",
+        disks=SandboxDisks(client, tmp_path / "sandbox-disks", owner_uid=SANDBOX_UID),
     )
     yield manager
     for container in manager._containers():

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -60,7 +61,8 @@ def test_two_worker_processes_never_run_the_same_task(tmp_path: Path, database_u
     core.stop()
 
 
-def test_a_task_of_a_killed_worker_is_recovered_after_its_lease(tmp_path: Path, database_url: str) -> None:
+def test_a_task_of_a_killed_worker_is_recovered_as_soon_as_a_worker_starts(tmp_path: Path, database_url: str) -> None:
+    """The dead worker ran on this host: a worker starting here knows it is gone and need not wait out the lease."""
     marker, pidfile = tmp_path / "first-attempt", tmp_path / "sleeper.pid"
     core = _core(tmp_path, database_url)
     task = core.submit(
@@ -75,8 +77,7 @@ def test_a_task_of_a_killed_worker_is_recovered_after_its_lease(tmp_path: Path, 
     env = dockhand_env(
         tmp_path / "data",
         database_url,
-        lease_seconds=2,
-        heartbeat_seconds=0.3,
+        lease_seconds=600,
         sweep_interval_seconds=0.5,
         retry_backoff_seconds=0,
         poll_interval_seconds=0.1,
@@ -86,9 +87,9 @@ def test_a_task_of_a_killed_worker_is_recovered_after_its_lease(tmp_path: Path, 
             wait_for(pidfile.exists, what="the first attempt to start")
             os.kill(victim.pid, signal.SIGKILL)
             victim.wait(timeout=10)
-        assert core.task(task.id).status is TaskStatus.RUNNING, "nobody owns it until the lease expires"
+        assert core.task(task.id).status is TaskStatus.RUNNING, "the lease still stands"
         with running(env, tmp_path, "worker", "--workers", "1"):
-            wait_for(lambda: core.task(task.id).status.is_final, timeout=30, what="recovery")
+            wait_for(lambda: core.task(task.id).status.is_final, timeout=30, what="recovery, long before the lease")
     finally:
         if pidfile.exists():
             _kill_quietly(int(pidfile.read_text()))
@@ -96,8 +97,62 @@ def test_a_task_of_a_killed_worker_is_recovered_after_its_lease(tmp_path: Path, 
     assert recovered.status is TaskStatus.SUCCEEDED
     assert recovered.attempt == 2 and recovered.retry_count == 1
     retry = [e for e in core.journal.events(task.id) if e.kind is EventKind.RETRY_SCHEDULED]
-    assert retry and "lease expired" in retry[0].message
+    assert retry and "is no longer running" in retry[0].message
     assert "recovered" in [line.line for line in core.logs.tail(task.id)]
+    core.stop()
+
+
+def test_kill_9_during_a_sandbox_command_stops_it_and_the_retry_runs_once(
+    tmp_path: Path, sqlite_url: str, sandbox_image: str
+) -> None:
+    import docker
+
+    core = _core(tmp_path, sqlite_url)
+    command = "echo started; sleep 20; echo finished"
+    task = core.submit(TaskSubmission(type=TaskType.CUSTOM, payload={"command": command, "timeout_seconds": 300})).task
+    env = dockhand_env(
+        tmp_path / "data",
+        sqlite_url,
+        custom_runner="sandbox",
+        sandbox_image=sandbox_image,
+        sweep_interval_seconds=0.5,
+        retry_backoff_seconds=0,
+        poll_interval_seconds=0.1,
+    )
+    engine = docker.from_env()
+
+    def containers() -> list[docker.models.containers.Container]:
+        return list(engine.containers.list(all=True, filters={"label": f"dockhand.task={task.id}"}))
+
+    def log_lines() -> list[str]:
+        return [line.line for line in core.logs.tail(task.id)]
+
+    try:
+        with running(env, tmp_path, "worker", "--workers", "1") as victim:
+            wait_for(lambda: "started" in log_lines(), timeout=60, what="the command to start in its sandbox")
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait(timeout=10)
+        [first] = containers()
+        assert first.labels["dockhand.attempt"] == "1"
+        assert "sleep" in first.exec_run("ps -eo comm").output.decode(), "the dead worker's command runs on"
+
+        with running(env, tmp_path, "worker", "--workers", "1"):
+            restarted = time.monotonic()
+            wait_for(
+                lambda: first.id not in {c.id for c in containers()},
+                timeout=10,
+                what="the dead attempt's sandbox to be removed",
+            )
+            assert time.monotonic() - restarted < 10
+            wait_for(lambda: core.task(task.id).status.is_final, timeout=90, what="the retry to finish")
+    finally:
+        for container in containers():
+            container.remove(force=True, v=True)
+    done = core.task(task.id)
+    assert done.status is TaskStatus.SUCCEEDED and done.attempt == 2
+    lines = log_lines()
+    assert lines.count("started") == 2 and lines.count("finished") == 1, lines
+    assert containers() == [], "the retry's own sandbox is removed when it ends"
     core.stop()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -12,6 +13,7 @@ from sqlmodel import select
 
 from core.errors import InvalidTransitionError, NotFoundError, ValidationError
 from core.models import Task, TaskEvent, utcnow
+from core.process_identity import known_dead, process_identity
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import EventKind, TaskPriority, TaskStatus, TaskType
@@ -142,6 +144,32 @@ def test_expired_lease_is_retried_with_backoff_then_failed(core_factory) -> None
     assert decision.status is TaskStatus.FAILED
     final = core.task(task.id)
     assert final.status is TaskStatus.FAILED and "lease expired" in (final.error or "")
+
+
+def test_a_worker_known_dead_on_this_host_is_recovered_before_its_lease_expires(core: Core) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its PID is free now
+    here = process_identity()
+    host, _, namespace = here.split(":")
+    dead = f"{host}:{gone.pid}:{namespace}/w0"
+    assert known_dead(dead)
+    for alive_or_unknown in (
+        here + "/w0",
+        f"elsewhere:{gone.pid}:{namespace}",
+        f"{host}:{gone.pid}:1",
+        f"{host}:{gone.pid}",
+    ):
+        assert not known_dead(alive_or_unknown), alive_or_unknown
+
+    task = core.submit(custom()).task
+    alive = core.submit(custom()).task
+    assert core.queue.claim(dead, task_id=task.id) is not None
+    assert core.queue.claim(here + "/w0", task_id=alive.id) is not None
+    assert core.queue.sweep_expired() == [], "without the check, the lease stands"
+    [decision] = core.queue.sweep_expired(dead=known_dead)
+    assert decision.task_id == task.id and decision.status is TaskStatus.PENDING
+    assert core.task(alive.id).status is TaskStatus.RUNNING
+    assert core.queue.running_attempts() == {alive.id: 1}
 
 
 def test_backoff_doubles_and_is_capped(core_factory) -> None:  # type: ignore[no-untyped-def]

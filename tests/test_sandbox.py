@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from datetime import timedelta
 
@@ -10,8 +11,9 @@ import pytest
 from core.models import Sandbox, utcnow
 from core.sandboxing import ExecRequest
 from core.states import LogStream
+from sandbox.disk import DiskLimitMode
 from sandbox.errors import FileTooLargeError, SandboxError, SandboxNotFoundError
-from sandbox.live import MAX_STREAMED_BYTES
+from sandbox.live import MAX_STREAMED_BYTES, bounded_command
 from sandbox.manager import SandboxManager
 from tests.support.waiting import wait_for
 
@@ -101,6 +103,43 @@ def test_timeout_kills_the_whole_process_tree(sandbox_manager: SandboxManager) -
     assert result.timed_out and time.monotonic() - started < 10
     # The sandbox's PID 1 reaps the killed processes.
     wait_for(lambda: "sleep" not in run(box, "ps -eo comm").stdout, timeout=5, what="no sleep left")
+
+
+def test_a_command_s_deadline_holds_in_the_sandbox_when_nobody_watches(sandbox_manager: SandboxManager) -> None:
+    """As after a worker was killed: the exec is started and never looked at again."""
+    box = sandbox_manager.get_or_create("unwatched")
+    api = box.container.client.api
+    request = ExecRequest(command="sh -c 'sleep 300' & sleep 300", timeout_seconds=1)
+    exec_id = api.exec_create(box.container.id, bounded_command(request), user="10001:10001")["Id"]
+    api.exec_start(exec_id, detach=True)
+    wait_for(lambda: "sleep" in run(box, "ps -eo comm", keep_background=True).stdout, timeout=5, what="it to run")
+    wait_for(lambda: not api.exec_inspect(exec_id)["Running"], timeout=15, what="its deadline inside the sandbox")
+    assert api.exec_inspect(exec_id)["ExitCode"] == 124
+    # The command's whole process group is gone (zombies until the sandbox's PID 1 reaps them).
+    alive = run(box, "ps -eo stat=,comm= | grep -v '^Z'", keep_background=True).stdout
+    assert "sleep" not in alive, alive
+
+
+def test_a_sandbox_that_fills_its_disk_limit_stops_there(sandbox_manager: SandboxManager) -> None:
+    assert sandbox_manager.disks.support.mode is DiskLimitMode.LOOP_FILESYSTEM, sandbox_manager.disks.support
+    box = sandbox_manager.get_or_create("filler", sandbox_manager.default_policy().with_overrides(disk="1g"))
+    sizes = run(box, "df -Pk /workspace /home/sandbox | tail -n 2").stdout.split("\n")
+    assert all(0.9 * 1024**2 < int(line.split()[1]) <= 1024**2 for line in sizes if line), sizes
+
+    filled = run(box, "head -c 2G /dev/zero > /workspace/big", timeout_seconds=120)
+    assert not filled.ok and filled.disk_full == ("/workspace",)
+    assert filled.describe() == "failed: disk limit reached (/workspace full)"
+    assert "No space left on device" in filled.stderr
+    images = list(sandbox_manager.disks.directory.glob("*.img"))  # type: ignore[union-attr]
+    assert len(images) == 2 and all(i.stat().st_blocks * 512 <= 1024**3 for i in images), "the host gave at most 1g"
+    assert run(box, "rm /workspace/big && echo ok > /workspace/small && cat /workspace/small").stdout == "ok\n"
+    home = run(box, "head -c 1100M /dev/zero > ~/big", timeout_seconds=120)
+    assert home.disk_full == ("/home/sandbox",)
+
+    sandbox_manager.destroy("filler")
+    assert not any(i.exists() for i in images), "the filesystems are gone with the sandbox"
+    attached = subprocess.run(["losetup", "--list", "--noheadings", "--output", "BACK-FILE"], capture_output=True)
+    assert not any(str(i) in attached.stdout.decode() for i in images), "their loop devices are detached"
 
 
 def test_hostile_commands_are_contained(sandbox_manager: SandboxManager) -> None:

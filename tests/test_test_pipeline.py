@@ -216,6 +216,14 @@ def test_diff_coverage_of_the_lines_a_change_added(core: Core, tmp_path: Path) -
             "no usable test report",
         ),
         ({**PYTHON, ".dockhand.toml": "[[project]]\npath = 'nowhere'\n"}, "no detected project"),
+        (
+            {
+                **PYTHON,
+                ".dockhand.toml": "[sandbox]\ndisk = '64m'\n[[project]]\npath = '.'\n"
+                "test = 'head -c 100M /dev/zero > big'\n",
+            },
+            "disk limit reached (/workspace full)",
+        ),
     ],
 )
 def test_bad_repositories_end_in_a_clear_result(
@@ -227,6 +235,17 @@ def test_bad_repositories_end_in_a_clear_result(
     described = f"{task.error} {result}"
     assert expected in described, described
     assert core.list_sandboxes() == [], "the sandbox is removed whatever happened"
+
+
+def test_a_repository_asks_for_more_disk_only_up_to_the_operator_s_maximum(core: Core, tmp_path: Path) -> None:
+    files = {
+        **PYTHON,
+        ".dockhand.toml": "[sandbox]\ndisk = '1t'\n[[project]]\npath = '.'\ntest = 'df -Pk /workspace'\n",
+    }
+    _, _, _, log = run(core, write(tmp_path / "greedy", files))
+    assert "asks for 1t of sandbox disk; this dockhand allows at most 10g" in log
+    size_kib = int(re.search(r"^\S+\s+(\d+)\s+\d+\s+\d+\s+\S+\s+/workspace$", log, re.MULTILINE)[1])  # type: ignore[index]
+    assert 9 * 1024**2 < size_kib <= 10 * 1024**2
 
 
 def test_requests_from_the_network_cannot_read_local_paths(core: Core) -> None:

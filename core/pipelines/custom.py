@@ -50,12 +50,12 @@ def run_in_sandbox(ctx: StageContext) -> None:
     assert isinstance(spec, CustomSpec)
     if ctx.sandboxes is None:
         raise StageFailedError("no sandbox backend: Docker is not available to this worker")
-    sandbox_id = f"custom-{ctx.task.id}-{ctx.task.attempt}"
+    sandbox_id = ctx.sandbox_id("custom")
     policy = ctx.sandboxes.default_policy().with_overrides(network=spec.network)
     timeout = spec.timeout_seconds or ctx.settings.custom_timeout_seconds
     ctx.log.system(f"$ {spec.command}   [sandbox {sandbox_id}, network {'on' if spec.network else 'off'}]")
     try:
-        box = ctx.sandboxes.get_or_create(sandbox_id, policy)
+        box = ctx.sandboxes.get_or_create(sandbox_id, policy, owner=ctx.sandbox_owner)
         env = {**spec.env, "DOCKHAND_TASK_ID": ctx.task.id}
         result = box.exec(
             ExecRequest(command=spec.command, env=env, timeout_seconds=timeout),
@@ -70,6 +70,8 @@ def run_in_sandbox(ctx: StageContext) -> None:
     ctx.result.update(exit_code=result.exit_code, duration_seconds=result.duration_seconds, timed_out=result.timed_out)
     if result.oom_killed:
         ctx.result["oom_killed"] = True
+    if result.disk_full:
+        ctx.result["disk_full"] = list(result.disk_full)
     ctx.metrics["command_seconds"] = result.duration_seconds
     ctx.cancel.raise_if_cancelled()
     if not result.ok:

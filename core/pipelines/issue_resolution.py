@@ -129,7 +129,7 @@ class IssueResolution:
             ctx.log.system(f"found {plan.language.value} project at {plan.root}: {plan.framework}")
         if not run.plans:
             ctx.log.system("no test projects found: the change cannot be checked by tests")
-        open_sandbox(ctx, run, f"resolve-{ctx.task.id}")
+        open_sandbox(ctx, run, "resolve")
 
     def baseline(self, ctx: StageContext) -> None:
         """The tests before any change (a bug's test may well fail here); a broken install stops the task."""

@@ -100,7 +100,7 @@ class PullRequestReview:
             raise StageFailedError(f"checkout of {repository}#{run.pull.number} failed: {exc}") from None
         if run.tree.commit != run.pull.head_sha:
             ctx.log.system(f"the head moved to {run.tree.commit[:12]} since the PR was read: reviewing that")
-        open_sandbox(ctx, run, f"review-{ctx.task.id}")
+        open_sandbox(ctx, run, "review")
 
     def plan(self, ctx: StageContext) -> None:
         run, settings = _state(ctx), _review_settings(ctx)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from core.errors import DockhandError, StageFailedError
 from core.pipeline import Pipeline, Stage, StageContext
-from core.sandboxing import ExecRequest, LiveSandboxLike, SandboxProvider, SourceTree
+from core.sandboxing import ExecRequest, LiveSandboxLike, SandboxProvider, SourceTree, size_in_bytes
 from core.specs import TestPipelineSpec
 from core.states import LogStream, TriggerSource
 from core.testrun.coverage import (
@@ -31,7 +31,15 @@ from core.testrun.coverage import (
     parse_istanbul_final,
     parse_istanbul_summary,
 )
-from core.testrun.detect import WORKSPACE, CoverageFormat, Language, ProjectPlan, ResultFormat, detect
+from core.testrun.detect import (
+    WORKSPACE,
+    CoverageFormat,
+    Language,
+    ProjectPlan,
+    ResultFormat,
+    detect,
+    dockhand_file,
+)
 from core.testrun.model import Coverage, TestReport, TestStatus
 from core.testrun.parsers import ReportError, parse_go_test_json, parse_junit, parse_libtest, parse_node_tap
 from core.testrun.python import TOOLS as PYTHON_TOOLS
@@ -144,10 +152,10 @@ def detect_projects(ctx: StageContext) -> None:
             "reusing its result (force to run again)"
         )
         return
-    open_sandbox(ctx, run, f"test-{ctx.task.id}")
+    open_sandbox(ctx, run, "test")
 
 
-def open_sandbox(ctx: StageContext, run: TestRun, sandbox_id: str) -> None:
+def open_sandbox(ctx: StageContext, run: TestRun, kind: str) -> None:
     """The run's sandbox (in the image its projects ask for, if allowed), with the checked-out tree in it."""
     assert run.tree is not None
     provider = sandbox_provider(ctx)
@@ -155,11 +163,32 @@ def open_sandbox(ctx: StageContext, run: TestRun, sandbox_id: str) -> None:
     policy = provider.default_policy()
     if image:
         policy = policy.with_overrides(image=image)
+    policy = policy.with_overrides(disk=_disk_limit(ctx, run.tree, policy.disk))
     try:
-        run.box = provider.get_or_create(sandbox_id, policy)
+        run.box = provider.get_or_create(ctx.sandbox_id(kind), policy, owner=ctx.sandbox_owner)
         run.box.load_tree(run.tree)
     except DockhandError as exc:
         raise StageFailedError(f"could not prepare the sandbox: {exc}") from None
+
+
+def _disk_limit(ctx: StageContext, tree: SourceTree, default: str) -> str:
+    """The repository's own `[sandbox] disk`, if it asks, up to what the operator allows."""
+    try:
+        asked = dockhand_file(tree.path).sandbox.disk
+    except DockhandError:
+        return default  # the detection stage has said what is wrong with the file
+    if asked is None:
+        return default
+    ceiling = ctx.settings.sandbox_disk_limit_max or ctx.settings.sandbox_disk_limit
+    unlimited = size_in_bytes(ceiling) == 0
+    if not unlimited and (size_in_bytes(asked) > size_in_bytes(ceiling) or size_in_bytes(asked) == 0):
+        ctx.log.system(
+            f".dockhand.toml asks for {asked} of sandbox disk; this dockhand allows at most {ceiling} "
+            "(DOCKHAND_SANDBOX_DISK_LIMIT_MAX): using that"
+        )
+        return ceiling
+    ctx.log.system(f"sandbox disk limit {asked}, as .dockhand.toml asks")
+    return asked
 
 
 def install(ctx: StageContext) -> None:
@@ -271,6 +300,8 @@ def execute_tests(ctx: StageContext, run: TestRun) -> None:
         project["exit_code"] = result.exit_code
         if result.timed_out:
             project.update(status="timed-out", error=f"tests {result.describe()}")
+        elif result.disk_full:
+            project.update(status="disk-full", error=f"tests {result.describe()}")
         else:
             project["status"] = "ran"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ValidationError
-from core.repo_config import ProjectOverride, parse_dockhand_file
+from core.repo_config import DockhandFile, ProjectOverride, parse_dockhand_file
 from core.testrun.go import go_plan
 from core.testrun.javascript import javascript_plan
 from core.testrun.plan import (
@@ -99,10 +99,15 @@ def _walk(repo: Path) -> list[Path]:
 
 # --- .dockhand.toml --------------------------------------------------------------------------
 def load_config(repo: Path) -> list[ProjectOverride]:
+    return list(dockhand_file(repo).project)
+
+
+def dockhand_file(repo: Path) -> DockhandFile:
+    """The checkout's `.dockhand.toml` (empty when it has none)."""
     path = repo / ".dockhand.toml"
     if not path.is_file() or path.is_symlink():
-        return []
-    return list(parse_dockhand_file(read_text(path)).project)
+        return DockhandFile()
+    return parse_dockhand_file(read_text(path))
 
 
 def apply_overrides(
