@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,42 @@ def test_unknown_events_are_ignored_and_broken_payloads_are_payload_errors() -> 
         parse_event("issues", {"action": "opened"}, TriggerRules())
     with pytest.raises(PayloadError):
         parse_event("push", {"ref": "refs/heads/main"}, TriggerRules())
+
+
+@pytest.mark.parametrize(
+    "event,fixture,path,value",
+    [
+        ("issues", "opened.payload.json", ("installation",), "x"),
+        ("issues", "opened.payload.json", ("issue", "number"), float("inf")),
+        ("issues", "opened.payload.json", ("issue", "number"), "1"),
+        ("issues", "opened.payload.json", ("issue", "labels"), {"name": "dockhand"}),
+        ("issues", "opened.payload.json", ("repository",), "Codertocat/Hello-World"),
+        ("issues", "opened.payload.json", ("sender", "login"), 7),
+        ("issue_comment", "created.payload.json", ("comment", "body"), ["@dockhand fix"]),
+        ("issue_comment", "created.payload.json", ("comment", "id"), 1e300),
+        ("pull_request", "opened.payload.json", ("pull_request", "head"), None),
+        ("pull_request", "opened.payload.json", ("pull_request", "draft"), "false"),
+        ("push", "with-new-branch.payload.json", ("deleted",), 0),
+        ("push", "with-new-branch.payload.json", ("ref",), ["refs/heads/main"]),
+        ("installation", "created.payload.json", ("installation", "id"), -1),
+    ],
+)
+def test_fields_of_the_wrong_json_type_are_malformed_not_half_read(
+    event: str, fixture: str, path: tuple[str, ...], value: object
+) -> None:
+    payload = load(event, fixture)
+    holder = payload
+    for key in path[:-1]:
+        holder = holder[key]
+    holder[path[-1]] = value
+    with pytest.raises(PayloadError, match=rf"^malformed {event} payload: {re.escape('.'.join(path))}"):
+        parse_event(event, payload, TriggerRules())
+
+
+def test_payloads_that_are_not_objects_are_malformed() -> None:
+    for payload in (None, [], "x", 1):
+        with pytest.raises(PayloadError, match="malformed issues payload"):
+            parse_event("issues", payload, TriggerRules())
 
 
 def test_repository_config_is_parsed_strictly() -> None:

@@ -121,6 +121,32 @@ def test_bots_and_unrelated_events_create_nothing(world) -> None:  # type: ignor
     assert all(o.startswith("ignored") for o in outcomes) and len(outcomes) == 2, outcomes
 
 
+def test_signed_deliveries_of_the_wrong_shape_are_ignored_as_malformed(world) -> None:  # type: ignore[no-untyped-def]
+    core, _fake, intake, deliver = world
+    push = load("push", "with-new-branch.payload.json")
+    opened = load("issues", "opened.payload.json")
+    hostile = [
+        ("push", {**push, "installation": "x"}),
+        ("push", {**push, "repository": {**push["repository"], "full_name": 12}}),
+        ("issues", {**opened, "issue": {**opened["issue"], "number": 1e300}}),
+        ("issues", {**opened, "repository": None}),
+        ("issue_comment", {"action": "created", "comment": "@dockhand fix"}),
+        ("pull_request", {"action": "opened", "pull_request": []}),
+        ("installation", {"action": "created", "installation": {"id": "7", "account": {"login": "x"}}}),
+    ]
+    for n, (event, payload) in enumerate(hostile):
+        assert deliver(event, payload, f"hostile-{n}").status_code == 202
+    intake.process_pending()
+    with core.db.read() as session:
+        rows = session.exec(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()  # type: ignore[arg-type]
+        outcomes = [r.outcome or "" for r in rows]
+    assert len(outcomes) == len(hostile)
+    assert all(o.startswith(f"ignored: malformed {e} payload") for o, (e, _) in zip(outcomes, hostile, strict=True)), (
+        outcomes
+    )
+    assert core.tasks(TaskFilter()) == []
+
+
 def test_installations_are_recorded(world) -> None:  # type: ignore[no-untyped-def]
     core, _, intake, deliver = world
     deliver("installation", load("installation", "created.payload.json"), "i-1")

@@ -257,6 +257,39 @@ def test_an_unsigned_delivery_is_refused_before_its_body_is_read(client: httpx.C
     assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
 
 
+def test_a_request_whose_headers_trickle_in_is_closed_after_the_deadline(core: Core) -> None:
+    import socket
+    import time
+    from urllib.parse import urlparse
+
+    app = create_app(core, api_token=TOKEN)
+    with serve_in_thread(app, header_timeout_seconds=1.0) as base_url:
+        url = urlparse(base_url)
+        with socket.create_connection((url.hostname, url.port), timeout=10) as raw:
+            started = time.monotonic()
+            raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            answer = b""
+            for n in range(30):  # a header line every 0.2 s, never the blank line that ends them
+                try:
+                    raw.sendall(f"X-Slow-{n}: y\r\n".encode())
+                except OSError:
+                    break
+                time.sleep(0.2)
+            raw.settimeout(5)
+            try:
+                answer = raw.recv(4096)
+            except OSError:
+                answer = b""
+            held = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert held < 3, f"held open {held:.1f}s"
+        # A request that sends its headers at once, and a second one on the same connection, are answered.
+        with httpx.Client(base_url=base_url) as http:
+            assert http.get("/healthz").status_code == 200
+            time.sleep(1.5)  # past the deadline: a kept-alive connection is not cut by it
+            assert http.get("/healthz").status_code == 200
+
+
 @pytest.mark.parametrize(
     "path", ["/tasks?repository=acme%00x", "/task/ab%00cd", "/tasks?status=%00", "/task/x%00/approve"]
 )

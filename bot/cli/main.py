@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -75,6 +76,7 @@ def serve(
 
     from bot.github.intake import attach_intake
     from bot.http.app import create_app
+    from bot.http.server import server_config
     from bot.slack.app import attach_slack, connect_socket_mode
     from core.api_token import resolve_api_token, token_path
 
@@ -110,7 +112,11 @@ def serve(
         err=True,
     )
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal as its exit status.
-    uvicorn.run(app_, fd=listener.fileno(), log_config=None, access_log=False, lifespan="on")
+    server = uvicorn.Server(server_config(app_, fd=listener.fileno()))
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise typer.Exit(3)
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -1,18 +1,30 @@
 """GitHub webhook payloads into typed triggers: pure functions, no I/O.
 
-`parse_event(name, payload, rules)` returns one trigger (or `Ignored` with the reason). Who may
-trigger (collaborator permission) and what becomes a task are decided later, by the caller.
+`parse_event(name, payload, rules)` returns one trigger (or `Ignored` with the reason): the payload is
+first read into its typed model (`bot.github.payloads`), so a malformed one is a `PayloadError` naming
+the field. Who may trigger (collaborator permission) and what becomes a task are decided later, by the
+caller.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
 
+from bot.github.payloads import (
+    MODELS,
+    EventPayload,
+    InstallationEvent,
+    IssueCommentEvent,
+    IssuesEvent,
+    PayloadError,
+    PullRequestEvent,
+    PushEvent,
+    User,
+    read_payload,
+)
 from core.repo_config import RepositoryConfig
 
 
@@ -127,69 +139,69 @@ class TriggerRules:
         )
 
 
-def depends_on_repository_config(name: str, payload: Mapping[str, Any]) -> bool:
+def depends_on_repository_config(event: EventPayload) -> bool:
     """Whether a repository's `.dockhand.toml` could change what this event means (so it is worth reading)."""
-    action = payload.get("action")
-    if name == "issues":
-        return action in ("opened", "labeled")
-    if name == "pull_request":
-        pull = payload.get("pull_request")
-        return action in _PR_ACTIONS and not (isinstance(pull, Mapping) and pull.get("draft"))
-    if name == "push":
-        return str(payload.get("ref", "")).startswith("refs/heads/") and not payload.get("deleted")
+    if isinstance(event, IssuesEvent):
+        return event.action in ("opened", "labeled")
+    if isinstance(event, PullRequestEvent):
+        return event.action in _PR_ACTIONS and not event.pull_request.draft
+    if isinstance(event, PushEvent):
+        return event.ref.startswith("refs/heads/") and not event.deleted
     return False
 
 
-class PayloadError(ValueError):
-    """A payload without the fields its event always has."""
+def parse_event(name: str, payload: object, rules: TriggerRules) -> Trigger:
+    """What a delivery means: `PayloadError` when a handled event's payload is malformed."""
+    if name not in MODELS:
+        return Ignored(reason=f"{name} events are not handled")
+    return interpret(read_payload(name, payload), rules)
 
 
-def parse_event(name: str, payload: Mapping[str, Any], rules: TriggerRules) -> Trigger:
-    try:
-        handler = _HANDLERS.get(name)
-        if handler is None:
-            return Ignored(reason=f"{name} events are not handled")
-        return handler(payload, rules)
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, PayloadError):
-            raise
-        raise PayloadError(f"{name} payload is missing or has a malformed {exc}") from None
+def interpret(event: EventPayload, rules: TriggerRules) -> Trigger:
+    if isinstance(event, IssuesEvent):
+        return _issues(event, rules)
+    if isinstance(event, IssueCommentEvent):
+        return _issue_comment(event, rules)
+    if isinstance(event, PullRequestEvent):
+        return _pull_request(event, rules)
+    if isinstance(event, PushEvent):
+        return _push(event, rules)
+    return _installation(event)
 
 
-def _actor(user: Mapping[str, Any], association: str = "NONE") -> Actor:
-    login = str(user["login"])
-    return Actor(login=login, is_bot=user.get("type") == "Bot" or login.endswith("[bot]"), association=association)
+def _actor(user: User, association: str = "NONE") -> Actor:
+    return Actor(login=user.login, is_bot=user.type == "Bot" or user.login.endswith("[bot]"), association=association)
 
 
-def _repo(payload: Mapping[str, Any]) -> Repo:
-    repo = payload["repository"]
-    installation = payload.get("installation") or {}
+def _repo(event: IssuesEvent | IssueCommentEvent | PullRequestEvent | PushEvent) -> Repo:
+    repo = event.repository
     return Repo(
-        full_name=str(repo["full_name"]),
-        default_branch=str(repo.get("default_branch") or "main"),
-        clone_url=str(repo.get("clone_url") or f"https://github.com/{repo['full_name']}.git"),
-        installation_id=int(installation["id"]) if installation.get("id") is not None else None,
+        full_name=repo.full_name,
+        default_branch=repo.default_branch or "main",
+        clone_url=repo.clone_url or f"https://github.com/{repo.full_name}.git",
+        installation_id=event.installation.id if event.installation is not None else None,
     )
 
 
-def _issues(payload: Mapping[str, Any], rules: TriggerRules) -> Trigger:
-    action = payload["action"]
-    issue = payload["issue"]
-    labels = tuple(str(label["name"]) for label in issue.get("labels") or [])
-    if action == "labeled":
-        if str(payload["label"]["name"]).lower() != rules.trigger_label.lower():
-            return Ignored(reason=f"label {payload['label']['name']!r} is not the trigger label")
-    elif action != "opened":
-        return Ignored(reason=f"issues/{action} is not handled")
+def _issues(event: IssuesEvent, rules: TriggerRules) -> Trigger:
+    issue = event.issue
+    labels = tuple(label.name for label in issue.labels or [])
+    if event.action == "labeled":
+        if event.label is None:
+            raise PayloadError("malformed issues payload: label: missing on a labeled event")
+        if event.label.name.lower() != rules.trigger_label.lower():
+            return Ignored(reason=f"label {event.label.name!r} is not the trigger label")
+    elif event.action != "opened":
+        return Ignored(reason=f"issues/{event.action} is not handled")
     elif rules.trigger_label.lower() not in (label.lower() for label in labels):
         return Ignored(reason=f"new issue without the {rules.trigger_label!r} label")
     return IssueOpened(
-        repo=_repo(payload),
-        number=int(issue["number"]),
-        title=str(issue["title"]),
-        body=str(issue.get("body") or ""),
+        repo=_repo(event),
+        number=issue.number,
+        title=issue.title,
+        body=issue.body or "",
         labels=labels,
-        actor=_actor(payload["sender"], str(issue.get("author_association", "NONE"))),
+        actor=_actor(event.sender, issue.author_association),
     )
 
 
@@ -204,24 +216,24 @@ def mention_pattern(bot_name: str) -> re.Pattern[str]:
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
 
 
-def _issue_comment(payload: Mapping[str, Any], rules: TriggerRules) -> Trigger:
-    if payload["action"] != "created":
-        return Ignored(reason=f"issue_comment/{payload['action']} is not handled")
-    comment, issue = payload["comment"], payload["issue"]
-    actor = _actor(comment["user"], str(comment.get("author_association", "NONE")))
+def _issue_comment(event: IssueCommentEvent, rules: TriggerRules) -> Trigger:
+    if event.action != "created":
+        return Ignored(reason=f"issue_comment/{event.action} is not handled")
+    comment = event.comment
+    actor = _actor(comment.user, comment.author_association)
     if actor.is_bot or actor.login in rules.bot_logins:
         return Ignored(reason=f"comment by bot {actor.login}")  # never answer bots, ourselves included
-    text = _CODE.sub("", str(comment.get("body") or ""))  # a command inside code is an example, not a request
+    text = _CODE.sub("", comment.body or "")  # a command inside code is an example, not a request
     match = mention_pattern(rules.bot_name).search(text)
     if match is None:
         return Ignored(reason="comment does not mention the bot with a command")
     return Mention(
-        repo=_repo(payload),
-        number=int(issue["number"]),
-        on_pull_request="pull_request" in issue,
+        repo=_repo(event),
+        number=event.issue.number,
+        on_pull_request=event.issue.pull_request is not None,
         command=Command(match[1].lower()),
         argument=match[2].strip()[:500],
-        comment_id=int(comment["id"]),
+        comment_id=comment.id,
         actor=actor,
     )
 
@@ -229,63 +241,45 @@ def _issue_comment(payload: Mapping[str, Any], rules: TriggerRules) -> Trigger:
 _PR_ACTIONS = {"opened", "synchronize", "reopened", "ready_for_review"}
 
 
-def _pull_request(payload: Mapping[str, Any], rules: TriggerRules) -> Trigger:
-    action, pr = payload["action"], payload["pull_request"]
+def _pull_request(event: PullRequestEvent, rules: TriggerRules) -> Trigger:
+    action, pr = event.action, event.pull_request
     if action not in _PR_ACTIONS:
         return Ignored(reason=f"pull_request/{action} is not handled")
     if not rules.reviews_enabled:
         return Ignored(reason="PR reviews are off for this repository")
-    if pr.get("draft"):
+    if pr.draft:
         return Ignored(reason="draft pull request")
     return PullRequestChanged(
-        repo=_repo(payload), number=int(pr["number"]), action=action, title=str(pr["title"]),
-        body=str(pr.get("body") or ""), head_sha=str(pr["head"]["sha"]), head_ref=str(pr["head"]["ref"]),
-        base_ref=str(pr["base"]["ref"]), base_sha=str(pr["base"]["sha"]),
-        actor=_actor(payload["sender"], str(pr.get("author_association", "NONE"))),
+        repo=_repo(event), number=pr.number, action=action, title=pr.title, body=pr.body or "",
+        head_sha=pr.head.sha, head_ref=pr.head.ref, base_ref=pr.base.ref, base_sha=pr.base.sha,
+        actor=_actor(event.sender, pr.author_association),
     )  # fmt: skip
 
 
-def _push(payload: Mapping[str, Any], rules: TriggerRules) -> Trigger:
-    ref = str(payload["ref"])
-    if not ref.startswith("refs/heads/"):
-        return Ignored(reason=f"push to {ref} (not a branch)")
-    if payload.get("deleted"):
+def _push(event: PushEvent, rules: TriggerRules) -> Trigger:
+    if not event.ref.startswith("refs/heads/"):
+        return Ignored(reason=f"push to {event.ref} (not a branch)")
+    if event.deleted:
         return Ignored(reason="branch deleted")
-    repo = _repo(payload)
+    repo = _repo(event)
     if not rules.tests_enabled:
         return Ignored(reason="tests on push are off for this repository")
-    branch = ref.removeprefix("refs/heads/")
+    branch = event.ref.removeprefix("refs/heads/")
     wanted = rules.push_branches or (repo.default_branch,)
     if not any(fnmatch.fnmatchcase(branch, pattern) for pattern in wanted):
         return Ignored(reason=f"push to {branch}, not one of {', '.join(wanted)}")
-    return Pushed(
-        repo=repo,
-        branch=branch,
-        before=str(payload["before"]),
-        after=str(payload["after"]),
-        actor=_actor(payload["sender"]),
+    return Pushed(repo=repo, branch=branch, before=event.before, after=event.after, actor=_actor(event.sender))
+
+
+def _installation(event: InstallationEvent) -> Trigger:
+    added = event.repositories or event.repositories_added or []
+    return InstallationChanged(
+        installation_id=event.installation.id,
+        account=event.installation.account.login,
+        action=event.action,
+        added=tuple(r.full_name for r in added),
+        removed=tuple(r.full_name for r in event.repositories_removed or []),
     )
 
 
-def _installation(payload: Mapping[str, Any], rules: TriggerRules) -> Trigger:
-    installation = payload["installation"]
-    return InstallationChanged(
-        installation_id=int(installation["id"]), account=str(installation["account"]["login"]),
-        action=str(payload["action"]),
-        added=tuple(str(r["full_name"])
-                    for r in payload.get("repositories") or payload.get("repositories_added") or []),
-        removed=tuple(str(r["full_name"]) for r in payload.get("repositories_removed") or []),
-    )  # fmt: skip
-
-
-_HANDLERS: dict[str, Callable[[Mapping[str, Any], TriggerRules], Trigger]] = {
-    "issues": _issues,
-    "issue_comment": _issue_comment,
-    "pull_request": _pull_request,
-    "push": _push,
-    "installation": _installation,
-    "installation_repositories": _installation,
-}
-
-
-HANDLED_EVENTS = frozenset(_HANDLERS)
+HANDLED_EVENTS = frozenset(MODELS)

@@ -11,25 +11,33 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from sqlmodel import col, select
 
 from bot.github.authorise import may_trigger
 from bot.github.client import GitHubClient
 from bot.github.events import (
+    HANDLED_EVENTS,
     Command,
     Ignored,
     InstallationChanged,
     IssueOpened,
     Mention,
-    PayloadError,
     PullRequestChanged,
     Pushed,
     Trigger,
     TriggerRules,
     depends_on_repository_config,
-    parse_event,
+    interpret,
+)
+from bot.github.payloads import (
+    EventPayload,
+    IssueCommentEvent,
+    IssuesEvent,
+    PayloadError,
+    PullRequestEvent,
+    PushEvent,
+    read_payload,
 )
 from core.audit import AuditAction, AuditOutcome, AuditRecord
 from core.errors import DockhandError, RateLimitedError
@@ -66,17 +74,19 @@ class GitHubIntake:
         self.rules = rules
         self._configs: dict[str, tuple[float, RepositoryConfig]] = {}
 
-    def rules_for(self, event: str, payload: dict[str, Any]) -> TriggerRules:
+    def rules_for(self, event: EventPayload) -> TriggerRules:
         """The global rules, with the repository's `.dockhand.toml` (default branch) laid over them."""
-        repository = (payload.get("repository") or {}).get("full_name") if isinstance(payload, dict) else None
-        if not isinstance(repository, str) or not depends_on_repository_config(event, payload):
+        if not isinstance(event, IssuesEvent | IssueCommentEvent | PullRequestEvent | PushEvent):
             return self.rules
+        if not depends_on_repository_config(event):
+            return self.rules
+        repository = event.repository.full_name
         cached = self._configs.get(repository)
         if cached is not None and time.monotonic() - cached[0] < CONFIG_TTL_SECONDS:
             return self.rules.for_repository(cached[1])
-        installation = (payload.get("installation") or {}).get("id")
+        installation = event.installation.id if event.installation is not None else None
         try:
-            with github_client(self.client_for, installation if isinstance(installation, int) else None) as client:
+            with github_client(self.client_for, installation) as client:
                 text = client.file_text(repository, CONFIG_FILE)
             config = parse_repository_config(text) if text is not None else RepositoryConfig()
         except DockhandError as exc:
@@ -103,9 +113,14 @@ class GitHubIntake:
         return handled
 
     def _process(self, delivery: WebhookDelivery) -> tuple[str, str | None]:
+        if delivery.event not in HANDLED_EVENTS:
+            return f"ignored: {delivery.event} events are not handled", None
         try:
-            payload = delivery.payload or {}
-            trigger = parse_event(delivery.event, payload, self.rules_for(delivery.event, payload))
+            event = read_payload(delivery.event, delivery.payload)
+        except PayloadError as exc:
+            return f"ignored: {exc}", None
+        try:
+            trigger = interpret(event, self.rules_for(event))
         except PayloadError as exc:
             return f"ignored: {exc}", None
         if isinstance(trigger, Ignored):

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bot.http.auth import require_bearer
-from bot.http.body import read_json_object
+from bot.http.body import json_object, read_body, read_json_object
 from bot.http.errors import ApiError
 from core.errors import ValidationError
 from core.queue import TaskFilter
@@ -111,7 +111,8 @@ class AdminApi:
 
     async def reject_task(self, request: Request) -> JSONResponse:
         task_id = request.path_params["task_id"]
-        data = await read_json_object(request, self.core.settings.max_request_bytes) if await request.body() else {}
+        body = await read_body(request, self.core.settings.max_request_bytes)
+        data = json_object(body) if body else {}
         reason = data.get("reason", "")
         if not isinstance(reason, str) or len(reason) > 1000:
             raise ValidationError("reason must be a string of at most 1000 characters")

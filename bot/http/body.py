@@ -1,7 +1,8 @@
-"""Reading request bodies with a size cap, before anything is parsed."""
+"""Reading request bodies with a size cap and a deadline, before anything is parsed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -10,6 +11,9 @@ from typing import Any
 from starlette.requests import Request
 
 from bot.http.errors import ApiError
+
+BODY_TIMEOUT_SECONDS = 60.0
+"""A body must arrive within this (a client trickling one in holds a connection and a task meanwhile)."""
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -21,11 +25,15 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise ApiError(413, f"request body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"request body is larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_SECONDS):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, f"request body is larger than {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(408, f"request body did not arrive within {BODY_TIMEOUT_SECONDS:.0f} seconds") from None
     return b"".join(chunks)
 
 
@@ -41,7 +49,11 @@ def parse_json(body: bytes) -> Any:
 
 
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
-    data = parse_json(await read_body(request, limit))
+    return json_object(await read_body(request, limit))
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    data = parse_json(body)
     if not isinstance(data, dict):
         raise ApiError(400, "request body must be a JSON object")
     return data

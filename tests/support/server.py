@@ -10,10 +10,12 @@ from contextlib import contextmanager
 import uvicorn
 from starlette.types import ASGIApp
 
+from bot.http.server import server_config
+
 
 @contextmanager
-def serve_in_thread(app: ASGIApp) -> Iterator[str]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on")
+def serve_in_thread(app: ASGIApp, **options: float) -> Iterator[str]:
+    config = server_config(app, host="127.0.0.1", port=0, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
