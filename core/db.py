@@ -48,6 +48,7 @@ class Database:
             self._tune_sqlite()
         else:
             self.engine = sa.create_engine(self.url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            self._tune_postgres()
         self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
 
     def _tune_sqlite(self) -> None:
@@ -66,6 +67,14 @@ class Database:
         def _on_begin(conn: sa.Connection) -> None:
             immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    def _tune_postgres(self) -> None:
+        @sa.event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            if hasattr(dbapi_conn, "adapters"):  # psycopg 3
+                from core.pg_text import register_nul_free_text
+
+                register_nul_free_text(dbapi_conn.adapters)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -104,3 +104,18 @@ def test_the_store_and_its_folder_are_private_to_their_user(tmp_path: Path) -> N
         assert (data / "dockhand.db-wal").exists() or (data / "dockhand.db").exists()
     finally:
         db.dispose()
+
+
+def test_text_with_a_nul_is_stored_on_every_store(database_url: str) -> None:
+    """PostgreSQL's text cannot hold U+0000: it arrives as U+FFFD there, instead of failing the write."""
+    db = Database(database_url)
+    db.migrate()
+    with db.write() as session:
+        session.add(Task(id="nul-task", type=TaskType.CUSTOM, payload={"command": "a\x00b"}, error="bad\x00byte"))
+    with db.read() as session:
+        task = session.get(Task, "nul-task")
+        assert task is not None and task.error in ("bad\x00byte", "bad\ufffdbyte")
+        assert task.payload == {"command": "a\x00b"}, "JSON escapes it"
+        found = session.exec(select(Task).where(Task.error == "bad\x00byte")).all()
+        assert [t.id for t in found] == ["nul-task"], "a lookup by the same text finds it on both"
+    db.dispose()

@@ -28,6 +28,7 @@ from bot.http.body import read_body
 from bot.slack.access import Decision, SlackAccess
 from bot.slack.commands import USAGE, Cancel, Command, CommandError, Help, Resolve, Review, Status, Test, parse_command
 from bot.slack.messages import APPROVE, REJECT, VIEW_DIFF, diff_text, escape, parent_blocks, parent_text
+from bot.slack.payloads import SlackPayloadError, check_shape
 from bot.slack.threads import THREAD, SlackThreads, place
 from core.audit import AuditAction, AuditOutcome, AuditRecord
 from core.errors import DockhandError, InvalidTransitionError, NotFoundError, RateLimitedError
@@ -140,17 +141,29 @@ class SlackBot:
         if self.verifier is not None and not _signed_headers(request):
             return Response("missing or malformed Slack signature headers", status_code=401)
         body = await read_body(request, MAX_SLACK_BODY)  # refuses an oversized body before reading it all
-        if self.verifier is not None and not self.verifier.is_valid(
-            body=body,
-            timestamp=request.headers["x-slack-request-timestamp"],
-            signature=request.headers["x-slack-signature"],
+        try:
+            text: str | None = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None  # Slack signs UTF-8 text: no signature can be valid for these bytes
+        if self.verifier is not None and (
+            text is None
+            or not self.verifier.is_valid(
+                body=text,
+                timestamp=request.headers["x-slack-request-timestamp"],
+                signature=request.headers["x-slack-signature"],
+            )
         ):
             return Response("invalid or expired Slack signature", status_code=401)
         try:
-            text = body.decode("utf-8")
+            if text is None:
+                raise ValueError("not UTF-8")
             bolt_request = BoltRequest(body=text, query=str(request.url.query), headers=dict(request.headers))
-        except (UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError):
+        except (UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
             return Response("malformed Slack request", status_code=400)
+        try:
+            check_shape(bolt_request.body)
+        except SlackPayloadError as exc:
+            return Response(str(exc), status_code=400)
         try:
             response = await run_in_threadpool(self.app.dispatch, bolt_request)
         except Exception:  # a signed request Bolt cannot handle: it is the request's fault, not a crash
