@@ -331,14 +331,18 @@ class SandboxManager:
 
     def _find(self, sandbox_id: str) -> Container | None:
         matches = self.client.containers.list(
-            all=True, filters={"label": [f"{LABEL_ID}={sandbox_id}", f"{LABEL_INSTANCE}={self.instance}"]}
+            all=True,
+            filters={"label": [f"{LABEL_ID}={sandbox_id}", f"{LABEL_INSTANCE}={self.instance}"]},
+            ignore_removed=True,  # removed between the listing and its inspection: gone, not an error
         )
         return matches[0] if matches else None
 
     def _containers(self) -> builtins.list[Container]:
         return list(
             self.client.containers.list(
-                all=True, filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.instance}"]}
+                all=True,
+                filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.instance}"]},
+                ignore_removed=True,
             )
         )
 

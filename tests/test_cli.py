@@ -210,3 +210,35 @@ def test_the_model_provider_is_checked_before_any_work(
         assert "need a model: Bedrock needs boto3: pip install 'dockhand[bedrock]'" in refused
     else:
         assert "queued issue-resolution task" in bedrock("submit", "issue", "acme/api#12").output
+
+
+def test_connections_to_the_served_port_have_nagles_algorithm_off() -> None:
+    """With Nagle on, each answer on a kept-alive connection waited ~40 ms for the client's delayed ACK."""
+    import asyncio
+    import socket
+
+    from bot.cli.main import _listen
+
+    listener = _listen("127.0.0.1", 0)
+    host, port = listener.getsockname()[:2]
+
+    async def accepted_nodelay() -> list[int]:
+        seen: list[int] = []
+
+        class Record(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+        server = await asyncio.get_running_loop().create_server(Record, sock=listener)
+        _, writer = await asyncio.open_connection(host, port)
+        for _ in range(50):
+            if seen:
+                break
+            await asyncio.sleep(0.02)
+        writer.close()
+        server.close()
+        return seen
+
+    [nodelay] = asyncio.run(accepted_nodelay())
+    assert nodelay != 0

@@ -209,7 +209,8 @@ def test_one_progress_comment_is_edited_as_the_task_advances(world) -> None:  # 
         lambda: [(i, c) for i, c in fake.comments.items() if "**succeeded**" in c["body"]], what="the final edit"
     )
     assert len(fake.comments) == 1, "one comment, edited in place"
-    assert comment["edits"] >= 2 and f"`{task.id}`" in comment["body"] and "✅ run" in comment["body"]
+    # Edited at least once after it was posted (a busy machine may coalesce the steps between into one edit).
+    assert comment["edits"] >= 1 and f"`{task.id}`" in comment["body"] and "✅ run" in comment["body"]
     assert [m for m, p, _ in fake.requests if p.endswith("/issues/1/comments")] == ["POST"]
     # Events that change nothing the comment shows send nothing (here: the final event, delivered again).
     from datetime import UTC, datetime

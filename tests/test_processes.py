@@ -122,7 +122,9 @@ def test_kill_9_during_a_sandbox_command_stops_it_and_the_retry_runs_once(
     engine = docker.from_env()
 
     def containers() -> list[docker.models.containers.Container]:
-        return list(engine.containers.list(all=True, filters={"label": f"dockhand.task={task.id}"}))
+        return list(
+            engine.containers.list(all=True, filters={"label": f"dockhand.task={task.id}"}, ignore_removed=True)
+        )
 
     def log_lines() -> list[str]:
         return [line.line for line in core.logs.tail(task.id)]

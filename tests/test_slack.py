@@ -406,3 +406,33 @@ def test_text_from_outside_cannot_ping_or_link_in_a_thread(core_factory: Callabl
         posted = "\n".join(thread)
         assert "<!channel>" not in posted and "<https://evil.example" not in posted
         assert "&lt;!channel&gt;" in posted
+
+
+def test_while_slacks_web_api_is_down_a_command_is_a_503_with_one_clear_log_line(
+    core_factory: Callable[..., Core], caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.support.processes import free_port
+
+    core = core_factory(
+        slack_bot_token="xoxb-test",
+        slack_signing_secret=SECRET,
+        slack_api_url=f"http://127.0.0.1:{free_port()}/api/",  # nothing listens there
+    )
+    bot = SlackBot(core, slack_client(core.settings))
+    with serve_in_thread(create_app(core, api_token="t", slack=bot)) as base, httpx.Client(base_url=base) as http:
+        fields = json.loads((FIXTURES / "slash_command.json").read_text())
+        fields.update(command="/agent", text="status")
+        body = urlencode(fields)
+        ts = str(int(time.time()))
+        signature = SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body)
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": signature,
+        }
+        with caplog.at_level("WARNING"):
+            answer = http.post("/slack/events", content=body.encode(), headers=headers)
+    assert answer.status_code == 503 and "unreachable" in answer.text
+    ours = [r for r in caplog.records if r.name.startswith("bot.")]
+    assert len(ours) == 1 and "is Slack's Web API reachable?" in ours[0].getMessage(), [r.getMessage() for r in ours]
+    assert not any(r.exc_info for r in ours), "no traceback for an outage"

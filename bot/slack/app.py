@@ -286,7 +286,10 @@ class SlackBot:
         self._tell(who, diff_text(stored_diff(self.core.settings.artifacts_dir, task.id)))
 
     def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
-        log.error("Slack request failed: %s: %s", type(error).__name__, error)
+        if isinstance(error, OSError | SlackApiError):  # Slack unreachable or refusing: `handle_http` says so once
+            log.debug("Slack request failed: %s: %s", type(error).__name__, error)
+        else:
+            log.error("Slack request failed: %s: %s", type(error).__name__, error)
 
     # --- what commands do -----------------------------------------------------------------------
     def _refusal(self, command: Command, who: Requester) -> str | None:
