@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.fake_slack import running_fake_slack  # noqa: E402
 from tests.support.fuzz import GITHUB_SECRET, SLACK_SECRET, TOKEN, Fuzzer  # noqa: E402
-from tests.support.processes import dockhand_cmd, dockhand_env, free_port  # noqa: E402
+from tests.support.processes import dockhand_cmd, dockhand_env, free_port, until_healthy  # noqa: E402
 
 
 def rss_kib(pid: int) -> int:
@@ -75,17 +75,11 @@ def main() -> int:
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    print("the service did not start:", server_log.read_text()[-2000:])
-                    return 1
-                time.sleep(0.2)
+            try:
+                until_healthy(base, lambda: server.poll() is None, timeout=60)
+            except RuntimeError:
+                print("the service did not start:", server_log.read_text()[-2000:])
+                return 1
             with httpx.Client(base_url=base, timeout=30) as http:
                 fuzzer = Fuzzer(random.Random(args.seed), http, "no-such-task", [])
                 tenth = max(args.requests // 10, 1)

@@ -54,7 +54,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from slack_sdk.signature import SignatureVerifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -69,7 +68,7 @@ from core.settings import Settings
 from core.specs import TaskSubmission
 from core.states import EventKind, TaskStatus, TaskType, TriggerSource
 from tests.conftest import FIXTURES
-from tests.support.fake_slack import FakeSlack, running_fake_slack
+from tests.support.fake_slack import FakeSlack, running_fake_slack, signed_headers
 from tests.support.server import serve_in_thread
 
 SIGNING_SECRET = "bench-slack-signing-secret"
@@ -269,12 +268,8 @@ def signed_request(template: dict[str, str], command: Command) -> tuple[bytes, d
         response_url=command.response_url,
     )
     body = urlencode(fields)
-    timestamp = str(int(time.time()))
-    signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=timestamp, body=body)
     headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": timestamp,
-        "X-Slack-Signature": signature,
+        **signed_headers(body, SIGNING_SECRET, "application/x-www-form-urlencoded"),
         "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
     }
     return body.encode(), headers

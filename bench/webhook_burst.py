@@ -51,6 +51,7 @@ from core.settings import Settings
 from core.states import TaskStatus, TaskType
 from tests.conftest import FIXTURES
 from tests.support.fake_github import FakeGitHub, running_fake_github
+from tests.support.processes import until_healthy
 from tests.support.server import serve_in_thread
 
 SECRET = "bench-webhook-secret"
@@ -151,16 +152,7 @@ def serving(core: Core, config: dict[str, Any], in_process: bool) -> Iterator[st
         if not parent_end.poll(60):
             raise RuntimeError("the server process did not start")
         base_url = f"http://127.0.0.1:{parent_end.recv()}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or not child.is_alive():
-                raise RuntimeError("the server process did not answer /healthz")
-            time.sleep(0.05)
+        until_healthy(base_url, child.is_alive)
         yield base_url
     finally:
         child.terminate()  # SIGTERM: uvicorn shuts down gracefully

@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from slack_sdk.signature import SignatureVerifier
 
 from bot.http.app import create_app
 from bot.slack.app import SlackBot, slack_client
@@ -23,7 +22,7 @@ from core.queue import TaskFilter
 from core.service import Core
 from core.states import StageStatus, TaskStatus, TaskType, TriggerSource
 from tests.conftest import FIXTURES as REPO_FIXTURES
-from tests.support.fake_slack import FakeSlack, running_fake_slack
+from tests.support.fake_slack import FakeSlack, running_fake_slack, signed_headers
 from tests.support.server import serve_in_thread
 from tests.support.waiting import wait_for
 
@@ -41,18 +40,8 @@ class SlackWorld:
     def post(
         self, body: str, content_type: str, *, timestamp: int | None = None, secret: str = SECRET, **headers: str
     ) -> httpx.Response:
-        ts = str(timestamp if timestamp is not None else int(time.time()))
-        signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
-        return self.http.post(
-            "/slack/events",
-            content=body.encode(),
-            headers={
-                "Content-Type": content_type,
-                "X-Slack-Request-Timestamp": ts,
-                "X-Slack-Signature": signature,
-                **headers,
-            },
-        )
+        signed = signed_headers(body, secret, content_type, timestamp=timestamp)
+        return self.http.post("/slack/events", content=body.encode(), headers={**signed, **headers})
 
     def command(
         self, text: str, *, user: str = ALICE, trigger: str = "1.2.abc", channel: str = CHANNEL, **kw: Any
@@ -423,13 +412,7 @@ def test_while_slacks_web_api_is_down_a_command_is_a_503_with_one_clear_log_line
         fields = json.loads((FIXTURES / "slash_command.json").read_text())
         fields.update(command="/agent", text="status")
         body = urlencode(fields)
-        ts = str(int(time.time()))
-        signature = SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body)
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": signature,
-        }
+        headers = signed_headers(body, SECRET, "application/x-www-form-urlencoded")
         with caplog.at_level("WARNING"):
             answer = http.post("/slack/events", content=body.encode(), headers=headers)
     assert answer.status_code == 503 and "unreachable" in answer.text

@@ -24,12 +24,14 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 from urllib.parse import parse_qsl
 
+from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -505,3 +507,13 @@ def running_fake_slack(fake: FakeSlack | None = None) -> Iterator[tuple[FakeSlac
     with serve_in_thread(_app(fake)) as url:
         fake.base_url = url
         yield fake, url
+
+
+def signed_headers(body: str, secret: str, content_type: str, *, timestamp: int | None = None) -> dict[str, str]:
+    """The headers Slack sends with a request: its timestamp and its v0 signature of the body."""
+    ts = str(timestamp if timestamp is not None else int(time.time()))
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body),
+    }
