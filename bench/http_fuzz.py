@@ -92,7 +92,8 @@ def main() -> int:
                 elapsed = time.monotonic() - started
                 alive = http.get("/healthz").status_code == 200
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
 
     statuses = collections.Counter(status for status, _ in fuzzer.answers)

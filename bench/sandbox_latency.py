@@ -4,7 +4,8 @@
 
 Needs the Docker engine and the sandbox image (`dockhand image build`); the fresh install fetches
 from PyPI (through DOCKHAND_SANDBOX_CA_BUNDLE's proxy where there is one). Prints:
-  - cold: create a sandbox → first command finished;
+  - cold: create a sandbox → first command finished, with unlimited volumes and with size-limited ones
+    (DOCKHAND_SANDBOX_DISK_LIMIT's way on this machine: engine quota or an ext4 loop filesystem each);
   - warm: get_or_create of a live sandbox → first command finished;
   - exec round trip of `true`;
   - fresh install of the packages vs. a new sandbox restored from the dependency cache.
@@ -27,6 +28,8 @@ from core.sandboxing import ExecRequest
 from core.settings import Settings
 from sandbox.backend import default_policy
 from sandbox.cache import DependencyCache, cache_key
+from sandbox.disk import SandboxDisks
+from sandbox.live import SANDBOX_UID
 from sandbox.manager import SandboxManager, connect_docker
 
 
@@ -45,14 +48,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(f"sqlite:///{tmp}/bench.db")
         db.migrate()
-        manager = SandboxManager(
-            connect_docker(), db, default_policy(settings), instance=f"bench{uuid.uuid4().hex[:6]}"
+        client = connect_docker()
+        unlimited = default_policy(settings).with_overrides(disk="0")
+        manager = SandboxManager(client, db, unlimited, instance=f"bench{uuid.uuid4().hex[:6]}")
+        limited = SandboxManager(
+            client,
+            db,
+            default_policy(settings),
+            instance=f"bench{uuid.uuid4().hex[:6]}",
+            disks=SandboxDisks(client, Path(tmp) / "disks", owner_uid=SANDBOX_UID),
         )
         try:
-            run(manager, DependencyCache(Path(tmp) / "cache", 3600), args)
+            run(manager, limited, DependencyCache(Path(tmp) / "cache", 3600), args)
         finally:
-            for container in manager._containers():
-                manager._remove(container)
+            for owner in (manager, limited):
+                for container in owner._containers():
+                    owner._remove(container)
 
 
 def first_command(manager: SandboxManager, sandbox_id: str) -> float:
@@ -62,11 +73,13 @@ def first_command(manager: SandboxManager, sandbox_id: str) -> float:
     return time.perf_counter() - started
 
 
-def run(manager: SandboxManager, cache: DependencyCache, args: argparse.Namespace) -> None:
-    cold = []
+def run(manager: SandboxManager, limited: SandboxManager, cache: DependencyCache, args: argparse.Namespace) -> None:
+    cold, cold_limited = [], []
     for i in range(args.rounds):
         cold.append(first_command(manager, f"cold-{i}"))
         manager.destroy(f"cold-{i}")
+        cold_limited.append(first_command(limited, f"cold-limited-{i}"))
+        limited.destroy(f"cold-limited-{i}")
     manager.get_or_create("warm")
     warm = [first_command(manager, "warm") for _ in range(args.rounds * 3)]
     box = manager.get_or_create("warm")
@@ -95,6 +108,10 @@ def run(manager: SandboxManager, cache: DependencyCache, args: argparse.Namespac
 
     print(f"dockhand sandbox benchmark ({manager.policy.image})")
     print(f"  cold create → first command    {p50_p99(cold)}")
+    support = limited.disks.support
+    way = support.mode.value + (f": {support.reason}" if support.reason else "")
+    print(f"  the same, volumes limited to {limited.policy.disk} ({way})")
+    print(f"                                 {p50_p99(cold_limited)}")
     print(f"  warm reuse → first command     {p50_p99(warm)}")
     print(f"  exec round trip (true)         {p50_p99(trips)}")
     print(f"  fresh install ({args.packages}): {fresh:.2f} s")

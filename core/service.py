@@ -28,7 +28,7 @@ from core.models import Sandbox, Task, TaskStage, utcnow
 from core.notifications import NotificationBook
 from core.pipeline import PipelineRegistry, PipelineRunner, RunReport
 from core.pipelines import default_registry
-from core.process_identity import known_dead
+from core.process_identity import ProcessLiveness
 from core.queue import Claim, QueuePolicy, SubmitResult, TaskFilter, TaskQueue
 from core.redaction import Redactor
 from core.sandboxing import SandboxBackend
@@ -132,6 +132,7 @@ class Core:
         self.caches: list[Cache] = list(caches)
         self.pool: WorkerPool | None = None
         self.scheduler: Scheduler | None = None
+        self.liveness = ProcessLiveness(settings.data_dir / "workers")
 
     # --- running ---------------------------------------------------------------------------
     def start(self, *, workers: int | None = None, scheduler: bool = True) -> None:
@@ -333,9 +334,9 @@ class Core:
         return None
 
     def sweep(self) -> None:
-        """Recover tasks whose worker died (lease expired, or a process of this host known gone), then remove
+        """Recover tasks whose worker died (lease expired, or its process known gone), then remove
         the sandboxes of attempts that are over, with whatever still runs in them."""
-        for decision in self.queue.sweep_expired(dead=known_dead):
+        for decision in self.queue.sweep_expired(dead=self.liveness.known_dead):
             log.warning("task %s recovered from a dead worker: now %s", decision.task_id, decision.status.value)
             if decision.run_after is not None:
                 self._wake_at(decision.run_after)
@@ -403,6 +404,7 @@ class Core:
             on_claimed=self._claimed,
             on_finished=self._finished,
             approvals=self.approvals,
+            liveness=self.liveness,
         )
 
     def _wake_at(self, when: datetime) -> None:

@@ -16,7 +16,7 @@ from core.cancellation import CancelToken, StopKind
 from core.errors import NoPipelineError, ValidationError
 from core.logs import TaskLogs
 from core.pipeline import Outcome, PipelineRunner, RunReport
-from core.process_identity import process_identity
+from core.process_identity import ProcessLiveness, process_identity
 from core.queue import Claim, TaskQueue
 from core.states import TaskStatus
 
@@ -45,6 +45,7 @@ class WorkerPool:
         on_finished: FinishedHook | None = None,
         on_claimed: Callable[[Claim], None] | None = None,
         approvals: ApprovalGates | None = None,
+        liveness: ProcessLiveness | None = None,
     ) -> None:
         self.queue = queue
         self.approvals = approvals
@@ -56,6 +57,9 @@ class WorkerPool:
         self.on_finished = on_finished
         self.on_claimed = on_claimed
         self.process_id = process_identity()
+        self.liveness = liveness
+        if liveness is not None:  # before the first claim: while this process lives, its leases are its own
+            liveness.hold(self.process_id)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._beat_stop = threading.Event()
@@ -88,6 +92,8 @@ class WorkerPool:
         timer.cancel()
         self._threads.clear()
         self._beat_stop.set()
+        if self.liveness is not None:
+            self.liveness.release(self.process_id)
 
     def wake(self) -> None:
         """New work may be there: let an idle worker look now instead of at its next poll."""

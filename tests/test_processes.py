@@ -62,7 +62,8 @@ def test_two_worker_processes_never_run_the_same_task(tmp_path: Path, database_u
 
 
 def test_a_task_of_a_killed_worker_is_recovered_as_soon_as_a_worker_starts(tmp_path: Path, database_url: str) -> None:
-    """The dead worker ran on this host: a worker starting here knows it is gone and need not wait out the lease."""
+    """The dead worker shared this data directory: a worker starting here knows it is gone (its lock file is no
+    longer held) and need not wait out the lease."""
     marker, pidfile = tmp_path / "first-attempt", tmp_path / "sleeper.pid"
     core = _core(tmp_path, database_url)
     task = core.submit(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -13,7 +14,7 @@ from sqlmodel import select
 
 from core.errors import InvalidTransitionError, NotFoundError, ValidationError
 from core.models import Task, TaskEvent, utcnow
-from core.process_identity import known_dead, process_identity
+from core.process_identity import ProcessLiveness, process_identity
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import EventKind, TaskPriority, TaskStatus, TaskType
@@ -146,30 +147,43 @@ def test_expired_lease_is_retried_with_backoff_then_failed(core_factory) -> None
     assert final.status is TaskStatus.FAILED and "lease expired" in (final.error or "")
 
 
-def test_a_worker_known_dead_on_this_host_is_recovered_before_its_lease_expires(core: Core) -> None:
-    gone = subprocess.Popen(["true"])
-    gone.wait()  # its PID is free now
+def test_a_worker_known_dead_is_recovered_before_its_lease_expires(core: Core) -> None:
+    liveness = core.liveness
     here = process_identity()
-    host, _, namespace = here.split(":")
-    dead = f"{host}:{gone.pid}:{namespace}/w0"
-    assert known_dead(dead)
-    for alive_or_unknown in (
-        here + "/w0",
-        f"elsewhere:{gone.pid}:{namespace}",
-        f"{host}:{gone.pid}:1",
-        f"{host}:{gone.pid}",
-    ):
-        assert not known_dead(alive_or_unknown), alive_or_unknown
+    # A process that held its lock and then died (as after kill -9): the kernel dropped its lock.
+    held_then_died = subprocess.run(
+        [sys.executable, "-c", HOLD_AND_EXIT, str(liveness.directory), "gone-host:4242:1"], check=True
+    )
+    assert held_then_died.returncode == 0 and (liveness.directory / "gone-host:4242:1.lock").exists()
+    liveness.hold(here)
+    try:
+        assert liveness.known_dead("gone-host:4242:1/w0")
+        assert not liveness.known_dead(here + "/w0"), "this process is alive"
+        assert not liveness.known_dead("elsewhere:7:1/w0"), "no lock file here: the lease decides"
+        assert not liveness.known_dead(None)
 
-    task = core.submit(custom()).task
-    alive = core.submit(custom()).task
-    assert core.queue.claim(dead, task_id=task.id) is not None
-    assert core.queue.claim(here + "/w0", task_id=alive.id) is not None
-    assert core.queue.sweep_expired() == [], "without the check, the lease stands"
-    [decision] = core.queue.sweep_expired(dead=known_dead)
-    assert decision.task_id == task.id and decision.status is TaskStatus.PENDING
-    assert core.task(alive.id).status is TaskStatus.RUNNING
-    assert core.queue.running_attempts() == {alive.id: 1}
+        task = core.submit(custom()).task
+        alive = core.submit(custom()).task
+        other = ProcessLiveness(liveness.directory)  # as another process sharing the data directory
+        subprocess.run([sys.executable, "-c", HOLD_AND_EXIT, str(liveness.directory), "gone-host:4243:1"], check=True)
+        assert core.queue.claim("gone-host:4243:1/w0", task_id=task.id) is not None
+        assert core.queue.claim(here + "/w0", task_id=alive.id) is not None
+        assert core.queue.sweep_expired() == [], "without the check, the lease stands"
+        [decision] = core.queue.sweep_expired(dead=other.known_dead)
+        assert decision.task_id == task.id and decision.status is TaskStatus.PENDING
+        assert "is no longer running" in (core.task(task.id).error or "")
+        assert core.task(alive.id).status is TaskStatus.RUNNING
+        assert core.queue.running_attempts() == {alive.id: 1}
+    finally:
+        liveness.release(here)
+
+
+HOLD_AND_EXIT = """
+import sys
+from pathlib import Path
+from core.process_identity import ProcessLiveness
+ProcessLiveness(Path(sys.argv[1])).hold(sys.argv[2])
+"""
 
 
 def test_backoff_doubles_and_is_capped(core_factory) -> None:  # type: ignore[no-untyped-def]
