@@ -18,8 +18,9 @@ from core.errors import InvalidTransitionError
 from core.events import Journal
 from core.models import Approval, utcnow
 from core.pipeline import ApprovalRequest
-from core.queue import Claim, close_pending_approvals, close_waiting_stages, compare_and_set, load_task
+from core.queue import Claim
 from core.states import ApprovalStatus, EventKind, StageStatus, TaskStatus
+from core.task_rows import close_pending_approvals, close_waiting_stages, compare_and_set, load_task
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,13 +15,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, func, select, update
+from sqlmodel import col, func, select, update
 
-from core.errors import InvalidTransitionError, NotFoundError, RateLimitedError
+from core.admission import LIMITED_SOURCES, check_rates, live_task, same_work
+from core.errors import InvalidTransitionError, NotFoundError
 from core.events import Journal, JournalTransaction
-from core.models import Approval, Task, TaskStage, new_task_id, utcnow
+from core.models import Task, new_task_id, utcnow
 from core.specs import TaskSubmission
-from core.states import ApprovalStatus, EventKind, StageStatus, TaskStatus, TaskType, TriggerSource
+from core.states import ApprovalStatus, EventKind, StageStatus, TaskStatus, TaskType
+from core.task_rows import close_pending_approvals, close_waiting_stages, compare_and_set, load_task
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,10 +41,6 @@ class QueuePolicy:
     def backoff(self, retry_count: int) -> float:
         """Delay before retry number `retry_count` (1-based): base, 2*base, 4*base… capped."""
         return min(self.backoff_seconds * (2 ** max(retry_count - 1, 0)), self.backoff_max_seconds)
-
-
-# Operators (CLI, TUI) and dockhand's own schedules are not rate-limited; people reaching it from outside are.
-LIMITED_SOURCES = (TriggerSource.SLACK, TriggerSource.GITHUB, TriggerSource.API)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,15 +116,15 @@ class TaskQueue:
                     existing = txn.session.exec(select(Task).where(Task.dedup_key == submission.dedup_key)).first()
                     if existing is not None:
                         return SubmitResult(task=existing, created=False)
-                work = _same_work(task)
+                work = same_work(task)
                 if submission.trigger_source in LIMITED_SOURCES or work is not None:
                     # Counted and stored under one lock: a concurrent burst cannot slip past the limits, nor
                     # two requests for the same work both start it.
                     self.db.claim_lock(txn.session)
-                if work is not None and (live := _live_task(txn.session, task, work)) is not None:
+                if work is not None and (live := live_task(txn.session, task, work)) is not None:
                     return SubmitResult(task=live, created=False, already_live=True)
                 if submission.trigger_source in LIMITED_SOURCES:
-                    self._check_rates(txn, submission, now)
+                    check_rates(txn, self.policy, submission, now)
                 txn.session.add(task)
                 txn.session.flush()
                 txn.emit(
@@ -141,36 +139,6 @@ class TaskQueue:
             return SubmitResult(task=existing, created=False)
         return SubmitResult(task=task, created=True)
 
-    def _check_rates(self, txn: JournalTransaction, submission: TaskSubmission, now: datetime) -> None:
-        limited = col(Task.trigger_source).in_(LIMITED_SOURCES)
-        per_minute = self.policy.submissions_per_minute
-        if per_minute:
-            since = now - timedelta(minutes=1)
-            recent = txn.session.exec(
-                select(func.count(), func.min(Task.created_at)).where(limited, col(Task.created_at) > since)
-            ).one()
-            if recent[0] >= per_minute:
-                raise RateLimitedError(
-                    f"dockhand takes at most {per_minute} tasks a minute from Slack, GitHub and the API",
-                    (recent[1] + timedelta(minutes=1) - now).total_seconds(),
-                )
-        per_hour = self.policy.repo_tasks_per_hour
-        if per_hour and submission.repository:
-            since = now - timedelta(hours=1)
-            recent = txn.session.exec(
-                select(func.count(), func.min(Task.created_at)).where(
-                    # GitHub names are case-insensitive: Acme/Calc is acme/calc, and counts against it.
-                    limited,
-                    func.lower(Task.repository) == submission.repository.lower(),
-                    col(Task.created_at) > since,
-                )
-            ).one()
-            if recent[0] >= per_hour:
-                raise RateLimitedError(
-                    f"{submission.repository} has had {per_hour} tasks in the last hour (the limit)",
-                    (recent[1] + timedelta(hours=1) - now).total_seconds(),
-                )
-
     # --- claiming and owning ---------------------------------------------------------------
     def claim(self, worker_id: str, *, task_id: str | None = None) -> Claim | None:
         """Atomically take the most urgent runnable task (or that one), respecting the per-repository limit."""
@@ -184,7 +152,7 @@ class TaskQueue:
             task_id = txn.session.exec(candidate).first()
             if task_id is None:
                 return None
-            changed = self._set(
+            changed = compare_and_set(
                 txn,
                 task_id,
                 expect=(TaskStatus.PENDING,),
@@ -197,7 +165,7 @@ class TaskQueue:
             )
             if not changed:
                 return None
-            task = self._load(txn, task_id)
+            task = load_task(txn, task_id)
             txn.emit(
                 task_id,
                 EventKind.CLAIMED,
@@ -265,7 +233,7 @@ class TaskQueue:
             raise InvalidTransitionError(f"finish() needs a final status, not {status.value}")
         now = utcnow()
         with self.journal.transaction() as txn:
-            changed = self._set(
+            changed = compare_and_set(
                 txn,
                 claim.task.id,
                 expect=(TaskStatus.RUNNING,),
@@ -285,7 +253,7 @@ class TaskQueue:
         """After an unexpected error: back to pending with backoff, or failed when retries are spent."""
         with self.journal.transaction() as txn:
             self.db.claim_lock(txn.session)
-            task = self._load(txn, claim.task.id)
+            task = load_task(txn, claim.task.id)
             if task.claim_token != claim.token or task.status is not TaskStatus.RUNNING:
                 return None
             return self._retry_or_fail(txn, task, error)
@@ -294,10 +262,10 @@ class TaskQueue:
         """Give a task back untouched (worker shutting down): pending again, no retry counted."""
         with self.journal.transaction() as txn:
             self.db.claim_lock(txn.session)
-            task = self._load(txn, claim.task.id)
+            task = load_task(txn, claim.task.id)
             if task.cancel_requested and task.claim_token == claim.token:
                 return self._cancel_running(txn, task, "cancelled") is not None
-            changed = self._set(
+            changed = compare_and_set(
                 txn,
                 claim.task.id,
                 expect=(TaskStatus.RUNNING,),
@@ -348,9 +316,9 @@ class TaskQueue:
             with self.journal.transaction() as txn:
                 # The claim lock keeps claims and sweeps out; finish() may still win the race (then we retry).
                 self.db.claim_lock(txn.session)
-                task = self._load(txn, task_id)
+                task = load_task(txn, task_id)
                 if task.status in (TaskStatus.PENDING, TaskStatus.AWAITING_APPROVAL):
-                    if self._set(
+                    if compare_and_set(
                         txn,
                         task_id,
                         expect=(task.status,),
@@ -362,9 +330,9 @@ class TaskQueue:
                         close_pending_approvals(txn, task_id, ApprovalStatus.REJECTED, by or "cancel")
                         close_waiting_stages(txn, task, StageStatus.CANCELLED)
                         txn.emit(task_id, EventKind.FINISHED, status=TaskStatus.CANCELLED, message=f"cancelled{who}")
-                        return self._load(txn, task_id)
+                        return load_task(txn, task_id)
                 elif task.status is TaskStatus.RUNNING:
-                    if self._set(
+                    if compare_and_set(
                         txn, task_id, expect=(TaskStatus.RUNNING,), token=task.claim_token, cancel_requested=True
                     ):
                         txn.emit(
@@ -373,7 +341,7 @@ class TaskQueue:
                             status=TaskStatus.RUNNING,
                             message=f"cancel requested{who}",
                         )
-                        return self._load(txn, task_id)
+                        return load_task(txn, task_id)
                 else:
                     raise InvalidTransitionError(f"task {task_id} is already {task.status.value}")
         raise InvalidTransitionError(f"task {task_id} kept changing while being cancelled; try again")
@@ -460,7 +428,7 @@ class TaskQueue:
         self, txn: JournalTransaction, task: Task, lease_expired_before: datetime | None, **values: Any
     ) -> bool:
         """Take a running task away from the claim it had (requeue, fail, cancel), if that claim still holds it."""
-        return self._set(
+        return compare_and_set(
             txn,
             task.id,
             expect=(TaskStatus.RUNNING,),
@@ -470,106 +438,6 @@ class TaskQueue:
             **values,
         )
 
-    @staticmethod
-    def _set(
-        txn: JournalTransaction,
-        task_id: str,
-        *,
-        expect: tuple[TaskStatus, ...],
-        token: str | None = None,
-        lease_expired_before: datetime | None = None,
-        **values: Any,
-    ) -> bool:
-        return compare_and_set(
-            txn, task_id, expect=expect, token=token, lease_expired_before=lease_expired_before, **values
-        )
-
-    @staticmethod
-    def _load(txn: JournalTransaction, task_id: str) -> Task:
-        return load_task(txn, task_id)
-
-
-def compare_and_set(
-    txn: JournalTransaction,
-    task_id: str,
-    *,
-    expect: tuple[TaskStatus, ...],
-    token: str | None = None,
-    lease_expired_before: datetime | None = None,
-    **values: Any,
-) -> bool:
-    """Compare-and-set on a task row: changes it only if its status (token, lease) are as expected."""
-    if "status" in values:
-        for current in expect:
-            current.check_transition(values["status"])
-    where = [col(Task.id) == task_id, col(Task.status).in_(expect)]
-    if token is not None:
-        where.append(col(Task.claim_token) == token)
-    if lease_expired_before is not None:
-        # A heartbeat that renewed the lease after the sweep looked keeps the task with its worker.
-        where.append(col(Task.lease_expires_at) < lease_expired_before)
-    statement = update(Task).where(*where).values(updated_at=utcnow(), **values)
-    result = txn.session.execute(statement.execution_options(synchronize_session=False))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def close_pending_approvals(txn: JournalTransaction, task_id: str, status: ApprovalStatus, by: str) -> int:
-    """Decide every still-pending approval of a task (it was cancelled, rejected or expired)."""
-    result = txn.session.execute(
-        update(Approval)
-        .where(col(Approval.task_id) == task_id, col(Approval.status) == ApprovalStatus.PENDING)
-        .values(status=status, decided_at=utcnow(), decided_by=by[:200])
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-def close_waiting_stages(txn: JournalTransaction, task: Task, gate: StageStatus) -> None:
-    """A waiting task ended (rejected, cancelled, expired): its gate stage shows how, the stages after it skipped."""
-    for current, target in ((StageStatus.WAITING, gate), (StageStatus.PENDING, StageStatus.SKIPPED)):
-        txn.session.execute(
-            update(TaskStage)
-            .where(
-                col(TaskStage.task_id) == task.id,
-                col(TaskStage.attempt) == task.attempt,
-                col(TaskStage.status) == current,
-            )
-            .values(status=target, finished_at=utcnow() if current is StageStatus.WAITING else None)
-            .execution_options(synchronize_session=False)
-        )
-
-
-def load_task(txn: JournalTransaction, task_id: str) -> Task:
-    task = txn.session.get(Task, task_id, populate_existing=True)
-    if task is None:
-        raise NotFoundError(f"no task {task_id}")
-    return task
-
 
 def _seconds(start: datetime, end: datetime) -> float:
     return round((end - start).total_seconds(), 6)
-
-
-# --- the same work twice ------------------------------------------------------------------------
-_SAME_WORK_KEYS = {TaskType.ISSUE_RESOLUTION: "issue_number"}
-
-
-def _same_work(task: Task) -> tuple[str, object] | None:
-    """(payload key, value) that names the work a task does, for types where one live task at a time is right."""
-    key = _SAME_WORK_KEYS.get(task.type)
-    if key is None or task.repository is None or task.payload.get(key) is None:
-        return None
-    return key, task.payload[key]
-
-
-def _live_task(session: Session, task: Task, work: tuple[str, object]) -> Task | None:
-    key, value = work
-    live = session.exec(
-        select(Task)
-        .where(Task.type == task.type, Task.repository == task.repository, col(Task.status).in_(_LIVE))
-        .order_by(col(Task.created_at))
-    ).all()
-    return next((t for t in live if (t.payload or {}).get(key) == value), None)
-
-
-_LIVE = tuple(status for status in TaskStatus if not status.is_final)

@@ -26,7 +26,6 @@ from core.pipelines import test_pipeline
 from core.pipelines.test_pipeline import (
     TestRun,
     collect_results,
-    describe_projects,
     detect_plans,
     execute_tests,
     open_sandbox,
@@ -34,6 +33,7 @@ from core.pipelines.test_pipeline import (
     run_state,
     sandbox_provider,
 )
+from core.pipelines.test_results import describe_projects
 from core.redaction import Redactor
 from core.repo_config import FILE_NAME as CONFIG_FILE
 from core.repo_config import RepositoryConfig, parse_repository_config
