@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,3 +90,10 @@ class Forge(Protocol):
     ) -> int:
         """One review (a comment review, not an approval) with its line comments; its id."""
         ...
+
+
+def branch_name(kind: str, number: int, title: str) -> str:
+    """`dockhand/<kind>-<number>-<slug of the title>`, safe as a git ref: the one definition of dockhand's
+    branch names."""
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-") or "change"
+    return f"dockhand/{kind}-{number}-{slug}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from core.errors import StageFailedError
 from core.settings import Settings
@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     import anthropic
 
 CLIENT_TIMEOUT_SECONDS = 600.0
-ClientFactory = Callable[[Settings], "anthropic.Anthropic"]  # tests give a client for a fake of the API
+ModelClient: TypeAlias = "anthropic.Anthropic"
+"""The Messages API client the agent and the reviewer call (the only vendor SDK type the core names)."""
+ClientFactory = Callable[[Settings], ModelClient]  # tests give a client for a fake of the API
 
 
 def missing_model(settings: Settings) -> str | None:
@@ -40,7 +42,7 @@ def _installed(module: str) -> bool:
         return False
 
 
-def model_client(settings: Settings) -> anthropic.Anthropic:
+def model_client(settings: Settings) -> ModelClient:
     """The client for the configured provider (all three share the Messages API that dockhand uses)."""
     import anthropic
 
@@ -77,3 +79,19 @@ def sdk_error() -> type[Exception]:
     import anthropic
 
     return anthropic.AnthropicError
+
+
+def api_failure(exc: BaseException) -> str | None:
+    """What went wrong, when `exc` is the API refusing a request or not being reachable (None otherwise)."""
+    import anthropic
+
+    if isinstance(exc, anthropic.APIStatusError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        found = body.get("error")
+        error = found if isinstance(found, dict) else {}
+        kind = error.get("type") or type(exc).__name__
+        message = error.get("message") or str(exc)
+        return f"the Anthropic API answered {exc.status_code} ({kind}): {message}"
+    if isinstance(exc, anthropic.APIConnectionError):
+        return f"cannot reach the Anthropic API: {exc}"
+    return None

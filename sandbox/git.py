@@ -361,12 +361,6 @@ def _q(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
-def branch_name(kind: str, number: int, title: str) -> str:
-    """`dockhand/<kind>-<number>-<slug of the title>`, safe as a git ref."""
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-") or "change"
-    return f"dockhand/{kind}-{number}-{slug}"
-
-
 def publish_bundle(
     mirrors: RepoMirrors,
     source: str,

@@ -367,3 +367,16 @@ def test_script_calling_a_tool_not_offered_is_an_error(api: tuple[FakeAnthropic,
         client(url).messages.create(model=MODEL, max_tokens=64, tools=TOOLS, messages=ASK)
     assert len(fake.errors) == 1 and "'rm_rf'" in fake.errors[0]
     fake.errors.clear()
+
+
+def test_api_failures_are_described_by_the_model_client() -> None:
+    from core.model_provider import api_failure
+    from tests.support.processes import free_port
+
+    with running_fake_anthropic() as (_, url), pytest.raises(anthropic.APIStatusError) as refused:
+        client(url, key="sk-ant-wrong").messages.create(model=MODEL, max_tokens=8, messages=ASK)
+    assert api_failure(refused.value) == "the Anthropic API answered 401 (authentication_error): invalid x-api-key"
+    with pytest.raises(anthropic.APIConnectionError) as unreachable:
+        client(f"http://127.0.0.1:{free_port()}").messages.create(model=MODEL, max_tokens=8, messages=ASK)
+    assert (api_failure(unreachable.value) or "").startswith("cannot reach the Anthropic API")
+    assert api_failure(ValueError("not the API")) is None

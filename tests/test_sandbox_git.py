@@ -130,7 +130,8 @@ def test_credentials_are_scoped_to_their_server() -> None:
 def test_work_is_published_as_a_branch_from_the_host(
     sandbox_manager: SandboxManager, upstream: Path, tmp_path: Path
 ) -> None:
-    from sandbox.git import branch_name, publish_bundle
+    from core.forge import branch_name
+    from sandbox.git import publish_bundle
 
     remote = tmp_path / "remote.git"
     subprocess.run(["git", "clone", "--quiet", "--bare", str(upstream), str(remote)], check=True)

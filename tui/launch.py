@@ -1,4 +1,4 @@
-"""Before the TUI opens: is there a database to show, and is the service there to act on it?"""
+"""Before the TUI opens: is there a database to show?"""
 
 from __future__ import annotations
 
@@ -30,16 +30,3 @@ def check_database(settings: Settings) -> str | None:
     finally:
         engine.dispose()
     return None
-
-
-def service_notice(settings: Settings, timeout: float = 1.0) -> str:
-    """A warning when `dockhand serve` does not answer: tasks will not move, though actions are stored."""
-    from bot.doctor import service_answers
-
-    running, url = service_answers(settings, timeout)
-    if running:
-        return ""
-    return (
-        f"dockhand serve does not answer at {url}: tasks will not move until it (or `dockhand worker`) runs; "
-        "what you approve or cancel here is stored and takes effect then."
-    )

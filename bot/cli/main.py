@@ -167,16 +167,24 @@ def tui(
     poll: Annotated[float, typer.Option("--poll", min=0.1, max=60, help="Seconds between refreshes.")] = 1.0,
 ) -> None:
     """A terminal monitor of tasks, stages and logs; approve, reject, cancel and retry from it."""
+    from bot.doctor import service_answers
     from tui.app import DockhandTui
-    from tui.launch import check_database, service_notice
+    from tui.launch import check_database
 
     settings = load_settings()
     problem = check_database(settings)
     if problem is not None:
         fail(problem)
+    running, url = service_answers(settings, 1.0)
+    notice = (
+        ""
+        if running
+        else f"dockhand serve does not answer at {url}: tasks will not move until it (or `dockhand worker`) runs; "
+        "what you approve or cancel here is stored and takes effect then."
+    )
     core = open_core(settings)
     try:
-        DockhandTui(core, poll_seconds=poll, notice=service_notice(settings)).run()
+        DockhandTui(core, poll_seconds=poll, notice=notice).run()
     finally:
         core.db.dispose()
 

@@ -20,10 +20,11 @@ from core.agent.tools import Submission, Toolbox, ToolResult, truncate
 from core.agent.usage import Limits, Pricing, TokenUsage
 from core.cancellation import CancelToken
 from core.errors import TaskCancelledError
+from core.model_provider import api_failure
 from core.settings import Settings
 
 if TYPE_CHECKING:
-    import anthropic  # the SDK costs about a second to import: loaded only where a model is called
+    from core.model_provider import ModelClient
 
 NUDGES = 2
 _CACHE = {"type": "ephemeral"}
@@ -87,7 +88,7 @@ class Agent:
 
     def __init__(
         self,
-        client: anthropic.Anthropic,
+        client: ModelClient,
         settings: ModelSettings,
         tools: Toolbox,
         *,
@@ -134,8 +135,6 @@ class Agent:
 
     # --- the loop ----------------------------------------------------------------------------
     def _loop(self) -> AgentOutcome:
-        import anthropic
-
         nudges = 0
         while True:
             stop = self._limit_reached()
@@ -144,10 +143,11 @@ class Agent:
             self.cancel.raise_if_cancelled()
             try:
                 message = self._call()
-            except anthropic.APIStatusError as exc:
-                return AgentOutcome(status=AgentStatus.API_ERROR, detail=_describe_api_error(exc))
-            except anthropic.APIConnectionError as exc:
-                return AgentOutcome(status=AgentStatus.API_ERROR, detail=f"cannot reach the Anthropic API: {exc}")
+            except Exception as exc:
+                failure = api_failure(exc)
+                if failure is None:
+                    raise
+                return AgentOutcome(status=AgentStatus.API_ERROR, detail=failure)
             self._count(message)
             content = [_block_param(block) for block in message.content]
             if not content:  # the API refuses an empty assistant turn in the next request
@@ -284,12 +284,3 @@ def _block_param(block: Any) -> dict[str, Any]:
         return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
     dumped: dict[str, Any] = block.model_dump(mode="json", exclude_none=True)
     return dumped
-
-
-def _describe_api_error(exc: anthropic.APIStatusError) -> str:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    found = body.get("error")
-    error: dict[str, Any] = found if isinstance(found, dict) else {}
-    kind = error.get("type") or type(exc).__name__
-    message = error.get("message") or str(exc)
-    return f"the Anthropic API answered {exc.status_code} ({kind}): {message}"

@@ -19,7 +19,7 @@ from core.agent.loop import Agent, AgentOutcome, AgentProgress, AgentStatus, Mod
 from core.agent.prompt import INSTRUCTION_FILES, RepositoryContext, failures_message, system_prompt, task_message
 from core.agent.tools import SandboxTools
 from core.errors import ApprovalRequired, DockhandError, LeaseLostError, StageFailedError, TaskCancelledError
-from core.forge import ChangeRequest, Forge, IssueThread
+from core.forge import ChangeRequest, Forge, IssueThread, branch_name
 from core.model_provider import ClientFactory, model_client, sdk_error
 from core.pipeline import Pipeline, Stage, StageContext
 from core.pipelines import test_pipeline
@@ -282,7 +282,7 @@ class IssueResolution:
             raise StageFailedError("the stored change is not the one that was approved; nothing was published")
         draft = ctx.result["pull_request_draft"]
         issue = ctx.result["issue"]
-        branch = _branch_name(issue["number"], issue["title"])
+        branch = branch_name("issue", issue["number"], issue["title"])
         body = pull_request_body(ctx.result, ctx.task.id)
         try:
             published = self.forge.publish(
@@ -456,9 +456,3 @@ def _numstat(text: str) -> dict[str, Any]:
         "deletions": sum(c["deletions"] for c in changed),
         "changed": changed,
     }
-
-
-def _branch_name(number: int, title: str) -> str:
-    from sandbox.git import branch_name  # the one definition of dockhand's branch names
-
-    return branch_name("issue", number, title)

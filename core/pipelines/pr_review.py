@@ -28,7 +28,7 @@ from core.review.reviewer import ReviewTools, chunk_message, reviewer_prompt, su
 from core.specs import PRReviewSpec
 
 if TYPE_CHECKING:
-    import anthropic  # the SDK costs about a second to import: loaded only where a model is called
+    from core.model_provider import ModelClient
 
 # The last successful review of a PR: its result (reviewed commit, posted fingerprints), or None.
 History = Callable[[str, int], dict[str, Any] | None]
@@ -221,7 +221,7 @@ class PullRequestReview:
     def _agent(
         self,
         ctx: StageContext,
-        client: anthropic.Anthropic,
+        client: ModelClient,
         tools: ReviewTools,
         budget: float | None,
         spent_before: float,
@@ -242,7 +242,7 @@ class PullRequestReview:
             on_progress=progress,
         )
 
-    def _summarize(self, ctx: StageContext, client: anthropic.Anthropic, summaries: list[str], spent: float) -> str:
+    def _summarize(self, ctx: StageContext, client: ModelClient, summaries: list[str], spent: float) -> str:
         run = _state(ctx)
         assert run.pull is not None
         budget = _spec(ctx).budget_usd or ctx.settings.agent_budget_usd

@@ -1,0 +1,47 @@
+"""The import rules that keep the layout readable: the core depends on no front end and no backend, the
+sandbox package on no front end, and the one vendor SDK the core needs (the model's) is named in one module."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# package → top-level names its modules (anywhere in them, functions included) must not import
+FORBIDDEN = {
+    "core": {"bot", "tui", "sandbox", "docker", "github", "slack_sdk", "slack_bolt", "textual", "starlette", "uvicorn"},
+    "sandbox": {"bot", "tui", "github", "slack_sdk", "slack_bolt", "textual", "anthropic"},
+    "tui": {"bot"},
+}
+# the only module of the core that imports the model's SDK
+MODEL_CLIENT = "core/model_provider.py"
+
+
+def imported_names(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def modules(package: str) -> list[Path]:
+    return sorted(p for p in (ROOT / package).rglob("*.py") if "migrations" not in p.parts)
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_packages_import_only_what_their_layer_allows(package: str) -> None:
+    broken = {
+        str(path.relative_to(ROOT)): sorted(imported_names(path) & FORBIDDEN[package]) for path in modules(package)
+    }
+    assert {k: v for k, v in broken.items() if v} == {}
+
+
+def test_the_core_names_the_model_sdk_in_one_module() -> None:
+    importing = [str(p.relative_to(ROOT)) for p in modules("core") if "anthropic" in imported_names(p)]
+    assert importing == [MODEL_CLIENT]
