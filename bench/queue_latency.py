@@ -12,7 +12,6 @@ burst of POST /api/submit from client threads while polling GET /status, and pri
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import threading
@@ -24,6 +23,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._stats import latency_line
 from bot.http.app import create_app
 from core.queue import TaskFilter
 from core.service import Core
@@ -32,15 +32,6 @@ from core.states import EventKind, TaskStatus
 from tests.support.server import serve_in_thread
 
 TOKEN = "bench-token"
-
-
-def percentiles(values: list[float]) -> str:
-    if not values:
-        return "n/a"
-    ordered = sorted(values)
-    p50 = statistics.median(ordered)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return f"p50 {p50 * 1000:8.2f} ms   p99 {p99 * 1000:8.2f} ms   (n={len(ordered)})"
 
 
 def main() -> None:
@@ -119,10 +110,10 @@ def run(core: Core, base_url: str, args: argparse.Namespace) -> None:
         f"  burst submitted in {submitted_in:.2f} s ({args.tasks / submitted_in:.0f}/s), "
         f"all run in {drained_in:.2f} s ({args.tasks / drained_in:.0f} tasks/s)"
     )
-    print(f"  POST /api/submit under burst   {percentiles(submit_times)}")
-    print(f"  GET /status under burst        {percentiles(status_times)}")
-    print(f"  queue wait under burst         {percentiles(waits)}")
-    print(f"  submit→claim, idle pool        {percentiles(idle)}")
+    print(f"  POST /api/submit under burst   {latency_line(submit_times)}")
+    print(f"  GET /status under burst        {latency_line(status_times)}")
+    print(f"  queue wait under burst         {latency_line(waits)}")
+    print(f"  submit→claim, idle pool        {latency_line(idle)}")
 
 
 def queue_waits(core: Core, limit: int) -> list[float]:

@@ -14,7 +14,6 @@ from PyPI (through DOCKHAND_SANDBOX_CA_BUNDLE's proxy where there is one). Print
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._stats import latency_line
 from core.db import Database
 from core.sandboxing import ExecRequest
 from core.settings import Settings
@@ -31,12 +31,6 @@ from sandbox.cache import DependencyCache, cache_key
 from sandbox.disk import SandboxDisks
 from sandbox.live import SANDBOX_UID
 from sandbox.manager import SandboxManager, connect_docker
-
-
-def p50_p99(values: list[float]) -> str:
-    ordered = sorted(values)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return f"p50 {statistics.median(ordered) * 1000:8.1f} ms   p99 {p99 * 1000:8.1f} ms   (n={len(ordered)})"
 
 
 def main() -> None:
@@ -107,13 +101,13 @@ def run(manager: SandboxManager, limited: SandboxManager, cache: DependencyCache
     cached = time.perf_counter() - started
 
     print(f"dockhand sandbox benchmark ({manager.policy.image})")
-    print(f"  cold create → first command    {p50_p99(cold)}")
+    print(f"  cold create → first command    {latency_line(cold)}")
     support = limited.disks.support
     way = support.mode.value + (f": {support.reason}" if support.reason else "")
     print(f"  the same, volumes limited to {limited.policy.disk} ({way})")
-    print(f"                                 {p50_p99(cold_limited)}")
-    print(f"  warm reuse → first command     {p50_p99(warm)}")
-    print(f"  exec round trip (true)         {p50_p99(trips)}")
+    print(f"                                 {latency_line(cold_limited)}")
+    print(f"  warm reuse → first command     {latency_line(warm)}")
+    print(f"  exec round trip (true)         {latency_line(trips)}")
     print(f"  fresh install ({args.packages}): {fresh:.2f} s")
     print(f"  cached start (new sandbox + restore + first command): {cached:.2f} s  ({fresh / cached:.1f}x faster)")
 

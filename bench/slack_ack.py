@@ -41,7 +41,6 @@ import json
 import multiprocessing
 import queue
 import random
-import statistics
 import sys
 import tempfile
 import threading
@@ -59,6 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlmodel import col, select
 
+from bench._stats import latency_line
 from bot.http.app import create_app
 from bot.slack.app import SlackBot, slack_client
 from core.events import TaskEventRecord
@@ -96,20 +96,6 @@ class Sent:
     error: str
     seconds: float
     answered_at: float  # wall clock (time.time()) when the answer arrived
-
-
-def percentile(ordered: list[float], q: float) -> float:
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def latency_line(values: list[float]) -> str:
-    if not values:
-        return "n/a"
-    ordered = sorted(values)
-    return (
-        f"p50 {statistics.median(ordered) * 1000:7.1f} ms   p95 {percentile(ordered, 0.95) * 1000:7.1f} ms   "
-        f"p99 {percentile(ordered, 0.99) * 1000:7.1f} ms   max {ordered[-1] * 1000:7.1f} ms   (n={len(ordered)})"
-    )
 
 
 def main() -> None:

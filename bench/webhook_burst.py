@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlmodel import select
 
+from bench._stats import latency_line
 from bot.github.intake import GitHubIntake, github_client_factory, rules_from
 from bot.github.signature import sign
 from bot.http.app import create_app
@@ -80,18 +81,6 @@ class Sent:
     @property
     def seconds(self) -> float:
         return self.finished - self.started
-
-
-def percentile(ordered: list[float], q: float) -> float:
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def latency_line(values: list[float]) -> str:
-    ordered = sorted(values)
-    return (
-        f"p50 {statistics.median(ordered) * 1000:7.2f} ms   p95 {percentile(ordered, 0.95) * 1000:7.2f} ms   "
-        f"p99 {percentile(ordered, 0.99) * 1000:7.2f} ms   max {ordered[-1] * 1000:7.2f} ms   (n={len(ordered)})"
-    )
 
 
 def main() -> None:
