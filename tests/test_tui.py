@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Log, Select, Static
+from textual.widgets import Button, DataTable, Log, RichLog, Select, Static
 
 from core.errors import ApprovalRequired
 from core.pipeline import Pipeline, PipelineRegistry, Stage, StageContext
@@ -135,7 +135,8 @@ async def test_approve_shows_the_diff_first_and_reaches_the_core(core: Core, fil
         await pilot.press("a")
         await pilot.pause()
         assert isinstance(app.screen, DiffScreen)
-        assert "return a + b" in "\n".join(app.screen.query_one(Log).lines)
+        assert "return a + b" in "\n".join(line.text for line in app.screen.query_one(RichLog).lines)
+        assert str(app.screen.query_one("#decide", Button).label) == "Approve (y)"
         await pilot.press("escape")  # changed my mind: nothing happens
         await pilot.pause()
         assert core.task(filled["gated"]).status is TaskStatus.AWAITING_APPROVAL
@@ -267,3 +268,21 @@ def test_snapshot_task_screen(fixed: Core, snap_compare: Any) -> None:
 
     app = DockhandTui(fixed, clock=lambda: NOW, poll_seconds=60, user="t")
     assert snap_compare(app, terminal_size=(120, 24), run_before=open_first)
+
+
+def test_snapshot_diff_dialog(fixed: Core, snap_compare: Any) -> None:
+    from tui.app import DiffScreen
+
+    task = fixed.tasks(TaskFilter(limit=1))[0]
+    diff = (
+        "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n"
+        " def add(a, b):\n-    return a - b\n+    return a + b\n"
+    )
+
+    async def open_dialog(pilot: Any) -> None:
+        await pilot.pause()
+        pilot.app.push_screen(DiffScreen(task, diff, approve=True))
+        await pilot.pause()
+
+    app = DockhandTui(fixed, clock=lambda: NOW, poll_seconds=60, user="t")
+    assert snap_compare(app, terminal_size=(120, 24), run_before=open_dialog)

@@ -18,7 +18,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Input, Log, Select, Static
+from textual.widgets import Button, DataTable, Footer, Input, Log, RichLog, Select, Static
 
 from core.errors import DockhandError
 from core.models import Task, utcnow
@@ -85,7 +85,7 @@ class DockhandTui(App[None]):
     #log-search.shown { display: block; }
     #matches { height: auto; max-height: 10; padding: 0 1; }
     DiffScreen, ConfirmScreen { align: center middle; }
-    #confirm { width: 60; height: 9; border: thick $error; background: $surface; padding: 1 2; }
+    #confirm-dialog { width: 60; height: 9; border: thick $error; background: $surface; padding: 1 2; }
     #dialog { width: 90%; height: 85%; border: thick $primary; background: $surface; padding: 0 1; }
     #diff { height: 1fr; }
     #buttons { height: 3; align-horizontal: right; }
@@ -575,7 +575,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.question = question
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="confirm"):
+        with Vertical(id="confirm-dialog"):
             yield Static(self.question)
             with Horizontal(id="buttons"):
                 yield Button("Yes (y)", id="yes", variant="error")
@@ -613,22 +613,33 @@ class DiffScreen(ModalScreen[bool]):
         with Vertical(id="dialog"):
             yield Static(Text(f"{verb} task {self.task_.id}: {draft.get('title', '')}", style="bold"))
             yield Static(result_text(self.task_))
-            yield Log(id="diff", highlight=False)
+            yield RichLog(id="diff", highlight=False, markup=False, wrap=False)
             with Horizontal(id="buttons"):
-                yield Button(f"{verb} (y)", id="confirm", variant="success" if self.approve else "error")
+                yield Button(f"{verb} (y)", id="decide", variant="success" if self.approve else "error")
                 yield Button("Back (esc)", id="back")
 
     def on_mount(self) -> None:
-        self.query_one(Log).write_lines(self.diff.splitlines() or ["(empty change)"])
+        log = self.query_one(RichLog)
+        for line in self.diff.splitlines() or ["(empty change)"]:
+            log.write(diff_line(line))
         self.query_one("#back", Button).focus()
 
-    @on(Button.Pressed, "#confirm")
+    @on(Button.Pressed, "#decide")
     def action_confirm(self) -> None:
         self.dismiss(True)
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:
         self.dismiss(False)
+
+
+_DIFF_STYLES = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"), ("diff ", "bold"))
+
+
+def diff_line(line: str) -> Text:
+    """A line of a unified diff, coloured as `git diff` colours it."""
+    style = next((style for prefix, style in _DIFF_STYLES if line.startswith(prefix)), "")
+    return Text(line, style=style)
 
 
 def result_text(task: Task) -> Text:
