@@ -308,8 +308,10 @@ def measure(data_dir: Path, expected: dict[str, Any]) -> dict[str, Any]:
     from textual.widgets import DataTable, Log, Static
     from textual.widgets.data_table import RowDoesNotExist
 
-    from tui.app import DockhandTui, MainScreen, TaskScreen
+    from tui.app import DockhandTui
     from tui.board import TaskBoard
+    from tui.screens.main import MainScreen
+    from tui.screens.task import TaskScreen
 
     timings = Timings()
     timings.wrap(TaskBoard, "load")

@@ -15,7 +15,8 @@ from core.specs import TaskSubmission
 from core.states import TaskType, TriggerSource
 from tests.support.server import serve_in_thread
 from tests.test_tui import registry
-from tui.app import AuditScreen, DockhandTui
+from tui.app import DockhandTui
+from tui.screens.audit import AuditScreen
 
 
 @pytest.fixture

@@ -17,7 +17,10 @@ from core.queue import TaskFilter
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import LogStream, TaskStatus, TaskType
-from tui.app import DiffScreen, DockhandTui, MainScreen, TaskScreen
+from tui.app import DockhandTui
+from tui.screens.dialogs import DiffScreen
+from tui.screens.main import MainScreen
+from tui.screens.task import TaskScreen
 
 DIFF = (
     "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1 +1 @@\n-    return a - b\n+    return a + b\n"
@@ -271,8 +274,6 @@ def test_snapshot_task_screen(fixed: Core, snap_compare: Any) -> None:
 
 
 def test_snapshot_diff_dialog(fixed: Core, snap_compare: Any) -> None:
-    from tui.app import DiffScreen
-
     task = fixed.tasks(TaskFilter(limit=1))[0]
     diff = (
         "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n"
@@ -286,3 +287,22 @@ def test_snapshot_diff_dialog(fixed: Core, snap_compare: Any) -> None:
 
     app = DockhandTui(fixed, clock=lambda: NOW, poll_seconds=60, user="t")
     assert snap_compare(app, terminal_size=(120, 24), run_before=open_dialog)
+
+
+@pytest.mark.anyio
+async def test_vim_keys_move_through_the_board_and_question_mark_shows_the_keys(
+    core: Core, filled: dict[str, str]
+) -> None:
+    app = DockhandTui(core, poll_seconds=0.1)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        table.focus()
+        start = table.cursor_row
+        await pilot.press("j")
+        assert table.cursor_row == start + 1
+        await pilot.press("k")
+        assert table.cursor_row == start
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert app.screen.query("HelpPanel"), "the key map is shown"

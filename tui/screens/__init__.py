@@ -1,0 +1,1 @@
+"""The TUI's screens: the task board, a task, the audit trail, and the dialogs."""

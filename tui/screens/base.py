@@ -1,0 +1,38 @@
+"""What every screen of the app shares."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+if TYPE_CHECKING:
+    from tui.app import DockhandTui
+
+
+# The keys of a task's actions, on the board (its selected row) and on a task's own screen.
+TASK_ACTION_KEYS: list[BindingType] = [
+    Binding("a", "approve", "Approve"),
+    Binding("x", "reject", "Reject"),
+    Binding("c", "cancel", "Cancel"),
+    Binding("t", "retry", "Retry"),
+]
+# Every screen: the key map, and vim's keys for moving up and down.
+COMMON_KEYS: list[BindingType] = [
+    Binding("question_mark", "app.show_help_panel", "Keys"),
+    Binding("j", "focused.cursor_down", "Down", show=False),
+    Binding("k", "focused.cursor_up", "Up", show=False),
+    Binding("q", "app.quit", "Quit"),
+]
+
+
+class DockhandScreen(Screen[None]):
+    """A screen of the dockhand app, with typed access to it (its core, clock and actions)."""
+
+    @property
+    def tui(self) -> DockhandTui:
+        from tui.app import DockhandTui  # the app imports the screens: looked up when first used
+
+        assert isinstance(self.app, DockhandTui)
+        return self.app

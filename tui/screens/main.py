@@ -1,0 +1,270 @@
+"""The task board: every task, filtered, sorted and searched, with its actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Footer, Input, Select, Static
+
+from core.states import TaskStatus, TaskType
+from tui.board import PAGE, Board, Filter, TaskRow
+from tui.format import ago, status_text
+from tui.screens.audit import AuditScreen
+from tui.screens.base import COMMON_KEYS, TASK_ACTION_KEYS, DockhandScreen
+from tui.screens.task import TaskScreen
+
+SORTS = ("newest", "status", "repository", "duration")
+SEARCH_DELAY = 0.25
+_ROW_ACTIONS = frozenset({"open", "approve", "reject", "cancel", "retry"})
+
+
+class MainScreen(DockhandScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Open", show=True),
+        *TASK_ACTION_KEYS,
+        Binding("o", "sort", "Sort"),
+        Binding("slash", "search", "Search"),
+        Binding("escape", "clear", "Clear filters"),
+        Binding("u", "audit", "Audit"),
+        *COMMON_KEYS,
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter = Filter()
+        self.rows: Board = Board()
+        self.sort_index = 0
+        self._shown: dict[tuple[str, str], str] = {}
+        self._search_timer: Any = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="counts")
+        if self.tui.notice:
+            yield Static(self.tui.notice, id="banner")
+        with Horizontal(id="filters"):
+            yield Input(placeholder="search: id, repository, issue", id="search")
+            yield Select([(s.value, s) for s in TaskStatus], prompt="any status", id="status")
+            yield Select([(t.value, t) for t in TaskType], prompt="any type", id="type")
+            yield Input(placeholder="repository", id="repository")
+        yield DataTable(id="tasks", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for label in ("ID", "Type", "Repository", "Trigger", "Status", "Stage", "Age", "Duration"):
+            table.add_column(label, key=label.lower())
+        self.reload()
+        self.set_interval(self.tui.poll_seconds, self.poll)
+        table.focus()
+
+    # --- data ---------------------------------------------------------------------------------
+    def reload(self) -> None:
+        """The first page for the current filter (on start and when the filter changes)."""
+        self.rows = self.tui.board.load(self.filter)
+        table = self.query_one(DataTable)
+        table.clear()
+        self._shown.clear()
+        now = self.tui.clock()
+        for row in self.rows.rows.values():
+            table.add_row(*self._cells(row, now), key=row.id)
+        self._sort()
+        self._counts()
+
+    def poll(self) -> None:
+        """What changed since the last poll: new rows added, changed ones updated, nothing reloaded."""
+        table = self.query_one(DataTable)
+        now = self.tui.clock()
+        selected = self._selected()
+        added = removed = False
+        for row in self.tui.board.changes(self.rows, self.filter):
+            present = self.rows.rows.get(row.id)
+            if not self.filter.matches(row):
+                if present is not None:
+                    del self.rows.rows[row.id]
+                    table.remove_row(row.id)
+                    removed = True
+                continue
+            if present == row:
+                continue  # seen again in the overlap window, unchanged
+            self.rows.rows[row.id] = row
+            if present is not None:
+                for key, value in zip(_COLUMNS, self._cells(row, now), strict=True):
+                    table.update_cell(row.id, key, value)
+            else:
+                table.add_row(*self._cells(row, now), key=row.id)
+                added = True
+        for row in self.rows.rows.values():  # the clocks of what is still going, where the text changed
+            if not row.status.is_final:
+                self._set_if_changed(row.id, "age", ago((now - row.created_at).total_seconds()))
+                self._set_if_changed(row.id, "duration", self._duration(row, now))
+        if added:
+            self._trim()
+            self._sort()
+        if added or removed:
+            self._keep_cursor(selected)
+        self._counts()
+
+    def _set_if_changed(self, row_id: str, column: str, text: str) -> None:
+        key = (row_id, column)
+        if self._shown.get(key) != text:
+            self._shown[key] = text
+            self.query_one(DataTable).update_cell(row_id, column, text)
+
+    def _trim(self) -> None:
+        """Keep the table to two pages: the oldest finished rows go (the filter brings them back)."""
+        extra = len(self.rows.rows) - 2 * PAGE
+        if extra <= 0:
+            return
+        table = self.query_one(DataTable)
+        oldest = sorted((r for r in self.rows.rows.values() if r.status.is_final), key=lambda r: r.created_at)
+        for row in oldest[:extra]:
+            del self.rows.rows[row.id]
+            table.remove_row(row.id)
+
+    def _keep_cursor(self, task_id: str | None) -> None:
+        """After rows moved, the cursor stays on the task it was on (actions must not hit another one)."""
+        if task_id is not None and task_id in self.rows.rows:
+            table = self.query_one(DataTable)
+            table.move_cursor(row=table.get_row_index(task_id), animate=False)
+
+    def _cells(self, row: TaskRow, now: datetime) -> tuple[Any, ...]:
+        return (
+            row.id,
+            row.type.value,
+            row.repository,
+            row.trigger,
+            status_text(row.status),
+            row.stage,
+            ago((now - row.created_at).total_seconds()),
+            self._duration(row, now),
+        )
+
+    @staticmethod
+    def _duration(row: TaskRow, now: datetime) -> str:
+        took = row.duration(now)
+        return "" if took is None else ago(took)
+
+    def _counts(self) -> None:
+        counts = self.tui.board.counts(self.tui.clock())
+        text = (
+            f"running {counts.running} · queued {counts.queued} · awaiting approval {counts.awaiting_approval} · "
+            f"failed (24 h) {counts.failed_24h} · sandboxes {counts.sandboxes} · sorted by {SORTS[self.sort_index]}"
+        )
+        self.query_one("#counts", Static).update(text)
+
+    def _sort(self) -> None:
+        table = self.query_one(DataTable)
+        rows = self.rows.rows
+        by = SORTS[self.sort_index]
+        if by == "newest":
+            table.sort("id", key=lambda task_id: rows[task_id].created_at, reverse=True)
+        elif by == "status":
+            table.sort("status", key=lambda text: str(text))
+        elif by == "repository":
+            table.sort("repository")
+        else:
+            now = self.tui.clock()
+            table.sort("id", key=lambda task_id: rows[task_id].duration(now) or 0.0, reverse=True)
+
+    # --- filters ------------------------------------------------------------------------------
+    @on(Input.Changed, "#search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        # Typing is debounced: the store is asked once the typing pauses, not on every key.
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        text = event.value.strip()
+        self._search_timer = self.set_timer(SEARCH_DELAY, lambda: self._set_filter(search=text))
+
+    @on(Input.Changed, "#repository")
+    def _repository_changed(self, event: Input.Changed) -> None:
+        self._set_filter(repository=event.value.strip())
+
+    @on(Select.Changed, "#status")
+    def _status_changed(self, event: Select.Changed) -> None:
+        value = event.value
+        self._set_filter(statuses=(value,) if isinstance(value, TaskStatus) else ())
+
+    @on(Select.Changed, "#type")
+    def _type_changed(self, event: Select.Changed) -> None:
+        value = event.value
+        self._set_filter(types=(value,) if isinstance(value, TaskType) else ())
+
+    def _set_filter(self, **changes: Any) -> None:
+        updated = Filter(**{**self.filter.__dict__, **changes})
+        if updated != self.filter:
+            self.filter = updated
+            self.reload()
+
+    @on(Input.Submitted)
+    def _back_to_table(self) -> None:
+        self.query_one(DataTable).focus()
+
+    # --- actions ------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Row actions only while the table has the focus: a key meant for a filter never acts on a task."""
+        if action in _ROW_ACTIONS:
+            return isinstance(self.focused, DataTable)
+        return True
+
+    def _selected(self) -> str | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return str(key) if key is not None else None
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.app.push_screen(TaskScreen(str(event.row_key.value)))
+
+    def action_open(self) -> None:
+        task_id = self._selected()
+        if task_id:
+            self.app.push_screen(TaskScreen(task_id))
+
+    def action_approve(self) -> None:
+        if task_id := self._selected():
+            self.tui.decide(task_id, approve=True)
+
+    def action_reject(self) -> None:
+        if task_id := self._selected():
+            self.tui.decide(task_id, approve=False)
+
+    def action_cancel(self) -> None:
+        if task_id := self._selected():
+            self.tui.cancel_task(task_id)
+
+    def action_retry(self) -> None:
+        if task_id := self._selected():
+            self.tui.retry_task(task_id)
+
+    def action_sort(self) -> None:
+        selected = self._selected()
+        self.sort_index = (self.sort_index + 1) % len(SORTS)
+        self._sort()
+        self._keep_cursor(selected)
+        self._counts()
+
+    def action_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_audit(self) -> None:
+        self.app.push_screen(AuditScreen())
+
+    def action_clear(self) -> None:
+        self.query_one("#search", Input).value = ""
+        self.query_one("#repository", Input).value = ""
+        self.query_one("#status", Select).clear()
+        self.query_one("#type", Select).clear()
+        self.filter = Filter()
+        self.reload()
+        self.query_one(DataTable).focus()
+
+
+_COLUMNS = ("id", "type", "repository", "trigger", "status", "stage", "age", "duration")
