@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._stats import latency_line
 from core.db import Database
-from core.sandboxing import ExecRequest
+from core.sandboxing import ExecRequest, cache_key
 from core.settings import Settings
 from sandbox.backend import default_policy
-from sandbox.cache import DependencyCache, cache_key
+from sandbox.cache import DependencyCache
 from sandbox.disk import SandboxDisks
 from sandbox.live import SANDBOX_UID
 from sandbox.manager import SandboxManager, connect_docker

@@ -121,12 +121,6 @@ class EventBus:
             self._subs.append(sub)
         return sub
 
-    def unsubscribe(self, sub: Subscription) -> None:
-        with self._lock:
-            if sub in self._subs:
-                self._subs.remove(sub)
-        sub.close()
-
     def publish(self, events: list[TaskEventRecord]) -> None:
         with self._lock:
             subs = list(self._subs)

@@ -114,9 +114,6 @@ class PipelineRegistry:
             )
             raise NoPipelineError(message) from None
 
-    def supports(self, task_type: TaskType) -> bool:
-        return task_type in self._pipelines
-
 
 class Outcome(Enum):
     SUCCEEDED = "succeeded"

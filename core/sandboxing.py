@@ -7,6 +7,8 @@ runs and is tested without the docker SDK imported.
 from __future__ import annotations
 
 import builtins
+import hashlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -188,3 +190,17 @@ class SandboxBackend(SandboxProvider, Protocol):
     def reap_idle(self, ttl_seconds: float) -> builtins.list[str]: ...
 
     def cleanup_orphans(self) -> builtins.list[str]: ...
+
+
+_UNSAFE_IN_KEY = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def cache_key(repository: str, branch: str, manifests: Mapping[str, bytes], *, kind: str = "") -> str:
+    """The dependency cache's key: `{kind}-{owner}-{repo}-{branch}-{hash}`, safe as a file name. The hash
+    covers the exact names (the readable part may collide) and every manifest and lockfile, so a change
+    to any of them starts afresh."""
+    digest = hashlib.sha256(f"{kind}\0{repository}\0{branch}\0".encode())
+    for name in sorted(manifests):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(manifests[name]).digest())
+    readable = _UNSAFE_IN_KEY.sub("-", "-".join(filter(None, (kind, repository.replace("/", "-"), branch))))
+    return f"{readable.strip('-')[:120]}-{digest.hexdigest()[:24]}"

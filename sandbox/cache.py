@@ -7,14 +7,13 @@ Docker archive API and put back the same way; they expire after a TTL.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shlex
 import shutil
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from core.sandboxing import ExecRequest
@@ -24,15 +23,6 @@ from sandbox.live import LiveSandbox
 MAX_ENTRY_BYTES = 4 * 1024**3
 _ALWAYS_THERE = {"/workspace", "/home/sandbox", "/tmp"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def cache_key(repository: str, branch: str, manifests: Mapping[str, bytes]) -> str:
-    """`{owner}-{repo}-{branch}-{hash of manifests}`, safe as a file name."""
-    digest = hashlib.sha256(f"{repository}\0{branch}\0".encode())  # exact names: the readable part may collide
-    for name in sorted(manifests):
-        digest.update(name.encode() + b"\0" + hashlib.sha256(manifests[name]).digest())
-    readable = _UNSAFE.sub("-", f"{repository.replace('/', '-')}-{branch}").strip("-")[:120]
-    return f"{readable}-{digest.hexdigest()[:16]}"
 
 
 class DependencyCache:

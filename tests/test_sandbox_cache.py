@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.sandboxing import ExecRequest
-from sandbox.cache import DependencyCache, cache_key
+from core.sandboxing import ExecRequest, cache_key
+from sandbox.cache import DependencyCache
 from sandbox.manager import SandboxManager
 
 pytestmark = pytest.mark.slow

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from core.errors import DockhandError, StageFailedError
 from core.pipeline import Pipeline, Stage, StageContext
 from core.pipelines.test_results import last_lines, overall_status, report_project
-from core.sandboxing import ExecRequest, LiveSandboxLike, SandboxProvider, SourceTree, size_in_bytes
+from core.sandboxing import ExecRequest, LiveSandboxLike, SandboxProvider, SourceTree, cache_key, size_in_bytes
 from core.specs import TestPipelineSpec
 from core.states import LogStream, TriggerSource
 from core.testrun.coverage import (
@@ -391,15 +391,12 @@ def _cache_key(ctx: StageContext, plan: ProjectPlan, tree: SourceTree) -> str:
         if path.is_file():
             manifests[name] = path.read_bytes()
     manifests["#plan"] = (plan.install or "").encode() + plan.root.encode()
-    repository = ctx.task.repository or hashlib.sha256(source_of(ctx).encode()).hexdigest()[:12]
-    digest = hashlib.sha256(f"{repository}\0{tree.ref}\0".encode())
     if plan.language is Language.RUST:
         # cargo judges the crate's own sources by mtime (checkouts carry the commit's time): a target/ built
         # from another commit could look fresh for changed sources, so it is reused for the same commit only.
-        digest.update(tree.commit.encode())
-    for name in sorted(manifests):
-        digest.update(name.encode() + b"\0" + hashlib.sha256(manifests[name]).digest())
-    return f"{plan.language.value}-{digest.hexdigest()[:24]}"
+        manifests["#commit"] = tree.commit.encode()
+    repository = ctx.task.repository or hashlib.sha256(source_of(ctx).encode()).hexdigest()[:12]
+    return cache_key(repository, tree.ref, manifests, kind=plan.language.value)
 
 
 def _run_key(ctx: StageContext, run: TestRun) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -118,7 +118,3 @@ class Coverage:
             **branch,
             "files": {f.path: f.summary(branches=measured) for f in self.files},
         }
-
-
-def totals_dict(totals: Totals) -> dict[str, int]:
-    return {k: v for k, v in asdict(totals).items()}
