@@ -60,7 +60,8 @@ from sqlmodel import col, select
 
 from bench._stats import latency_line
 from bot.http.app import create_app
-from bot.slack.app import SlackBot, slack_client
+from bot.slack.app import SlackBot
+from bot.slack.client import slack_client
 from core.events import TaskEventRecord
 from core.models import Task
 from core.service import Core

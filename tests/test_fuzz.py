@@ -20,7 +20,8 @@ from sqlmodel import select
 from bot.github.events import HANDLED_EVENTS
 from bot.github.intake import GitHubIntake, github_client_factory, rules_from
 from bot.http.app import create_app
-from bot.slack.app import SlackBot, slack_client
+from bot.slack.app import SlackBot
+from bot.slack.client import slack_client
 from core.models import WebhookDelivery
 from core.service import Core
 from core.specs import TaskSubmission

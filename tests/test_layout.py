@@ -45,3 +45,14 @@ def test_packages_import_only_what_their_layer_allows(package: str) -> None:
 def test_the_core_names_the_model_sdk_in_one_module() -> None:
     importing = [str(p.relative_to(ROOT)) for p in modules("core") if "anthropic" in imported_names(p)]
     assert importing == [MODEL_CLIENT]
+
+
+def test_no_product_module_grows_past_450_lines() -> None:
+    """A module that long holds more than one concept: split it before it grows further."""
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for package in ("core", "bot", "tui", "sandbox")
+        for path in modules(package)
+        if (lines := len(path.read_text().splitlines())) > 450
+    }
+    assert long == {}

@@ -11,7 +11,8 @@ import httpx
 from bot.github.intake import github_client_factory
 from bot.github.progress import ProgressComments
 from bot.http.app import create_app
-from bot.slack.app import SlackBot, slack_client
+from bot.slack.app import SlackBot
+from bot.slack.client import slack_client
 from bot.slack.threads import THREAD, place
 from core.redaction import Redactor
 from core.service import Core
@@ -112,7 +113,7 @@ def test_multi_line_keys_are_hidden_line_by_line() -> None:
 
 
 def test_slack_credentials_in_call_parameters_are_not_redacted() -> None:
-    from bot.slack.app import RedactingWebClient
+    from bot.slack.client import RedactingWebClient
 
     with running_fake_slack() as (_, url):
         client = RedactingWebClient(base_url=f"{url}/api/")

@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from bot.http.app import create_app
-from bot.slack.app import SlackBot, slack_client
+from bot.slack.app import SlackBot
+from bot.slack.client import slack_client
 from bot.slack.messages import APPROVE, REJECT, VIEW_DIFF
 from core.queue import TaskFilter
 from core.service import Core

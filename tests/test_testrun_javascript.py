@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core.testrun.javascript import ScriptRunner, javascript_plan, parse_script
+from core.testrun.javascript import javascript_plan
+from core.testrun.js_scripts import ScriptRunner, parse_script
 from core.testrun.model import Totals
 from core.testrun.plan import CoverageFormat, ResultFormat, TestSource
 from core.testrun.summary import SUMMARY_READERS, summary_totals

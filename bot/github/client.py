@@ -7,7 +7,6 @@ or a test server; GithubRetry retries 5xx and rate limits, honouring `retry-afte
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import requests
 from github import Auth, Github, GithubException, GithubRetry
 from github.PullRequest import ReviewComment as _InlineComment
 
+from bot.github.app_auth import InstallationKey, forget_installation, installation_auth, installation_key
 from core.errors import DockhandError
 from core.forge import IssueComment, IssueThread
 from core.redaction import Redactor
@@ -96,7 +96,9 @@ CHECK_OUTPUT_LIMIT = 65535  # characters, each of a check run's summary and text
 class GitHubClient:
     """What dockhand does on GitHub, for one installation (App) or one token."""
 
-    def __init__(self, github: Github, redactor: Redactor | None = None, installation: _AuthKey | None = None) -> None:
+    def __init__(
+        self, github: Github, redactor: Redactor | None = None, installation: InstallationKey | None = None
+    ) -> None:
         self._gh = github
         self._redact = (redactor or Redactor()).text  # whatever dockhand writes on GitHub goes through it
         self._installation = installation
@@ -110,8 +112,8 @@ class GitHubClient:
         if settings.github_app_id is not None and settings.app_private_key() is not None:
             if installation_id is None:
                 raise GitHubError("a GitHub App client needs the installation the event came from")
-            installation = _auth_key(settings, installation_id)
-            auth = _installation_auth(settings, installation)
+            installation = installation_key(settings, installation_id)
+            auth = installation_auth(settings, installation)
             github = _github(settings.github_api_url, auth, throttle=throttle)
             return cls(github, Redactor.from_settings(settings), installation)
         elif settings.github_token is not None:
@@ -340,7 +342,7 @@ class GitHubClient:
             return fn()
         except GithubException as exc:
             if exc.status == 401 and self._installation is not None:
-                _forget_installation(self._installation)  # revoked or expired early: the next client mints anew
+                forget_installation(self._installation)  # revoked or expired early: the next client mints anew
             raise _error(exc, what) from None
         except requests.RequestException as exc:
             raise GitHubError(unreachable("GitHub", exc)) from None
@@ -431,30 +433,3 @@ def app_installation_token(settings: Settings, installation_id: int) -> Iterator
         yield client.installation_token()
     finally:
         client.close()
-
-
-# --- installation tokens: one per installation, reused until shortly before it expires -------------------
-# PyGithub's installation auth keeps its token and refreshes it a minute before expiry; sharing one per
-# installation means one token request an hour per installation, not one per API call.
-_AuthKey = tuple[int, int, str]  # (App id, installation id, API URL)
-_INSTALLATION_AUTHS: dict[_AuthKey, Auth.AppInstallationAuth] = {}
-_AUTHS_LOCK = threading.Lock()
-
-
-def _auth_key(settings: Settings, installation_id: int) -> _AuthKey:
-    return (int(settings.github_app_id or 0), installation_id, settings.github_api_url.rstrip("/"))
-
-
-def _installation_auth(settings: Settings, installation: _AuthKey) -> Auth.AppInstallationAuth:
-    with _AUTHS_LOCK:
-        auth = _INSTALLATION_AUTHS.get(installation)
-        if auth is None:
-            app = Auth.AppAuth(installation[0], settings.app_private_key() or "")
-            auth = app.get_installation_auth(installation[1])
-            _INSTALLATION_AUTHS[installation] = auth
-        return auth
-
-
-def _forget_installation(installation: _AuthKey) -> None:
-    with _AUTHS_LOCK:
-        _INSTALLATION_AUTHS.pop(installation, None)

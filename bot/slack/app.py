@@ -18,7 +18,6 @@ from typing import Any
 from slack_bolt import App, BoltRequest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.signature import Clock, SignatureVerifier
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -26,6 +25,7 @@ from starlette.responses import Response
 
 from bot.http.body import read_body
 from bot.slack.access import Decision, SlackAccess
+from bot.slack.client import slack_client
 from bot.slack.commands import USAGE, Cancel, Command, CommandError, Help, Resolve, Review, Status, Test, parse_command
 from bot.slack.messages import APPROVE, REJECT, VIEW_DIFF, diff_text, escape, parent_blocks, parent_text
 from bot.slack.payloads import SlackPayloadError, check_shape
@@ -37,7 +37,6 @@ from core.pipelines.issue_resolution import stored_diff
 from core.queue import TaskFilter
 from core.redaction import Redactor
 from core.service import Core
-from core.settings import Settings
 from core.specs import TaskSubmission
 from core.states import TaskStatus, TaskType, TriggerSource
 
@@ -46,21 +45,6 @@ log = logging.getLogger(__name__)
 MAX_SLACK_BODY = 1024 * 1024
 STARTED = "On it — progress follows in a thread."
 SEEN_EVENTS = 2000
-
-
-class RedactingWebClient(WebClient):
-    """A WebClient whose every message goes out with known secrets and token shapes redacted."""
-
-    redactor = Redactor()
-
-    def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
-        # Messages travel in `json` (chat.*) or `data`; `params` and any `token` field carry credentials
-        # on purpose (Socket Mode's apps.connections.open sends the app token there) and are left alone.
-        for part in ("json", "data"):
-            fields = kwargs.get(part)
-            if isinstance(fields, dict):
-                kwargs[part] = {k: v if k == "token" else self.redactor.value(v) for k, v in fields.items()}
-        return super().api_call(api_method, **kwargs)
 
 
 def _signed_headers(request: Request) -> bool:
@@ -83,18 +67,6 @@ def already_on_it(core: Core, task: Task) -> str:
     channel = where.partition(":")[0] if where else None
     follow = f"; follow it in its thread in <#{channel}>" if channel else f" (from {task.trigger_source.value})"
     return f"Already on it: task {task.id} is {task.status.value.replace('_', ' ')}{follow}."
-
-
-def slack_client(settings: Settings) -> WebClient:
-    assert settings.slack_bot_token is not None
-    client = RedactingWebClient(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=settings.slack_api_url,
-        timeout=30,
-        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)],
-    )
-    client.redactor = Redactor.from_settings(settings)
-    return client
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,43 @@
+"""What people read about a resolution: the summary they approve, and the pull request's body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def approval_summary(result: dict[str, Any]) -> str:
+    change = result.get("change") or {}
+    tests = result.get("tests") or {}
+    agent = result.get("agent") or {}
+    draft = result.get("pull_request_draft") or {}
+    lines = [
+        f"PR: {draft.get('title', '')}",
+        f"change: {change.get('files', 0)} files, +{change.get('insertions', 0)} -{change.get('deletions', 0)}",
+        f"tests: {tests.get('status', 'not run')}",
+        f"agent: {agent.get('turns', 0)} turns, ${agent.get('cost_usd', 0):.4f}",
+    ]
+    lines += [f"  {f['path']} (+{f['insertions']} -{f['deletions']})" for f in change.get("changed", [])[:20]]
+    return "\n".join(lines)
+
+
+def pull_request_body(result: dict[str, Any], task_id: str) -> str:
+    issue = result["issue"]
+    draft = result["pull_request_draft"]
+    tests = result.get("tests") or {}
+    agent = result.get("agent") or {}
+    approval = result.get("approval") or {}
+    lines = [draft["body"].strip(), "", f"Fixes #{issue['number']}", "", "---", "**Tests**"]
+    for project in tests.get("projects") or []:
+        totals = project.get("totals") or {}
+        lines.append(
+            f"- {project['language']} `{project['root']}` ({project['framework']}): {project['status']}, "
+            f"{totals.get('passed', 0)} passed, {totals.get('failed', 0)} failed"
+        )
+    if not tests.get("projects"):
+        lines.append("- no tests were found to run")
+    lines += [
+        "",
+        f"Made by dockhand task `{task_id}`: {agent.get('turns', 0)} agent turns, "
+        f"~${agent.get('cost_usd', 0):.2f}" + (f"; approved by {approval['by']}" if approval.get("by") else "") + ".",
+    ]
+    return "\n".join(lines)
