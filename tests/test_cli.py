@@ -68,6 +68,8 @@ def test_follow_streams_until_the_task_ends(cli, tmp_path: Path, sqlite_url: str
     finally:
         worker.stop()
     assert "line-one" in result.output and "failed" in result.output
+    shown = cli("task", task_id).output
+    assert "exit_code: 4" in shown and "{" not in shown, "the result is shown field by field, not as a dict"
 
 
 def test_unknown_task_and_bad_settings_are_clear_errors(cli, tmp_path: Path, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
@@ -85,6 +87,7 @@ def test_operator_commands(cli) -> None:  # type: ignore[no-untyped-def]
     assert "newest" in cli("db", "upgrade").output
     config = json.loads(cli("config", "--json").output)
     assert config["credentials"]["github_token"] is False and "api-token" in config["api_token"]
+    assert "not set: slack_bot_token" in cli("config").output and "{" not in cli("config").output
     cli("schedule", "add", "nightly", "0 3 * * *", "--command", "echo nightly")
     assert json.loads(cli("schedule", "list", "--json").output)["schedules"][0]["cron"] == "0 3 * * *"
     assert "invalid cron" in cli("schedule", "add", "bad", "every day", "--command", "x", code=2).output

@@ -167,6 +167,13 @@ def config(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json(data)
         return
+    credentials = settings.configured_credentials()
+    data["credentials"] = (
+        "set: "
+        + (", ".join(name for name, is_set in credentials.items() if is_set) or "none")
+        + "; not set: "
+        + (", ".join(name for name, is_set in credentials.items() if not is_set) or "none")
+    )
     for key, value in data.items():
         typer.echo(f"{key:<20}{value}")
 

@@ -13,6 +13,7 @@ from core.repo_ref import RepoRef
 from core.states import EventKind, LogStream, TaskPriority, TaskStatus, TaskType, TriggerSource
 
 if TYPE_CHECKING:
+    from core.models import Task
     from core.service import Core
     from core.specs import TaskSubmission
 
@@ -281,7 +282,23 @@ def show_task(
     if t.error:
         typer.echo(f"error: {t.error}")
     if t.result:
-        typer.echo(f"result: {t.result}")
+        _print_result(core, t)
+
+
+def _print_result(core: Core, task: Task) -> None:
+    """The result as the TUI shows it (tests, change, agent, PR, review), then its other plain fields."""
+    from rich.console import Console
+
+    from tui.format import result_text, shown
+
+    seen = shown(core, task).model_copy(update={"error": None})  # redacted; the error is printed already
+    text = result_text(seen)
+    if text.plain.strip():
+        Console(highlight=False, soft_wrap=True).print(text, end="")
+    for key, value in (seen.result or {}).items():
+        if isinstance(value, str | int | float | bool) and not key.startswith("_"):
+            typer.echo(f"{key}: {value}")
+    typer.echo(f"(all of it: dockhand task {task.id} --json)")
 
 
 def _follow(core: Core, task_id: str) -> int:
