@@ -306,3 +306,31 @@ async def test_vim_keys_move_through_the_board_and_question_mark_shows_the_keys(
         await pilot.press("question_mark")
         await pilot.pause()
         assert app.screen.query("HelpPanel"), "the key map is shown"
+
+
+@pytest.mark.anyio
+async def test_only_the_actions_a_tasks_status_allows_are_offered(core: Core, filled: dict[str, str]) -> None:
+    app = DockhandTui(core, poll_seconds=0.1)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        app.screen.query_one(DataTable).focus()
+
+        def offered() -> set[str]:
+            return {
+                b.binding.action
+                for b in app.screen.active_bindings.values()
+                if app.screen.check_action(b.binding.action, ())
+            } & {"approve", "reject", "cancel", "retry"}
+
+        select_row(app, filled["queued"])
+        await pilot.pause()
+        assert offered() == {"cancel"}
+        await pilot.press("a")  # not offered: nothing happens
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen) and core.task(filled["queued"]).status is TaskStatus.PENDING
+        select_row(app, filled["gated"])
+        await pilot.pause()
+        assert offered() == {"approve", "reject", "cancel"}
+        select_row(app, filled["broken"])
+        await pilot.pause()
+        assert offered() == {"retry"}

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from core.states import TaskStatus
+
 if TYPE_CHECKING:
     from tui.app import DockhandTui
 
@@ -25,6 +27,18 @@ COMMON_KEYS: list[BindingType] = [
     Binding("k", "focused.cursor_up", "Up", show=False),
     Binding("q", "app.quit", "Quit"),
 ]
+
+
+TASK_ACTIONS = frozenset({"approve", "reject", "cancel", "retry"})
+
+
+def allowed_actions(status: TaskStatus | None) -> frozenset[str]:
+    """What a task in this status lets one do: decide while it waits, cancel until it ends, retry after."""
+    if status is None:
+        return frozenset()
+    if status is TaskStatus.AWAITING_APPROVAL:
+        return frozenset({"approve", "reject", "cancel"})
+    return frozenset({"retry"}) if status.is_final else frozenset({"cancel"})
 
 
 class DockhandScreen(Screen[None]):

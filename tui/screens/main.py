@@ -15,7 +15,7 @@ from core.states import TaskStatus, TaskType
 from tui.board import PAGE, Board, Filter, TaskRow
 from tui.format import ago, status_text
 from tui.screens.audit import AuditScreen
-from tui.screens.base import COMMON_KEYS, TASK_ACTION_KEYS, DockhandScreen
+from tui.screens.base import COMMON_KEYS, TASK_ACTION_KEYS, TASK_ACTIONS, DockhandScreen, allowed_actions
 from tui.screens.task import TaskScreen
 
 SORTS = ("newest", "status", "repository", "duration")
@@ -206,10 +206,26 @@ class MainScreen(DockhandScreen):
 
     # --- actions ------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Row actions only while the table has the focus: a key meant for a filter never acts on a task."""
-        if action in _ROW_ACTIONS:
-            return isinstance(self.focused, DataTable)
+        """Row actions only while the table has the focus (a key meant for a filter never acts on a task), and a
+        task's actions only when its status allows them (the others are not offered)."""
+        if action in _ROW_ACTIONS and not isinstance(self.focused, DataTable):
+            return False
+        if action in TASK_ACTIONS:
+            return action in allowed_actions(self._selected_status())
         return True
+
+    def _selected_status(self) -> TaskStatus | None:
+        task_id = self._selected()
+        if task_id is None:
+            return None
+        try:
+            return TaskStatus(str(self.query_one(DataTable).get_row(task_id)[_COLUMNS.index("status")]))
+        except (KeyError, ValueError):
+            return None
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        self.refresh_bindings()  # the footer offers what the highlighted task allows
 
     def _selected(self) -> str | None:
         table = self.query_one(DataTable)

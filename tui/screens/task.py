@@ -12,8 +12,9 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Input, Log, Static
 
 from core.errors import DockhandError
+from core.states import TaskStatus
 from tui.format import STAGE_MARK, ago, log_text, result_text, shown, status_text
-from tui.screens.base import COMMON_KEYS, TASK_ACTION_KEYS, DockhandScreen
+from tui.screens.base import COMMON_KEYS, TASK_ACTION_KEYS, TASK_ACTIONS, DockhandScreen, allowed_actions
 
 LOG_WINDOW = 5000  # lines kept on screen; a longer log is opened at its end and searched in the store
 LOG_BATCH = 5000  # new lines fetched per poll at most
@@ -31,6 +32,7 @@ class TaskScreen(DockhandScreen):
     def __init__(self, task_id: str) -> None:
         super().__init__()
         self.task_id = task_id
+        self.status: TaskStatus | None = None
         self.after_log = 0
         self.after_event = 0
 
@@ -88,6 +90,12 @@ class TaskScreen(DockhandScreen):
             timeline.append(f"{STAGE_MARK[stage.status]} {stage.name}{took}   ")
         self.query_one("#stages", Static).update(timeline)
         self.query_one("#result", Static).update(result_text(task))
+        if task.status is not self.status:
+            self.status = task.status
+            self.refresh_bindings()  # the footer offers what the task's status allows
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action in allowed_actions(self.status) if action in TASK_ACTIONS else True
 
     def action_follow(self) -> None:
         log = self.query_one(Log)
