@@ -334,3 +334,16 @@ async def test_only_the_actions_a_tasks_status_allows_are_offered(core: Core, fi
         select_row(app, filled["broken"])
         await pilot.pause()
         assert offered() == {"retry"}
+
+
+@pytest.mark.anyio
+async def test_the_age_of_a_finished_task_keeps_ticking(core: Core, filled: dict[str, str]) -> None:
+    now = [core.task(filled["ok"]).created_at + timedelta(minutes=2)]
+    app = DockhandTui(core, clock=lambda: now[0], poll_seconds=0.1)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert str(table.get_cell(filled["ok"], "age")) == "2m"
+        now[0] += timedelta(hours=3)
+        await pilot.pause(0.3)
+        assert str(table.get_cell(filled["ok"], "age")) == "3.0h"

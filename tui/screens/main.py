@@ -98,9 +98,9 @@ class MainScreen(DockhandScreen):
             else:
                 table.add_row(*self._cells(row, now), key=row.id)
                 added = True
-        for row in self.rows.rows.values():  # the clocks of what is still going, where the text changed
-            if not row.status.is_final:
-                self._set_if_changed(row.id, "age", ago((now - row.created_at).total_seconds()))
+        for row in self.rows.rows.values():  # the clocks, where their text changed: every age ticks, and the
+            self._set_if_changed(row.id, "age", ago((now - row.created_at).total_seconds()))  # duration of
+            if not row.status.is_final:  # what is still going
                 self._set_if_changed(row.id, "duration", self._duration(row, now))
         if added:
             self._trim()
