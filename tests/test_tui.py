@@ -347,3 +347,22 @@ async def test_the_age_of_a_finished_task_keeps_ticking(core: Core, filled: dict
         now[0] += timedelta(hours=3)
         await pilot.pause(0.3)
         assert str(table.get_cell(filled["ok"], "age")) == "3.0h"
+
+
+@pytest.mark.anyio
+async def test_the_schedules_view_lists_each_with_its_next_run(core: Core) -> None:
+    from core.specs import TaskSubmission
+    from tui.screens.schedules import SchedulesScreen
+
+    core.schedules.add(
+        "nightly", "0 3 * * *", TaskSubmission(type=TaskType.CUSTOM, payload={"command": "echo nightly"})
+    )
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    app = DockhandTui(core, clock=lambda: now, poll_seconds=60)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, SchedulesScreen)
+        row = [str(cell) for cell in app.screen.query_one(DataTable).get_row("nightly")]
+        assert row == ["nightly", "0 3 * * *", "custom", "-", "yes", "2026-12-07 03:00"]

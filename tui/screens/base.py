@@ -23,8 +23,8 @@ TASK_ACTION_KEYS: list[BindingType] = [
 # Every screen: the key map, and vim's keys for moving up and down.
 COMMON_KEYS: list[BindingType] = [
     Binding("question_mark", "app.show_help_panel", "Keys"),
-    Binding("j", "focused.cursor_down", "Down", show=False),
-    Binding("k", "focused.cursor_up", "Up", show=False),
+    Binding("j", "cursor_down", "Down", show=False),
+    Binding("k", "cursor_up", "Up", show=False),
     Binding("q", "app.quit", "Quit"),
 ]
 
@@ -50,3 +50,15 @@ class DockhandScreen(Screen[None]):
 
         assert isinstance(self.app, DockhandTui)
         return self.app
+
+    # vim's j and k: passed to whatever has the focus (a table, a log), if it moves
+    def action_cursor_down(self) -> None:
+        self._pass_to_focused("cursor_down")
+
+    def action_cursor_up(self) -> None:
+        self._pass_to_focused("cursor_up")
+
+    def _pass_to_focused(self, action: str) -> None:
+        handler = getattr(self.focused, f"action_{action}", None)
+        if callable(handler):
+            handler()

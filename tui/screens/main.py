@@ -16,6 +16,7 @@ from tui.board import PAGE, Board, Filter, TaskRow
 from tui.format import ago, status_text
 from tui.screens.audit import AuditScreen
 from tui.screens.base import COMMON_KEYS, TASK_ACTION_KEYS, TASK_ACTIONS, DockhandScreen, allowed_actions
+from tui.screens.schedules import SchedulesScreen
 from tui.screens.task import TaskScreen
 
 SORTS = ("newest", "status", "repository", "duration")
@@ -31,6 +32,7 @@ class MainScreen(DockhandScreen):
         Binding("slash", "search", "Search"),
         Binding("escape", "clear", "Clear filters"),
         Binding("u", "audit", "Audit"),
+        Binding("s", "schedules", "Schedules"),
         *COMMON_KEYS,
     ]
 
@@ -269,6 +271,9 @@ class MainScreen(DockhandScreen):
 
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()
+
+    def action_schedules(self) -> None:
+        self.app.push_screen(SchedulesScreen())
 
     def action_audit(self) -> None:
         self.app.push_screen(AuditScreen())
