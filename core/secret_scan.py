@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from core.unified_diff import DiffLine, HunkWalker, LineKind
+
 PATTERNS: dict[str, re.Pattern[str]] = {
     "GitHub token": re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"),
     "Slack token": re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,250}\b"),
@@ -48,36 +50,18 @@ def scan_diff(diff: str, known: Iterable[str] = ()) -> list[Finding]:
     happens to start with `++ ` is scanned like any other. A finding names its file and line, never the text.
     """
     findings: list[Finding] = []
-    path, line, old_left, new_left = "", 0, 0, 0
+    path = ""
+    walker = HunkWalker()
     for raw in diff.split("\n"):
-        if old_left <= 0 and new_left <= 0:
+        found = walker.feed(raw)
+        if found is None:  # between hunks: a file header
             if raw.startswith("diff --git "):
                 path = _shown_path(raw.rsplit(" b/", 1)[-1] if " b/" in raw else raw[len("diff --git ") :], known)
             elif raw.startswith("+++ ") and raw[4:].startswith("b/"):
                 path = _shown_path(raw[6:], known)
-            elif raw.startswith("@@"):
-                match = _HUNK.match(raw)
-                if match:
-                    old_left = int(match[2]) if match[2] is not None else 1
-                    line = int(match[3])
-                    new_left = int(match[4]) if match[4] is not None else 1
-            continue
-        if raw.startswith("\\"):
-            continue  # "\ No newline at end of file"
-        if raw.startswith("+"):
-            findings += [Finding(path=path, line=line, kind=kind) for kind in scan_text(raw[1:], known)]
-            new_left -= 1
-            line += 1
-        elif raw.startswith("-"):
-            old_left -= 1
-        else:
-            old_left -= 1
-            new_left -= 1
-            line += 1
+        elif isinstance(found, DiffLine) and found.kind is LineKind.ADDED and found.new is not None:
+            findings += [Finding(path=path, line=found.new, kind=kind) for kind in scan_text(found.text, known)]
     return findings
-
-
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
 def _shown_path(path: str, known: Iterable[str]) -> str:

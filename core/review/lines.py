@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from core.unified_diff import DiffLine, HunkWalker, diff_path
+
 
 class Side(StrEnum):
     LEFT = "LEFT"  # the base: removed and context lines
@@ -111,38 +113,23 @@ def _code(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-_HUNK = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
-
-
 class _Hunks:
-    """One file's commentable lines, fed its hunks line by line. The header's counts say where a hunk
-    ends, so a removed line reading "-- x" is not taken for the next file's "--- " header.
-    """
+    """One file's commentable lines, fed its hunks line by line."""
 
     def __init__(self) -> None:
         self.left: set[int] = set()
         self.right: set[int] = set()
-        self.old = self.new = self.old_left = self.new_left = 0
+        self.walker = HunkWalker()
 
     def feed(self, line: str) -> bool:
         """Take a hunk header or a line inside a hunk; False for anything else."""
-        tag = line[:1]
-        if (self.old_left > 0 or self.new_left > 0) and tag in ("+", "-", " ", "", "\\"):
-            if tag == "\\":  # "\ No newline at end of file" belongs to neither side
-                return True
-            if tag != "+":
-                self.left.add(self.old)
-                self.old, self.old_left = self.old + 1, self.old_left - 1
-            if tag != "-":  # a context line, or "" once an editor stripped its trailing space
-                self.right.add(self.new)
-                self.new, self.new_left = self.new + 1, self.new_left - 1
-            return True
-        self.old_left = self.new_left = 0
-        if match := _HUNK.match(line):
-            self.old, self.old_left = int(match[1]), int(match[2] or 1)
-            self.new, self.new_left = int(match[3]), int(match[4] or 1)
-            return True
-        return False
+        found = self.walker.feed(line)
+        if isinstance(found, DiffLine):
+            if found.old is not None:
+                self.left.add(found.old)
+            if found.new is not None:
+                self.right.add(found.new)
+        return found is not None
 
     def lines(self) -> FileLines:
         return FileLines(left=frozenset(self.left), right=frozenset(self.right))
@@ -172,35 +159,7 @@ def _parse_diff(text: str) -> dict[str, FileLines]:
                 files[path] = hunks.lines()
             old = new = hunks = None
         if line.startswith("--- "):
-            old = _diff_path(line[4:], "a/")
+            old = diff_path(line[4:], "a/")
         elif line.startswith("+++ "):
-            new, hunks = _diff_path(line[4:], "b/"), _Hunks()
+            new, hunks = diff_path(line[4:], "b/"), _Hunks()
     return files
-
-
-def _diff_path(field: str, prefix: str) -> str | None:
-    # Unquoted, the name ends at a tab: git adds one after a name with spaces, GNU diff a date.
-    path = _unquote(field) if field.startswith('"') else field.split("\t", 1)[0]
-    if path == "/dev/null":
-        return None
-    return path.removeprefix(prefix)
-
-
-_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
-
-
-def _unquote(field: str) -> str:
-    """A name git quoted C-style, up to its closing quote: "a/caf\\303\\251" → a/café."""
-    out = bytearray()
-    i = 1
-    while i < len(field) and field[i] != '"':
-        if field[i] == "\\" and field[i + 1 : i + 2] in tuple("01234567"):
-            out.append(int(field[i + 1 : i + 4], 8))
-            i += 4
-        elif field[i] == "\\":
-            out.append(_ESCAPES.get(field[i + 1 : i + 2], ord("\\")))
-            i += 2
-        else:
-            out += field[i].encode()
-            i += 1
-    return out.decode("utf-8", errors="replace")

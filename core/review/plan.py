@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import PurePosixPath
 
+from core.unified_diff import parse_hunk
+
 LOCK_FILES = frozenset(
     {
         "package-lock.json", "yarn.lock", "pnpm-lock.yaml", "npm-shrinkwrap.json", "poetry.lock", "Pipfile.lock",
@@ -29,7 +31,6 @@ SOURCE = frozenset(
 CONFIG = frozenset({".yml", ".yaml", ".toml", ".json", ".cfg", ".ini", ".xml", ".gradle", ".tf", ".dockerfile"})
 
 _FILE_HEADER = re.compile(r"^diff --git (?P<a>\"?a/.*?\"?) (?P<b>\"?b/.*\"?)$")
-_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@")
 
 
 class FileStatus(StrEnum):
@@ -108,9 +109,9 @@ def split_files(diff: str) -> list[FilePatch]:
             if header:
                 files.append(_file(header, hunks))
             header, hunks = [line], []
-        elif hunks and not _HUNK.match(line):
+        elif hunks and parse_hunk(line) is None:
             hunks[-1].append(line)
-        elif _HUNK.match(line) and header:
+        elif header and parse_hunk(line) is not None:
             hunks.append([line])
         elif header:
             header.append(line)

@@ -12,6 +12,7 @@ from typing import Any
 from core.testrun.model import Coverage, FileCoverage
 from core.testrun.parsers import ReportError
 from core.testrun.plan import read_text
+from core.unified_diff import DiffLine, HunkWalker, LineKind, diff_path
 
 
 def _json(data: bytes | str, what: str) -> Any:
@@ -212,48 +213,18 @@ class DiffCoverage:
         return round(100.0 * self.covered / self.total, 2) if self.total else None
 
 
-_HUNK = re.compile(r"^@@ -\d+(?:,(?P<old_count>\d+))? \+(?P<start>\d+)(?:,(?P<count>\d+))? @@")
-
-
 def changed_lines(diff: str) -> dict[str, set[int]]:
-    """Added or modified lines per file (new-side numbers) from a unified diff (`git diff -U0 base`).
-
-    Inside a hunk the header's line counts say how many lines follow, so content that looks like a
-    header (a line of C starting with `++`) is never mistaken for one."""
+    """Added or modified lines per file (new-side numbers) from a unified diff (`git diff -U0 base`)."""
     changed: dict[str, set[int]] = defaultdict(set)
     path: str | None = None
-    line_no = old_left = new_left = 0
+    walker = HunkWalker()
     for line in diff.splitlines():
-        if old_left > 0 or new_left > 0:
-            if line.startswith("+"):
-                if path is not None:
-                    changed[path].add(line_no)
-                line_no += 1
-                new_left -= 1
-            elif line.startswith("-"):
-                old_left -= 1
-            elif line.startswith(" "):
-                line_no += 1
-                old_left -= 1
-                new_left -= 1
-            # "\ No newline at end of file" counts for neither side
-            continue
-        if line.startswith("+++ "):
-            target = _unquote(line[4:].strip())
-            path = None if target == "/dev/null" else target.removeprefix("b/")
-        elif match := _HUNK.match(line):
-            line_no = int(match["start"])
-            new_left = int(match["count"]) if match["count"] is not None else 1
-            old_left = int(match["old_count"]) if match["old_count"] is not None else 1
+        found = walker.feed(line)
+        if found is None and line.startswith("+++ "):
+            path = diff_path(line[4:].strip(), "b/")
+        elif isinstance(found, DiffLine) and found.kind is LineKind.ADDED and path is not None and found.new:
+            changed[path].add(found.new)
     return dict(changed)
-
-
-def _unquote(path: str) -> str:
-    """git C-quotes unusual paths ("b/caf\\303\\251.py") unless core.quotePath is off."""
-    if len(path) >= 2 and path[0] == path[-1] == '"':
-        raw = path[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
-        return raw.encode("latin-1").decode("utf-8", "replace")
-    return path
 
 
 def diff_coverage(coverage: Coverage, changed: dict[str, set[int]], root: str = "") -> DiffCoverage | None:
