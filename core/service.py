@@ -8,11 +8,12 @@ subscribe to `bus` for progress.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, Protocol
+from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -22,6 +23,7 @@ from core.db import Database
 from core.deliveries import DeliveryLog
 from core.errors import DockhandError, InvalidTransitionError, NotFoundError, RateLimitedError
 from core.events import EventBus, Journal, TaskEventRecord
+from core.history import TaskHistory
 from core.logs import LogLine, TaskLogs
 from core.metrics import Metrics, task_status_gauge
 from core.models import Sandbox, Task, TaskStage, utcnow
@@ -37,7 +39,7 @@ from core.schedules import ScheduleBook, submission_for
 from core.settings import Settings
 from core.specs import TaskSubmission
 from core.stages import StageRecorder
-from core.states import TaskStatus, TaskType, TriggerSource
+from core.states import TaskStatus, TriggerSource
 from core.worker import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -118,12 +120,13 @@ class Core:
         self.sandboxes = sandboxes(self.db) if sandboxes is not None else None
         self.approvals = ApprovalGates(self.journal)
         self.audit = AuditLog(self.db, self.redactor.text)
+        self.history = TaskHistory(self.queue)
         self.runner = PipelineRunner(
             self.registry,
             self.stages,
             settings,
             self.sandboxes,
-            previous_result=self.previous_test_result,
+            previous_result=self.history.previous_test_result,
             approved_gate=self.approvals.approved_gate,
             redactor=self.redactor,
         )
@@ -298,6 +301,21 @@ class Core:
             after_log=lines[-1].id if lines else after_log,
         )
 
+    def follow(
+        self, task_id: str, *, done: Callable[[], bool], wait: Callable[[float], object] = time.sleep
+    ) -> Iterator[TaskEventRecord | LogLine]:
+        """A task's events and log lines as they come, until `done()` (asked before each read, so whatever
+        was written before it said so is still read once more)."""
+        after_event = after_log = 0
+        while True:
+            finishing = done()
+            activity = self.activity(task_id, after_event, after_log)
+            after_event, after_log = activity.after_event, activity.after_log
+            yield from activity.items
+            if finishing:
+                return
+            wait(0.3)
+
     def status(self) -> StatusReport:
         active = self.queue.list(
             TaskFilter(statuses=(TaskStatus.RUNNING, TaskStatus.PENDING, TaskStatus.AWAITING_APPROVAL), limit=100)
@@ -310,28 +328,6 @@ class Core:
             workers=self.pool.size if self.pool is not None else 0,
             running_here=self.pool.running_task_ids if self.pool is not None else [],
         )
-
-    def previous_test_result(self, run_key: str) -> dict[str, Any] | None:
-        """An earlier finished test run of the same commit and configuration (so it is not run twice)."""
-        recent = self.queue.list(
-            TaskFilter(statuses=(TaskStatus.SUCCEEDED, TaskStatus.FAILED), types=(TaskType.TEST_PIPELINE,), limit=500)
-        )
-        for task in recent:
-            result = task.result or {}
-            # Only real outcomes are reused: an install failure or a time-out may not happen again.
-            if result.get("run_key") == run_key and not result.get("reused_from") and _conclusive(result):
-                return {**result, "reused_from": task.id}
-        return None
-
-    def last_review(self, repository: str, number: int) -> dict[str, Any] | None:
-        """The result of the newest successful review of a pull request (what an incremental review builds on)."""
-        reviews = self.queue.list(
-            TaskFilter(statuses=(TaskStatus.SUCCEEDED,), types=(TaskType.PR_REVIEW,), repository=repository, limit=200)
-        )
-        for task in reviews:
-            if task.payload.get("pr_number") == number and (task.result or {}).get("reviewed_commit"):
-                return task.result
-        return None
 
     def sweep(self) -> None:
         """Recover tasks whose worker died (lease expired, or its process known gone), then remove
@@ -441,8 +437,3 @@ class Core:
             for result, n in cache.stats().items():
                 lookups.add_metric([cache.name, result], n)
         yield lookups
-
-
-def _conclusive(result: dict[str, Any]) -> bool:
-    projects = result.get("projects") or []
-    return bool(projects) and all(p.get("status") in ("passed", "failed") for p in projects)

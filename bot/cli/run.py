@@ -208,20 +208,12 @@ class _Progress(threading.Thread):
     def run(self) -> None:
         from core.logs import LogLine
 
-        after_event = after_log = 0
-        while True:
-            stopping = self._done.is_set()
-            activity = self.core.activity(self.task_id, after_event, after_log)
-            after_event, after_log = activity.after_event, activity.after_log
-            for item in activity.items:
-                if isinstance(item, LogLine):
-                    text = item.line if item.stream is not LogStream.SYSTEM else f"  · {item.line}"
-                    typer.secho(text, dim=item.stream is not LogStream.SYSTEM, err=self.err)
-                elif item.kind is EventKind.STAGE_STARTED:
-                    typer.secho(f"▶ {item.stage}", fg=typer.colors.CYAN, bold=True, err=self.err)
-            if stopping:
-                return
-            self._done.wait(0.3)
+        for item in self.core.follow(self.task_id, done=self._done.is_set, wait=self._done.wait):
+            if isinstance(item, LogLine):
+                text = item.line if item.stream is not LogStream.SYSTEM else f"  · {item.line}"
+                typer.secho(text, dim=item.stream is not LogStream.SYSTEM, err=self.err)
+            elif item.kind is EventKind.STAGE_STARTED:
+                typer.secho(f"▶ {item.stage}", fg=typer.colors.CYAN, bold=True, err=self.err)
 
     def stop(self) -> None:
         self._done.set()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -304,30 +303,23 @@ def _print_result(core: Core, task: Task) -> None:
 def _follow(core: Core, task_id: str) -> int:
     from core.logs import LogLine
 
-    after_event = after_log = 0
-    while True:
-        # Read the status first: when it is final, every line and event written before it is read below.
-        task = core.task(task_id)
-        activity = core.activity(task_id, after_event, after_log)
-        after_event, after_log = activity.after_event, activity.after_log
-        for item in activity.items:
-            if isinstance(item, LogLine):
-                if item.stream is LogStream.SYSTEM:
-                    typer.secho(item.line, dim=True)
-                else:
-                    typer.echo(item.line, err=item.stream is LogStream.STDERR)
+    for item in core.follow(task_id, done=lambda: core.task(task_id).status.is_final):
+        if isinstance(item, LogLine):
+            if item.stream is LogStream.SYSTEM:
+                typer.secho(item.line, dim=True)
             else:
-                typer.secho(f"» {item.message}", fg=typer.colors.CYAN)
-                if item.kind is EventKind.APPROVAL_REQUESTED:
-                    typer.echo(str(item.data.get("summary", "")))
-                    typer.echo(f"approve with `dockhand approve {task_id}`, or `dockhand reject {task_id}`")
-        if task.status.is_final:
-            typer.secho(
-                f"task {task_id} {task.status.value}" + (f": {task.error}" if task.error else ""),
-                fg=typer.colors.GREEN if task.status is TaskStatus.SUCCEEDED else typer.colors.RED,
-            )
-            return 0 if task.status is TaskStatus.SUCCEEDED else 1
-        time.sleep(0.3)
+                typer.echo(item.line, err=item.stream is LogStream.STDERR)
+        else:
+            typer.secho(f"» {item.message}", fg=typer.colors.CYAN)
+            if item.kind is EventKind.APPROVAL_REQUESTED:
+                typer.echo(str(item.data.get("summary", "")))
+                typer.echo(f"approve with `dockhand approve {task_id}`, or `dockhand reject {task_id}`")
+    task = core.task(task_id)
+    typer.secho(
+        f"task {task_id} {task.status.value}" + (f": {task.error}" if task.error else ""),
+        fg=typer.colors.GREEN if task.status is TaskStatus.SUCCEEDED else typer.colors.RED,
+    )
+    return 0 if task.status is TaskStatus.SUCCEEDED else 1
 
 
 def approve_task(

@@ -125,4 +125,4 @@ def attach_github_pipelines(core: Core) -> None:
         return
     forge = GitHubForge(settings, github_client_factory(settings), lambda repo: installation_for(core, repo))
     core.registry.register(TaskType.ISSUE_RESOLUTION, IssueResolution(forge).pipeline())
-    core.registry.register(TaskType.PR_REVIEW, PullRequestReview(forge, core.last_review).pipeline())
+    core.registry.register(TaskType.PR_REVIEW, PullRequestReview(forge, core.history.last_review).pipeline())
