@@ -227,13 +227,16 @@ class PipelineRunner:
     def _remove_earlier_attempts(self, task: Task) -> None:
         """A retry starts only once the sandboxes of the task's earlier attempts (and what still runs in
         them, e.g. after its worker was killed) are gone."""
-        if self.sandboxes is None:
-            return
-        for sandbox_id, owner in self.sandboxes.owned().items():
-            if owner.task_id == task.id and owner.attempt != task.attempt:
-                log.warning("task %s: removing sandbox %s left by attempt %d", task.id, sandbox_id, owner.attempt)
-                with contextlib.suppress(NotFoundError):
-                    self.sandboxes.destroy(sandbox_id)
+        if self.sandboxes is None or task.attempt <= 1:
+            return  # a first attempt has no earlier one (and a task that needs no sandbox never waits on Docker)
+        try:
+            for sandbox_id, owner in self.sandboxes.owned().items():
+                if owner.task_id == task.id and owner.attempt != task.attempt:
+                    log.warning("task %s: removing sandbox %s left by attempt %d", task.id, sandbox_id, owner.attempt)
+                    with contextlib.suppress(NotFoundError):
+                        self.sandboxes.destroy(sandbox_id)
+        except Exception as exc:  # Docker away for a moment: the sweep removes them later
+            log.warning("task %s: could not look for its earlier attempts' sandboxes: %s", task.id, exc)
 
     def _resume_point(self, task: Task, names: list[str], ctx: StageContext) -> int:
         """After an approved gate, a run resumes behind it with what the run before it found."""

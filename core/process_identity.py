@@ -1,6 +1,6 @@
 """Which process holds a lease, and whether that process is known to be dead.
 
-A worker's ID names its host, its process ID and its PID namespace (`host:pid:ns`). While it runs,
+A worker's ID names its host, its process ID and a nonce of its own (`host:pid:nonce`). While it runs,
 the process holds an exclusive `flock` on `<data dir>/workers/<its ID>.lock`. The kernel drops that
 lock when the process ends, however it ends (`kill -9`, a crash, its container stopped), so another
 process sharing the data directory (the same host, or a restarted container on the same volume) can
@@ -16,25 +16,26 @@ import fcntl
 import functools
 import os
 import re
+import secrets
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import ClassVar
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+STALE_SECONDS = 24 * 3600.0
 
 
 @functools.cache
-def _pid_namespace() -> str:
-    try:
-        return str(os.stat("/proc/self/ns/pid").st_ino)
-    except OSError:
-        return "0"
+def _nonce() -> str:
+    return secrets.token_hex(4)
 
 
 def process_identity() -> str:
-    """This process: `host:pid:ns` (the host name, the PID, the PID namespace's inode)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_pid_namespace()}"
+    """This process: `host:pid:nonce`. The nonce (random, once per process) keeps a restarted container's
+    worker, with its predecessor's host name and PID, from taking that predecessor's identity."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_nonce()}"
 
 
 class ProcessLiveness:
@@ -60,6 +61,7 @@ class ProcessLiveness:
                 self._held[path] = (fd, holders + 1)
                 return
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._prune()
             fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # our own ID: nobody else can hold it
             self._held[path] = (fd, 1)
@@ -91,12 +93,28 @@ class ProcessLiveness:
         except OSError:
             return False  # no lock file: a process elsewhere (or not one of ours): the lease decides
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             return False  # held: alive
         else:
-            with contextlib.suppress(OSError):
-                path.unlink()  # the dead process's file: no longer needed
-            return True
+            return True  # the file stays: each of the dead process's tasks is recognised (old files are pruned)
         finally:
             os.close(fd)
+
+    def _prune(self) -> None:
+        """Forget lock files of processes that ended over a day ago (no lease of theirs can still matter)."""
+        cutoff = time.time() - STALE_SECONDS
+        for path in self.directory.glob("*.lock"):
+            try:
+                if path.stat().st_mtime > cutoff or path in self._held:
+                    continue
+                fd = os.open(path, os.O_RDWR)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                path.unlink()
+            except OSError:
+                pass  # held: its process lives
+            finally:
+                os.close(fd)

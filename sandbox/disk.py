@@ -21,6 +21,8 @@ import os
 import shutil
 import socket
 import subprocess
+import time
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -33,6 +35,8 @@ from sandbox.errors import SandboxError
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIX = ".img"
+CLEANUP_GRACE_SECONDS = 600.0
+"""A filesystem younger than this is left to the process making it (its volume may not exist yet)."""
 _QUOTA_PROBE = "dockhand-quota-probe"
 
 
@@ -68,8 +72,11 @@ class SandboxDisks:
 
     # --- volumes ------------------------------------------------------------------------------
     def create(self, name: str, labels: dict[str, str], size_bytes: int | None) -> None:
-        """A volume, limited to `size_bytes` when given and this machine allows."""
+        """A volume, limited to `size_bytes` when given and this machine allows (`SandboxError` when a
+        volume or filesystem of that name is already there: it is someone else's)."""
         mode = self.support.mode if size_bytes else DiskLimitMode.NONE
+        if self._volume_exists(name):
+            raise SandboxError(f"volume {name} exists already")
         try:
             if mode is DiskLimitMode.ENGINE_QUOTA:
                 self.client.volumes.create(name=name, labels=labels, driver_opts={"size": str(size_bytes)})
@@ -85,6 +92,30 @@ class SandboxDisks:
                 self.client.volumes.create(name=name, labels=labels)
         except docker.errors.APIError as exc:
             raise SandboxError(f"cannot create volume {name}: {exc.explanation or exc}") from None
+
+    def intact(self, name: str) -> bool:
+        """Whether a volume still has the filesystem it was made with: a loop device's number is not its
+        own for ever (after a reboot `/dev/loopN` backs another file, or nothing), so a volume whose
+        device no longer backs its own image must not be mounted."""
+        try:
+            options = self.client.volumes.get(name).attrs.get("Options") or {}
+        except docker.errors.NotFound:
+            return False
+        device = str(options.get("device", ""))
+        if options.get("type") != "ext4" or not device.startswith("/dev/loop") or self.directory is None:
+            return True  # not one of ours: nothing to check
+        backing = Path("/sys/block") / Path(device).name / "loop" / "backing_file"
+        try:
+            return backing.read_text().strip() == str(self._image(name))
+        except OSError:
+            return False
+
+    def _volume_exists(self, name: str) -> bool:
+        try:
+            self.client.volumes.get(name)
+        except docker.errors.NotFound:
+            return False
+        return True
 
     def remove(self, name: str) -> None:
         """Remove the volume (its container must be gone) and the filesystem behind it."""
@@ -105,7 +136,11 @@ class SandboxDisks:
         released = []
         for image in self.directory.glob(f"*{IMAGE_SUFFIX}"):
             name = image.name.removesuffix(IMAGE_SUFFIX)
-            if name not in existing:
+            try:
+                young = time.time() - image.stat().st_mtime < CLEANUP_GRACE_SECONDS
+            except OSError:
+                continue
+            if name not in existing and not young:  # a young one may be another process's, volume on its way
                 self._release(name)
                 released.append(name)
         return released
@@ -119,9 +154,13 @@ class SandboxDisks:
         assert self.directory is not None
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         image = self._image(name)
-        with open(os.open(image, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), "wb") as handle:
-            handle.truncate(size_bytes)  # sparse: the host's disk gives only what is written
         try:
+            fd = os.open(image, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)  # never over a live filesystem
+        except FileExistsError:
+            raise SandboxError(f"the filesystem of volume {name} exists already") from None
+        try:
+            with open(fd, "wb") as handle:
+                handle.truncate(size_bytes)  # sparse: the host's disk gives only what is written
             _run(
                 "mkfs.ext4",
                 "-q",
@@ -137,6 +176,9 @@ class SandboxDisks:
             # Its root-owned lost+found would be in the workspace (and in the way of emptying it).
             _run("debugfs", "-w", "-R", "rmdir lost+found", str(image))
             return _run("losetup", "--find", "--show", str(image)).strip()
+        except OSError as exc:
+            image.unlink(missing_ok=True)
+            raise SandboxError(f"cannot make the filesystem of volume {name}: {exc}") from None
         except BaseException:
             image.unlink(missing_ok=True)
             raise
@@ -158,13 +200,14 @@ class SandboxDisks:
     def _probe(self) -> DiskLimitSupport:
         if self.directory is None:
             return DiskLimitSupport(DiskLimitMode.NONE, "no directory for sandbox disks was given")
+        probe = f"{_QUOTA_PROBE}-{uuid.uuid4().hex[:12]}"  # its own: create() returns an existing one unchecked
         try:
-            self.client.volumes.create(name=_QUOTA_PROBE, driver_opts={"size": "16m"})
+            self.client.volumes.create(name=probe, driver_opts={"size": "16m"})
         except docker.errors.APIError:
             pass  # "quota size requested but no quota support": not XFS with project quotas
         else:
             with contextlib.suppress(docker.errors.APIError):
-                self.client.volumes.get(_QUOTA_PROBE).remove(force=True)
+                self.client.volumes.get(probe).remove(force=True)
             return DiskLimitSupport(DiskLimitMode.ENGINE_QUOTA)
         reason = self._why_no_loop_filesystem()
         if reason:

@@ -36,8 +36,8 @@ KILL_ALL = "i=0; while [ $i -lt 40 ] && kill -KILL -1 2>/dev/null; do i=$((i+1))
 # when nobody watches any more (the worker was killed). `timeout` signals the command's process group,
 # then kills it; an image without `timeout` runs the command unbounded (the host's timer still holds).
 IN_SANDBOX_GRACE_SECONDS = 5
-_BOUNDED = (
-    'if command -v timeout >/dev/null 2>&1; then exec timeout -k 5 "$0" /bin/sh -c "$1"; fi; exec /bin/sh -c "$1"'
+_BOUNDED = (  # `timeout -k` is probed, not assumed: an old busybox's timeout has no -k
+    'if timeout -k 1 5 true >/dev/null 2>&1; then exec timeout -k 5 "$0" /bin/sh -c "$1"; fi; exec /bin/sh -c "$1"'
 )
 WRITABLE_PLACES = ("/workspace", "/home/sandbox", "/tmp")
 SANDBOX_UID = 10001  # not a user on the host (uid 1000 often is)
@@ -304,6 +304,8 @@ class LiveSandbox:
 
 def bounded_command(request: ExecRequest) -> list[str]:
     """The exec argv: the command in `sh -c`, under its own deadline inside the sandbox."""
+    if not math.isfinite(request.timeout_seconds):
+        return ["/bin/sh", "-c", request.command]  # no deadline asked for
     seconds = math.ceil(request.timeout_seconds) + IN_SANDBOX_GRACE_SECONDS
     return ["/bin/sh", "-c", _BOUNDED, str(seconds), request.command]
 

@@ -159,6 +159,10 @@ class SandboxManager:
         policy = policy or self.policy
         with self._lock:
             container = self._find(sandbox_id)
+            if container is not None and container.status != "running" and not self._disks_intact(container):
+                log.warning("sandbox %s: its disk is not the one it was made with (a reboot?): made afresh", sandbox_id)
+                self._remove(container)
+                container = None
             fresh = container is None
             if container is None:
                 container = self._create(sandbox_id, policy, owner)
@@ -224,8 +228,11 @@ class SandboxManager:
     def owned(self) -> dict[str, SandboxOwner]:
         """This instance's sandboxes made for a task attempt, by sandbox ID."""
         found = {}
-        for container in self._containers():
-            labels = container.labels
+        listed = self.client.containers.list(  # sparse: the labels are all it needs, no inspection per container
+            all=True, sparse=True, filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.instance}"]}
+        )
+        for container in listed:
+            labels = container.attrs.get("Labels") or {}
             task_id, attempt = labels.get(LABEL_TASK), labels.get(LABEL_ATTEMPT, "")
             if task_id and attempt.isdigit():
                 found[labels.get(LABEL_ID, "")] = SandboxOwner(task_id, int(attempt))
@@ -256,11 +263,14 @@ class SandboxManager:
         labels = {LABEL_MANAGED: "true", LABEL_ID: sandbox_id, LABEL_INSTANCE: self.instance}
         if owner is not None:
             labels.update({LABEL_TASK: owner.task_id, LABEL_ATTEMPT: str(owner.attempt)})
+        made: builtins.list[str] = []  # only what this call made is removed if it fails
         try:
             # Volumes, not tmpfs: Docker's archive API (files in, caches out) can read and write them.
             disk = size_in_bytes(policy.disk) or None
-            self.disks.create(volume, labels, disk)
-            self.disks.create(home, labels, disk)
+            for name_ in (volume, home):
+                self.disks.remove(name_)  # a crash's leftover (no container has it: `_find` found none)
+                self.disks.create(name_, labels, disk)
+                made.append(name_)
             container = self.client.containers.create(
                 image=policy.image,
                 command=["python3", "-c", REAPER],
@@ -285,10 +295,13 @@ class SandboxManager:
                 detach=True,
             )
         except SandboxError:
-            self._remove_volumes([volume, home])
+            self._remove_volumes(made)
+            found = self._find(sandbox_id)  # made meanwhile by another process: reuse it
+            if found is not None:
+                return found
             raise
         except docker.errors.ImageNotFound:
-            self._remove_volumes([volume, home])
+            self._remove_volumes(made)
             raise SandboxError(
                 f"sandbox image {policy.image!r} is not there: run `dockhand image build` or set DOCKHAND_SANDBOX_IMAGE"
             ) from None
@@ -297,7 +310,7 @@ class SandboxManager:
                 found = self._find(sandbox_id)
                 if found is not None:
                     return found
-            self._remove_volumes([volume, home])
+            self._remove_volumes(made)
             raise SandboxError(f"cannot create sandbox {sandbox_id}: {exc.explanation or exc}") from None
         return container
 
@@ -351,6 +364,10 @@ class SandboxManager:
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
         self._remove_volumes(volumes)
+
+    def _disks_intact(self, container: Container) -> bool:
+        volumes = [m["Name"] for m in container.attrs.get("Mounts", []) if m.get("Type") == "volume"]
+        return all(self.disks.intact(name) for name in volumes)
 
     def _remove_volumes(self, names: builtins.list[str]) -> None:
         for name in names:

@@ -158,6 +158,7 @@ def test_a_worker_known_dead_is_recovered_before_its_lease_expires(core: Core) -
     liveness.hold(here)
     try:
         assert liveness.known_dead("gone-host:4242:1/w0")
+        assert liveness.known_dead("gone-host:4242:1/w1"), "each of its tasks is recognised, not only the first"
         assert not liveness.known_dead(here + "/w0"), "this process is alive"
         assert not liveness.known_dead("elsewhere:7:1/w0"), "no lock file here: the lease decides"
         assert not liveness.known_dead(None)

@@ -105,6 +105,11 @@ def test_timeout_kills_the_whole_process_tree(sandbox_manager: SandboxManager) -
     wait_for(lambda: "sleep" not in run(box, "ps -eo comm").stdout, timeout=5, what="no sleep left")
 
 
+def test_a_command_without_a_finite_timeout_runs_unbounded() -> None:
+    assert bounded_command(ExecRequest(command="true", timeout_seconds=float("inf"))) == ["/bin/sh", "-c", "true"]
+    assert bounded_command(ExecRequest(command="true", timeout_seconds=1.2))[3] == "7"
+
+
 def test_a_command_s_deadline_holds_in_the_sandbox_when_nobody_watches(sandbox_manager: SandboxManager) -> None:
     """As after a worker was killed: the exec is started and never looked at again."""
     box = sandbox_manager.get_or_create("unwatched")
@@ -140,6 +145,20 @@ def test_a_sandbox_that_fills_its_disk_limit_stops_there(sandbox_manager: Sandbo
     assert not any(i.exists() for i in images), "the filesystems are gone with the sandbox"
     attached = subprocess.run(["losetup", "--list", "--noheadings", "--output", "BACK-FILE"], capture_output=True)
     assert not any(str(i) in attached.stdout.decode() for i in images), "their loop devices are detached"
+
+
+def test_a_stopped_sandbox_whose_loop_device_moved_is_made_afresh(sandbox_manager: SandboxManager) -> None:
+    """As after a reboot: /dev/loopN no longer backs the sandbox's own filesystem, so it must not be mounted."""
+    box = sandbox_manager.get_or_create("rebooted", sandbox_manager.default_policy().with_overrides(disk="64m"))
+    run(box, "echo mine > /workspace/file")
+    box.container.stop(timeout=0)
+    volume = next(m["Name"] for m in box.container.attrs["Mounts"] if m["Destination"] == "/workspace")
+    device = sandbox_manager.client.volumes.get(volume).attrs["Options"]["device"]
+    subprocess.run(["losetup", "--detach", device], check=True)
+    assert not sandbox_manager.disks.intact(volume)
+    again = sandbox_manager.get_or_create("rebooted", sandbox_manager.default_policy().with_overrides(disk="64m"))
+    assert again.container.id != box.container.id
+    assert run(again, "ls /workspace; df -Pk /workspace | tail -n 1").ok
 
 
 def test_hostile_commands_are_contained(sandbox_manager: SandboxManager) -> None:

@@ -57,3 +57,8 @@ def test_secret_scan_and_diff_coverage_read_the_same_lines() -> None:
     findings = {(f.path, f.line) for f in scan_diff(DIFF)}
     assert ("app.py", 2) in findings and any(line == 11 for _, line in findings)
     assert changed_lines(DIFF) == {"app.py": {2, 3}, "café.py": {10, 11}}
+
+
+def test_a_form_feed_inside_an_added_line_is_no_line_break() -> None:
+    diff = "--- a/x.c\n+++ b/x.c\n@@ -0,0 +1,4 @@\n+a\n+\f\n+b\u2028c\n+d\n"
+    assert changed_lines(diff) == {"x.c": {1, 2, 3, 4}}

@@ -218,8 +218,8 @@ def changed_lines(diff: str) -> dict[str, set[int]]:
     changed: dict[str, set[int]] = defaultdict(set)
     path: str | None = None
     walker = HunkWalker()
-    for line in diff.splitlines():
-        found = walker.feed(line)
+    for line in diff.split("\n"):  # not splitlines(): a form feed or U+2028 inside a line is not a line break
+        found = walker.feed(line.removesuffix("\r"))
         if found is None and line.startswith("+++ "):
             path = diff_path(line[4:].strip(), "b/")
         elif isinstance(found, DiffLine) and found.kind is LineKind.ADDED and path is not None and found.new:
