@@ -252,6 +252,7 @@ def fixed(core: Core, monkeypatch: pytest.MonkeyPatch) -> Core:
     times = (NOW - timedelta(minutes=m) for m in itertools.count(50, -7))
     monkeypatch.setattr("core.queue.new_task_id", lambda: next(ids))
     monkeypatch.setattr("core.queue.utcnow", lambda: next(times))
+    monkeypatch.setattr("core.audit.utcnow", lambda: NOW)
     for command in ("make test", "echo deploy", "pytest -x"):
         submit(core, command=command)
     submit(core, TaskType.TEST_PIPELINE)
@@ -366,3 +367,31 @@ async def test_the_schedules_view_lists_each_with_its_next_run(core: Core) -> No
         assert isinstance(app.screen, SchedulesScreen)
         row = [str(cell) for cell in app.screen.query_one(DataTable).get_row("nightly")]
         assert row == ["nightly", "0 3 * * *", "custom", "-", "yes", "2026-12-07 03:00"]
+
+
+@pytest.fixture
+def audited(fixed: Core) -> Core:
+    from core.audit import AuditAction, AuditOutcome, AuditRecord
+    from core.specs import TaskSubmission
+
+    fixed.audit.record(
+        AuditRecord(actor="alice", source="slack", action=AuditAction.APPROVE, target="0000000000a1",
+                    outcome=AuditOutcome.DONE)
+    )  # fmt: skip
+    fixed.audit.record(
+        AuditRecord(actor="mallory", source="github", action=AuditAction.TRIGGER, target="acme/api#7",
+                    outcome=AuditOutcome.REFUSED, detail="not a collaborator")
+    )  # fmt: skip
+    fixed.schedules.add("nightly", "0 3 * * *", TaskSubmission(type=TaskType.CUSTOM, payload={"command": "make"}))
+    return fixed
+
+
+@pytest.mark.parametrize("key", ["u", "s"], ids=["audit", "schedules"])
+def test_snapshot_audit_and_schedules_screens(audited: Core, snap_compare: Any, key: str) -> None:
+    async def open_screen(pilot: Any) -> None:
+        await pilot.pause()
+        await pilot.press(key)
+        await pilot.pause()
+
+    app = DockhandTui(audited, clock=lambda: NOW, poll_seconds=60, user="t")
+    assert snap_compare(app, terminal_size=(120, 24), run_before=open_screen)
