@@ -8,7 +8,6 @@ persisted by `PipelineRunner`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import time
@@ -22,14 +21,13 @@ from core.errors import (
     ApprovalRequired,
     LeaseLostError,
     NoPipelineError,
-    NotFoundError,
     StageFailedError,
     TaskCancelledError,
 )
 from core.logs import LogSink
 from core.models import Approval, Task
 from core.redaction import Redactor
-from core.sandboxing import SandboxOwner, SandboxProvider
+from core.sandboxing import SandboxOwner, SandboxProvider, remove_owned_sandboxes
 from core.settings import Settings
 from core.specs import Spec, parse_spec
 from core.stages import StageRecorder
@@ -230,11 +228,7 @@ class PipelineRunner:
         if self.sandboxes is None or task.attempt <= 1:
             return  # a first attempt has no earlier one (and a task that needs no sandbox never waits on Docker)
         try:
-            for sandbox_id, owner in self.sandboxes.owned().items():
-                if owner.task_id == task.id and owner.attempt != task.attempt:
-                    log.warning("task %s: removing sandbox %s left by attempt %d", task.id, sandbox_id, owner.attempt)
-                    with contextlib.suppress(NotFoundError):
-                        self.sandboxes.destroy(sandbox_id)
+            remove_owned_sandboxes(self.sandboxes, lambda o: o.task_id == task.id and o.attempt != task.attempt)
         except Exception as exc:  # Docker away for a moment: the sweep removes them later
             log.warning("task %s: could not look for its earlier attempts' sandboxes: %s", task.id, exc)
 

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+from core.errors import NotFoundError
 from core.models import Sandbox
 from core.states import LogStream
+
+log = logging.getLogger(__name__)
 
 OutputSink = Callable[[str, LogStream], None]
 
@@ -204,3 +208,18 @@ def cache_key(repository: str, branch: str, manifests: Mapping[str, bytes], *, k
         digest.update(name.encode() + b"\0" + hashlib.sha256(manifests[name]).digest())
     readable = _UNSAFE_IN_KEY.sub("-", "-".join(filter(None, (kind, repository.replace("/", "-"), branch))))
     return f"{readable.strip('-')[:120]}-{digest.hexdigest()[:24]}"
+
+
+def remove_owned_sandboxes(provider: SandboxProvider, over: Callable[[SandboxOwner], bool]) -> builtins.list[str]:
+    """Remove the sandboxes of the task attempts that `over` says are over (with whatever still runs in them)."""
+    removed = []
+    for sandbox_id, owner in provider.owned().items():
+        if not over(owner):
+            continue
+        log.warning("removing sandbox %s: attempt %d of task %s is over", sandbox_id, owner.attempt, owner.task_id)
+        try:
+            provider.destroy(sandbox_id)
+            removed.append(sandbox_id)
+        except NotFoundError:
+            continue  # removed meanwhile (the attempt's own clean-up)
+    return removed

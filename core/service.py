@@ -33,7 +33,7 @@ from core.pipelines import default_registry
 from core.process_identity import ProcessLiveness
 from core.queue import Claim, QueuePolicy, SubmitResult, TaskFilter, TaskQueue
 from core.redaction import Redactor
-from core.sandboxing import SandboxBackend
+from core.sandboxing import SandboxBackend, SandboxOwner, remove_owned_sandboxes
 from core.scheduler import Scheduler
 from core.schedules import ScheduleBook, submission_for
 from core.settings import Settings
@@ -345,21 +345,15 @@ class Core:
     def remove_abandoned_sandboxes(self) -> list[str]:
         """Remove the sandboxes made for a task attempt that is no longer running."""
         assert self.sandboxes is not None
-        owned = self.sandboxes.owned()  # listed before the tasks are read: a sandbox made after a claim is kept
-        if not owned:
-            return []
-        running = self.queue.running_attempts()
-        removed = []
-        for sandbox_id, owner in owned.items():
-            if running.get(owner.task_id) == owner.attempt:
-                continue
-            log.warning("removing sandbox %s: attempt %d of task %s is over", sandbox_id, owner.attempt, owner.task_id)
-            try:
-                self.sandboxes.destroy(sandbox_id)
-                removed.append(sandbox_id)
-            except NotFoundError:
-                continue  # removed meanwhile (the attempt's own clean-up)
-        return removed
+        running: dict[str, int] | None = None
+
+        def over(owner: SandboxOwner) -> bool:
+            nonlocal running
+            if running is None:  # read after the sandboxes were listed: one made after a claim is kept
+                running = self.queue.running_attempts()
+            return running.get(owner.task_id) != owner.attempt
+
+        return remove_owned_sandboxes(self.sandboxes, over)
 
     # --- sandboxes and caches (filled by the sandbox package) -------------------------------
     def list_sandboxes(self) -> list[Sandbox]:

@@ -228,9 +228,8 @@ class SandboxManager:
     def owned(self) -> dict[str, SandboxOwner]:
         """This instance's sandboxes made for a task attempt, by sandbox ID."""
         found = {}
-        listed = self.client.containers.list(  # sparse: the labels are all it needs, no inspection per container
-            all=True, sparse=True, filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.instance}"]}
-        )
+        # sparse: the labels are all it needs, no inspection per container
+        listed = self.client.containers.list(all=True, sparse=True, filters=self._ours())
         for container in listed:
             labels = container.attrs.get("Labels") or {}
             task_id, attempt = labels.get(LABEL_TASK), labels.get(LABEL_ATTEMPT, "")
@@ -351,13 +350,11 @@ class SandboxManager:
         return matches[0] if matches else None
 
     def _containers(self) -> builtins.list[Container]:
-        return list(
-            self.client.containers.list(
-                all=True,
-                filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.instance}"]},
-                ignore_removed=True,
-            )
-        )
+        return list(self.client.containers.list(all=True, filters=self._ours(), ignore_removed=True))
+
+    def _ours(self) -> dict[str, builtins.list[str]]:
+        """The label filter of this instance's containers."""
+        return {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_INSTANCE}={self.instance}"]}
 
     def _remove(self, container: Container) -> None:
         volumes = [m["Name"] for m in container.attrs.get("Mounts", []) if m.get("Type") == "volume"]

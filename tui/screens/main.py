@@ -217,13 +217,8 @@ class MainScreen(DockhandScreen):
         return True
 
     def _selected_status(self) -> TaskStatus | None:
-        task_id = self._selected()
-        if task_id is None:
-            return None
-        try:
-            return TaskStatus(str(self.query_one(DataTable).get_row(task_id)[_COLUMNS.index("status")]))
-        except (KeyError, ValueError):
-            return None
+        row = self.rows.rows.get(self._selected() or "")
+        return row.status if row is not None else None
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self) -> None:
