@@ -25,11 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._stats import latency_line
 from bot.http.app import create_app
-from core.queue import TaskFilter
 from core.service import Core
 from core.settings import Settings
 from core.states import EventKind, TaskStatus
+from core.store.queue import TaskFilter
 from tests.support.server import serve_in_thread
+from tests.support.store import database, sql_core
 
 TOKEN = "bench-token"
 
@@ -53,7 +54,7 @@ def main() -> None:
             workers=args.workers,
             per_repo_limit=1000,
         )
-        core = Core(settings)
+        core = sql_core(settings)
         app = create_app(core, api_token=TOKEN, lifespan_hooks=(core.start, lambda: None))
         with serve_in_thread(app) as base_url:
             run(core, base_url, args)
@@ -104,7 +105,7 @@ def run(core: Core, base_url: str, args: argparse.Namespace) -> None:
 
     print(
         f"dockhand queue benchmark: {args.tasks} tasks from {args.clients} clients, {args.workers} workers, "
-        f"{core.db.url.get_backend_name()}"
+        f"{database(core).url.get_backend_name()}"
     )
     print(
         f"  burst submitted in {submitted_in:.2f} s ({args.tasks / submitted_in:.0f}/s), "

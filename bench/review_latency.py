@@ -57,16 +57,17 @@ from bot.github.intake import attach_intake
 from bot.github.signature import sign
 from bot.http.app import create_app
 from core.models import Task
-from core.queue import TaskFilter
 from core.review.plan import split_files
 from core.service import Core
 from core.settings import Settings
 from core.states import TaskStatus, TaskType
+from core.store.queue import TaskFilter
 from sandbox.backend import dependency_cache, docker_backend
 from tests.conftest import FIXTURES
 from tests.support.fake_anthropic import Body, FakeAnthropic, Reply, running_fake_anthropic, tool_use
 from tests.support.fake_github import FakeGitHub, running_fake_github
 from tests.support.server import serve_in_thread
+from tests.support.store import sql_core
 
 SECRET = "bench-webhook-secret"
 API_TOKEN = "bench-token"
@@ -506,7 +507,7 @@ def world(tmp: Path, image: str, intake_every: float, timeout: float) -> Iterato
             sandbox_image=image,
         )
         cache = dependency_cache(settings)
-        core = Core(settings, sandboxes=lambda db: docker_backend(settings, db, cache), caches=[cache])
+        core = sql_core(settings, sandboxes=lambda index: docker_backend(settings, index, cache), caches=[cache])
         try:
             attach_github_pipelines(core)
             core.start()

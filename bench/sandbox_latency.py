@@ -23,9 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._stats import latency_line
-from core.db import Database
 from core.sandboxing import ExecRequest, cache_key
 from core.settings import Settings
+from core.store.database import Database
+from core.store.sandboxes import SandboxRecords
 from sandbox.backend import default_policy
 from sandbox.cache import DependencyCache
 from sandbox.disk import SandboxDisks
@@ -44,10 +45,10 @@ def main() -> None:
         db.migrate()
         client = connect_docker()
         unlimited = default_policy(settings).with_overrides(disk="0")
-        manager = SandboxManager(client, db, unlimited, instance=f"bench{uuid.uuid4().hex[:6]}")
+        manager = SandboxManager(client, SandboxRecords(db), unlimited, instance=f"bench{uuid.uuid4().hex[:6]}")
         limited = SandboxManager(
             client,
-            db,
+            SandboxRecords(db),
             default_policy(settings),
             instance=f"bench{uuid.uuid4().hex[:6]}",
             disks=SandboxDisks(client, Path(tmp) / "disks", owner_uid=SANDBOX_UID),

@@ -71,6 +71,7 @@ from core.states import EventKind, TaskStatus, TaskType, TriggerSource
 from tests.conftest import FIXTURES
 from tests.support.fake_slack import FakeSlack, running_fake_slack, signed_headers
 from tests.support.server import serve_in_thread
+from tests.support.store import database, sql_core
 
 SIGNING_SECRET = "bench-slack-signing-secret"
 API_TOKEN = "bench-token"
@@ -141,7 +142,7 @@ def main() -> None:
             slack_default_owner="acme",
             slack_update_seconds=1.0,
         )
-        core = Core(settings)  # no sandbox backend: test pipelines fail fast, custom tasks run on the host
+        core = sql_core(settings)  # no sandbox backend: test pipelines fail fast, custom tasks run on the host
         bot = SlackBot(core, slack_client(settings))
         bot.subscribe()
         feeder = Feeder(core, args.background_tasks, args.task_seconds)
@@ -331,7 +332,7 @@ def wait_until(what: Any, timeout: float, interval: float = 0.05) -> bool:
 
 
 def slack_tasks(core: Core) -> list[Task]:
-    with core.db.read() as session:
+    with database(core).read() as session:
         return list(session.exec(select(Task).where(Task.trigger_source == TriggerSource.SLACK)).all())
 
 
@@ -437,7 +438,7 @@ def run(core: Core, fake: FakeSlack, feeder: Feeder, base_url: str, args: argpar
 
     print(
         f"dockhand Slack acknowledgements: {len(sent)} signed /agent commands from {args.clients} clients "
-        f"(keep-alive) while {args.workers} workers run pipelines; {core.db.url.get_backend_name()}, one process"
+        f"(keep-alive) while {args.workers} workers run pipelines; {database(core).url.get_backend_name()}, one process"
     )
     print(f"  warm-up (first request, Bolt's auth.test): {warm[0].seconds * 1000:.1f} ms")
     print(f"  burst sent in {burst_seconds:.2f} s: {len(sent) / burst_seconds:.0f} requests/s")
@@ -503,7 +504,7 @@ class Window:
 
 
 def window(core: Core, start: datetime, end: datetime) -> Window:
-    with core.db.read() as session:
+    with database(core).read() as session:
         tasks = session.exec(select(Task).where(col(Task.started_at).is_not(None))).all()
     finished: collections.Counter[TaskType] = collections.Counter()
     overlapping: collections.Counter[TaskType] = collections.Counter()

@@ -55,6 +55,7 @@ from core.states import (
     TaskType,
     TriggerSource,
 )
+from tests.support.store import database, sql_core
 
 BATCH = 20_000
 BIG_SHARE = 0.9
@@ -78,7 +79,7 @@ def database_url(data_dir: Path) -> str:
 
 
 def open_core(data_dir: Path) -> Core:
-    return Core(Settings.load(_env_file=None, data_dir=data_dir, database_url=database_url(data_dir)))
+    return sql_core(Settings.load(_env_file=None, data_dir=data_dir, database_url=database_url(data_dir)))
 
 
 def table(model: Any) -> sa.Table:
@@ -173,7 +174,7 @@ def fill(data_dir: Path, n_tasks: int, n_lines: int) -> dict[str, Any]:
     others = [t["id"] for t in tasks if t["id"] != big["id"]] or [big["id"]]
 
     started_at = time.perf_counter()
-    with core.db.write() as session:
+    with database(core).write() as session:
         for chunk in chunks(tasks, BATCH):
             session.execute(sa.insert(table(Task)), chunk)
         for chunk in chunks(stages, BATCH):
@@ -188,14 +189,14 @@ def fill(data_dir: Path, n_tasks: int, n_lines: int) -> dict[str, Any]:
     written = 0
     last_big_line = ""
     for batch in log_batches(big["id"], n_big, others, n_lines - n_big, needle_at, big["started_at"] or now):
-        with core.db.write() as session:
+        with database(core).write() as session:
             session.execute(sa.insert(table(TaskLog)), batch)
         written += len(batch)
         last_big_line = next((r["line"] for r in reversed(batch) if r["task_id"] == big["id"]), last_big_line)
     logs_seconds = time.perf_counter() - started_at
-    with core.db.engine.connect() as conn:  # what `dockhand serve` leaves: the WAL folded into the file
+    with database(core).engine.connect() as conn:  # what `dockhand serve` leaves: the WAL folded into the file
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    core.db.dispose()
+    database(core).dispose()
     newest = max(tasks, key=lambda t: t["created_at"])
     return {
         "tasks": n_tasks,
@@ -418,7 +419,7 @@ def measure(data_dir: Path, expected: dict[str, Any]) -> dict[str, Any]:
             out["search_miss"] = time.perf_counter() - searched
             check(not none, "a search for absent text found lines")
             out["rss_search_kib"] = rss_kib()
-        core.db.dispose()
+        database(core).dispose()
 
     asyncio.run(drive())
     return out
@@ -445,7 +446,7 @@ def change_tasks(core: Core, screen: Any, *, now: datetime) -> tuple[dict[str, s
     tasks = table(Task)
     changed: dict[str, str] = {}
     new = 0
-    with core.db.write() as session:
+    with database(core).write() as session:
         for k, task_id in enumerate(pending):
             at = now + timedelta(milliseconds=k)
             session.execute(

@@ -54,6 +54,7 @@ from tests.conftest import FIXTURES
 from tests.support.fake_github import FakeGitHub, running_fake_github
 from tests.support.processes import until_healthy
 from tests.support.server import serve_in_thread
+from tests.support.store import database, sql_core
 
 SECRET = "bench-webhook-secret"
 API_TOKEN = "bench-token"
@@ -112,7 +113,7 @@ def main() -> None:
             "github_token": GITHUB_TOKEN,
             "github_api_url": github_url,
         }
-        core = Core(Settings.load(**config))
+        core = sql_core(Settings.load(**config))
         try:
             with serving(core, config, args.in_process) as base_url:
                 failures = run(core, fake, base_url, args)
@@ -155,7 +156,7 @@ def serve_child(config: dict[str, Any], conn: Any) -> None:
     """Bind as `dockhand serve` does (uvicorn's own host and port), then tell the parent the port."""
     import uvicorn
 
-    core = Core(Settings.load(**config))
+    core = sql_core(Settings.load(**config))
     app = create_app(core, api_token=API_TOKEN)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on")
@@ -298,7 +299,7 @@ def run(core: Core, fake: FakeGitHub, base_url: str, args: argparse.Namespace) -
     if len(sent) != len(deliveries):
         failures.append(f"{len(sent)} answers for {len(deliveries)} deliveries sent")
 
-    with core.db.read() as session:
+    with database(core).read() as session:
         stored = session.exec(select(WebhookDelivery)).all()
         tasks_before = len(session.exec(select(Task.id)).all())
     if len(stored) != len(unique) or {r.delivery_id for r in stored} != set(unique):
@@ -321,7 +322,7 @@ def run(core: Core, fake: FakeGitHub, base_url: str, args: argparse.Namespace) -
     print(
         f"dockhand webhook burst: {len(deliveries)} signed push deliveries ({len(unique)} unique, "
         f"{redeliveries} redeliveries, {payload_kib:.1f} KiB each) from {args.clients} clients, {connections}; "
-        f"server in {mode}, {core.db.url.get_backend_name()}"
+        f"server in {mode}, {database(core).url.get_backend_name()}"
     )
     print(f"  burst sent in {burst_seconds:.2f} s: {len(sent) / burst_seconds:.0f} deliveries/s")
     print(f"  POST /webhook/github, all      {latency_line([s.seconds for s in sent])}")
@@ -349,7 +350,7 @@ def run(core: Core, fake: FakeGitHub, base_url: str, args: argparse.Namespace) -
 def check_tasks(core: Core, unique: dict[str, Delivery]) -> tuple[str, list[str]]:
     """Exactly one pending test-pipeline task per unique delivery, for its commit, and every delivery finished."""
     failures = []
-    with core.db.read() as session:
+    with database(core).read() as session:
         tasks = session.exec(select(Task)).all()
         rows = session.exec(select(WebhookDelivery)).all()
     expected = {f"github:{HOOK_ID}:{delivery_id}": d for delivery_id, d in unique.items()}

@@ -1,4 +1,5 @@
-"""Task events: stored in the same transaction as the change they describe, then published.
+"""Task events as subscribers receive them, and the bus that fans them out after their transaction commits
+(`core/store/journal.py` stores them).
 
 Subscribers (Slack thread, GitHub comment, TUI, metrics) each get their own bounded queue and
 thread, so a slow subscriber loses its oldest-undelivered events (counted) rather than stalling a
@@ -10,16 +11,12 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from sqlmodel import Session
-
-from core.db import Database
 from core.models import TaskEvent
 from core.states import EventKind, TaskStatus
 
@@ -138,57 +135,3 @@ class EventBus:
             subs, self._subs = self._subs, []
         for sub in subs:
             sub.close()
-
-
-class JournalTransaction:
-    """A write transaction that can also record task events."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self._rows: list[TaskEvent] = []
-
-    def emit(
-        self,
-        task_id: str,
-        kind: EventKind,
-        *,
-        status: TaskStatus | None = None,
-        stage: str | None = None,
-        message: str = "",
-        data: Mapping[str, Any] | None = None,
-    ) -> None:
-        row = TaskEvent(task_id=task_id, kind=kind, status=status, stage=stage, message=message, data=dict(data or {}))
-        self.session.add(row)
-        self._rows.append(row)
-
-    def records(self) -> list[TaskEventRecord]:
-        self.session.flush()
-        return [TaskEventRecord.from_row(row) for row in self._rows]
-
-
-class Journal:
-    """Writes state changes together with their events, and publishes the events after commit."""
-
-    def __init__(self, db: Database, bus: EventBus) -> None:
-        self.db = db
-        self.bus = bus
-
-    @contextmanager
-    def transaction(self) -> Iterator[JournalTransaction]:
-        with self.db.write() as session:
-            txn = JournalTransaction(session)
-            yield txn
-            records = txn.records()
-        self.bus.publish(records)
-
-    def events(self, task_id: str, *, after_id: int = 0, limit: int = 1000) -> list[TaskEventRecord]:
-        from sqlmodel import col, select
-
-        with self.db.read() as session:
-            rows = session.exec(
-                select(TaskEvent)
-                .where(TaskEvent.task_id == task_id, col(TaskEvent.id) > after_id)
-                .order_by(col(TaskEvent.id))
-                .limit(limit)
-            ).all()
-            return [TaskEventRecord.from_row(row) for row in rows]

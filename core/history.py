@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.queue import TaskFilter, TaskQueue
 from core.states import TaskStatus, TaskType
+from core.store.interface import TaskStore
+from core.store.queue import TaskFilter
 
 
 class TaskHistory:
-    def __init__(self, queue: TaskQueue) -> None:
+    def __init__(self, queue: TaskStore) -> None:
         self.queue = queue
 
     def previous_test_result(self, run_key: str) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.cancellation import CancelToken, StopKind
 from core.errors import (
@@ -24,14 +24,16 @@ from core.errors import (
     StageFailedError,
     TaskCancelledError,
 )
-from core.logs import LogSink
 from core.models import Approval, Task
 from core.redaction import Redactor
 from core.sandboxing import SandboxOwner, SandboxProvider, remove_owned_sandboxes
 from core.settings import Settings
 from core.specs import Spec, parse_spec
-from core.stages import StageRecorder
 from core.states import StageStatus, TaskType
+from core.store.logs import LogSink
+
+if TYPE_CHECKING:  # the store's protocols name pipeline types: imported for annotations only
+    from core.store.interface import StageStore
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +147,7 @@ class PipelineRunner:
     def __init__(
         self,
         registry: PipelineRegistry,
-        stages: StageRecorder,
+        stages: StageStore,
         settings: Settings,
         sandboxes: SandboxProvider | None = None,
         previous_result: Callable[[str], dict[str, Any] | None] | None = None,

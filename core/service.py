@@ -17,29 +17,26 @@ from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from core.approvals import ApprovalGates, Decision
-from core.audit import AuditAction, AuditLog, AuditOutcome, AuditRecord
-from core.db import Database
-from core.deliveries import DeliveryLog
 from core.errors import DockhandError, InvalidTransitionError, NotFoundError, RateLimitedError
-from core.events import EventBus, Journal, TaskEventRecord
+from core.events import TaskEventRecord
 from core.history import TaskHistory
-from core.logs import LogLine, TaskLogs
 from core.metrics import Metrics, task_status_gauge
 from core.models import Sandbox, Task, TaskStage, utcnow
-from core.notifications import NotificationBook
 from core.pipeline import PipelineRegistry, PipelineRunner, RunReport
 from core.pipelines import default_registry
 from core.process_identity import ProcessLiveness
-from core.queue import Claim, QueuePolicy, SubmitResult, TaskFilter, TaskQueue
 from core.redaction import Redactor
 from core.sandboxing import SandboxBackend, SandboxOwner, remove_owned_sandboxes
 from core.scheduler import Scheduler
-from core.schedules import ScheduleBook, submission_for
 from core.settings import Settings
 from core.specs import TaskSubmission
-from core.stages import StageRecorder
 from core.states import TaskStatus, TriggerSource
+from core.store.approvals import Decision
+from core.store.audit import AuditAction, AuditOutcome, AuditRecord
+from core.store.interface import SandboxIndex, Store
+from core.store.logs import LogLine
+from core.store.queue import Claim, SubmitResult, TaskFilter
+from core.store.schedules import submission_for
 from core.worker import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -85,41 +82,32 @@ class Core:
     def __init__(
         self,
         settings: Settings,
+        store: Store,
         *,
         registry: PipelineRegistry | None = None,
-        migrate: bool = True,
-        sandboxes: Callable[[Database], SandboxBackend] | None = None,
+        sandboxes: Callable[[SandboxIndex], SandboxBackend] | None = None,
         caches: Sequence[Cache] = (),
     ) -> None:
-        """`sandboxes` builds the sandbox backend on this core's database (the entry point decides which)."""
+        """`store` is opened by the entry point (`core.store.sql.open_sql_store`); `sandboxes` builds the sandbox
+        backend on the store's sandbox index (the entry point decides which backend)."""
         self.settings = settings
-        self.db = Database(settings.effective_database_url)
-        if migrate:
-            self.db.migrate()
-        self.bus = EventBus()
-        self.journal = Journal(self.db, self.bus)
-        self.queue = TaskQueue(
-            self.journal,
-            QueuePolicy(
-                lease_seconds=settings.lease_seconds,
-                per_repo_limit=settings.per_repo_limit,
-                default_max_retries=settings.max_retries,
-                backoff_seconds=settings.retry_backoff_seconds,
-                backoff_max_seconds=settings.retry_backoff_max_seconds,
-                repo_tasks_per_hour=settings.repo_tasks_per_hour,
-                submissions_per_minute=settings.submissions_per_minute,
-            ),
-        )
+        self.store = store
+        self.bus = store.journal.bus
+        self.journal = store.journal
+        self.queue = store.tasks
+        self.logs = store.logs
+        self.stages = store.stages
+        self.schedules = store.schedules
+        self.deliveries = store.deliveries
+        self.notifications = store.notifications
+        self.approvals = store.approvals
+        self.audit = store.audit
+        self.board = store.board
+        self.installations = store.installations
+        self.sandbox_records = store.sandboxes
         self.redactor = Redactor.from_settings(settings)
-        self.logs = TaskLogs(self.db, self.redactor.text)
-        self.stages = StageRecorder(self.journal)
-        self.schedules = ScheduleBook(self.db)
-        self.deliveries = DeliveryLog(self.db)
-        self.notifications = NotificationBook(self.db)
         self.registry = registry or default_registry()
-        self.sandboxes = sandboxes(self.db) if sandboxes is not None else None
-        self.approvals = ApprovalGates(self.journal)
-        self.audit = AuditLog(self.db, self.redactor.text)
+        self.sandboxes = sandboxes(store.sandboxes) if sandboxes is not None else None
         self.history = TaskHistory(self.queue)
         self.runner = PipelineRunner(
             self.registry,
@@ -171,7 +159,11 @@ class Core:
             self.pool.stop(grace_seconds)
             self.pool = None
         self.bus.close()
-        self.db.dispose()
+        self.store.lifecycle.dispose()
+
+    def close(self) -> None:
+        """Let go of the store's connections (a CLI command that ran no workers is done)."""
+        self.store.lifecycle.dispose()
 
     def run_now(self, task_id: str) -> Task:
         """Run one pending task in this thread (the CLI's `dockhand run`), leased and heartbeated like any."""

@@ -253,7 +253,7 @@ class Settings(BaseSettings):
 
     def with_stored_secrets(self) -> Settings:
         """Credentials kept in the database fill what the environment left unset (the environment wins)."""
-        from core.secrets import stored_secrets
+        from core.store.secrets import stored_secrets
 
         key = self.master_key.get_secret_value() if self.master_key else None
         stored = stored_secrets(self.effective_database_url, self.data_dir, key)

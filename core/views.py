@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from core.events import TaskEventRecord
-from core.logs import LogLine
 from core.models import AuditEntry, Sandbox, Schedule, Task, TaskStage
 from core.service import StatusReport, TaskDetail
 from core.states import TaskStatus
+from core.store.logs import LogLine
 
 
 def _time(value: datetime | None) -> str | None:

@@ -10,15 +10,17 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from core.approvals import ApprovalGates
 from core.cancellation import CancelToken, StopKind
 from core.errors import NoPipelineError, ValidationError
-from core.logs import TaskLogs
 from core.pipeline import Outcome, PipelineRunner, RunReport
 from core.process_identity import ProcessLiveness, process_identity
-from core.queue import Claim, TaskQueue
 from core.states import TaskStatus
+from core.store.queue import Claim
+
+if TYPE_CHECKING:  # the store's protocols name pipeline types: imported for annotations only
+    from core.store.interface import ApprovalStore, LogStore, TaskStore
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +38,15 @@ class WorkerPool:
     def __init__(
         self,
         *,
-        queue: TaskQueue,
+        queue: TaskStore,
         runner: PipelineRunner,
-        logs: TaskLogs,
+        logs: LogStore,
         size: int,
         heartbeat_seconds: float,
         poll_seconds: float,
         on_finished: FinishedHook | None = None,
         on_claimed: Callable[[Claim], None] | None = None,
-        approvals: ApprovalGates | None = None,
+        approvals: ApprovalStore | None = None,
         liveness: ProcessLiveness | None = None,
     ) -> None:
         self.queue = queue

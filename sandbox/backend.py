@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.db import Database
 from core.sandboxing import SandboxPolicy
 from core.settings import Settings
+from core.store.interface import SandboxIndex
 from sandbox.cache import DependencyCache
 from sandbox.disk import SandboxDisks
 from sandbox.git import RepoMirrors
@@ -32,12 +32,12 @@ def default_policy(settings: Settings, language: str | None = None) -> SandboxPo
     )
 
 
-def docker_backend(settings: Settings, db: Database, cache: DependencyCache | None = None) -> SandboxManager:
+def docker_backend(settings: Settings, records: SandboxIndex, cache: DependencyCache | None = None) -> SandboxManager:
     """Raises `DockerUnavailableError` when the engine cannot be reached."""
     client = connect_docker()
     return SandboxManager(
         client,
-        db,
+        records,
         default_policy(settings),
         disks=SandboxDisks(client, settings.data_dir / "sandbox-disks", owner_uid=SANDBOX_UID),
         instance=instance_label(settings.effective_database_url),

@@ -20,9 +20,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 from docker.models.networks import Network
-from sqlmodel import col, select
 
-from core.db import Database
 from core.models import Sandbox, utcnow
 from core.sandboxing import (
     LiveSandboxLike,
@@ -33,6 +31,7 @@ from core.sandboxing import (
     size_in_bytes,
 )
 from core.states import SandboxState
+from core.store.interface import SandboxIndex
 from sandbox.cache import DependencyCache
 from sandbox.disk import SandboxDisks
 from sandbox.errors import DockerUnavailableError, SandboxError, SandboxNotFoundError
@@ -87,7 +86,7 @@ class SandboxManager:
     def __init__(
         self,
         client: docker.DockerClient,
-        db: Database,
+        records: SandboxIndex,
         policy: SandboxPolicy,
         *,
         instance: str,
@@ -102,7 +101,7 @@ class SandboxManager:
         self.cache = cache
         self.allow_unisolated_network = allow_unisolated_network
         self.isolation_error: str | None = None
-        self.db = db
+        self.records = records
         self.policy = policy
         self.instance = instance
         self._lock = threading.Lock()
@@ -188,16 +187,16 @@ class SandboxManager:
 
     def destroy(self, sandbox_id: str) -> None:
         container = self._find(sandbox_id)
-        known = self._row(sandbox_id) is not None
+        known = self.records.get(sandbox_id) is not None
         if container is None and not known:
             raise SandboxNotFoundError(f"no sandbox {sandbox_id}")
         if container is not None:
             self._remove(container)
-        self._forget(sandbox_id)
+        self.records.forget(sandbox_id)
 
     def list(self) -> builtins.list[Sandbox]:
         """Sandboxes as Docker sees them, with the store's timestamps."""
-        rows = {row.id: row for row in self._rows()}
+        rows = {row.id: row for row in self.records.all()}
         listed = []
         for container in self._containers():
             sandbox_id = container.labels.get(LABEL_ID, "")
@@ -211,8 +210,7 @@ class SandboxManager:
     def reap_idle(self, ttl_seconds: float) -> builtins.list[str]:
         """Remove sandboxes unused for longer than the TTL."""
         cutoff = utcnow() - timedelta(seconds=ttl_seconds)
-        with self.db.read() as session:
-            idle = session.exec(select(Sandbox.id).where(col(Sandbox.last_used_at) < cutoff)).all()
+        idle = self.records.unused_since(cutoff)
         removed = []
         for sandbox_id in idle:
             container = self._find(sandbox_id)
@@ -239,7 +237,7 @@ class SandboxManager:
 
     def cleanup_orphans(self) -> builtins.list[str]:
         """At start-up: remove this instance's containers the store does not know, and rows without containers."""
-        known = {row.id for row in self._rows()}
+        known = {row.id for row in self.records.all()}
         removed = []
         for name in self.disks.cleanup():
             log.warning("released the disk of sandbox volume %s, which was gone", name)
@@ -252,7 +250,7 @@ class SandboxManager:
                 self._remove(container)
                 removed.append(sandbox_id)
         for sandbox_id in known - live_ids:
-            self._forget(sandbox_id)
+            self.records.forget(sandbox_id)
         return removed
 
     # --- docker details ---------------------------------------------------------------------
@@ -372,33 +370,8 @@ class SandboxManager:
 
     # --- store ------------------------------------------------------------------------------
     def _touch(self, sandbox_id: str, container: Container, state: SandboxState) -> None:
-        now = utcnow()
-        with self.db.write() as session:
-            row = session.get(Sandbox, sandbox_id)
-            if row is None:
-                row = Sandbox(id=sandbox_id, created_at=now)
-            row.container_id = container.id
-            row.image = container.attrs.get("Config", {}).get("Image", "")
-            row.state = state
-            row.last_used_at = now
-            session.add(row)
+        image = container.attrs.get("Config", {}).get("Image", "")
+        self.records.record(sandbox_id, container_id=container.id or "", image=image, state=state)
 
     def touch(self, sandbox_id: str) -> None:
-        with self.db.write() as session:
-            row = session.get(Sandbox, sandbox_id)
-            if row is not None:
-                row.last_used_at = utcnow()
-
-    def _forget(self, sandbox_id: str) -> None:
-        with self.db.write() as session:
-            row = session.get(Sandbox, sandbox_id)
-            if row is not None:
-                session.delete(row)
-
-    def _row(self, sandbox_id: str) -> Sandbox | None:
-        with self.db.read() as session:
-            return session.get(Sandbox, sandbox_id)
-
-    def _rows(self) -> builtins.list[Sandbox]:
-        with self.db.read() as session:
-            return list(session.exec(select(Sandbox)).all())
+        self.records.touch(sandbox_id)

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from core.service import Core
 from core.settings import Settings
+from tests.support.store import sql_core
 
 POSTGRES_URL = os.environ.get("DOCKHAND_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
@@ -97,7 +98,7 @@ def core_factory(settings_factory: Callable[..., Settings]) -> Iterator[Callable
     made: list[Core] = []
 
     def factory(*, registry: Any = None, **overrides: Any) -> Core:
-        core = Core(settings_factory(**overrides), registry=registry)
+        core = sql_core(settings_factory(**overrides), registry=registry)
         made.append(core)
         return core
 
@@ -127,8 +128,9 @@ def sandbox_image() -> str:
 @pytest.fixture
 def sandbox_manager(sandbox_image: str, tmp_path: Path) -> Iterator[Any]:
     """A sandbox manager on a fresh SQLite store, with an instance label of its own; cleans up after itself."""
-    from core.db import Database
     from core.sandboxing import SandboxPolicy
+    from core.store.database import Database
+    from core.store.sandboxes import SandboxRecords
     from sandbox.disk import SandboxDisks
     from sandbox.live import SANDBOX_UID
     from sandbox.manager import SandboxManager, connect_docker
@@ -138,7 +140,7 @@ def sandbox_manager(sandbox_image: str, tmp_path: Path) -> Iterator[Any]:
     client = connect_docker()
     manager = SandboxManager(
         client,
-        db,
+        SandboxRecords(db),
         SandboxPolicy(image=sandbox_image),
         instance=f"test{uuid.uuid4().hex[:8]}",
         disks=SandboxDisks(client, tmp_path / "sandbox-disks", owner_uid=SANDBOX_UID),

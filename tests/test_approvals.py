@@ -15,6 +15,7 @@ from core.pipeline import Pipeline, PipelineRegistry, Stage, StageContext
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import ApprovalStatus, EventKind, StageStatus, TaskStatus, TaskType
+from tests.support.store import database
 
 RAN: list[tuple[str, str, int]] = []
 
@@ -131,7 +132,7 @@ def test_the_stages_show_how_a_waiting_task_ended(core: Core) -> None:
 def test_an_approval_past_its_deadline_is_refused_even_before_the_expiry_job(core_factory: Callable[..., Core]) -> None:
     core = core_factory(registry=gated_registry())
     task_id = parked(core)
-    with core.db.write() as session:
+    with database(core).write() as session:
         (row,) = session.exec(select(Approval).where(Approval.task_id == task_id)).all()
         row.expires_at = utcnow() - timedelta(seconds=1)
         session.add(row)

@@ -15,6 +15,7 @@ from core.states import TaskPriority, TaskStatus, TaskType
 from tests.conftest import make_settings
 from tests.support.cli import Invoke, cli_invoker
 from tests.support.processes import dockhand_env
+from tests.support.store import sql_core
 from tests.support.waiting import wait_for
 
 
@@ -24,7 +25,7 @@ def cli(tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Inv
 
 
 def store(tmp_path: Path, sqlite_url: str) -> Core:
-    return Core(make_settings(tmp_path / "data", sqlite_url))
+    return sql_core(make_settings(tmp_path / "data", sqlite_url))
 
 
 def test_submit_list_show_and_cancel(cli, tmp_path: Path, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]

@@ -33,7 +33,7 @@ def core(core_factory, sandbox_image: str, monkeypatch: pytest.MonkeyPatch):  # 
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     core = core_factory(custom_runner="sandbox", sandbox_image=sandbox_image)
-    core.sandboxes = docker_backend(core.settings, core.db)
+    core.sandboxes = docker_backend(core.settings, core.sandbox_records)
     core.runner.sandboxes = core.sandboxes
     core.start(workers=2)
     return core

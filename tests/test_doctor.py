@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.doctor import Check, CheckState, run_checks
-from core.db import Database
 from core.models import Installation
 from core.settings import Settings
+from core.store.database import Database
 from tests.conftest import make_settings
 from tests.support.cli import cli_invoker
 from tests.support.fake_anthropic import FakeAnthropic, running_fake_anthropic

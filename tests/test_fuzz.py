@@ -30,6 +30,7 @@ from tests.support.fake_github import FakeGitHub, running_fake_github
 from tests.support.fake_slack import running_fake_slack
 from tests.support.fuzz import GITHUB_SECRET, SLACK_SECRET, TOKEN, Fuzzer
 from tests.support.server import serve_in_thread
+from tests.support.store import database
 
 REQUESTS_PER_FAMILY = 500
 
@@ -81,7 +82,7 @@ def test_hostile_requests_to_every_route_never_get_a_5xx(
     # Every stored delivery is handled: ignored or turned into work, never an error.
     while intake.process_pending():
         pass
-    with core.db.read() as session:
+    with database(core).read() as session:
         rows = session.exec(select(WebhookDelivery)).all()
         outcomes = [row.outcome or "" for row in rows if row.event in HANDLED_EVENTS]
     print("delivery outcomes:", Counter(o.split(":")[0] for o in outcomes))

@@ -15,12 +15,13 @@ from bot.github.intake import GitHubIntake, github_client_factory, rules_from
 from bot.github.signature import sign
 from bot.http.app import create_app
 from core.models import Installation, WebhookDelivery
-from core.queue import TaskFilter
 from core.service import Core
 from core.states import TaskType, TriggerSource
+from core.store.queue import TaskFilter
 from tests.conftest import FIXTURES as REPO_FIXTURES
 from tests.support.fake_github import FakeGitHub, running_fake_github
 from tests.support.server import serve_in_thread
+from tests.support.store import database
 
 SECRET = "intake-secret"
 REPO = "Codertocat/Hello-World"
@@ -71,7 +72,7 @@ def test_a_push_to_the_default_branch_queues_a_test_pipeline_once(world) -> None
     assert task.type is TaskType.TEST_PIPELINE and task.repository == REPO and task.payload["ref"] == push["after"]
     assert task.trigger_source is TriggerSource.GITHUB and task.triggered_by == "Codertocat"
     assert intake.process_pending() == 0
-    with core.db.read() as session:
+    with database(core).read() as session:
         row = session.exec(select(WebhookDelivery)).one()
     assert row.processed_at is not None and row.payload is None and row.task_id == task.id
 
@@ -116,7 +117,7 @@ def test_bots_and_unrelated_events_create_nothing(world) -> None:  # type: ignor
     before = len(fake.requests)
     intake.process_pending()
     assert core.tasks(TaskFilter()) == [] and len(fake.requests) == before and fake.comments == {}
-    with core.db.read() as session:
+    with database(core).read() as session:
         outcomes = sorted(r.outcome or "" for r in session.exec(select(WebhookDelivery)).all() if r.outcome)
     assert all(o.startswith("ignored") for o in outcomes) and len(outcomes) == 2, outcomes
 
@@ -137,7 +138,7 @@ def test_signed_deliveries_of_the_wrong_shape_are_ignored_as_malformed(world) ->
     for n, (event, payload) in enumerate(hostile):
         assert deliver(event, payload, f"hostile-{n}").status_code == 202
     intake.process_pending()
-    with core.db.read() as session:
+    with database(core).read() as session:
         rows = session.exec(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()  # type: ignore[arg-type]
         outcomes = [r.outcome or "" for r in rows]
     assert len(outcomes) == len(hostile)
@@ -152,7 +153,7 @@ def test_installations_are_recorded(world) -> None:  # type: ignore[no-untyped-d
     deliver("installation", load("installation", "created.payload.json"), "i-1")
     deliver("installation_repositories", load("installation_repositories", "added.payload.json"), "i-2")
     intake.process_pending()
-    with core.db.read() as session:
+    with database(core).read() as session:
         [row] = session.exec(select(Installation)).all()
     assert row.account == "Codertocat" and row.repositories == ["Codertocat/Hello-World", "Codertocat/Space"]
 
@@ -161,7 +162,7 @@ def test_issue_and_review_triggers_wait_for_their_pipelines(world) -> None:  # t
     core, _, intake, deliver = world
     deliver("pull_request", load("pull_request", "opened.payload.json"), "pr-1")
     intake.process_pending()
-    with core.db.read() as session:
+    with database(core).read() as session:
         [row] = session.exec(select(WebhookDelivery)).all()
     assert row.outcome and "no pipeline is registered for pr-review" in row.outcome
 
@@ -317,7 +318,7 @@ def test_a_repositorys_own_trigger_label(world) -> None:  # type: ignore[no-unty
     fake.files[(REPO, "master", ".dockhand.toml")] = f'[github]\ntrigger_label = "{labeled["label"]["name"]}"\n'
     deliver("issues", labeled, "l-1")
     intake.process_pending()
-    with core.db.read() as session:
+    with database(core).read() as session:
         outcome = session.exec(select(WebhookDelivery.outcome)).one()
     # The label now means "resolve": the task is refused only because no issue pipeline is attached here.
     assert outcome is not None and "no pipeline is registered for issue-resolution" in outcome
@@ -349,7 +350,7 @@ def test_with_a_github_app_test_pipelines_get_a_check_run(core_factory, tmp_path
     fake.add_app(42, public.decode(), installation_id=99)
     with running_fake_github(fake) as (fake, url):
         core = core_factory(github_app_id=42, github_app_private_key_path=tmp_path / "app.pem", github_api_url=url)
-        with core.db.write() as session:
+        with database(core).write() as session:
             session.add(Installation(id=99, account="Codertocat", repositories=[REPO]))
         core.bus.subscribe(CommitStatuses(core, github_client_factory(core.settings)), name="statuses")
         sha = "d" * 40

@@ -16,6 +16,7 @@ from core.models import WebhookDelivery
 from core.service import Core
 from tests.conftest import FIXTURES
 from tests.support.server import serve_in_thread
+from tests.support.store import database
 from tests.support.waiting import wait_for
 
 TOKEN = "test-admin-token-123"
@@ -234,7 +235,7 @@ def test_github_form_encoded_deliveries_are_accepted(client: httpx.Client, core:
     }  # fmt: skip
     answer = client.post("/webhook/github", content=body, headers=headers)
     assert answer.status_code == 202 and answer.json()["status"] == "queued", answer.text
-    with core.db.read() as session:
+    with database(core).read() as session:
         [stored] = session.exec(select(WebhookDelivery).where(WebhookDelivery.delivery_id == "form-1")).all()
     assert stored.payload is not None and stored.payload["action"] == "opened"
     broken = b"payload=%7Bnot-json&payload=again"

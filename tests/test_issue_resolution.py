@@ -14,13 +14,14 @@ import pytest
 
 from bot.github.forge import attach_github_pipelines
 from core.models import utcnow
-from core.queue import TaskFilter
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import ApprovalStatus, EventKind, LogStream, StageStatus, TaskStatus, TaskType, TriggerSource
+from core.store.queue import TaskFilter
 from sandbox.backend import dependency_cache, docker_backend
 from tests.support.fake_anthropic import Fail, FakeAnthropic, Reply, running_fake_anthropic, text, tool_use
 from tests.support.fake_github import FakeGitHub, running_fake_github
+from tests.support.store import sql_core
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -110,7 +111,9 @@ def issue_world(
         chosen |= {k: (v.replace("{model_url}", model_url) if isinstance(v, str) else v) for k, v in settings.items()}
         base = core_factory(**chosen)
         cache = dependency_cache(base.settings)
-        core = Core(base.settings, sandboxes=lambda db: docker_backend(base.settings, db, cache), caches=[cache])
+        core = sql_core(
+            base.settings, sandboxes=lambda index: docker_backend(base.settings, index, cache), caches=[cache]
+        )
         attach_github_pipelines(core)
         try:
             yield World(core=core, github=github, model=model, remote=remote)

@@ -1,5 +1,6 @@
 """The import rules that keep the layout readable: the core depends on no front end and no backend, the
-sandbox package on no front end, and the one vendor SDK the core needs (the model's) is named in one module."""
+sandbox package on no front end, the one vendor SDK the core needs (the model's) is named in one module, and
+only the store package talks to the database."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ FORBIDDEN = {
 }
 # the only module of the core that imports the model's SDK
 MODEL_CLIENT = "core/model_provider.py"
+# where the database may be touched: the store package; besides it only the table definitions and the
+# migrations runner (the migrations themselves are left out of `modules`)
+STORE = "core/store"
+DATABASE_LIBRARIES = {"sqlalchemy", "sqlmodel", "alembic", "psycopg", "psycopg2", "sqlite3"}
+TABLE_DEFINITIONS = {"core/models.py", "core/migrate.py"}
 
 
 def imported_names(path: Path) -> set[str]:
@@ -45,6 +51,17 @@ def test_packages_import_only_what_their_layer_allows(package: str) -> None:
 def test_the_core_names_the_model_sdk_in_one_module() -> None:
     importing = [str(p.relative_to(ROOT)) for p in modules("core") if "anthropic" in imported_names(p)]
     assert importing == [MODEL_CLIENT]
+
+
+def test_no_module_outside_the_store_touches_the_database() -> None:
+    touching = {
+        name: sorted(found)
+        for package in ("core", "bot", "tui", "sandbox")
+        for path in modules(package)
+        if not (name := str(path.relative_to(ROOT))).startswith(STORE + "/") and name not in TABLE_DEFINITIONS
+        if (found := imported_names(path) & DATABASE_LIBRARIES)
+    }
+    assert touching == {}
 
 
 def test_no_product_module_grows_past_450_lines() -> None:

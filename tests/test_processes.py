@@ -12,19 +12,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.queue import TaskFilter
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import EventKind, TaskStatus, TaskType
+from core.store.queue import TaskFilter
 from tests.conftest import make_settings
 from tests.support.processes import dockhand_env, free_port, run_cli, running
+from tests.support.store import sql_core
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
 
 def _core(tmp_path: Path, database_url: str) -> Core:
-    return Core(make_settings(tmp_path / "data", database_url))
+    return sql_core(make_settings(tmp_path / "data", database_url))
 
 
 def test_two_worker_processes_never_run_the_same_task(tmp_path: Path, database_url: str) -> None:

@@ -18,6 +18,7 @@ from core.process_identity import ProcessLiveness, process_identity
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import EventKind, TaskPriority, TaskStatus, TaskType
+from tests.support.store import database
 
 
 def custom(command: str = "true", **fields: object) -> TaskSubmission:
@@ -134,7 +135,7 @@ def test_expired_lease_is_retried_with_backoff_then_failed(core_factory) -> None
     assert not core.queue.finish(first, TaskStatus.SUCCEEDED)
     assert core.queue.heartbeat({task.id: first.token}).lost == {task.id}
 
-    with core.db.write() as session:  # fast-forward the backoff
+    with database(core).write() as session:  # fast-forward the backoff
         row = session.get(Task, task.id)
         assert row is not None
         row.run_after = utcnow()
@@ -206,7 +207,7 @@ def test_every_state_change_is_an_event(core: Core) -> None:
     claim = core.queue.claim("w")
     assert claim is not None
     core.queue.finish(claim, TaskStatus.SUCCEEDED, result={"ok": True})
-    with core.db.read() as session:
+    with database(core).read() as session:
         kinds = [e.kind for e in session.exec(select(TaskEvent).where(TaskEvent.task_id == task.id)).all()]
     assert kinds == [EventKind.CREATED, EventKind.CLAIMED, EventKind.FINISHED]
 

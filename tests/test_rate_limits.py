@@ -10,10 +10,10 @@ import httpx
 
 from bot.http.app import create_app
 from core.errors import RateLimitedError
-from core.queue import TaskFilter
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import TaskType, TriggerSource
+from core.store.queue import TaskFilter
 from tests.support.server import serve_in_thread
 
 SOURCES = (TriggerSource.SLACK, TriggerSource.GITHUB, TriggerSource.API)

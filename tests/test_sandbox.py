@@ -220,14 +220,14 @@ def test_network_is_off_unless_asked_for(sandbox_manager: SandboxManager) -> Non
 def test_idle_sandboxes_and_orphans_are_removed(sandbox_manager: SandboxManager) -> None:
     sandbox_manager.get_or_create("idle")
     sandbox_manager.get_or_create("busy")
-    with sandbox_manager.db.write() as session:
+    with sandbox_manager.records.db.write() as session:
         row = session.get(Sandbox, "idle")
         assert row is not None
         row.last_used_at = utcnow() - timedelta(hours=2)
     assert sandbox_manager.reap_idle(3600) == ["idle"]
     assert [s.id for s in sandbox_manager.list()] == ["busy"]
 
-    with sandbox_manager.db.write() as session:  # the store forgot it: a container left by a crash
+    with sandbox_manager.records.db.write() as session:  # the store forgot it: a container left by a crash
         row = session.get(Sandbox, "busy")
         session.delete(row)
     assert sandbox_manager.cleanup_orphans() == ["busy"]
@@ -274,7 +274,7 @@ def test_a_busy_sandbox_is_not_reaped(sandbox_manager: SandboxManager) -> None:
     thread = threading.Thread(target=lambda: run(box, "sleep 2"))
     thread.start()
     time.sleep(0.5)
-    with sandbox_manager.db.write() as session:
+    with sandbox_manager.records.db.write() as session:
         row = session.get(Sandbox, "busy-long")
         assert row is not None
         row.last_used_at = utcnow() - timedelta(hours=2)

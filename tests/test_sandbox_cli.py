@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import HOST_CA_BUNDLE
 from tests.support.cli import Invoke, cli_invoker
+from tests.support.store import sql_core
 
 pytestmark = pytest.mark.slow
 
@@ -55,13 +56,14 @@ def test_http_routes_use_the_real_backend(core_factory, sandbox_image: str) -> N
     import httpx
 
     from bot.http.app import create_app
-    from core.service import Core
     from sandbox.backend import dependency_cache, docker_backend
     from tests.support.server import serve_in_thread
 
     base = core_factory(sandbox_image=sandbox_image)
-    core = Core(
-        base.settings, sandboxes=lambda db: docker_backend(base.settings, db), caches=[dependency_cache(base.settings)]
+    core = sql_core(
+        base.settings,
+        sandboxes=lambda index: docker_backend(base.settings, index),
+        caches=[dependency_cache(base.settings)],
     )
     try:
         core.sandboxes.get_or_create("via-http")  # type: ignore[union-attr]

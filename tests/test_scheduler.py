@@ -9,11 +9,11 @@ import pytest
 
 from core.errors import ValidationError
 from core.models import utcnow
-from core.queue import TaskFilter
 from core.scheduler import parse_cron
-from core.schedules import submission_for
 from core.specs import TaskSubmission
 from core.states import TaskStatus, TaskType, TriggerSource
+from core.store.queue import TaskFilter
+from core.store.schedules import submission_for
 from tests.support.waiting import wait_for
 
 

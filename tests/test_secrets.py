@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from core.db import Database
 from core.errors import SettingsError
 from core.models import StoredSecret
-from core.secrets import MasterKey, SecretError, SecretName, SecretStore, key_file, load_master_key
+from core.secrets import MasterKey, SecretError, key_file, load_master_key
+from core.states import SecretName
+from core.store.database import Database
+from core.store.secrets import SecretStore
 from tests.conftest import make_settings
 from tests.support.cli import cli_invoker
 

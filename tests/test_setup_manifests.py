@@ -142,8 +142,10 @@ def test_the_github_app_manifest_flow_creates_the_app_and_stores_its_key_sealed(
     import urllib.request
 
     from bot.github.app_flow import ManifestFlow
-    from core.db import Database
-    from core.secrets import SecretName, SecretStore, load_master_key
+    from core.secrets import load_master_key
+    from core.states import SecretName
+    from core.store.database import Database
+    from core.store.secrets import SecretStore
     from tests.support.fake_github import FakeGitHub, running_fake_github
 
     with running_fake_github(FakeGitHub()) as (fake, api):

@@ -11,10 +11,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel, select
 
-from core.db import Database
 from core.migrate import current_revision, head_revision
 from core.models import Task, TaskLog
 from core.states import TaskType
+from core.store.database import Database
 
 
 def test_sqlite_is_tuned_for_concurrent_writers(sqlite_url: str) -> None:
@@ -69,8 +69,8 @@ def test_times_come_back_aware_utc(database_url: str) -> None:
 
 
 def test_old_webhook_deliveries_are_pruned(database_url: str) -> None:
-    from core.deliveries import DeliveryLog
     from core.models import WebhookDelivery, utcnow
+    from core.store.deliveries import DeliveryLog
 
     db = Database(database_url)
     db.migrate()
@@ -89,7 +89,7 @@ def test_the_store_and_its_folder_are_private_to_their_user(tmp_path: Path) -> N
     """Task logs, payloads and the audit trail are in the database: other local users must not read them."""
     import stat
 
-    from core.db import Database
+    from core.store.database import Database
 
     data = tmp_path / "data"
     db = Database(f"sqlite:///{data / 'dockhand.db'}")

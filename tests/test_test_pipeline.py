@@ -15,6 +15,7 @@ from core.service import Core
 from core.specs import TaskSubmission
 from core.states import TaskStatus, TaskType, TriggerSource
 from sandbox.backend import dependency_cache, docker_backend
+from tests.support.store import sql_core
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +33,7 @@ def pipeline_core(core_factory, sandbox_image: str) -> Iterator[Core]:  # type: 
     """A core with the real Docker backend and dependency cache (shared by the per-language pipeline tests)."""
     base = core_factory(sandbox_image=sandbox_image)
     cache = dependency_cache(base.settings)
-    core = Core(base.settings, sandboxes=lambda db: docker_backend(base.settings, db, cache), caches=[cache])
+    core = sql_core(base.settings, sandboxes=lambda index: docker_backend(base.settings, index, cache), caches=[cache])
     yield core
     core.stop()
 

@@ -13,10 +13,10 @@ from textual.widgets import Button, DataTable, Log, RichLog, Select, Static
 from core.errors import ApprovalRequired
 from core.pipeline import Pipeline, PipelineRegistry, Stage, StageContext
 from core.pipelines import custom
-from core.queue import TaskFilter
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import LogStream, TaskStatus, TaskType
+from core.store.queue import TaskFilter
 from tui.app import DockhandTui
 from tui.screens.dialogs import DiffScreen
 from tui.screens.main import MainScreen
@@ -250,9 +250,9 @@ def fixed(core: Core, monkeypatch: pytest.MonkeyPatch) -> Core:
     """Stable IDs and times, so the screens render the same on every run."""
     ids = (f"{n:012x}" for n in itertools.count(0xA1))
     times = (NOW - timedelta(minutes=m) for m in itertools.count(50, -7))
-    monkeypatch.setattr("core.queue.new_task_id", lambda: next(ids))
-    monkeypatch.setattr("core.queue.utcnow", lambda: next(times))
-    monkeypatch.setattr("core.audit.utcnow", lambda: NOW)
+    monkeypatch.setattr("core.store.queue.new_task_id", lambda: next(ids))
+    monkeypatch.setattr("core.store.queue.utcnow", lambda: next(times))
+    monkeypatch.setattr("core.store.audit.utcnow", lambda: NOW)
     for command in ("make test", "echo deploy", "pytest -x"):
         submit(core, command=command)
     submit(core, TaskType.TEST_PIPELINE)
@@ -371,8 +371,8 @@ async def test_the_schedules_view_lists_each_with_its_next_run(core: Core) -> No
 
 @pytest.fixture
 def audited(fixed: Core) -> Core:
-    from core.audit import AuditAction, AuditOutcome, AuditRecord
     from core.specs import TaskSubmission
+    from core.store.audit import AuditAction, AuditOutcome, AuditRecord
 
     fixed.audit.record(
         AuditRecord(actor="alice", source="slack", action=AuditAction.APPROVE, target="0000000000a1",

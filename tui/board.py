@@ -1,7 +1,6 @@
 """What the TUI shows, read from the store without Textual: task rows, header counts, a task's detail.
 
-Reads are incremental: after the first page, only tasks whose `updated_at` moved are fetched again
-(an index serves it), so a history of tens of thousands of tasks costs one small query per poll.
+Reads are incremental (`core/store/board.py`): after the first page, only tasks whose `updated_at` moved.
 """
 
 from __future__ import annotations
@@ -9,18 +8,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlmodel import col, func, select
-
-from core.models import Sandbox, Task, TaskStage, utcnow
+from core.models import Task, utcnow
 from core.service import Core
-from core.states import SandboxState, StageStatus, TaskStatus, TaskType
+from core.states import TaskStatus, TaskType
+from core.store.board import TaskSearch
 
 PAGE = 1000
 OVERLAP = timedelta(seconds=3)
 CHANGES_PAGE = 5000
-_LIVE_STAGE = (StageStatus.RUNNING, StageStatus.WAITING)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,12 +49,7 @@ class Counts:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Filter:
-    statuses: tuple[TaskStatus, ...] = ()
-    types: tuple[TaskType, ...] = ()
-    repository: str = ""
-    search: str = ""
-
+class Filter(TaskSearch):
     def matches(self, row: TaskRow) -> bool:
         if self.statuses and row.status not in self.statuses:
             return False
@@ -67,7 +58,7 @@ class Filter:
         if self.repository and self.repository.lower() not in row.repository.lower():
             return False
         text = self.search.lower()
-        # The same fields, compared the same way, as the store's query in `TaskBoard.load`.
+        # The same fields, compared the same way, as the store's query (`BoardQueries.first_page`).
         return not text or any(text in field.lower() for field in (row.id, row.trigger_ref, row.repository))
 
 
@@ -85,12 +76,9 @@ class TaskBoard:
 
     def load(self, flt: Filter, limit: int = PAGE) -> Board:
         """The newest tasks that match (the first page)."""
-        query = self._filtered(select(Task), flt).order_by(col(Task.created_at).desc(), col(Task.id)).limit(limit)
-        with self.core.db.read() as session:
-            newest = session.exec(select(func.max(Task.updated_at))).one()  # first: nothing after it is missed
-            tasks = list(session.exec(query).all())
-        board = Board(rows={t.id: row for t, row in zip(tasks, self._rows(tasks), strict=True)}, seen_until=newest)
-        return board
+        page = self.core.board.first_page(flt, limit)
+        rows = self._rows(page.tasks)
+        return Board(rows={t.id: row for t, row in zip(page.tasks, rows, strict=True)}, seen_until=page.newest_change)
 
     def changes(self, board: Board, flt: Filter) -> list[TaskRow]:
         """Tasks that changed since the last poll (new ones included), matching or not: the caller places them.
@@ -99,11 +87,7 @@ class TaskBoard:
         transaction commits (and by other hosts' clocks), so a change can land "in the past". Rows seen
         again are harmless: the caller skips what did not change."""
         since = board.seen_until
-        query = select(Task).order_by(col(Task.updated_at)).limit(CHANGES_PAGE)
-        if since is not None:
-            query = query.where(col(Task.updated_at) >= since - OVERLAP)
-        with self.core.db.read() as session:
-            tasks = list(session.exec(query).all())
+        tasks = self.core.board.changed_since(since - OVERLAP if since is not None else None, CHANGES_PAGE)
         if tasks:
             board.seen_until = max([t.updated_at for t in tasks] + ([since] if since else []))
         # Stage changes do not touch the task row: refresh the stage of what is running on screen.
@@ -120,15 +104,8 @@ class TaskBoard:
     def counts(self, now: datetime | None = None) -> Counts:
         now = now or utcnow()
         by_status = self.core.queue.counts_by_status()
-        with self.core.db.read() as session:
-            failed = session.exec(
-                select(func.count()).where(
-                    Task.status == TaskStatus.FAILED, col(Task.finished_at) >= now - timedelta(hours=24)
-                )
-            ).one()
-            sandboxes = session.exec(
-                select(func.count()).where(col(Sandbox.state).in_((SandboxState.RUNNING, SandboxState.CREATING)))
-            ).one()
+        failed = self.core.board.failed_since(now - timedelta(hours=24))
+        sandboxes = self.core.sandbox_records.live_count()
         return Counts(
             running=by_status[TaskStatus.RUNNING],
             queued=by_status[TaskStatus.PENDING],
@@ -138,23 +115,6 @@ class TaskBoard:
         )
 
     # --- internals ------------------------------------------------------------------------------
-    @staticmethod
-    def _filtered(query: Any, flt: Filter) -> Any:
-        if flt.statuses:
-            query = query.where(col(Task.status).in_(flt.statuses))
-        if flt.types:
-            query = query.where(col(Task.type).in_(flt.types))
-        if flt.repository:
-            query = query.where(col(Task.repository).ilike(f"%{_like(flt.repository)}%", escape="\\"))
-        if flt.search:
-            text = f"%{_like(flt.search)}%"
-            query = query.where(
-                col(Task.id).ilike(text, escape="\\")
-                | col(Task.trigger_ref).ilike(text, escape="\\")
-                | col(Task.repository).ilike(text, escape="\\")
-            )
-        return query
-
     def _rows(self, tasks: Sequence[Task]) -> list[TaskRow]:
         stages = self._stages([t.id for t in tasks if t.status in (TaskStatus.RUNNING, TaskStatus.AWAITING_APPROVAL)])
         return [
@@ -175,17 +135,4 @@ class TaskBoard:
         ]
 
     def _stages(self, task_ids: list[str]) -> dict[str, str]:
-        """The stage each of these tasks is in now (running, or waiting at a gate)."""
-        if not task_ids:
-            return {}
-        with self.core.db.read() as session:
-            rows = session.exec(
-                select(TaskStage.task_id, TaskStage.name, TaskStage.attempt)
-                .where(col(TaskStage.task_id).in_(task_ids), col(TaskStage.status).in_(_LIVE_STAGE))
-                .order_by(col(TaskStage.attempt))
-            ).all()
-        return {task_id: name for task_id, name, _ in rows}
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return self.core.board.live_stages(task_ids)

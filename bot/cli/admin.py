@@ -140,9 +140,9 @@ def schedule_remove(name: Annotated[str, typer.Argument()]) -> None:
 def db_upgrade() -> None:
     """Apply pending migrations (serve and every command also do this on start)."""
     core = open_core()
-    from core.migrate import current_revision, head_revision  # alembic: only for this command
+    from core.migrate import head_revision  # alembic: only for this command
 
-    typer.echo(f"database at revision {current_revision(core.db.engine)} (newest: {head_revision()})")
+    typer.echo(f"database at revision {core.store.lifecycle.revision()} (newest: {head_revision()})")
 
 
 def config(as_json: JsonFlag = False) -> None:

@@ -50,22 +50,26 @@ def open_core(settings: Settings | None = None, *, sandboxes: bool = False, requ
     """A core on the configured store, with the dependency cache; with `sandboxes`, backed by Docker."""
     from bot.github.forge import attach_github_pipelines
     from core.service import Core
+    from core.store.sql import open_sql_store
     from sandbox.backend import dependency_cache, docker_backend
     from sandbox.errors import DockerUnavailableError
 
     settings = settings or load_settings()
     caches = [dependency_cache(settings)]
     try:
+        store = open_sql_store(settings)
         if not sandboxes:
-            core = Core(settings, caches=caches)
+            core = Core(settings, store, caches=caches)
         else:
             try:
-                core = Core(settings, sandboxes=lambda db: docker_backend(settings, db, caches[0]), caches=caches)
+                core = Core(
+                    settings, store, sandboxes=lambda index: docker_backend(settings, index, caches[0]), caches=caches
+                )
             except DockerUnavailableError as exc:
                 if require_docker:
                     fail(str(exc))
                 logging.getLogger("dockhand").warning("%s; sandboxed tasks fail until Docker is back", exc)
-                core = Core(settings, caches=caches)
+                core = Core(settings, store, caches=caches)
     except DockhandError as exc:
         fail(str(exc))
     attach_github_pipelines(core)

@@ -107,7 +107,7 @@ def serve(
     app_ = create_app(core, api_token=token, lifespan_hooks=(start, shut_down), slack=slack)
     source = "DOCKHAND_API_TOKEN" if settings.api_token else str(token_path(settings))
     typer.echo(
-        f"dockhand serving on http://{bind_host}:{bind_port} (database {core.db.url.render_as_string()}, "
+        f"dockhand serving on http://{bind_host}:{bind_port} (database {core.store.lifecycle.describe()}, "
         f"API token from {source})",
         err=True,
     )
@@ -186,7 +186,7 @@ def tui(
     try:
         DockhandTui(core, poll_seconds=poll, notice=notice).run()
     finally:
-        core.db.dispose()
+        core.close()
 
 
 def main() -> None:

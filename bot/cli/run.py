@@ -206,7 +206,7 @@ class _Progress(threading.Thread):
         self._done = threading.Event()
 
     def run(self) -> None:
-        from core.logs import LogLine
+        from core.store.logs import LogLine
 
         for item in self.core.follow(self.task_id, done=self._done.is_set, wait=self._done.wait):
             if isinstance(item, LogLine):

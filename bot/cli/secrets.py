@@ -14,8 +14,8 @@ from core.errors import DockhandError
 from core.states import SecretName
 
 if TYPE_CHECKING:
-    from core.secrets import SecretStore
     from core.settings import Settings
+    from core.store.secrets import SecretStore
 
 
 secrets_app = typer.Typer(help="Credentials stored encrypted (AES-256-GCM) in the database.", no_args_is_help=True)
@@ -32,14 +32,13 @@ def _settings() -> Settings:
 
 
 def _store(settings: Settings, *, create_key: bool) -> SecretStore:
-    from core.db import Database
-    from core.secrets import SecretStore, load_master_key
+    from core.secrets import load_master_key
+    from core.store.secrets import open_secret_store
 
     env_key = settings.master_key.get_secret_value() if settings.master_key else None
     try:
-        db = Database(settings.effective_database_url)
-        db.migrate()
-        return SecretStore(db, load_master_key(env_key, settings.data_dir, create=create_key), settings.data_dir)
+        key = load_master_key(env_key, settings.data_dir, create=create_key)
+        return open_secret_store(settings.effective_database_url, key, settings.data_dir)
     except DockhandError as exc:
         fail(str(exc))
 

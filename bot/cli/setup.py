@@ -94,7 +94,7 @@ def _create_github_app(url: str, *, name: str, org: str | None, port: int, web_u
     from bot.cli.secrets import _settings, _store
     from bot.github.app_flow import CreatedApp, ManifestFlow
     from core.errors import DockhandError
-    from core.secrets import SecretName
+    from core.states import SecretName
 
     settings = _settings()
     store = _store(settings, create_key=True)

@@ -40,7 +40,7 @@ def _submit(submission: TaskSubmission, as_json: bool) -> None:
     except DockhandError as exc:
         fail(str(exc))
     finally:
-        core.db.dispose()
+        core.close()
     if as_json:
         print_json({"created": outcome.created, "already_live": outcome.already_live, "task": task_view(outcome.task)})
         return
@@ -227,12 +227,12 @@ def list_tasks(
     as_json: JsonFlag = False,
 ) -> None:
     """List tasks, newest first."""
-    from core.queue import TaskFilter
+    from core.store.queue import TaskFilter
     from core.views import task_view
 
     core = open_core()
     tasks = core.tasks(TaskFilter(statuses=status or (), types=task_type or (), repository=repo, limit=limit))
-    core.db.dispose()
+    core.close()
     if as_json:
         print_json({"tasks": [task_view(t) for t in tasks]})
         return
@@ -263,7 +263,7 @@ def show_task(
     except DockhandError as exc:
         fail(str(exc))
     finally:
-        core.db.dispose()
+        core.close()
     if as_json:
         print_json(detail_view(detail))
         return
@@ -301,7 +301,7 @@ def _print_result(core: Core, task: Task) -> None:
 
 
 def _follow(core: Core, task_id: str) -> int:
-    from core.logs import LogLine
+    from core.store.logs import LogLine
 
     for item in core.follow(task_id, done=lambda: core.task(task_id).status.is_final):
         if isinstance(item, LogLine):
@@ -352,7 +352,7 @@ def _decide(task_id: str, *, approve: bool, reason: str, as_json: bool) -> None:
     except DockhandError as exc:
         fail(str(exc))
     finally:
-        core.db.dispose()
+        core.close()
     if as_json:
         print_json(task_view(task))
     elif approve:
@@ -374,7 +374,7 @@ def cancel_task(
     except DockhandError as exc:
         fail(str(exc))
     finally:
-        core.db.dispose()
+        core.close()
     if as_json:
         print_json(task_view(task))
     elif task.status is TaskStatus.CANCELLED:

@@ -8,11 +8,7 @@ import os
 import stat
 import sys
 from collections.abc import Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from typing import TYPE_CHECKING
 
 from core.settings import Settings
 
@@ -39,51 +35,40 @@ def check_python(settings: Settings) -> Iterator[Check]:
 
 
 def check_database(settings: Settings) -> Iterator[Check]:
-    from core.migrate import current_revision, head_revision
+    from core.migrate import head_revision
+    from core.store.probe import probe_database
 
-    url = make_url(settings.effective_database_url)
-    shown = url.render_as_string(hide_password=True)
-    file = url.database if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") else None
-    if file is not None and not Path(file).exists():
+    probe = probe_database(settings.effective_database_url)
+    if probe.missing_file is not None:
         yield Check(
             "database",
             "reachable",
             CheckState.FAIL,
-            f"no database at {url.database}",
+            f"no database at {probe.missing_file}",
             "run `dockhand db upgrade` (or start `dockhand serve`, which does it)",
         )
         return
-    engine = sa.create_engine(settings.effective_database_url, connect_args=_connect_timeout(url))
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-        yield Check("database", "reachable", CheckState.OK, shown)
-        current, head = current_revision(engine), head_revision()
-    except sa.exc.SQLAlchemyError as exc:
+    if probe.error is not None:
         yield Check(
             "database",
             "reachable",
             CheckState.FAIL,
-            f"{shown}: {short_error(exc)}",
+            f"{probe.shown}: {probe.error}",
             "start the database server, or fix DOCKHAND_DATABASE_URL",
         )
         return
-    finally:
-        engine.dispose()
-    if current == head:
+    yield Check("database", "reachable", CheckState.OK, probe.shown)
+    head = head_revision()
+    if probe.revision == head:
         yield Check("database", "migrations", CheckState.OK, f"at {head}")
     else:
         yield Check(
             "database",
             "migrations",
             CheckState.FAIL,
-            f"at {current or 'none'}, code expects {head}",
+            f"at {probe.revision or 'none'}, code expects {head}",
             "run `dockhand db upgrade` (serve does it on start)",
         )
-
-
-def _connect_timeout(url: sa.URL) -> dict[str, Any]:
-    return {"connect_timeout": 5} if url.get_backend_name() == "postgresql" else {}
 
 
 def check_docker(settings: Settings) -> Iterator[Check]:

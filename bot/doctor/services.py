@@ -8,8 +8,6 @@ import urllib.request
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
 from bot.github.app_manifest import GITHUB_PERMISSIONS
 from bot.slack.manifest import SLACK_SCOPES
 from core.settings import Settings
@@ -115,19 +113,9 @@ def _permissions(installation: int, granted: dict[str, str]) -> Check:
 
 
 def _known_installations(settings: Settings) -> list[int]:
-    from sqlmodel import col, select
+    from core.store.probe import active_installations
 
-    from core.models import Installation
-
-    engine = sa.create_engine(settings.effective_database_url)
-    try:
-        with engine.connect() as connection:
-            found = connection.execute(select(Installation.id).where(col(Installation.active).is_(True)))
-            return [int(installation_id) for (installation_id,) in found]
-    except sa.exc.SQLAlchemyError:
-        return []
-    finally:
-        engine.dispose()
+    return active_installations(settings.effective_database_url)
 
 
 def check_slack(settings: Settings) -> Iterator[Check]:

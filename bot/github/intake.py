@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlmodel import col, select
-
 from bot.github.authorise import may_trigger
 from bot.github.client import GitHubClient
 from bot.github.events import (
@@ -39,15 +37,16 @@ from bot.github.payloads import (
     PushEvent,
     read_payload,
 )
-from core.audit import AuditAction, AuditOutcome, AuditRecord
 from core.errors import DockhandError, RateLimitedError
-from core.models import Installation, Task, WebhookDelivery, utcnow
+from core.models import Task, WebhookDelivery
 from core.repo_config import FILE_NAME as CONFIG_FILE
 from core.repo_config import RepositoryConfig, parse_repository_config
 from core.service import Core
 from core.settings import Settings
 from core.specs import TaskSubmission
 from core.states import TaskStatus, TaskType, TriggerSource
+from core.store.audit import AuditAction, AuditOutcome, AuditRecord
+from core.store.queue import TaskFilter
 
 log = logging.getLogger(__name__)
 
@@ -257,15 +256,14 @@ class GitHubIntake:
         except DockhandError as exc:
             log.warning("could not reply on %s: %s", ref, exc)
 
-    def _tasks_of(self, ref: str, statuses: tuple[TaskStatus, ...]) -> list[str]:
+    def _tasks_of(self, ref: str, *statuses: TaskStatus) -> list[str]:
         """The tasks an issue or PR started that are in one of these states."""
-        with self.core.db.read() as session:
-            found = session.exec(select(Task.id).where(Task.trigger_ref == ref, col(Task.status).in_(statuses))).all()
-        return list(found)
+        found = self.core.tasks(TaskFilter(trigger_ref=ref, statuses=statuses, limit=100))
+        return [task.id for task in found]
 
     def _approve(self, ref: str, who: str) -> tuple[str, str | None]:
         approved = []
-        for task_id in self._tasks_of(ref, (TaskStatus.AWAITING_APPROVAL,)):
+        for task_id in self._tasks_of(ref, TaskStatus.AWAITING_APPROVAL):
             try:
                 self.core.approve(task_id, by=f"{who} (GitHub)", source="github")
                 approved.append(task_id)
@@ -277,7 +275,7 @@ class GitHubIntake:
 
     def _cancel(self, ref: str, who: str) -> list[str]:
         done = []
-        for task_id in self._tasks_of(ref, (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.AWAITING_APPROVAL)):
+        for task_id in self._tasks_of(ref, TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.AWAITING_APPROVAL):
             try:
                 self.core.cancel(task_id, by=who, source="github")
                 done.append(task_id)
@@ -286,18 +284,14 @@ class GitHubIntake:
         return done
 
     def _installation(self, change: InstallationChanged) -> str:
-        with self.core.db.write() as session:
-            row = session.get(Installation, change.installation_id)
-            if row is None:
-                row = Installation(id=change.installation_id, account=change.account)
-            repositories = set(row.repositories or [])
-            if change.action in ("created", "added"):
-                repositories |= set(change.added)
-            repositories -= set(change.removed)
-            row.repositories = sorted(repositories)
-            row.active = change.action not in ("deleted", "suspend")
-            row.updated_at = utcnow()
-            session.add(row)
+        added = change.added if change.action in ("created", "added") else ()
+        self.core.installations.update(
+            change.installation_id,
+            account=change.account,
+            active=change.action not in ("deleted", "suspend"),
+            added=added,
+            removed=change.removed,
+        )
         return f"installation {change.installation_id} {change.action}"
 
 
@@ -334,8 +328,4 @@ def attach_intake(core: Core, every_seconds: float = 1.0) -> GitHubIntake | None
 
 def installation_for(core: Core, repository: str) -> int | None:
     """The App installation that covers a repository, from the installations dockhand has seen."""
-    with core.db.read() as session:
-        for row in session.exec(select(Installation).where(col(Installation.active).is_(True))).all():
-            if repository in (row.repositories or []):
-                return row.id
-    return None
+    return core.installations.covering(repository)

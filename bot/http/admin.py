@@ -14,10 +14,10 @@ from bot.http.auth import require_bearer
 from bot.http.body import json_object, read_body, read_json_object
 from bot.http.errors import ApiError
 from core.errors import ValidationError
-from core.queue import TaskFilter
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import TaskStatus, TaskType, TriggerSource
+from core.store.queue import TaskFilter
 from core.views import audit_view, detail_view, log_view, sandbox_view, status_view, task_view
 
 

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -36,13 +35,7 @@ def create_app(
     webhook_secret = settings.github_webhook_secret.get_secret_value() if settings.github_webhook_secret else None
 
     async def healthz(_request: Request) -> Response:
-        def check() -> None:
-            with core.db.read() as session:
-                session.execute(sa.text("SELECT 1"))
-
-        try:
-            await run_in_threadpool(check)
-        except sa.exc.SQLAlchemyError:
+        if not await run_in_threadpool(core.store.lifecycle.healthy):
             return error_response(503, "database unavailable")
         return JSONResponse({"status": "ok"})
 

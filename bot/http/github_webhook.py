@@ -19,7 +19,7 @@ from bot.github.events import HANDLED_EVENTS
 from bot.github.signature import SignatureError, check_header, verify
 from bot.http.body import parse_json, read_body
 from bot.http.errors import ApiError
-from core.deliveries import DeliveryLog
+from core.store.interface import DeliveryStore
 
 GITHUB_MAX_PAYLOAD_BYTES = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
 LARGE_BODY_BYTES = 1024 * 1024
@@ -28,7 +28,7 @@ LARGE_BODIES_AT_ONCE = 4
 
 class GitHubWebhook:
     def __init__(
-        self, secret: str | None, deliveries: DeliveryLog, on_queued: Callable[[], None] | None = None
+        self, secret: str | None, deliveries: DeliveryStore, on_queued: Callable[[], None] | None = None
     ) -> None:
         self.secret = secret
         self.deliveries = deliveries

@@ -30,15 +30,15 @@ from bot.slack.commands import USAGE, Cancel, Command, CommandError, Help, Resol
 from bot.slack.messages import APPROVE, REJECT, VIEW_DIFF, diff_text, escape, parent_blocks, parent_text
 from bot.slack.payloads import SlackPayloadError, check_shape
 from bot.slack.threads import THREAD, SlackThreads, place
-from core.audit import AuditAction, AuditOutcome, AuditRecord
 from core.errors import DockhandError, InvalidTransitionError, NotFoundError, RateLimitedError
 from core.models import Task
 from core.pipelines.issue_resolution import stored_diff
-from core.queue import TaskFilter
 from core.redaction import Redactor
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import TaskStatus, TaskType, TriggerSource
+from core.store.audit import AuditAction, AuditOutcome, AuditRecord
+from core.store.queue import TaskFilter
 
 log = logging.getLogger(__name__)
 

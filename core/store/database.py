@@ -72,7 +72,7 @@ class Database:
         @sa.event.listens_for(self.engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             if hasattr(dbapi_conn, "adapters"):  # psycopg 3
-                from core.pg_text import register_nul_free_text
+                from core.store.pg_text import register_nul_free_text
 
                 register_nul_free_text(dbapi_conn.adapters)
 
@@ -110,6 +110,25 @@ class Database:
                 finally:
                     conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATE_LOCK_KEY})
                     conn.commit()
+
+    def healthy(self) -> bool:
+        """Whether a query gets an answer now."""
+        try:
+            with self.read() as session:
+                session.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError:
+            return False
+        return True
+
+    def describe(self) -> str:
+        """The URL, with its password hidden."""
+        return self.url.render_as_string(hide_password=True)
+
+    def revision(self) -> str | None:
+        """The migration the schema is at."""
+        from core.migrate import current_revision
+
+        return current_revision(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()

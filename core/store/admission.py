@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session, col, func, select
 
 from core.errors import RateLimitedError
-from core.events import JournalTransaction
 from core.models import Task
 from core.specs import TaskSubmission
 from core.states import TaskStatus, TaskType, TriggerSource
+from core.store.journal import JournalTransaction
 
 if TYPE_CHECKING:
-    from core.queue import QueuePolicy
+    from core.store.queue import QueuePolicy
 
 # Operators (CLI, TUI) and dockhand's own schedules are not rate-limited; people reaching it from outside are.
 LIMITED_SOURCES = (TriggerSource.SLACK, TriggerSource.GITHUB, TriggerSource.API)

@@ -17,13 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, func, select, update
 
-from core.admission import LIMITED_SOURCES, check_rates, live_task, same_work
 from core.errors import InvalidTransitionError, NotFoundError
-from core.events import Journal, JournalTransaction
 from core.models import Task, new_task_id, utcnow
 from core.specs import TaskSubmission
 from core.states import ApprovalStatus, EventKind, StageStatus, TaskStatus, TaskType
-from core.task_rows import close_pending_approvals, close_waiting_stages, compare_and_set, load_task
+from core.store.admission import LIMITED_SOURCES, check_rates, live_task, same_work
+from core.store.journal import Journal, JournalTransaction
+from core.store.task_rows import close_pending_approvals, close_waiting_stages, compare_and_set, load_task
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +79,7 @@ class TaskFilter:
     statuses: Sequence[TaskStatus] = field(default_factory=tuple)
     types: Sequence[TaskType] = field(default_factory=tuple)
     repository: str | None = None
+    trigger_ref: str | None = None
     limit: int = 50
 
 
@@ -362,6 +363,8 @@ class TaskQueue:
             query = query.where(col(Task.type).in_(flt.types))
         if flt.repository:
             query = query.where(Task.repository == flt.repository)
+        if flt.trigger_ref:
+            query = query.where(Task.trigger_ref == flt.trigger_ref)
         query = query.order_by(col(Task.created_at).desc(), col(Task.id)).limit(flt.limit)
         with self.db.read() as session:
             return list(session.exec(query).all())

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlmodel import col, select, update
 
-from core.events import Journal
 from core.models import Task, TaskStage, utcnow
 from core.states import EventKind, StageStatus, TaskStatus
+from core.store.journal import Journal
 
 
 class StageRecorder:

@@ -12,9 +12,9 @@ from typing import Any
 from sqlmodel import col, update
 
 from core.errors import NotFoundError
-from core.events import JournalTransaction
 from core.models import Approval, Task, TaskStage, utcnow
 from core.states import ApprovalStatus, StageStatus, TaskStatus
+from core.store.journal import JournalTransaction
 
 
 def compare_and_set(

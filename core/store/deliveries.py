@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, delete, select, update
 
-from core.db import Database
 from core.models import WebhookDelivery, utcnow
+from core.store.database import Database
 
 # GitHub lets people redeliver a delivery from the last 3 days; keep a margin.
 RETENTION = timedelta(days=7)

@@ -12,8 +12,8 @@ from enum import StrEnum
 
 from sqlmodel import col, select
 
-from core.db import Database
 from core.models import AuditEntry, utcnow
+from core.store.database import Database
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlmodel import select
 
-from core.db import Database
 from core.models import Notification
+from core.store.database import Database
 
 
 class NotificationBook:

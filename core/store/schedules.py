@@ -7,12 +7,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from core.db import Database
 from core.errors import NotFoundError, ValidationError
 from core.models import Schedule
 from core.scheduler import parse_cron
 from core.specs import TaskSubmission
 from core.states import TriggerSource
+from core.store.database import Database
 
 
 class ScheduleBook:

@@ -15,12 +15,12 @@ from typing import Any
 from sqlmodel import col, select
 
 from core.errors import InvalidTransitionError
-from core.events import Journal
 from core.models import Approval, utcnow
 from core.pipeline import ApprovalRequest
-from core.queue import Claim
 from core.states import ApprovalStatus, EventKind, StageStatus, TaskStatus
-from core.task_rows import close_pending_approvals, close_waiting_stages, compare_and_set, load_task
+from core.store.journal import Journal
+from core.store.queue import Claim
+from core.store.task_rows import close_pending_approvals, close_waiting_stages, compare_and_set, load_task
 
 
 @dataclass(frozen=True, kw_only=True)

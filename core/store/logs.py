@@ -11,9 +11,9 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
-from core.db import Database
 from core.models import TaskLog, utcnow
 from core.states import LogStream
+from core.store.database import Database
 
 MAX_LINE_CHARS = 8_000
 

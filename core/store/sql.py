@@ -1,0 +1,58 @@
+"""The store on SQLAlchemy: SQLite (the default, one file) or PostgreSQL, put together from its parts."""
+
+from __future__ import annotations
+
+from core.events import EventBus
+from core.redaction import Redactor
+from core.settings import Settings
+from core.store.approvals import ApprovalGates
+from core.store.audit import AuditLog
+from core.store.board import BoardQueries
+from core.store.database import Database
+from core.store.deliveries import DeliveryLog
+from core.store.installations import Installations
+from core.store.interface import Store
+from core.store.journal import Journal
+from core.store.logs import TaskLogs
+from core.store.notifications import NotificationBook
+from core.store.queue import QueuePolicy, TaskQueue
+from core.store.sandboxes import SandboxRecords
+from core.store.schedules import ScheduleBook
+from core.store.stages import StageRecorder
+
+
+def queue_policy(settings: Settings) -> QueuePolicy:
+    return QueuePolicy(
+        lease_seconds=settings.lease_seconds,
+        per_repo_limit=settings.per_repo_limit,
+        default_max_retries=settings.max_retries,
+        backoff_seconds=settings.retry_backoff_seconds,
+        backoff_max_seconds=settings.retry_backoff_max_seconds,
+        repo_tasks_per_hour=settings.repo_tasks_per_hour,
+        submissions_per_minute=settings.submissions_per_minute,
+    )
+
+
+def open_sql_store(settings: Settings, *, migrate: bool = True, bus: EventBus | None = None) -> Store:
+    """The store at `settings.effective_database_url`, its schema brought to the newest migration first
+    (unless `migrate` is False); log lines and audit entries are redacted with the settings' secrets."""
+    db = Database(settings.effective_database_url)
+    if migrate:
+        db.migrate()
+    journal = Journal(db, bus or EventBus())
+    redact = Redactor.from_settings(settings).text
+    return Store(
+        lifecycle=db,
+        tasks=TaskQueue(journal, queue_policy(settings)),
+        journal=journal,
+        stages=StageRecorder(journal),
+        logs=TaskLogs(db, redact),
+        audit=AuditLog(db, redact),
+        approvals=ApprovalGates(journal),
+        deliveries=DeliveryLog(db),
+        notifications=NotificationBook(db),
+        schedules=ScheduleBook(db),
+        sandboxes=SandboxRecords(db),
+        installations=Installations(db),
+        board=BoardQueries(db),
+    )
