@@ -12,14 +12,16 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from core.errors import DockhandError, InvalidTransitionError, NotFoundError, RateLimitedError
+from core.errors import DockhandError, InvalidTransitionError, NotFoundError
 from core.events import TaskEventRecord
 from core.history import TaskHistory
+from core.intake.authorise import TRUSTED, Authoriser
+from core.intake.chain import Intake
+from core.intake.trigger import Trigger
 from core.metrics import Metrics, task_status_gauge
 from core.models import Sandbox, Task, TaskStage, utcnow
 from core.pipeline import PipelineRegistry, PipelineRunner, RunReport
@@ -109,6 +111,7 @@ class Core:
         self.registry = registry or default_registry()
         self.sandboxes = sandboxes(store.sandboxes) if sandboxes is not None else None
         self.history = TaskHistory(self.queue)
+        self.intake = Intake(self.queue, self.audit, self._enqueue)
         self.runner = PipelineRunner(
             self.registry,
             self.stages,
@@ -192,27 +195,27 @@ class Core:
         self.scheduler.every(name, seconds, fn)
 
     # --- tasks -----------------------------------------------------------------------------
-    def submit(self, submission: TaskSubmission) -> SubmitResult:
-        target = submission.trigger_ref or submission.repository or submission.type.value
-        record = partial(
-            AuditRecord,
-            actor=submission.triggered_by,
-            source=submission.trigger_source.value,
-            action=AuditAction.SUBMIT,
-            target=target,
-        )
+    def submit(self, submission: TaskSubmission, authoriser: Authoriser = TRUSTED) -> SubmitResult:
+        """Start a task through the intake chain (`core/intake/chain.py`); raises what refused it."""
         try:
-            self.registry.get(submission.type)  # refuse what nothing can run, before storing it
-            outcome = self.queue.submit(submission)
-        except RateLimitedError as exc:
-            self.audit.record(record(outcome=AuditOutcome.RATE_LIMITED, detail=str(exc)))
-            raise
+            trigger = Trigger.from_submission(submission)
         except DockhandError as exc:
-            self.audit.record(record(outcome=AuditOutcome.REFUSED, detail=str(exc)))
+            self.intake.refuse(
+                source=submission.trigger_source.value,
+                actor=submission.triggered_by,
+                action=AuditAction.SUBMIT,
+                target=submission.trigger_ref or submission.repository or submission.type.value,
+                reason=str(exc),
+            )
             raise
+        return self.intake.handle(trigger, authoriser).submit_result()
+
+    def _enqueue(self, trigger: Trigger) -> SubmitResult:
+        """The intake's last step: store the task, and wake a worker for it."""
+        self.registry.get(trigger.task_type)  # refuse what nothing can run, before storing it
+        outcome = self.queue.submit(trigger.submission())
         if outcome.created:
-            self.audit.record(record(outcome=AuditOutcome.DONE, detail=submission.type.value, task_id=outcome.task.id))
-            self.metrics.tasks_submitted.labels(submission.type.value, submission.trigger_source.value).inc()
+            self.metrics.tasks_submitted.labels(trigger.task_type.value, trigger.source.value).inc()
             self._wake_at(outcome.task.run_after)
         return outcome
 

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from bot.github.events import Actor
+from core.intake.authorise import Decision
+from core.intake.trigger import Trigger
 
 # author_association is a cheap first filter: only these can have write access at all.
 MAYBE_WRITERS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
-
-
-@dataclass(frozen=True, kw_only=True)
-class Decision:
-    allowed: bool
-    reason: str
 
 
 def may_trigger(actor: Actor, repository: str, permission_of: Callable[[str, str], str]) -> Decision:
@@ -28,3 +23,14 @@ def may_trigger(actor: Actor, repository: str, permission_of: Callable[[str, str
     if permission not in WRITE_PERMISSIONS:
         return Decision(allowed=False, reason=f"@{actor.login} needs write access to {repository} (has {permission})")
     return Decision(allowed=True, reason=f"@{actor.login} has {permission} access")
+
+
+class WritePermission:
+    """The intake's authoriser for work asked for on GitHub by a person (an issue, a mention)."""
+
+    def __init__(self, actor: Actor, permission_of: Callable[[str, str], str]) -> None:
+        self.actor = actor
+        self.permission_of = permission_of
+
+    def decide(self, trigger: Trigger) -> Decision:
+        return may_trigger(self.actor, trigger.repository or "", self.permission_of)

@@ -25,7 +25,11 @@ from bot.github.payloads import (
     User,
     read_payload,
 )
+from core.intake.trigger import Actor as IntakeActor
+from core.intake.trigger import Trigger
 from core.repo_config import RepositoryConfig
+from core.specs import IssueResolutionSpec, PRReviewSpec, Spec, TestPipelineSpec
+from core.states import TriggerSource
 
 
 class Command(StrEnum):
@@ -114,7 +118,9 @@ class Ignored:
     reason: str
 
 
-Trigger = IssueOpened | Mention | PullRequestChanged | Pushed | InstallationChanged | Ignored
+Interpreted = IssueOpened | Mention | PullRequestChanged | Pushed | InstallationChanged | Ignored
+StartsWork = IssueOpened | Mention | PullRequestChanged | Pushed
+STEERING = frozenset({Command.CANCEL, Command.APPROVE})  # commands that act on tasks rather than start one
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,14 +156,14 @@ def depends_on_repository_config(event: EventPayload) -> bool:
     return False
 
 
-def parse_event(name: str, payload: object, rules: TriggerRules) -> Trigger:
+def parse_event(name: str, payload: object, rules: TriggerRules) -> Interpreted:
     """What a delivery means: `PayloadError` when a handled event's payload is malformed."""
     if name not in MODELS:
         return Ignored(reason=f"{name} events are not handled")
     return interpret(read_payload(name, payload), rules)
 
 
-def interpret(event: EventPayload, rules: TriggerRules) -> Trigger:
+def interpret(event: EventPayload, rules: TriggerRules) -> Interpreted:
     if isinstance(event, IssuesEvent):
         return _issues(event, rules)
     if isinstance(event, IssueCommentEvent):
@@ -183,7 +189,7 @@ def _repo(event: IssuesEvent | IssueCommentEvent | PullRequestEvent | PushEvent)
     )
 
 
-def _issues(event: IssuesEvent, rules: TriggerRules) -> Trigger:
+def _issues(event: IssuesEvent, rules: TriggerRules) -> Interpreted:
     issue = event.issue
     labels = tuple(label.name for label in issue.labels or [])
     if event.action == "labeled":
@@ -216,7 +222,7 @@ def mention_pattern(bot_name: str) -> re.Pattern[str]:
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
 
 
-def _issue_comment(event: IssueCommentEvent, rules: TriggerRules) -> Trigger:
+def _issue_comment(event: IssueCommentEvent, rules: TriggerRules) -> Interpreted:
     if event.action != "created":
         return Ignored(reason=f"issue_comment/{event.action} is not handled")
     comment = event.comment
@@ -241,7 +247,7 @@ def _issue_comment(event: IssueCommentEvent, rules: TriggerRules) -> Trigger:
 _PR_ACTIONS = {"opened", "synchronize", "reopened", "ready_for_review"}
 
 
-def _pull_request(event: PullRequestEvent, rules: TriggerRules) -> Trigger:
+def _pull_request(event: PullRequestEvent, rules: TriggerRules) -> Interpreted:
     action, pr = event.action, event.pull_request
     if action not in _PR_ACTIONS:
         return Ignored(reason=f"pull_request/{action} is not handled")
@@ -256,7 +262,7 @@ def _pull_request(event: PullRequestEvent, rules: TriggerRules) -> Trigger:
     )  # fmt: skip
 
 
-def _push(event: PushEvent, rules: TriggerRules) -> Trigger:
+def _push(event: PushEvent, rules: TriggerRules) -> Interpreted:
     if not event.ref.startswith("refs/heads/"):
         return Ignored(reason=f"push to {event.ref} (not a branch)")
     if event.deleted:
@@ -271,7 +277,7 @@ def _push(event: PushEvent, rules: TriggerRules) -> Trigger:
     return Pushed(repo=repo, branch=branch, before=event.before, after=event.after, actor=_actor(event.sender))
 
 
-def _installation(event: InstallationEvent) -> Trigger:
+def _installation(event: InstallationEvent) -> Interpreted:
     added = event.repositories or event.repositories_added or []
     return InstallationChanged(
         installation_id=event.installation.id,
@@ -283,3 +289,23 @@ def _installation(event: InstallationEvent) -> Trigger:
 
 
 HANDLED_EVENTS = frozenset(MODELS)
+
+
+def task_trigger(event: StartsWork, *, dedup_key: str) -> Trigger | None:
+    """The task an event asks for (None: a steering command, which starts none)."""
+    repo, who = event.repo.full_name, IntakeActor(id=event.actor.login, is_bot=event.actor.is_bot)
+    spec: Spec
+    if isinstance(event, Pushed):
+        spec, ref = TestPipelineSpec(ref=event.after), f"{repo}@{event.branch}"
+    elif isinstance(event, PullRequestChanged):
+        spec, ref = PRReviewSpec(pr_number=event.number), f"{repo}#{event.number}"
+    elif isinstance(event, IssueOpened) or event.command in (Command.FIX, Command.RESOLVE):
+        spec, ref = IssueResolutionSpec(issue_number=event.number), f"{repo}#{event.number}"
+    elif event.command is Command.REVIEW:
+        spec, ref = PRReviewSpec(pr_number=event.number), f"{repo}#{event.number}"
+    elif event.command is Command.TEST:
+        git_ref = f"pull/{event.number}/head" if event.on_pull_request else None
+        spec, ref = TestPipelineSpec(ref=git_ref), f"{repo}#{event.number}"
+    else:
+        return None
+    return Trigger(source=TriggerSource.GITHUB, actor=who, spec=spec, repository=repo, ref=ref, dedup_key=dedup_key)

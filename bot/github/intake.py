@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from bot.github.authorise import may_trigger
+from bot.github.authorise import WritePermission, may_trigger
 from bot.github.client import GitHubClient
 from bot.github.events import (
     HANDLED_EVENTS,
+    STEERING,
     Command,
     Ignored,
     InstallationChanged,
@@ -23,10 +24,11 @@ from bot.github.events import (
     Mention,
     PullRequestChanged,
     Pushed,
-    Trigger,
+    StartsWork,
     TriggerRules,
     depends_on_repository_config,
     interpret,
+    task_trigger,
 )
 from bot.github.payloads import (
     EventPayload,
@@ -38,14 +40,16 @@ from bot.github.payloads import (
     read_payload,
 )
 from core.errors import DockhandError, RateLimitedError
+from core.intake.authorise import TRUSTED
+from core.intake.chain import Admission, IntakeOutcome
+from core.intake.trigger import Trigger
 from core.models import Task, WebhookDelivery
 from core.repo_config import FILE_NAME as CONFIG_FILE
 from core.repo_config import RepositoryConfig, parse_repository_config
 from core.service import Core
 from core.settings import Settings
-from core.specs import TaskSubmission
-from core.states import TaskStatus, TaskType, TriggerSource
-from core.store.audit import AuditAction, AuditOutcome, AuditRecord
+from core.states import TaskStatus, TriggerSource
+from core.store.audit import AuditAction
 from core.store.queue import TaskFilter
 
 log = logging.getLogger(__name__)
@@ -119,117 +123,91 @@ class GitHubIntake:
         except PayloadError as exc:
             return f"ignored: {exc}", None
         try:
-            trigger = interpret(event, self.rules_for(event))
+            interpreted = interpret(event, self.rules_for(event))
         except PayloadError as exc:
             return f"ignored: {exc}", None
-        if isinstance(trigger, Ignored):
-            return f"ignored: {trigger.reason}", None
-        if isinstance(trigger, InstallationChanged):
-            return self._installation(trigger), None
-        return self._route(trigger, delivery)
+        if isinstance(interpreted, Ignored):
+            return f"ignored: {interpreted.reason}", None
+        if isinstance(interpreted, InstallationChanged):
+            return self._installation(interpreted), None
+        return self._route(interpreted, delivery)
 
-    def _route(self, trigger: Trigger, delivery: WebhookDelivery) -> tuple[str, str | None]:
-        dedup = f"github:{delivery.hook_id}:{delivery.delivery_id}"
-        repo_info = getattr(trigger, "repo", None)
-        if repo_info is not None and repo_info.installation_id is not None:
+    def _route(self, event: StartsWork, delivery: WebhookDelivery) -> tuple[str, str | None]:
+        if event.repo.installation_id is not None:
             # Later work on this repository (progress comments, pushes) needs to know its installation.
             self._installation(
                 InstallationChanged(
-                    installation_id=repo_info.installation_id,
-                    account=repo_info.full_name.split("/")[0],
+                    installation_id=event.repo.installation_id,
+                    account=event.repo.full_name.split("/")[0],
                     action="added",
-                    added=(repo_info.full_name,),
+                    added=(event.repo.full_name,),
                 )
             )
-        if isinstance(trigger, Pushed):  # pushing already needed write access
-            return self._submit(
-                TaskType.TEST_PIPELINE,
-                trigger.repo.full_name,
-                {"ref": trigger.after},
-                trigger.actor.login,
-                dedup,
-                f"{trigger.repo.full_name}@{trigger.branch}",
-            )
-        if isinstance(trigger, PullRequestChanged):
-            return self._submit(
-                TaskType.PR_REVIEW,
-                trigger.repo.full_name,
-                {"pr_number": trigger.number},
-                trigger.actor.login,
-                dedup,
-                f"{trigger.repo.full_name}#{trigger.number}",
-            )
-        assert isinstance(trigger, IssueOpened | Mention)
-        ref = f"{trigger.repo.full_name}#{trigger.number}"
-        with github_client(self.client_for, trigger.repo.installation_id) as client:
-            decision = may_trigger(trigger.actor, trigger.repo.full_name, client.permission)
-            if not decision.allowed:
-                self.core.audit.record(
-                    AuditRecord(
-                        actor=trigger.actor.login,
-                        source="github",
-                        action=AuditAction.TRIGGER,
-                        target=ref,
-                        outcome=AuditOutcome.REFUSED,
-                        detail=decision.reason,
-                    )
-                )
-                if isinstance(trigger, Mention) and not trigger.actor.is_bot:
-                    client.comment(
-                        trigger.repo.full_name,
-                        trigger.number,
-                        f"Sorry @{trigger.actor.login}, only people with write access to this repository "
-                        f"can ask {self.rules.bot_name} to {trigger.command.value}.",
-                    )
-                return f"refused: {decision.reason}", None
-        if isinstance(trigger, IssueOpened):
-            return self._submit(
-                TaskType.ISSUE_RESOLUTION,
-                trigger.repo.full_name,
-                {"issue_number": trigger.number},
-                trigger.actor.login,
-                dedup,
-                ref,
-            )
-        return self._command(trigger, dedup, ref)
+        ref = f"{event.repo.full_name}#{event.number}" if isinstance(event, IssueOpened | Mention) else ""
+        permission = WritePermission(event.actor, self._permission_of(event.repo.installation_id))
+        if isinstance(event, Mention) and event.command in STEERING:
+            return self._steer(event, ref, permission)
+        trigger = task_trigger(event, dedup_key=f"github:{delivery.hook_id}:{delivery.delivery_id}")
+        assert trigger is not None
+        # Pushing already needed write access; a pull request is reviewed whoever opened it.
+        authoriser = TRUSTED if isinstance(event, Pushed | PullRequestChanged) else permission
+        outcome = self.core.intake.handle(trigger, authoriser)
+        return self._answer(event, trigger, outcome)
 
-    def _command(self, mention: Mention, dedup: str, ref: str) -> tuple[str, str | None]:
-        repo, who = mention.repo.full_name, mention.actor.login
-        if mention.command in (Command.FIX, Command.RESOLVE):
-            return self._submit(TaskType.ISSUE_RESOLUTION, repo, {"issue_number": mention.number}, who, dedup, ref)
-        if mention.command is Command.REVIEW:
-            return self._submit(TaskType.PR_REVIEW, repo, {"pr_number": mention.number}, who, dedup, ref)
-        if mention.command is Command.TEST:
-            git_ref = f"pull/{mention.number}/head" if mention.on_pull_request else None
-            return self._submit(TaskType.TEST_PIPELINE, repo, {"ref": git_ref}, who, dedup, ref)
+    def _answer(self, event: StartsWork, trigger: Trigger, outcome: IntakeOutcome) -> tuple[str, str | None]:
+        """The delivery's recorded outcome, and one reply on the issue or PR when there is news for its author."""
+        task = outcome.task
+        match outcome.admission:
+            case Admission.STARTED | Admission.DUPLICATE:
+                assert task is not None
+                return f"task {task.id} ({trigger.task_type.value})", task.id
+            case Admission.ALREADY_LIVE:
+                assert task is not None
+                self._say_when(trigger.ref or "", self._already_on_it(task))
+                return f"already on it: task {task.id}", task.id
+            case Admission.REFUSED:
+                if isinstance(event, Mention) and not event.actor.is_bot:
+                    self._reply_refused(event)
+                return f"refused: {outcome.reason}", None
+            case Admission.RATE_LIMITED:
+                assert isinstance(outcome.error, RateLimitedError)
+                error = outcome.error
+                self._say_when(trigger.ref or "", f"Not started: {error}. Try again in {error.when()}.")
+                return f"rate-limited: {error} (retry in {error.retry_after_seconds} s)", None
+        return f"not started: {outcome.reason}", None
+
+    def _steer(self, mention: Mention, ref: str, permission: WritePermission) -> tuple[str, str | None]:
+        """`@dockhand cancel` / `approve` on an issue or PR: the tasks it started."""
+        decision = may_trigger(mention.actor, mention.repo.full_name, permission.permission_of)
+        if not decision.allowed:
+            self.core.intake.refuse(
+                source=TriggerSource.GITHUB.value,
+                actor=mention.actor.login,
+                action=AuditAction.TRIGGER,
+                target=ref,
+                reason=decision.reason,
+            )
+            if not mention.actor.is_bot:
+                self._reply_refused(mention)
+            return f"refused: {decision.reason}", None
         if mention.command is Command.CANCEL:
-            cancelled = self._cancel(ref, who)
+            cancelled = self._cancel(ref, mention.actor.login)
             return (f"cancelled {', '.join(cancelled)}" if cancelled else "cancel: nothing running"), None
-        return self._approve(ref, who)
+        return self._approve(ref, mention.actor.login)
 
-    def _submit(
-        self, task_type: TaskType, repository: str, payload: dict[str, object], who: str, dedup: str, ref: str
-    ) -> tuple[str, str | None]:
-        submission = TaskSubmission(
-            type=task_type,
-            repository=repository,
-            payload=payload,
-            trigger_source=TriggerSource.GITHUB,
-            triggered_by=who,
-            trigger_ref=ref,
-            dedup_key=dedup,
+    def _reply_refused(self, mention: Mention) -> None:
+        self._say_when(
+            f"{mention.repo.full_name}#{mention.number}",
+            f"Sorry @{mention.actor.login}, only people with write access to this repository "
+            f"can ask {self.rules.bot_name} to {mention.command.value}.",
         )
-        try:
-            outcome = self.core.submit(submission)
-        except RateLimitedError as exc:
-            self._say_when(ref, f"Not started: {exc}. Try again in {exc.when()}.")
-            return f"rate-limited: {exc} (retry in {exc.retry_after_seconds} s)", None
-        except DockhandError as exc:
-            return f"not started: {exc}", None
-        if outcome.already_live:
-            self._say_when(ref, self._already_on_it(outcome.task))
-            return f"already on it: task {outcome.task.id}", outcome.task.id
-        return f"task {outcome.task.id} ({task_type.value})", outcome.task.id
+
+    def _permission_of(self, installation_id: int | None) -> Callable[[str, str], str]:
+        def permission_of(repository: str, login: str) -> str:
+            with github_client(self.client_for, installation_id) as client:
+                return client.permission(repository, login)
+
+        return permission_of
 
     def _already_on_it(self, task: Task) -> str:
         """A second `@dockhand fix` while the first runs: a link to the first's progress comment."""

@@ -17,9 +17,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
-from bot.slack.commands import Verb
+from bot.slack.commands import VERB_OF_TASK, Verb
+from core.intake.authorise import ALLOWED, Decision, refused
+from core.intake.trigger import Trigger
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,6 @@ ALWAYS_OPEN = frozenset({Verb.HELP, Verb.STATUS})
 GroupMembers = Callable[[str], set[str]]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Decision:
-    allowed: bool
-    reason: str = ""
-
-
 class SlackAccess:
     def __init__(self, settings: Settings, members_of: GroupMembers) -> None:
         self.allowed = tuple(settings.slack_allowed)
@@ -48,25 +43,32 @@ class SlackAccess:
         self._groups: dict[str, tuple[float, set[str]]] = {}
         self._lock = threading.Lock()
 
+    def decide(self, trigger: Trigger) -> Decision:
+        """The intake's authoriser: may this person, in this channel, start this task on this repository?"""
+        decision = self.may_run(VERB_OF_TASK[trigger.task_type], trigger.actor.id, trigger.reply_to or "")
+        if decision.allowed and trigger.repository is not None and not self.repository_allowed(trigger.repository):
+            return refused(f"dockhand is not set up to work on {trigger.repository} from Slack")
+        return decision
+
     def may_run(self, verb: Verb, user: str, channel: str) -> Decision:
         if verb in ALWAYS_OPEN:
-            return Decision(allowed=True)
+            return ALLOWED
         if self.allowed and not self._matches(self.allowed, user, channel):
-            return Decision(allowed=False, reason="you are not on dockhand's list of Slack users")
+            return refused("you are not on dockhand's list of Slack users")
         wanted = self.command_access.get(verb)
         if wanted is not None and not self._matches(wanted, user, channel):
-            return Decision(allowed=False, reason=f"`{verb.value}` is limited to some people or channels")
-        return Decision(allowed=True)
+            return refused(f"`{verb.value}` is limited to some people or channels")
+        return ALLOWED
 
     def may_decide(self, user: str, channel: str, requester: str | None) -> Decision:
         """Approve or reject: a configured approver, or (with none configured) whoever started the task."""
         if self.approvers:
             if self._matches(self.approvers, user, channel):
-                return Decision(allowed=True)
-            return Decision(allowed=False, reason="only dockhand's approvers can decide on a change")
+                return ALLOWED
+            return refused("only dockhand's approvers can decide on a change")
         if requester is not None and user == requester:
-            return Decision(allowed=True)
-        return Decision(allowed=False, reason="only the person who started this task can decide on it")
+            return ALLOWED
+        return refused("only the person who started this task can decide on it")
 
     def repository_allowed(self, repository: str) -> bool:
         return not self.repositories or any(fnmatch.fnmatchcase(repository, p) for p in self.repositories)

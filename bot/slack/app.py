@@ -24,20 +24,33 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bot.http.body import read_body
-from bot.slack.access import Decision, SlackAccess
+from bot.slack.access import SlackAccess
 from bot.slack.client import slack_client
-from bot.slack.commands import USAGE, Cancel, Command, CommandError, Help, Resolve, Review, Status, Test, parse_command
+from bot.slack.commands import (
+    USAGE,
+    Cancel,
+    Command,
+    CommandError,
+    Help,
+    Resolve,
+    Review,
+    Status,
+    Test,
+    parse_command,
+    trigger_of,
+)
 from bot.slack.messages import APPROVE, REJECT, VIEW_DIFF, diff_text, escape, parent_blocks, parent_text
 from bot.slack.payloads import SlackPayloadError, check_shape
 from bot.slack.threads import THREAD, SlackThreads, place
 from core.errors import DockhandError, InvalidTransitionError, NotFoundError, RateLimitedError
+from core.intake.authorise import Decision
+from core.intake.chain import Admission
 from core.models import Task
 from core.pipelines.issue_resolution import stored_diff
 from core.redaction import Redactor
 from core.service import Core
-from core.specs import TaskSubmission
-from core.states import TaskStatus, TaskType, TriggerSource
-from core.store.audit import AuditAction, AuditOutcome, AuditRecord
+from core.states import TaskStatus, TriggerSource
+from core.store.audit import AuditAction
 from core.store.queue import TaskFilter
 
 log = logging.getLogger(__name__)
@@ -164,14 +177,8 @@ class SlackBot:
             ack(response_type="ephemeral", text=USAGE)
             return
         ack()
-        refusal = self._refusal(parsed, who)
-        if refusal is not None:
-            reply: str = refusal
-        elif isinstance(parsed, Status):
-            reply = self._answer(parsed)
-        else:
-            dedup = f"slack:command:{command.get('trigger_id') or command['user_id']}"
-            reply = self._act(parsed, who, dedup=dedup) or STARTED
+        dedup = f"slack:command:{command.get('trigger_id') or command['user_id']}"
+        reply = self._handle(parsed, who, dedup=dedup) or STARTED
         respond(response_type="ephemeral", replace_original=False, text=self.redactor.text(reply))
 
     def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -184,14 +191,7 @@ class SlackBot:
         except CommandError as exc:
             self._tell(who, str(exc))
             return
-        refusal = self._refusal(parsed, who)
-        if refusal is not None:
-            self._tell(who, refusal)
-            return
-        if isinstance(parsed, Help | Status):
-            self._tell(who, self._answer(parsed))
-            return
-        reply = self._act(parsed, who, dedup=f"slack:event:{event_id}")
+        reply = self._handle(parsed, who, dedup=f"slack:event:{event_id}")
         if reply:
             self._tell(who, reply)
 
@@ -219,16 +219,13 @@ class SlackBot:
         task_id = task.id
         if not decision.allowed:
             action_name = AuditAction.APPROVE if action.get("action_id") == APPROVE else AuditAction.REJECT
-            self.core.audit.record(
-                AuditRecord(
-                    actor=who.user,
-                    source="slack",
-                    action=action_name,
-                    target=task_id,
-                    outcome=AuditOutcome.REFUSED,
-                    detail=decision.reason,
-                    task_id=task_id,
-                )
+            self.core.intake.refuse(
+                source=TriggerSource.SLACK.value,
+                actor=who.user,
+                action=action_name,
+                target=task_id,
+                reason=decision.reason,
+                task_id=task_id,
             )
             self._tell(who, f"Sorry, {decision.reason}.")
             return
@@ -264,26 +261,23 @@ class SlackBot:
             log.error("Slack request failed: %s: %s", type(error).__name__, error)
 
     # --- what commands do -----------------------------------------------------------------------
-    def _refusal(self, command: Command, who: Requester) -> str | None:
+    def _handle(self, command: Command, who: Requester, *, dedup: str) -> str | None:
+        """Do what a command asks; what to answer (None: nothing, the task's own message speaks)."""
+        if isinstance(command, Resolve | Review | Test):
+            return self._start(command, who, dedup=dedup)
         decision = self.access.may_run(command.verb, who.user, who.channel)
-        repository = getattr(command, "repository", None)
-        refusal = None
         if not decision.allowed:
-            refusal = f"Sorry, {decision.reason}."
-        elif repository is not None and not self.access.repository_allowed(repository):
-            refusal = f"Sorry, dockhand is not set up to work on {repository} from Slack."
-        if refusal is not None:
-            self.core.audit.record(
-                AuditRecord(
-                    actor=who.user,
-                    source="slack",
-                    action=AuditAction.TRIGGER,
-                    target=f"{command.verb.value} {repository or ''}".strip(),
-                    outcome=AuditOutcome.REFUSED,
-                    detail=refusal,
-                )
+            self.core.intake.refuse(
+                source=TriggerSource.SLACK.value,
+                actor=who.user,
+                action=AuditAction.TRIGGER,
+                target=command.verb.value,
+                reason=decision.reason,
             )
-        return refusal
+            return f"Sorry, {decision.reason}."
+        if isinstance(command, Cancel):
+            return self._cancel(command, who)
+        return self._answer(command)
 
     def _answer(self, command: Help | Status) -> str:
         if isinstance(command, Help):
@@ -307,32 +301,38 @@ class SlackBot:
             return "Nothing is running or waiting."
         return "\n".join(_task_line(task) for task in active)
 
-    def _act(self, command: Command, who: Requester, *, dedup: str) -> str | None:
-        """Start a task (one parent message in the channel), or cancel one; a short reply when there is news."""
-        if isinstance(command, Cancel):
-            try:
-                target = self.core.task(command.task_id)
-            except NotFoundError:
-                return f"There is no task {command.task_id}."
-            if target.repository and not self.access.repository_allowed(target.repository):
-                return f"Sorry, dockhand is not set up to work on {target.repository} from Slack."
-            try:
-                task = self.core.cancel(command.task_id, by=f"Slack {who.user}", source="slack")
-            except DockhandError as exc:
-                return f"Could not cancel {command.task_id}: {exc}"
-            return f"Task {task.id}: {'cancelled' if task.status is TaskStatus.CANCELLED else 'stopping'}."
-        assert isinstance(command, Resolve | Review | Test)
-        submission = _submission(command, who, dedup)
+    def _cancel(self, command: Cancel, who: Requester) -> str:
         try:
-            outcome = self.core.submit(submission)
-        except RateLimitedError as exc:
-            return f"Not started: {exc}. Try again in {exc.when()}."
+            target = self.core.task(command.task_id)
+        except NotFoundError:
+            return f"There is no task {command.task_id}."
+        if target.repository and not self.access.repository_allowed(target.repository):
+            return f"Sorry, dockhand is not set up to work on {target.repository} from Slack."
+        try:
+            task = self.core.cancel(command.task_id, by=f"Slack {who.user}", source="slack")
         except DockhandError as exc:
-            return f"Not started: {exc}"
-        if outcome.already_live:
-            return already_on_it(self.core, outcome.task)
-        if not outcome.created:
-            return None  # a retried request: its task and message exist already
+            return f"Could not cancel {command.task_id}: {exc}"
+        return f"Task {task.id}: {'cancelled' if task.status is TaskStatus.CANCELLED else 'stopping'}."
+
+    def _start(self, command: Resolve | Review | Test, who: Requester, *, dedup: str) -> str | None:
+        """Start a task through the intake, with one parent message in the channel; a short reply when there
+        is news (a refusal, a limit, the live task already doing this)."""
+        trigger = trigger_of(command, user=who.user, channel=who.channel, dedup_key=dedup)
+        outcome = self.core.intake.handle(trigger, self.access)
+        match outcome.admission:
+            case Admission.REFUSED:
+                return f"Sorry, {outcome.reason}."
+            case Admission.RATE_LIMITED:
+                assert isinstance(outcome.error, RateLimitedError)
+                return f"Not started: {outcome.error}. Try again in {outcome.error.when()}."
+            case Admission.NOT_STARTED:
+                return f"Not started: {outcome.reason}"
+            case Admission.ALREADY_LIVE:
+                assert outcome.task is not None
+                return already_on_it(self.core, outcome.task)
+            case Admission.DUPLICATE:
+                return None  # a retried request: its task and message exist already
+        assert outcome.task is not None
         task = outcome.task
         try:
             posted = self.client.chat_postMessage(
@@ -371,28 +371,6 @@ class SlackBot:
             while len(self._seen) > SEEN_EVENTS:
                 self._seen.popitem(last=False)
         return False
-
-
-def _submission(command: Resolve | Review | Test, who: Requester, dedup: str) -> TaskSubmission:
-    payload: dict[str, Any]
-    if isinstance(command, Test):
-        task_type, payload, ref = TaskType.TEST_PIPELINE, {"ref": command.ref}, command.repository
-    else:
-        field = "issue_number" if isinstance(command, Resolve) else "pr_number"
-        task_type = TaskType.ISSUE_RESOLUTION if isinstance(command, Resolve) else TaskType.PR_REVIEW
-        payload = {field: command.number}
-        if command.budget_usd is not None:
-            payload["budget_usd"] = command.budget_usd
-        ref = f"{command.repository}#{command.number}"
-    return TaskSubmission(
-        type=task_type,
-        repository=command.repository,
-        payload=payload,
-        trigger_source=TriggerSource.SLACK,
-        triggered_by=who.user,
-        trigger_ref=ref,
-        dedup_key=dedup,
-    )
 
 
 def _slack_requester(task: Task) -> str | None:

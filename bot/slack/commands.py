@@ -19,7 +19,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from core.errors import DockhandError
+from core.intake.trigger import Actor, Trigger
 from core.repo_ref import RepoRef
+from core.specs import IssueResolutionSpec, PRReviewSpec, Spec, TestPipelineSpec
+from core.states import TaskType, TriggerSource
 
 USAGE = """Usage: `/agent <command>` (or mention me with the same words)
 • `resolve repo#12 [--budget 5]` — fix issue 12 (owner/repo#12 works too)
@@ -98,6 +101,34 @@ class Help:
 
 
 Command = Resolve | Review | Test | Status | Cancel | Help
+StartsWork = Resolve | Review | Test
+VERB_OF_TASK = {
+    TaskType.ISSUE_RESOLUTION: Verb.RESOLVE,
+    TaskType.PR_REVIEW: Verb.REVIEW,
+    TaskType.TEST_PIPELINE: Verb.TEST,
+}
+
+
+def trigger_of(command: StartsWork, *, user: str, channel: str, dedup_key: str) -> Trigger:
+    """The task a command asks for, asked by `user` in `channel` (where the answer goes)."""
+    spec: Spec
+    if isinstance(command, Test):
+        spec, ref = TestPipelineSpec(ref=command.ref), command.repository
+    elif isinstance(command, Resolve):
+        spec = IssueResolutionSpec(issue_number=command.number, budget_usd=command.budget_usd)
+        ref = f"{command.repository}#{command.number}"
+    else:
+        spec = PRReviewSpec(pr_number=command.number, budget_usd=command.budget_usd)
+        ref = f"{command.repository}#{command.number}"
+    return Trigger(
+        source=TriggerSource.SLACK,
+        actor=Actor(id=user),
+        spec=spec,
+        repository=command.repository,
+        ref=ref,
+        dedup_key=dedup_key,
+        reply_to=channel,
+    )
 
 
 def parse_command(text: str, *, default_owner: str | None = None) -> Command:

@@ -355,6 +355,10 @@ class TaskQueue:
                 raise NotFoundError(f"no task {task_id}")
             return task
 
+    def find_by_dedup_key(self, dedup_key: str) -> Task | None:
+        with self.db.read() as session:
+            return session.exec(select(Task).where(Task.dedup_key == dedup_key)).first()
+
     def list(self, flt: TaskFilter) -> list[Task]:
         query = select(Task)
         if flt.statuses:
