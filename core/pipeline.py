@@ -57,6 +57,9 @@ class StageContext:
     """The result of an earlier finished run with this run key, if any (to skip repeating work)."""
     result: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    run: object | None = None
+    """What the stages of this run share in memory (a checkout, a sandbox, parsed reports): made by the first
+    stage that needs it, typed by the pipeline that owns it, never stored."""
     progress: Callable[[str, dict[str, Any]], None] = lambda message, data: None
     """Tell watchers a running figure changed (e.g. the agent's cost so far): an event, stored and published."""
 

@@ -7,6 +7,7 @@ from typing import Any
 from rich.text import Text
 
 from core.models import Task
+from core.results import PRReviewResult, agent_of, result_of
 from core.service import Core
 from core.states import StageStatus, TaskStatus
 
@@ -55,33 +56,31 @@ def diff_line(line: str) -> Text:
 
 def result_text(task: Task) -> Text:
     """The result for people: tests, coverage, the change, the PR, tokens and cost, or the error."""
-    result = task.result or {}
+    result = result_of(task)
     text = Text()
-    tests = result.get("tests") or (result if result.get("projects") else {})
-    for project in tests.get("projects") or []:
-        totals = project.get("totals") or {}
-        cov = project.get("coverage_percent")
+    for project in result.test_projects:
+        totals, cov = project.totals, project.coverage_percent
         text.append(
-            f"tests {project['language']} {project['root']}: {project['status']}, {totals.get('passed', 0)} passed, "
-            f"{totals.get('failed', 0)} failed" + (f", coverage {cov:.1f}%" if cov is not None else "") + "\n"
+            f"tests {project.language} {project.root}: {project.status}, {totals.passed} passed, "
+            f"{totals.failed} failed" + (f", coverage {cov:.1f}%" if cov is not None else "") + "\n"
         )
-    change = result.get("change")
-    if change:
-        text.append(f"change: {change['files']} files, +{change['insertions']} -{change['deletions']}\n")
-    agent = result.get("agent") or (task.metrics or {}).get("agent")
+    if result.change:
+        change = result.change
+        text.append(f"change: {change.files} files, +{change.insertions} -{change.deletions}\n")
+    agent = agent_of(task)
     if agent:
-        usage = agent.get("usage") or {}
+        usage = agent.usage
         text.append(
-            f"agent: {agent.get('turns', 0)} turns, ${agent.get('cost_usd', 0):.4f}; tokens in "
-            f"{usage.get('input_tokens', 0)}, out {usage.get('output_tokens', 0)}, cache read "
-            f"{usage.get('cache_read_input_tokens', 0)}, cache write {usage.get('cache_creation_input_tokens', 0)}\n"
+            f"agent: {agent.turns} turns, ${agent.cost_usd:.4f}; tokens in "
+            f"{usage.input_tokens}, out {usage.output_tokens}, cache read "
+            f"{usage.cache_read_input_tokens}, cache write {usage.cache_creation_input_tokens}\n"
         )
-    pull = result.get("pull_request")
-    if pull:
-        text.append(f"PR: {pull['pull_url']} ({pull['branch']})\n", style="bold green")
-    review = result.get("review")
-    if review:
-        text.append(f"review posted: {review['comments']} line comments, {review['in_body']} in its body\n")
+    if result.pull_request:
+        pull = result.pull_request
+        text.append(f"PR: {pull.pull_url} ({pull.branch})\n", style="bold green")
+    if isinstance(result, PRReviewResult) and result.review:
+        review = result.review
+        text.append(f"review posted: {review.comments} line comments, {review.in_body} in its body\n")
     if task.error and task.status is not TaskStatus.SUCCEEDED:
         text.append(f"error: {task.error[:1000]}\n", style="red")
     return text

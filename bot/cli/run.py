@@ -19,6 +19,7 @@ from core.states import EventKind, LogStream, TaskStatus, TaskType, TriggerSourc
 
 if TYPE_CHECKING:
     from core.models import Task
+    from core.results import TestPipelineResult
     from core.service import Core
 
 
@@ -64,7 +65,10 @@ def run_test(
     except (DockhandError, ValueError) as exc:
         fail(str(exc))
     task = _run_here(core, task_id, err=as_json)
-    result = task.result or {}
+    from core.results import TestPipelineResult, result_of
+
+    result = result_of(task)
+    assert isinstance(result, TestPipelineResult)
     summary = _summary(task_id, task.status, result, task.error)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
@@ -88,13 +92,15 @@ def run_review(
     core = open_core(load_settings(), sandboxes=True, require_docker=True)
     task_id = _submit_here(core, TaskType.PR_REVIEW, repository, number, payload)
     task = _run_here(core, task_id, err=False)
-    result = task.result or {}
+    from core.results import AgentFigures, PRReviewResult, ReviewPosted, result_of
+
+    result = result_of(task)
     if task.status is TaskStatus.SUCCEEDED:
-        review = result.get("review") or {}
-        agent = result.get("agent") or {}
+        review = (result.review if isinstance(result, PRReviewResult) else None) or ReviewPosted()
+        agent = result.agent or AgentFigures()
         typer.secho(
-            f"posted a review on {repository}#{number}: {review.get('comments', 0)} line comments, "
-            f"{review.get('in_body', 0)} more in its body; ${agent.get('cost_usd', 0):.4f}",
+            f"posted a review on {repository}#{number}: {review.comments} line comments, "
+            f"{review.in_body} more in its body; ${agent.cost_usd:.4f}",
             fg=typer.colors.GREEN,
             bold=True,
         )
@@ -161,13 +167,14 @@ def run_resolve(
         else:
             typer.echo(f"waiting for approval: `dockhand approve {task_id}` or `dockhand reject {task_id}`")
             raise typer.Exit(0)
-    result = task.result or {}
-    agent = result.get("agent") or {}
-    if agent:
-        typer.echo(f"agent: {agent.get('turns', 0)} turns, ${agent.get('cost_usd', 0):.4f}")
-    pull = result.get("pull_request")
+    from core.results import result_of
+
+    result = result_of(task)
+    if result.agent:
+        typer.echo(f"agent: {result.agent.turns} turns, ${result.agent.cost_usd:.4f}")
+    pull = result.pull_request
     if task.status is TaskStatus.SUCCEEDED and pull:
-        typer.secho(f"opened {pull['pull_url']} from {pull['branch']}", fg=typer.colors.GREEN, bold=True)
+        typer.secho(f"opened {pull.pull_url} from {pull.branch}", fg=typer.colors.GREEN, bold=True)
         raise typer.Exit(0)
     typer.secho(f"task {task_id} {task.status.value}: {task.error or ''}", fg=typer.colors.RED, bold=True)
     raise typer.Exit(1)
@@ -220,30 +227,28 @@ class _Progress(threading.Thread):
         self.join(timeout=5)
 
 
-def _summary(task_id: str, status: TaskStatus, result: dict[str, Any], error: str | None) -> dict[str, Any]:
+def _summary(task_id: str, status: TaskStatus, result: TestPipelineResult, error: str | None) -> dict[str, Any]:
     projects = []
-    for p in result.get("projects", []):
-        totals = p.get("totals") or {}
-        diff = p.get("diff_coverage") or {}
+    for p in result.projects:
+        totals, diff = p.totals, p.diff_coverage or {}
         projects.append({
-            "language": p["language"], "root": p["root"], "framework": p["framework"], "status": p["status"],
-            "passed": totals.get("passed", 0), "failed": totals.get("failed", 0),
-            "skipped": totals.get("skipped", 0), "errors": totals.get("errors", 0),
-            "coverage_percent": p.get("coverage_percent"),
-            "test_source": p.get("test_source"), "results_from": p.get("results_from"),
+            "language": p.language, "root": p.root, "framework": p.framework, "status": p.status,
+            "passed": totals.passed, "failed": totals.failed, "skipped": totals.skipped, "errors": totals.errors,
+            "coverage_percent": p.coverage_percent,
+            "test_source": p.test_source, "results_from": p.results_from,
             "diff_coverage_percent": diff.get("percent") if diff else None,
-            "duration_seconds": p.get("duration_seconds"), "error": p.get("error"),
+            "duration_seconds": p.duration_seconds, "error": p.error,
         })  # fmt: skip
-    overall = result.get("status") or ("passed" if status is TaskStatus.SUCCEEDED else "error")
+    overall = result.status or ("passed" if status is TaskStatus.SUCCEEDED else "error")
     return {
         "status": overall,
         "task_id": task_id,
-        "commit": result.get("commit"),
-        "source": result.get("source"),
-        "reused_from": result.get("reused_from"),
+        "commit": result.commit,
+        "source": result.source,
+        "reused_from": result.reused_from,
         "error": None if overall == "passed" else error,
         "projects": projects,
-        "timings": result.get("timings"),
+        "timings": result.timings or None,
     }
 
 

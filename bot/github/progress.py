@@ -11,12 +11,19 @@ import hashlib
 import logging
 import re
 from collections import OrderedDict
-from typing import Any
 
 from bot.github.client import CheckConclusion, CheckStatus
 from bot.github.intake import ClientFor, github_client, installation_for
 from core.events import TaskEventRecord
 from core.models import Task, TaskStage
+from core.results import (
+    ChangeStats,
+    IssueResolutionResult,
+    PRReviewResult,
+    TestPipelineResult,
+    agent_of,
+    result_of,
+)
 from core.service import Core
 from core.states import EventKind, StageStatus, TaskStatus, TaskType, TriggerSource
 
@@ -52,38 +59,36 @@ def render(task: Task, stages: list[TaskStage], bot_name: str) -> str:
     for stage in stages:
         took = f" ({stage.duration_seconds:.1f}s)" if stage.duration_seconds is not None else ""
         lines.append(f"- {_MARK[stage.status]} {stage.name}{took}")
-    result = task.result or {}
-    agent = result.get("agent") or (task.metrics or {}).get("agent")
+    result = result_of(task)
+    agent = agent_of(task)
     if agent:
-        budget = agent.get("budget_usd")
-        lines += ["", f"Agent: {agent.get('turns', 0)} turns, ${agent.get('cost_usd', 0):.2f}"
+        budget = agent.budget_usd
+        lines += ["", f"Agent: {agent.turns} turns, ${agent.cost_usd:.2f}"
                   + (f" of a ${budget:.2f} budget" if budget else "")]  # fmt: skip
     if task.status is TaskStatus.AWAITING_APPROVAL:
-        change = result.get("change") or {}
-        tests = result.get("tests") or {}
-        draft = result.get("pull_request_draft") or {}
+        change = result.change or ChangeStats()
+        draft = result.pull_request_draft
+        tests = result.tests if isinstance(result, IssueResolutionResult) else None
         lines += [
             "",
-            f"Ready to open **{draft.get('title', 'a pull request')}**: {change.get('files', 0)} files changed "
-            f"(+{change.get('insertions', 0)} -{change.get('deletions', 0)}), tests {tests.get('status', 'not run')}.",
+            f"Ready to open **{draft.title if draft else 'a pull request'}**: {change.files} files changed "
+            f"(+{change.insertions} -{change.deletions}), tests {tests.status if tests else 'not run'}.",
             f"Someone with write access can comment `@{bot_name} approve` (or `@{bot_name} cancel`).",
         ]
-    pull = result.get("pull_request")
-    if pull:
-        lines += ["", f"Opened {pull['pull_url']} from `{pull['branch']}`."]
-    review = result.get("review")
-    if review:
-        lines += ["", f"Posted a review: {review['comments']} line comments, {review['in_body']} more in its body."]
+    if result.pull_request:
+        lines += ["", f"Opened {result.pull_request.pull_url} from `{result.pull_request.branch}`."]
+    if isinstance(result, PRReviewResult) and result.review:
+        review = result.review
+        lines += ["", f"Posted a review: {review.comments} line comments, {review.in_body} more in its body."]
     if task.status.is_final:
         lines.append("")
-        if result.get("projects"):
-            for project in result["projects"]:
-                totals = project.get("totals") or {}
-                cov = project.get("coverage_percent")
+        if isinstance(result, TestPipelineResult):
+            for project in result.projects:
+                totals, cov = project.totals, project.coverage_percent
                 lines.append(
-                    f"- {project['language']} `{project['root']}`: {project['status']}, "
-                    f"{totals.get('passed', 0)} passed, {totals.get('failed', 0)} failed, "
-                    f"{totals.get('skipped', 0)} skipped" + (f", coverage {cov:.1f}%" if cov is not None else "")
+                    f"- {project.language} `{project.root}`: {project.status}, "
+                    f"{totals.passed} passed, {totals.failed} failed, "
+                    f"{totals.skipped} skipped" + (f", coverage {cov:.1f}%" if cov is not None else "")
                 )
         if task.error and task.status is not TaskStatus.SUCCEEDED:
             lines.append(f"> {task.error[:500]}")
@@ -165,8 +170,9 @@ class CommitStatuses:
             return
         if not task.repository:
             return
-        result = task.result or {}
-        sha = str(result.get("commit") or task.payload.get("ref") or "")
+        result = result_of(task)
+        assert isinstance(result, TestPipelineResult)
+        sha = str(result.commit or task.payload.get("ref") or "")
         if not _SHA.match(sha):
             return  # a branch name or pull/N/head: the commit is known only once checked out
         if self.core.settings.github_app_id is not None:
@@ -176,13 +182,13 @@ class CommitStatuses:
             state, description = "pending", "tests running"
         else:
             state = {TaskStatus.SUCCEEDED: "success", TaskStatus.CANCELLED: "error"}.get(task.status, "failure")
-            if result.get("status") == "error":
+            if result.status == "error":
                 state = "error"
             description = summarize(result) or (task.error or task.status.value)
         with github_client(self.client_for, installation_for(self.core, task.repository)) as client:
             client.status(task.repository, sha, state, context=self.context, description=description)
 
-    def _check_run(self, event: TaskEventRecord, task: Task, sha: str, result: dict[str, Any]) -> None:
+    def _check_run(self, event: TaskEventRecord, task: Task, sha: str, result: TestPipelineResult) -> None:
         """With a GitHub App: one check run per task, in progress, then completed with the outcome."""
         assert task.repository is not None
         with github_client(self.client_for, installation_for(self.core, task.repository)) as client:
@@ -220,13 +226,12 @@ class CommitStatuses:
                 )
 
 
-def summarize(result: dict[str, Any]) -> str:
+def summarize(result: TestPipelineResult) -> str:
     parts = []
-    for project in result.get("projects") or []:
-        totals = project.get("totals") or {}
-        cov = project.get("coverage_percent")
+    for project in result.projects:
+        cov = project.coverage_percent
         parts.append(
-            f"{project['language']}: {totals.get('passed', 0)} passed, {totals.get('failed', 0)} failed"
+            f"{project.language}: {project.totals.passed} passed, {project.totals.failed} failed"
             + (f", {cov:.0f}% covered" if cov is not None else "")
         )
     return "; ".join(parts)

@@ -48,6 +48,7 @@ from core.intake.chain import Admission
 from core.models import Task
 from core.pipelines.issue_resolution import stored_diff
 from core.redaction import Redactor
+from core.results import agent_of
 from core.service import Core
 from core.states import TaskStatus, TriggerSource
 from core.store.audit import AuditAction
@@ -378,9 +379,9 @@ def _slack_requester(task: Task) -> str | None:
     return task.triggered_by if task.trigger_source is TriggerSource.SLACK else None
 
 
-def _task_line(task: Any) -> str:
-    agent = (task.result or {}).get("agent") or (task.metrics or {}).get("agent") or {}
-    cost = f", ${agent['cost_usd']:.2f}" if agent.get("cost_usd") else ""
+def _task_line(task: Task) -> str:
+    agent = agent_of(task)
+    cost = f", ${agent.cost_usd:.2f}" if agent and agent.cost_usd else ""
     target = escape(task.trigger_ref or task.repository or "")
     return f"`{task.id}` {task.type.value} {target}: *{task.status.value}*{cost}"
 

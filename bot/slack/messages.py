@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.models import Task, TaskStage
+from core.results import PRReviewResult, ReviewedPull, agent_of, result_of
 from core.states import StageStatus, TaskStatus, TaskType, TriggerSource
 
 APPROVE, REJECT, VIEW_DIFF = "dockhand_approve", "dockhand_reject", "dockhand_view_diff"
@@ -76,16 +77,13 @@ def parent_blocks(task: Task, stages: list[TaskStage], web_url: str) -> list[dic
         glance = "  ".join(f"{_STAGE[s.status]} {s.name}" for s in stages)
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": clip(glance)}]})
     facts = [f"started by {starter(task)}"] if task.triggered_by else []
-    agent = (task.result or {}).get("agent") or (task.metrics or {}).get("agent")
+    agent = agent_of(task)
     if agent:
-        budget = agent.get("budget_usd")
-        facts.append(
-            f"agent: {agent.get('turns', 0)} turns, ${agent.get('cost_usd', 0):.2f}"
-            + (f" of ${budget:.2f}" if budget else "")
-        )
-    pull = (task.result or {}).get("pull_request")
-    if pull:
-        facts.append(f"<{pull['pull_url']}|PR #{pull['pull_number']}>")
+        budget = agent.budget_usd
+        facts.append(f"agent: {agent.turns} turns, ${agent.cost_usd:.2f}" + (f" of ${budget:.2f}" if budget else ""))
+    result = result_of(task)
+    if result.pull_request:
+        facts.append(f"<{result.pull_request.pull_url}|PR #{result.pull_request.pull_number}>")
     if facts:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": clip(" · ".join(facts))}]})
     return blocks
@@ -93,24 +91,21 @@ def parent_blocks(task: Task, stages: list[TaskStage], web_url: str) -> list[dic
 
 def result_text(task: Task) -> str:
     """The thread's last word on a task."""
-    result = task.result or {}
+    result = result_of(task)
     lines = [f"{_STATUS[task.status]}"]
-    pull = result.get("pull_request")
-    if pull:
-        lines.append(f"Opened <{pull['pull_url']}|PR #{pull['pull_number']}> from `{escape(pull['branch'])}`.")
-    review = result.get("review")
-    if review:
-        reviewed = result.get("reviewed_pull") or {}
+    if result.pull_request:
+        pull = result.pull_request
+        lines.append(f"Opened <{pull.pull_url}|PR #{pull.pull_number}> from `{escape(pull.branch)}`.")
+    if isinstance(result, PRReviewResult) and result.review:
+        reviewed = result.reviewed_pull or ReviewedPull()
         lines.append(
-            f"Posted a review on <{reviewed.get('url', '')}|PR #{reviewed.get('number', '')}>: "
-            f"{review['comments']} line comments, {review['in_body']} more in its body."
+            f"Posted a review on <{reviewed.url}|PR #{reviewed.number or ''}>: "
+            f"{result.review.comments} line comments, {result.review.in_body} more in its body."
         )
-    tests = result.get("tests") or result
-    for project in tests.get("projects") or []:
-        totals = project.get("totals") or {}
+    for project in result.test_projects:
         lines.append(
-            f"• {escape(project['language'])} `{escape(project['root'])}`: {escape(project['status'])}, "
-            f"{totals.get('passed', 0)} passed, {totals.get('failed', 0)} failed"
+            f"• {escape(project.language)} `{escape(project.root)}`: {escape(project.status)}, "
+            f"{project.totals.passed} passed, {project.totals.failed} failed"
         )
     if task.error and task.status is not TaskStatus.SUCCEEDED:
         lines.append(f"> {escape(clip(task.error, 1500))}")

@@ -60,11 +60,9 @@ RunT = TypeVar("RunT", bound="TestRun")
 
 def run_state(ctx: StageContext, kind: type[RunT]) -> RunT:
     """The state the stages of this run share (made by the first stage that asks)."""
-    run = ctx.result.get("_run")
-    if not isinstance(run, kind):
-        run = kind()
-        ctx.result["_run"] = run
-    return run
+    if not isinstance(ctx.run, kind):
+        ctx.run = kind()
+    return ctx.run
 
 
 def _run(ctx: StageContext) -> TestRun:
@@ -330,7 +328,7 @@ def reset_projects(run: TestRun) -> None:
 def report(ctx: StageContext) -> None:
     run, spec = _run(ctx), _spec(ctx)
     if run.reused is not None:
-        ctx.result.update({k: v for k, v in run.reused.items() if k != "_run"}, timings=timings(run))
+        ctx.result.update(run.reused, timings=timings(run))
         if run.reused.get("status") != "passed":
             raise StageFailedError(f"tests {run.reused.get('status')} (result of task {run.reused['reused_from']})")
         return
@@ -415,7 +413,7 @@ def cleanup(ctx: StageContext) -> None:
         except DockhandError as exc:
             ctx.log.system(f"could not remove sandbox {run.box.sandbox_id}: {exc}")
     shutil.rmtree(run.tmp, ignore_errors=True)
-    ctx.result.pop("_run", None)
+    ctx.run = None
 
 
 def pipeline() -> Pipeline:

@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, RichLog, Static
 
 from core.models import Task
+from core.results import result_of
 from tui.format import diff_line, result_text
 
 NO_DIFF = "(the change is not on this host)"
@@ -61,10 +62,11 @@ class DiffScreen(ModalScreen[bool]):
         self.approve = approve
 
     def compose(self) -> ComposeResult:
-        draft = (self.task_.result or {}).get("pull_request_draft") or {}
+        result = result_of(self.task_)
+        draft = result.pull_request_draft
         verb = "Approve" if self.approve else "Reject"
         with Vertical(id="dialog"):
-            yield Static(Text(f"{verb} task {self.task_.id}: {draft.get('title', '')}", style="bold"))
+            yield Static(Text(f"{verb} task {self.task_.id}: {draft.title if draft else ''}", style="bold"))
             yield Static(result_text(self.task_))
             yield RichLog(id="diff", highlight=False, markup=False, wrap=False)
             with Horizontal(id="buttons"):

@@ -1,0 +1,200 @@
+"""What a finished (or waiting) task produced, typed: one model per task type over the stored `Task.result`.
+
+Pipelines write their result as JSON; every reader (Slack, GitHub, the TUI, the CLI, the API) reads it
+through `result_of(task)` instead of by string key. The models are lenient on purpose: every field is
+optional and unknown keys are kept, so rows written by older versions still read (nothing to migrate), and
+a row that does not fit at all reads as an empty result rather than breaking a notifier.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+
+from core.models import Task
+from core.states import TaskType
+
+log = logging.getLogger(__name__)
+
+
+class Part(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class TokenUsage(Part):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+
+
+class AgentFigures(Part):
+    """What the model cost: turns, tokens, dollars (and the budget it had)."""
+
+    turns: int = 0
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    cost_usd: float = 0.0
+    budget_usd: float | None = None
+    status: str | None = None
+
+
+class PullRequestOpened(Part):
+    branch: str = ""
+    commit: str = ""
+    pull_number: int = 0
+    pull_url: str = ""
+
+
+class PullRequestDraft(Part):
+    title: str = ""
+    body: str = ""
+
+
+class ChangeStats(Part):
+    files: int = 0
+    insertions: int = 0
+    deletions: int = 0
+    touches_workflows: bool = False
+
+
+class ReviewPosted(Part):
+    id: int | None = None
+    comments: int = 0
+    in_body: int = 0
+
+
+class ReviewedPull(Part):
+    number: int | None = None
+    title: str = ""
+    head_sha: str = ""
+    base_ref: str = ""
+    url: str = ""
+
+
+class Totals(Part):
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    errors: int = 0
+
+
+class ProjectReport(Part):
+    """One project's test run: its language and root in the repository, status, totals and coverage."""
+
+    language: str = ""
+    root: str = ""
+    framework: str = ""
+    status: str = ""
+    totals: Totals = Field(default_factory=Totals)
+    coverage_percent: float | None = None
+    diff_coverage: dict[str, Any] | None = None
+    test_source: str | None = None
+    results_from: str | None = None
+    duration_seconds: float | None = None
+    error: str | None = None
+
+
+class TestsReport(Part):
+    __test__ = False  # not a pytest class
+
+    status: str = "not run"
+    round: int | None = None
+    projects: list[ProjectReport] = Field(default_factory=list)
+
+
+class TaskResult(Part):
+    """What every task type may carry: the model's cost, and a change it proposes (any pipeline may stop at
+    an approval gate with one)."""
+
+    agent: AgentFigures | None = None
+    change: ChangeStats | None = None
+    pull_request_draft: PullRequestDraft | None = None
+    pull_request: PullRequestOpened | None = None
+
+    @property
+    def test_projects(self) -> list[ProjectReport]:
+        """The projects whose tests this task ran (none for a task that runs no tests)."""
+        return []
+
+
+class CustomResult(TaskResult):
+    exit_code: int | None = None
+    duration_seconds: float | None = None
+    timed_out: bool = False
+    oom_killed: bool = False
+    disk_full: list[str] = Field(default_factory=list)
+
+
+class TestPipelineResult(TaskResult):
+    __test__ = False
+
+    status: str | None = None
+    projects: list[ProjectReport] = Field(default_factory=list)
+    source: str | None = None
+    ref: str | None = None
+    commit: str | None = None
+    run_key: str | None = None
+    reused_from: str | None = None
+    timings: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def test_projects(self) -> list[ProjectReport]:
+        return self.projects
+
+
+class IssueResolutionResult(TaskResult):
+    issue: dict[str, Any] | None = None
+    base_branch: str | None = None
+    base_commit: str | None = None
+    baseline: TestsReport | None = None
+    tests: TestsReport | None = None
+    approval: dict[str, Any] | None = None
+
+    @property
+    def test_projects(self) -> list[ProjectReport]:
+        return self.tests.projects if self.tests is not None else []
+
+
+class PRReviewResult(TaskResult):
+    reviewed_pull: ReviewedPull | None = None
+    review: ReviewPosted | None = None
+    reviewed_commit: str | None = None
+    posted_fingerprints: list[str] = Field(default_factory=list)
+    summary: str | None = None
+
+
+RESULT_TYPES: dict[TaskType, type[TaskResult]] = {
+    TaskType.CUSTOM: CustomResult,
+    TaskType.TEST_PIPELINE: TestPipelineResult,
+    TaskType.ISSUE_RESOLUTION: IssueResolutionResult,
+    TaskType.PR_REVIEW: PRReviewResult,
+}
+
+AnyResult = CustomResult | TestPipelineResult | IssueResolutionResult | PRReviewResult | TaskResult
+
+
+def result_of(task: Task) -> AnyResult:
+    """The task's result as its type's model (an empty one when there is none yet, or it does not fit)."""
+    model = RESULT_TYPES.get(task.type, TaskResult)
+    try:
+        return model.model_validate(task.result or {})
+    except PydanticValidationError as exc:
+        log.warning("task %s: its stored result does not fit the %s model: %s", task.id, model.__name__, exc)
+        return model()
+
+
+def agent_of(task: Task) -> AgentFigures | None:
+    """What the model cost, from the result, or from the metrics of a task that stopped before its result."""
+    agent = result_of(task).agent
+    if agent is not None:
+        return agent
+    figures = (task.metrics or {}).get("agent")
+    if not isinstance(figures, dict):
+        return None
+    try:
+        return AgentFigures.model_validate(figures)
+    except PydanticValidationError:
+        return None
