@@ -9,17 +9,35 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeAlias
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, cast
 
 from core.errors import StageFailedError
 from core.settings import Settings
 
-if TYPE_CHECKING:
-    import anthropic
-
 CLIENT_TIMEOUT_SECONDS = 600.0
-ModelClient: TypeAlias = "anthropic.Anthropic"
-"""The Messages API client the agent and the reviewer call (the only vendor SDK type the core names)."""
+
+
+class MessageStream(Protocol):
+    def __iter__(self) -> Any: ...
+    def get_final_message(self) -> Any: ...
+
+
+class Messages(Protocol):
+    def create(self, **request: Any) -> Any: ...
+    def stream(self, **request: Any) -> AbstractContextManager[MessageStream]: ...
+
+
+class ModelClient(Protocol):
+    """The Messages API as the agent and the reviewer call it. The SDK's `Anthropic`, `AnthropicBedrock` and
+    `AnthropicVertex` clients all are one; the core names no SDK type but this."""
+
+    @property
+    def messages(self) -> Messages: ...
+
+    def close(self) -> None: ...
+
+
 ClientFactory = Callable[[Settings], ModelClient]  # tests give a client for a fake of the API
 
 
@@ -49,16 +67,17 @@ def model_client(settings: Settings) -> ModelClient:
     if missing := missing_model(settings):
         raise StageFailedError(f"the model cannot be called: {missing}")
     retries, timeout = settings.anthropic_max_retries, CLIENT_TIMEOUT_SECONDS
+    client: object
     if settings.model_provider == "bedrock":
-        return anthropic.AnthropicBedrock(  # type: ignore[return-value]
+        client = anthropic.AnthropicBedrock(
             aws_region=settings.bedrock_region,
             base_url=settings.bedrock_base_url,
             max_retries=retries,
             timeout=timeout,
         )
-    if settings.model_provider == "vertex":
+    elif settings.model_provider == "vertex":
         token = settings.vertex_access_token.get_secret_value() if settings.vertex_access_token else None
-        return anthropic.AnthropicVertex(  # type: ignore[return-value]
+        client = anthropic.AnthropicVertex(
             project_id=settings.vertex_project_id or "",
             region=settings.vertex_region or "",
             access_token=token,
@@ -66,12 +85,15 @@ def model_client(settings: Settings) -> ModelClient:
             max_retries=retries,
             timeout=timeout,
         )
-    return anthropic.Anthropic(
-        api_key=settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None,
-        base_url=settings.anthropic_base_url,
-        max_retries=retries,
-        timeout=timeout,
-    )
+    else:
+        client = anthropic.Anthropic(
+            api_key=settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None,
+            base_url=settings.anthropic_base_url,
+            max_retries=retries,
+            timeout=timeout,
+        )
+    # The SDK's keyword-typed `create` is narrower than the protocol's `**request`: the cast says it fits.
+    return cast(ModelClient, client)
 
 
 def sdk_error() -> type[Exception]:
