@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -310,6 +311,36 @@ async def test_vim_keys_move_through_the_board_and_question_mark_shows_the_keys(
 
 
 @pytest.mark.anyio
+async def test_a_slow_store_does_not_freeze_the_screen(core: Core, filled: dict[str, str]) -> None:
+    """Polls read the store in a worker thread: keys are handled while a read waits."""
+    app = DockhandTui(core, poll_seconds=0.05)
+    entered, release, finished = threading.Event(), threading.Event(), threading.Event()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        original = app.board.changes
+
+        def slow(board: Any, flt: Any) -> Any:
+            entered.set()
+            release.wait(5)
+            finished.set()
+            return original(board, flt)
+
+        app.board.changes = slow  # type: ignore[method-assign]
+        for _ in range(100):
+            if entered.is_set():
+                break
+            await pilot.pause(0.05)
+        assert entered.is_set(), "a poll ran"
+        table = app.screen.query_one(DataTable)
+        table.focus()
+        start = table.cursor_row
+        await pilot.press("j")
+        moved, blocked = table.cursor_row == start + 1, not finished.is_set()
+        release.set()
+        assert moved and blocked, "the key was handled while the store was still being read"
+
+
+@pytest.mark.anyio
 async def test_only_the_actions_a_tasks_status_allows_are_offered(core: Core, filled: dict[str, str]) -> None:
     app = DockhandTui(core, poll_seconds=0.1)
     async with app.run_test(size=(140, 40)) as pilot:
@@ -384,6 +415,34 @@ def audited(fixed: Core) -> Core:
     )  # fmt: skip
     fixed.schedules.add("nightly", "0 3 * * *", TaskSubmission(type=TaskType.CUSTOM, payload={"command": "make"}))
     return fixed
+
+
+@pytest.fixture
+def with_sandboxes(fixed: Core, monkeypatch: pytest.MonkeyPatch) -> Core:
+    from core.states import SandboxState
+
+    monkeypatch.setattr("core.store.sandboxes.utcnow", lambda: NOW - timedelta(minutes=5))
+    fixed.sandbox_records.record(
+        "test-0000000000a1-1", container_id="c1", image="dockhand-sandbox:1", state=SandboxState.RUNNING
+    )
+    fixed.sandbox_records.record("scratch", container_id="c2", image="dockhand-sandbox:1", state=SandboxState.STOPPED)
+    return fixed
+
+
+def test_the_sandboxes_view_names_each_sandboxs_task_attempt(with_sandboxes: Core, snap_compare: Any) -> None:
+    async def open_screen(pilot: Any) -> None:
+        await pilot.pause()
+        await pilot.press("x")
+        await pilot.pause()
+        table = pilot.app.screen.query_one(DataTable)
+        rows = [[str(cell) for cell in table.get_row(key)] for key in ("scratch", "test-0000000000a1-1")]
+        assert rows == [
+            ["scratch", "-", "stopped", "dockhand-sandbox:1", "5m", "5m ago"],
+            ["test-0000000000a1-1", "0000000000a1 (attempt 1)", "running", "dockhand-sandbox:1", "5m", "5m ago"],
+        ]
+
+    app = DockhandTui(with_sandboxes, clock=lambda: NOW, poll_seconds=60, user="t")
+    assert snap_compare(app, terminal_size=(120, 24), run_before=open_screen)
 
 
 @pytest.mark.parametrize("key", ["u", "s"], ids=["audit", "schedules"])

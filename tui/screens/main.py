@@ -5,23 +5,35 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Select, Static
 
 from core.states import TaskStatus, TaskType
-from tui.board import PAGE, Board, Filter, TaskRow
+from tui.board import PAGE, Board, Counts, Filter, TaskRow
 from tui.format import ago, status_text
 from tui.screens.audit import AuditScreen
 from tui.screens.base import COMMON_KEYS, TASK_ACTION_KEYS, TASK_ACTIONS, DockhandScreen, allowed_actions
+from tui.screens.sandboxes import SandboxesScreen
 from tui.screens.schedules import SchedulesScreen
 from tui.screens.task import TaskScreen
 
 SORTS = ("newest", "status", "repository", "duration")
 SEARCH_DELAY = 0.25
 _ROW_ACTIONS = frozenset({"open", "approve", "reject", "cancel", "retry"})
+
+
+class BoardChanged(Message):
+    """What a poll read: the rows that changed, and the header's counts."""
+
+    def __init__(self, *, rows: list[TaskRow], counts: Counts, generation: int) -> None:
+        super().__init__()
+        self.rows = rows
+        self.counts = counts
+        self.generation = generation
 
 
 class MainScreen(DockhandScreen):
@@ -33,6 +45,7 @@ class MainScreen(DockhandScreen):
         Binding("escape", "clear", "Clear filters"),
         Binding("u", "audit", "Audit"),
         Binding("s", "schedules", "Schedules"),
+        Binding("x", "sandboxes", "Sandboxes"),
         *COMMON_KEYS,
     ]
 
@@ -43,6 +56,7 @@ class MainScreen(DockhandScreen):
         self.sort_index = 0
         self._shown: dict[tuple[str, str], str] = {}
         self._search_timer: Any = None
+        self._generation = 0  # which reload the rows on screen came from
 
     def compose(self) -> ComposeResult:
         yield Static(id="counts")
@@ -67,6 +81,7 @@ class MainScreen(DockhandScreen):
     # --- data ---------------------------------------------------------------------------------
     def reload(self) -> None:
         """The first page for the current filter (on start and when the filter changes)."""
+        self._generation += 1
         self.rows = self.tui.board.load(self.filter)
         table = self.query_one(DataTable)
         table.clear()
@@ -78,12 +93,26 @@ class MainScreen(DockhandScreen):
         self._counts()
 
     def poll(self) -> None:
-        """What changed since the last poll: new rows added, changed ones updated, nothing reloaded."""
+        """Read what changed in a worker thread (the store may be slow: the screen never waits for it); the
+        rows come back as a `BoardChanged` message."""
+        self._fetch(self.rows, self.filter, self._generation)
+
+    @work(thread=True, exclusive=True, group="board-poll")
+    def _fetch(self, board: Board, flt: Filter, generation: int) -> None:
+        rows = self.tui.board.changes(board, flt)
+        counts = self.tui.board.counts(self.tui.clock())
+        self.post_message(BoardChanged(rows=rows, counts=counts, generation=generation))
+
+    def on_board_changed(self, message: BoardChanged) -> None:
+        """New rows added, changed ones updated, nothing reloaded (rows read for a filter since replaced
+        are dropped: the reload read afresh)."""
+        if message.generation != self._generation:
+            return
         table = self.query_one(DataTable)
         now = self.tui.clock()
         selected = self._selected()
         added = removed = False
-        for row in self.tui.board.changes(self.rows, self.filter):
+        for row in message.rows:
             present = self.rows.rows.get(row.id)
             if not self.filter.matches(row):
                 if present is not None:
@@ -109,7 +138,7 @@ class MainScreen(DockhandScreen):
             self._sort()
         if added or removed:
             self._keep_cursor(selected)
-        self._counts()
+        self._show_counts(message.counts)
 
     def _set_if_changed(self, row_id: str, column: str, text: str) -> None:
         key = (row_id, column)
@@ -152,7 +181,9 @@ class MainScreen(DockhandScreen):
         return "" if took is None else ago(took)
 
     def _counts(self) -> None:
-        counts = self.tui.board.counts(self.tui.clock())
+        self._show_counts(self.tui.board.counts(self.tui.clock()))
+
+    def _show_counts(self, counts: Counts) -> None:
         text = (
             f"running {counts.running} · queued {counts.queued} · awaiting approval {counts.awaiting_approval} · "
             f"failed (24 h) {counts.failed_24h} · sandboxes {counts.sandboxes} · sorted by {SORTS[self.sort_index]}"
@@ -269,6 +300,9 @@ class MainScreen(DockhandScreen):
 
     def action_schedules(self) -> None:
         self.app.push_screen(SchedulesScreen())
+
+    def action_sandboxes(self) -> None:
+        self.app.push_screen(SandboxesScreen())
 
     def action_audit(self) -> None:
         self.app.push_screen(AuditScreen())

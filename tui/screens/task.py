@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.widgets import Footer, Input, Log, Static
 
 from core.errors import DockhandError
@@ -18,6 +19,16 @@ from tui.screens.base import COMMON_KEYS, TASK_ACTION_KEYS, TASK_ACTIONS, Dockha
 
 LOG_WINDOW = 5000  # lines kept on screen; a longer log is opened at its end and searched in the store
 LOG_BATCH = 5000  # new lines fetched per poll at most
+
+
+class TaskActivity(Message):
+    """What a poll read: new log lines (id, text as shown) and how far the log and the events were read."""
+
+    def __init__(self, *, lines: list[tuple[int, str]], after_log: int, after_event: int) -> None:
+        super().__init__()
+        self.lines = lines
+        self.after_log = after_log
+        self.after_event = after_event
 
 
 class TaskScreen(DockhandScreen):
@@ -55,13 +66,25 @@ class TaskScreen(DockhandScreen):
         self.set_interval(min(self.tui.poll_seconds, 0.5), self.poll)
 
     def poll(self) -> None:
-        lines = self.tui.core.logs.tail(self.task_id, after_id=self.after_log, limit=LOG_BATCH)
-        if lines:
-            self.after_log = lines[-1].id
-            self.query_one(Log).write_lines([self._text(line) for line in lines])
-        events = self.tui.core.journal.events(self.task_id, after_id=self.after_event)
-        if events:
-            self.after_event = events[-1].id
+        """Read new log lines and events in a worker thread; they come back as a `TaskActivity` message."""
+        self._fetch(self.after_log, self.after_event)
+
+    @work(thread=True, exclusive=True, group="task-poll")
+    def _fetch(self, after_log: int, after_event: int) -> None:
+        lines = self.tui.core.logs.tail(self.task_id, after_id=after_log, limit=LOG_BATCH)
+        events = self.tui.core.journal.events(self.task_id, after_id=after_event)
+        if lines or events:
+            self.post_message(TaskActivity(lines=[(line.id, self._text(line)) for line in lines],
+                                           after_log=lines[-1].id if lines else after_log,
+                                           after_event=events[-1].id if events else after_event))  # fmt: skip
+
+    def on_task_activity(self, message: TaskActivity) -> None:
+        fresh = [text for line_id, text in message.lines if line_id > self.after_log]  # reads may overlap
+        if fresh:
+            self.query_one(Log).write_lines(fresh)
+        self.after_log = max(self.after_log, message.after_log)
+        if message.after_event > self.after_event:
+            self.after_event = message.after_event
             self.refresh_detail()
 
     def _text(self, line: Any) -> str:
