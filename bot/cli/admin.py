@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.context import fail, load_settings, open_core, print_json
+from bot.cli.context import fail, load_settings, open_core, print_json, print_table
 from core.errors import DockhandError
 from core.states import TaskPriority
 
@@ -32,10 +32,19 @@ def sandbox_list(as_json: JsonFlag = False) -> None:
         typer.echo("no sandboxes")
         return
     now = utcnow()
-    typer.echo(f"{'ID':<36}{'CONTAINER':<14}{'IMAGE':<34}{'STATE':<10}AGE")
-    for s in sandboxes:
-        age = int((now - s.created_at).total_seconds())
-        typer.echo(f"{s.id:<36}{(s.container_id or '-')[:12]:<14}{s.image[:33]:<34}{s.state.value:<10}{age}s")
+    print_table(
+        ("ID", "CONTAINER", "IMAGE", "STATE", "AGE"),
+        (
+            (
+                s.id,
+                (s.container_id or "-")[:12],
+                s.image,
+                s.state.value,
+                f"{int((now - s.created_at).total_seconds())}s",
+            )
+            for s in sandboxes
+        ),
+    )
 
 
 @sandbox_app.command("destroy")
@@ -120,10 +129,13 @@ def schedule_list(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json({"schedules": [schedule_view(s) for s in schedules]})
         return
-    for s in schedules:
-        typer.echo(f"{s.name:<24}{s.cron:<18}{s.type.value:<18}{'on' if s.enabled else 'off'}")
     if not schedules:
         typer.echo("no schedules")
+        return
+    print_table(
+        ("NAME", "CRON", "TYPE", "REPOSITORY", "ENABLED"),
+        ((s.name, s.cron, s.type.value, s.repository or "-", "on" if s.enabled else "off") for s in schedules),
+    )
 
 
 @schedule_app.command("remove")
@@ -174,8 +186,7 @@ def config(as_json: JsonFlag = False) -> None:
         + "; not set: "
         + (", ".join(name for name, is_set in credentials.items() if not is_set) or "none")
     )
-    for key, value in data.items():
-        typer.echo(f"{key:<20}{value}")
+    print_table(("SETTING", "VALUE"), data.items())
 
 
 image_app = typer.Typer(help="The sandbox image.", no_args_is_help=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -74,6 +76,26 @@ def open_core(settings: Settings | None = None, *, sandboxes: bool = False, requ
         fail(str(exc))
     attach_github_pipelines(core)
     return core
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """A table for people (rich): aligned columns, a bold header on a terminal, no colour under NO_COLOR or
+    when piped, and no wrapping when piped (a line per row, for grep)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
+    for column in columns:
+        table.add_column(column, no_wrap=True, overflow="ignore")
+    for row in rows:
+        table.add_row(*(str(cell) for cell in row))
+    console = Console(no_color=bool(os.environ.get("NO_COLOR")) or None)
+    if not console.is_terminal:
+        console = Console(no_color=True, highlight=False, width=10_000)
+    with console.capture() as captured:
+        console.print(table)
+    for line in captured.get().splitlines():  # a short last cell is padded to its column: not kept
+        typer.echo(line.rstrip())
 
 
 def print_json(data: Any) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.cli.context import fail, print_json
+from bot.cli.context import fail, print_json, print_table
 from core.errors import DockhandError
 from core.states import SecretName
 
@@ -76,8 +76,8 @@ def list_secrets(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
         return
     if not rows:
         typer.echo("no stored secrets")
-    for name, key_id, updated in rows:
-        typer.echo(f"{name:<24} key {key_id}  {updated:%Y-%m-%d %H:%M}")
+        return
+    print_table(("NAME", "MASTER KEY", "UPDATED"), ((n, k, f"{t:%Y-%m-%d %H:%M}") for n, k, t in rows))
 
 
 @secrets_app.command("delete")

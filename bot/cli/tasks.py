@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.cli.context import fail, open_core, print_json
+from bot.cli.context import fail, open_core, print_json, print_table
 from core.errors import DockhandError
 from core.repo_ref import RepoRef
 from core.states import EventKind, LogStream, TaskPriority, TaskStatus, TaskType, TriggerSource
@@ -239,12 +239,20 @@ def list_tasks(
     if not tasks:
         typer.echo("no tasks")
         return
-    typer.echo(f"{'ID':<13}{'TYPE':<18}{'STATUS':<11}{'PRIORITY':<9}{'REPOSITORY':<28}CREATED")
-    for t in tasks:
-        typer.echo(
-            f"{t.id:<13}{t.type.value:<18}{t.status.value:<11}{t.priority.value:<9}"
-            f"{(t.repository or '-'):<28}{t.created_at:%Y-%m-%d %H:%M:%S}"
-        )
+    print_table(
+        ("ID", "TYPE", "STATUS", "PRIORITY", "REPOSITORY", "CREATED"),
+        (
+            (
+                t.id,
+                t.type.value,
+                t.status.value,
+                t.priority.value,
+                t.repository or "-",
+                f"{t.created_at:%Y-%m-%d %H:%M:%S}",
+            )
+            for t in tasks
+        ),
+    )
 
 
 def show_task(
