@@ -16,10 +16,11 @@ class TaskHistory:
 
     def previous_test_result(self, run_key: str) -> dict[str, Any] | None:
         """An earlier finished test run of the same commit and configuration (so it is not run twice)."""
-        recent = self.queue.list(
-            TaskFilter(statuses=(TaskStatus.SUCCEEDED, TaskStatus.FAILED), types=(TaskType.TEST_PIPELINE,), limit=500)
+        finished = (TaskStatus.SUCCEEDED, TaskStatus.FAILED)
+        same = self.queue.list(
+            TaskFilter(statuses=finished, types=(TaskType.TEST_PIPELINE,), result_equals={"run_key": run_key}, limit=50)
         )
-        for task in recent:
+        for task in same:
             result = task.result or {}
             # Only real outcomes are reused: an install failure or a time-out may not happen again.
             if result.get("run_key") == run_key and not result.get("reused_from") and _conclusive(result):
@@ -29,10 +30,16 @@ class TaskHistory:
     def last_review(self, repository: str, number: int) -> dict[str, Any] | None:
         """The result of the newest successful review of a pull request (what an incremental review builds on)."""
         reviews = self.queue.list(
-            TaskFilter(statuses=(TaskStatus.SUCCEEDED,), types=(TaskType.PR_REVIEW,), repository=repository, limit=200)
+            TaskFilter(
+                statuses=(TaskStatus.SUCCEEDED,),
+                types=(TaskType.PR_REVIEW,),
+                repository=repository,
+                payload_equals={"pr_number": number},
+                limit=50,
+            )
         )
         for task in reviews:
-            if task.payload.get("pr_number") == number and (task.result or {}).get("reviewed_commit"):
+            if (task.result or {}).get("reviewed_commit"):
                 return task.result
         return None
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from core.states import TaskStatus
@@ -71,3 +72,31 @@ def task_status_gauge(counts: dict[TaskStatus, int]) -> GaugeMetricFamily:
     for status, n in counts.items():
         gauge.add_metric([status.value], n)
     return gauge
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateFigures:
+    """Where the figures read at scrape time come from."""
+
+    task_counts: Callable[[], dict[TaskStatus, int]]
+    sandbox_count: Callable[[], int]
+    dropped_events: Callable[[], Mapping[str, int]]  # by subscriber
+    cache_lookups: Callable[[], Mapping[str, Mapping[str, int]]]  # by cache, by result
+
+
+def state_gauges(figures: StateFigures) -> Iterable[Metric]:
+    yield task_status_gauge(figures.task_counts())
+    sandboxes = GaugeMetricFamily("dockhand_sandboxes", "Sandboxes dockhand knows of")
+    sandboxes.add_metric([], figures.sandbox_count())
+    yield sandboxes
+    dropped = GaugeMetricFamily(
+        "dockhand_event_subscriber_dropped", "Events a slow subscriber missed", labels=["subscriber"]
+    )
+    for name, n in figures.dropped_events().items():
+        dropped.add_metric([name], n)
+    yield dropped
+    lookups = CounterMetricFamily("dockhand_cache_lookups", "Cache look-ups by result", labels=["cache", "result"])
+    for cache, results in figures.cache_lookups().items():
+        for result, n in results.items():
+            lookups.add_metric([cache, result], n)
+    yield lookups

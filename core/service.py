@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
-
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from core.errors import DockhandError, InvalidTransitionError, NotFoundError
 from core.events import TaskEventRecord
@@ -22,7 +20,7 @@ from core.history import TaskHistory
 from core.intake.authorise import TRUSTED, Authoriser
 from core.intake.chain import Intake
 from core.intake.trigger import Trigger
-from core.metrics import Metrics, task_status_gauge
+from core.metrics import Metrics, StateFigures, state_gauges
 from core.models import Sandbox, Task, TaskStage, utcnow
 from core.pipeline import PipelineRegistry, PipelineRunner, RunReport
 from core.pipelines import default_registry
@@ -122,7 +120,16 @@ class Core:
             redactor=self.redactor,
         )
         self.metrics = Metrics()
-        self.metrics.add_gauges(self._scrape_gauges)
+        self.metrics.add_gauges(
+            lambda: state_gauges(
+                StateFigures(
+                    task_counts=self.queue.counts_by_status,
+                    sandbox_count=lambda: len(self.list_sandboxes()),
+                    dropped_events=lambda: {sub.name: sub.dropped for sub in self.bus.subscriptions},
+                    cache_lookups=lambda: {cache.name: cache.stats() for cache in self.caches},
+                )
+            )
+        )
         self.caches: list[Cache] = list(caches)
         self.pool: WorkerPool | None = None
         self.scheduler: Scheduler | None = None
@@ -409,20 +416,3 @@ class Core:
         duration = report.metrics.get("duration_seconds")
         if isinstance(duration, int | float):
             self.metrics.task_duration.labels(claim.task.type.value).observe(duration)
-
-    def _scrape_gauges(self) -> Iterable[Metric]:
-        yield task_status_gauge(self.queue.counts_by_status())
-        sandboxes = GaugeMetricFamily("dockhand_sandboxes", "Sandboxes dockhand knows of")
-        sandboxes.add_metric([], len(self.list_sandboxes()))
-        yield sandboxes
-        dropped = GaugeMetricFamily(
-            "dockhand_event_subscriber_dropped", "Events a slow subscriber missed", labels=["subscriber"]
-        )
-        for sub in self.bus.subscriptions:
-            dropped.add_metric([sub.name], sub.dropped)
-        yield dropped
-        lookups = CounterMetricFamily("dockhand_cache_lookups", "Cache look-ups by result", labels=["cache", "result"])
-        for cache in self.caches:
-            for result, n in cache.stats().items():
-                lookups.add_metric([cache.name, result], n)
-        yield lookups

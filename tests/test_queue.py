@@ -18,6 +18,7 @@ from core.process_identity import ProcessLiveness, process_identity
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import EventKind, TaskPriority, TaskStatus, TaskType
+from core.store.queue import TaskFilter
 from tests.support.store import database
 
 
@@ -278,3 +279,23 @@ def test_a_full_subscriber_keeps_the_newest_events(core: Core) -> None:
         time.sleep(0.02)
     assert [e.kind for e in got] == [EventKind.CREATED, EventKind.CANCEL_REQUESTED, EventKind.FINISHED]
     assert sub.dropped == 1
+
+
+def test_tasks_are_found_by_fields_of_their_payload_and_result(core: Core) -> None:
+    """Compared in the database (SQLite's json_extract, PostgreSQL's ->>), with the value's type."""
+    first = core.submit(custom("make test")).task
+    second = core.submit(custom("make lint")).task
+    for run_key in ("abc", "def"):
+        claim = core.queue.claim("w")
+        assert claim is not None
+        core.queue.finish(claim, TaskStatus.SUCCEEDED, result={"run_key": run_key, "projects": 2})
+
+    def found(**equals: object) -> list[str]:
+        return [t.id for t in core.tasks(TaskFilter(**equals))]  # type: ignore[arg-type]
+
+    assert found(payload_equals={"command": "make lint"}) == [second.id]
+    assert found(payload_equals={"command": "make"}) == []
+    assert found(result_equals={"run_key": "abc"}) == [first.id]
+    assert found(result_equals={"run_key": "abc", "projects": 2}) == [first.id]
+    assert found(result_equals={"run_key": "abc", "projects": 3}) == []
+    assert found(result_equals={"run_key": "nope"}) == []

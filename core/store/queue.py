@@ -9,7 +9,7 @@ its lease can no longer touch the task. Tasks whose lease expired are recovered 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -80,6 +80,9 @@ class TaskFilter:
     types: Sequence[TaskType] = field(default_factory=tuple)
     repository: str | None = None
     trigger_ref: str | None = None
+    # Fields of the payload / the result that must have these values (compared in the database).
+    payload_equals: Mapping[str, int | str] = field(default_factory=dict)
+    result_equals: Mapping[str, int | str] = field(default_factory=dict)
     limit: int = 50
 
 
@@ -369,6 +372,12 @@ class TaskQueue:
             query = query.where(Task.repository == flt.repository)
         if flt.trigger_ref:
             query = query.where(Task.trigger_ref == flt.trigger_ref)
+        for column, wanted in ((Task.payload, flt.payload_equals), (Task.result, flt.result_equals)):
+            for key, value in wanted.items():
+                element = col(column)[key]
+                query = query.where(
+                    element.as_integer() == value if isinstance(value, int) else element.as_string() == value
+                )
         query = query.order_by(col(Task.created_at).desc(), col(Task.id)).limit(flt.limit)
         with self.db.read() as session:
             return list(session.exec(query).all())
