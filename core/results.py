@@ -186,6 +186,18 @@ def result_of(task: Task) -> AnyResult:
         return model()
 
 
+def result_json(task: Task) -> dict[str, Any] | None:
+    """The result as its model writes it (what the API shows); a stored result that does not fit is shown as
+    it is stored rather than lost."""
+    if task.result is None:
+        return None
+    model = RESULT_TYPES.get(task.type, TaskResult)
+    try:
+        return model.model_validate(task.result).model_dump(mode="json", exclude_unset=True)
+    except PydanticValidationError:
+        return task.result
+
+
 def agent_of(task: Task) -> AgentFigures | None:
     """What the model cost, from the result, or from the metrics of a task that stopped before its result."""
     agent = result_of(task).agent

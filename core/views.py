@@ -1,19 +1,30 @@
-"""Plain-JSON views of core objects, shared by the HTTP API and the CLI's --json output."""
+"""The JSON the HTTP API and the CLI's --json print, as pydantic models: one per thing shown, each made from
+its core object by `of(…)`, so the schema is written once (`TaskView.model_json_schema()` documents it) and
+what goes out is exactly what the model declares. Environment values given to a task are shown by name only.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer
 
 from core.events import TaskEventRecord
-from core.models import AuditEntry, Sandbox, Schedule, Task, TaskStage
+from core.models import AuditEntry, Sandbox, Schedule, Task
+from core.results import result_json
 from core.service import StatusReport, TaskDetail
-from core.states import TaskStatus
+from core.states import EventKind, LogStream, SandboxState, StageStatus, TaskPriority, TaskStatus, TaskType
 from core.store.logs import LogLine
 
+Timestamp = Annotated[datetime, PlainSerializer(lambda value: value.isoformat(), return_type=str)]
 
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+
+class View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    def json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
 
 
 def redacted_payload(payload: dict[str, Any]) -> dict[str, Any]:
@@ -24,111 +35,207 @@ def redacted_payload(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
+class TriggerView(View):
+    source: str
+    by: str
+    ref: str | None
+
+
+class TaskView(View):
+    id: str
+    type: TaskType
+    priority: TaskPriority
+    status: TaskStatus
+    repository: str | None
+    payload: dict[str, Any]
+    trigger: TriggerView
+    created_at: Timestamp
+    run_after: Timestamp | None
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+    attempt: int
+    retry_count: int
+    max_retries: int
+    cancel_requested: bool
+    result: dict[str, Any] | None
+    error: str | None
+    metrics: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, task: Task) -> TaskView:
+        return cls(
+            id=task.id,
+            type=task.type,
+            priority=task.priority,
+            status=task.status,
+            repository=task.repository,
+            payload=redacted_payload(task.payload),
+            trigger=TriggerView(source=task.trigger_source.value, by=task.triggered_by, ref=task.trigger_ref),
+            created_at=task.created_at,
+            run_after=task.run_after,
+            started_at=task.started_at,
+            finished_at=task.finished_at,
+            attempt=task.attempt,
+            retry_count=task.retry_count,
+            max_retries=task.max_retries,
+            cancel_requested=task.cancel_requested,
+            result=result_json(task),
+            error=task.error,
+            metrics=task.metrics,
+        )
+
+
+class StageView(View):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+    name: str
+    position: int
+    attempt: int
+    status: StageStatus
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+    duration_seconds: float | None
+    error: str | None
+
+
+class EventView(View):
+    id: int
+    kind: EventKind
+    status: TaskStatus | None
+    stage: str | None
+    message: str
+    data: dict[str, Any]
+    created_at: Timestamp
+
+    @classmethod
+    def of(cls, event: TaskEventRecord) -> EventView:
+        return cls(
+            id=event.id,
+            kind=event.kind,
+            status=event.status,
+            stage=event.stage,
+            message=event.message,
+            data=dict(event.data),
+            created_at=event.created_at,
+        )
+
+
+class LogView(View):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+    id: int
+    stream: LogStream
+    line: str
+    created_at: Timestamp
+
+
+class DetailView(TaskView):
+    stages: list[StageView]
+    events: list[EventView]
+
+    @classmethod
+    def of_detail(cls, detail: TaskDetail) -> DetailView:
+        return cls(
+            **TaskView.of(detail.task).model_dump(),
+            stages=[StageView.model_validate(s) for s in detail.stages],
+            events=[EventView.of(e) for e in detail.events],
+        )
+
+
+class StatusView(View):
+    tasks: dict[str, int]
+    queue_depth: int
+    active: list[TaskView]
+    sandboxes: int
+    workers: int
+    running_here: list[str]
+    credentials: dict[str, bool]
+
+    @classmethod
+    def of(cls, report: StatusReport) -> StatusView:
+        return cls(
+            tasks={status.value: n for status, n in report.counts.items()},
+            queue_depth=report.counts[TaskStatus.PENDING],
+            active=[TaskView.of(t) for t in report.active],
+            sandboxes=report.sandbox_count,
+            workers=report.workers,
+            running_here=report.running_here,
+            credentials=report.credentials,
+        )
+
+
+class SandboxView(View):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+    id: str
+    container_id: str | None
+    image: str
+    state: SandboxState
+    task_id: str | None
+    created_at: Timestamp
+    last_used_at: Timestamp
+
+
+class ScheduleView(View):
+    name: str
+    cron: str
+    type: TaskType
+    priority: TaskPriority
+    repository: str | None
+    payload: dict[str, Any]
+    enabled: bool
+
+    @classmethod
+    def of(cls, schedule: Schedule) -> ScheduleView:
+        return cls(
+            name=schedule.name,
+            cron=schedule.cron,
+            type=schedule.type,
+            priority=schedule.priority,
+            repository=schedule.repository,
+            payload=redacted_payload(schedule.payload),
+            enabled=schedule.enabled,
+        )
+
+
+class AuditView(View):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+    id: int | None
+    at: Timestamp
+    actor: str
+    source: str
+    action: str
+    target: str
+    outcome: str
+    detail: str
+    task_id: str | None
+
+
+# What callers print: the models' JSON.
 def task_view(task: Task) -> dict[str, Any]:
-    return {
-        "id": task.id,
-        "type": task.type.value,
-        "priority": task.priority.value,
-        "status": task.status.value,
-        "repository": task.repository,
-        "payload": redacted_payload(task.payload),
-        "trigger": {"source": task.trigger_source.value, "by": task.triggered_by, "ref": task.trigger_ref},
-        "created_at": _time(task.created_at),
-        "run_after": _time(task.run_after),
-        "started_at": _time(task.started_at),
-        "finished_at": _time(task.finished_at),
-        "attempt": task.attempt,
-        "retry_count": task.retry_count,
-        "max_retries": task.max_retries,
-        "cancel_requested": task.cancel_requested,
-        "result": task.result,
-        "error": task.error,
-        "metrics": task.metrics,
-    }
-
-
-def stage_view(stage: TaskStage) -> dict[str, Any]:
-    return {
-        "name": stage.name,
-        "position": stage.position,
-        "attempt": stage.attempt,
-        "status": stage.status.value,
-        "started_at": _time(stage.started_at),
-        "finished_at": _time(stage.finished_at),
-        "duration_seconds": stage.duration_seconds,
-        "error": stage.error,
-    }
-
-
-def event_view(event: TaskEventRecord) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "kind": event.kind.value,
-        "status": event.status.value if event.status else None,
-        "stage": event.stage,
-        "message": event.message,
-        "data": dict(event.data),
-        "created_at": _time(event.created_at),
-    }
-
-
-def log_view(line: LogLine) -> dict[str, Any]:
-    return {"id": line.id, "stream": line.stream.value, "line": line.line, "created_at": _time(line.created_at)}
+    return TaskView.of(task).json_dict()
 
 
 def detail_view(detail: TaskDetail) -> dict[str, Any]:
-    return {
-        **task_view(detail.task),
-        "stages": [stage_view(s) for s in detail.stages],
-        "events": [event_view(e) for e in detail.events],
-    }
+    return DetailView.of_detail(detail).json_dict()
+
+
+def log_view(line: LogLine) -> dict[str, Any]:
+    return LogView.model_validate(line).json_dict()
 
 
 def status_view(report: StatusReport) -> dict[str, Any]:
-    return {
-        "tasks": {status.value: n for status, n in report.counts.items()},
-        "queue_depth": report.counts[TaskStatus.PENDING],
-        "active": [task_view(t) for t in report.active],
-        "sandboxes": report.sandbox_count,
-        "workers": report.workers,
-        "running_here": report.running_here,
-        "credentials": report.credentials,
-    }
+    return StatusView.of(report).json_dict()
 
 
 def sandbox_view(sandbox: Sandbox) -> dict[str, Any]:
-    return {
-        "id": sandbox.id,
-        "container_id": sandbox.container_id,
-        "image": sandbox.image,
-        "state": sandbox.state.value,
-        "task_id": sandbox.task_id,
-        "created_at": _time(sandbox.created_at),
-        "last_used_at": _time(sandbox.last_used_at),
-    }
+    return SandboxView.model_validate(sandbox).json_dict()
 
 
 def schedule_view(schedule: Schedule) -> dict[str, Any]:
-    return {
-        "name": schedule.name,
-        "cron": schedule.cron,
-        "type": schedule.type.value,
-        "priority": schedule.priority.value,
-        "repository": schedule.repository,
-        "payload": redacted_payload(schedule.payload),
-        "enabled": schedule.enabled,
-    }
+    return ScheduleView.of(schedule).json_dict()
 
 
 def audit_view(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "at": entry.at.isoformat(),
-        "actor": entry.actor,
-        "source": entry.source,
-        "action": entry.action,
-        "target": entry.target,
-        "outcome": entry.outcome,
-        "detail": entry.detail,
-        "task_id": entry.task_id,
-    }
+    return AuditView.model_validate(entry).json_dict()

@@ -64,3 +64,15 @@ def test_a_row_that_does_not_fit_reads_empty_and_says_so(caplog: pytest.LogCaptu
         assert result_of(odd) == IssueResolutionResult()
     assert "does not fit the IssueResolutionResult model" in caplog.text
     assert agent_of(task(TaskType.PR_REVIEW, {}, {"agent": {"turns": "x"}})) is None
+
+
+def test_the_api_shows_a_result_through_its_model_and_an_odd_one_as_stored() -> None:
+    from core.results import result_json
+    from core.views import TaskView
+
+    stored = {"status": "passed", "projects": [{"language": "python", "totals": {"passed": 1}, "junit": "r.xml"}]}
+    assert result_json(task(TaskType.TEST_PIPELINE, stored)) == stored
+    odd = {"projects": "not a list"}
+    assert result_json(task(TaskType.TEST_PIPELINE, odd)) == odd
+    schema = TaskView.model_json_schema()
+    assert {"id", "status", "trigger", "result", "created_at"} <= set(schema["properties"])
