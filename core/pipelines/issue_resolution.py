@@ -52,11 +52,12 @@ MAX_BUNDLE_BYTES = 100 * 1024 * 1024
 TEST_LEFTOVERS = ("__pycache__/", "*.pyc", ".pytest_cache/", ".coverage", ".nyc_output/")
 
 
-class Resolution(TestRun):
-    """What the stages of one resolution share."""
+class Resolution:
+    """What the stages of one resolution share: the test pipeline's checkout, sandbox and projects (composed
+    in: the same steps run the baseline and each round's tests), and the issue being resolved."""
 
     def __init__(self) -> None:
-        super().__init__()
+        self.tests = TestRun()
         self.issue: IssueThread | None = None
         self.base_branch = ""
         self.baseline = ""
@@ -111,49 +112,49 @@ class IssueResolution:
         run, repository = _state(ctx), _repository(ctx)
         try:
             run.base_branch = self.forge.default_branch(repository)
-            run.tree = self.forge.checkout(repository, run.base_branch, run.tmp / "tree")
+            run.tests.tree = self.forge.checkout(repository, run.base_branch, run.tests.tmp / "tree")
         except DockhandError as exc:
             raise StageFailedError(f"checkout of {repository} failed: {exc}") from None
-        ctx.result.update(base_branch=run.base_branch, base_commit=run.tree.commit)
-        config_file = run.tree.path / CONFIG_FILE
+        ctx.result.update(base_branch=run.base_branch, base_commit=run.tests.tree.commit)
+        config_file = run.tests.tree.path / CONFIG_FILE
         if config_file.is_file() and not config_file.is_symlink():
             try:
                 run.config = parse_repository_config(config_file.read_text(errors="replace"))
             except DockhandError as exc:
                 raise StageFailedError(str(exc)) from None
-        ctx.log.system(f"checked out {repository} at {run.tree.commit[:12]} ({run.base_branch})")
+        ctx.log.system(f"checked out {repository} at {run.tests.tree.commit[:12]} ({run.base_branch})")
 
     def detect(self, ctx: StageContext) -> None:
         run = _state(ctx)
-        detect_plans(ctx, run)
-        for plan in run.plans:
+        detect_plans(ctx, run.tests)
+        for plan in run.tests.plans:
             ctx.log.system(f"found {plan.language.value} project at {plan.root}: {plan.framework}")
-        if not run.plans:
+        if not run.tests.plans:
             ctx.log.system("no test projects found: the change cannot be checked by tests")
-        open_sandbox(ctx, run, "resolve")
+        open_sandbox(ctx, run.tests, "resolve")
 
     def baseline(self, ctx: StageContext) -> None:
         """The tests before any change (a bug's test may well fail here); a broken install stops the task."""
         run = _state(ctx)
-        broken = [p for p in run.projects if p["status"] == "install-failed"]
+        broken = [p for p in run.tests.projects if p["status"] == "install-failed"]
         if broken:
             raise StageFailedError(
                 "cannot work on a repository whose dependencies do not install: "
                 + "; ".join(p.get("error", "") for p in broken)
             )
         _exclude_leftovers(run)
-        if not run.plans:
+        if not run.tests.plans:
             run.baseline = "(no tests found)"
             return
-        execute_tests(ctx, run)
-        overall = collect_results(ctx, run, None, "baseline")
-        run.baseline = f"{overall}\n{describe_projects(run.projects)}"
-        ctx.result["baseline"] = {"status": overall, "projects": [dict(p) for p in run.projects]}
+        execute_tests(ctx, run.tests)
+        overall = collect_results(ctx, run.tests, None, "baseline")
+        run.baseline = f"{overall}\n{describe_projects(run.tests.projects)}"
+        ctx.result["baseline"] = {"status": overall, "projects": [dict(p) for p in run.tests.projects]}
         ctx.log.system(f"baseline: {overall}")
 
     def agent(self, ctx: StageContext) -> None:
         run, settings = _state(ctx), ctx.settings
-        assert run.box is not None and run.issue is not None
+        assert run.tests.box is not None and run.issue is not None
         client = self.client_factory(settings)
         budget = _spec(ctx).budget_usd or settings.agent_budget_usd
         model = ModelSettings.from_settings(settings, budget)
@@ -167,7 +168,7 @@ class IssueResolution:
         agent = Agent(
             client,
             model,
-            SandboxTools(run.box, cancelled=lambda: ctx.cancel.cancelled),
+            SandboxTools(run.tests.box, cancelled=lambda: ctx.cancel.cancelled),
             system=system_prompt(settings.bot_name),
             log=lambda line: ctx.log.agent(line),
             cancel=ctx.cancel,
@@ -209,27 +210,27 @@ class IssueResolution:
         """Commit in the sandbox, then rebuild the change on the host: one commit of the end state, with
         dockhand's identity, its diff made by the host's git — scanned for secrets before anyone sees it."""
         run = _state(ctx)
-        assert run.box is not None and run.tree is not None
+        assert run.tests.box is not None and run.tests.tree is not None
         draft = ctx.result["pull_request_draft"]
-        base = run.tree.commit
+        base = run.tests.tree.commit
         script = (
             "git add -A && (git diff --cached --quiet || git -c user.name=agent -c user.email=agent@sandbox "
             "commit --quiet --no-verify -m change) && "
             f'rm -f .git/{BUNDLE_NAME} && (test "$(git rev-parse HEAD)" = {base} || '
             f"git bundle create --quiet .git/{BUNDLE_NAME} HEAD ^{base})"
         )
-        result = run.box.exec(ExecRequest(command=script, timeout_seconds=300))
+        result = run.tests.box.exec(ExecRequest(command=script, timeout_seconds=300))
         if not result.ok:
             raise StageFailedError(f"could not commit the change: {result.stderr.strip()[-1000:]}")
         try:
-            bundle = run.box.read_file(f"{WORKSPACE}/.git/{BUNDLE_NAME}", max_bytes=MAX_BUNDLE_BYTES)
+            bundle = run.tests.box.read_file(f"{WORKSPACE}/.git/{BUNDLE_NAME}", max_bytes=MAX_BUNDLE_BYTES)
         except DockhandError as exc:
             if "no such file" in str(exc):
                 raise StageFailedError("the agent submitted no change to the repository") from None
             raise StageFailedError(f"could not take the change out of the sandbox: {exc}") from None
         try:
             change = sandbox_provider(ctx).squash_change(
-                run.tree, bundle, message=draft["title"], author=(ctx.settings.bot_name, "dockhand@localhost")
+                run.tests.tree, bundle, message=draft["title"], author=(ctx.settings.bot_name, "dockhand@localhost")
             )
         except DockhandError as exc:
             raise StageFailedError(f"the sandbox's change was refused: {exc}") from None
@@ -308,8 +309,8 @@ class IssueResolution:
 
     # --- helpers ------------------------------------------------------------------------------
     def _context(self, ctx: StageContext, run: Resolution) -> RepositoryContext:
-        assert run.tree is not None and run.box is not None
-        listing = run.box.exec(
+        assert run.tests.tree is not None and run.tests.box is not None
+        listing = run.tests.box.exec(
             ExecRequest(
                 command="find . -maxdepth 2 -not -path './.git*' -not -path '*/node_modules*' "
                 "-not -path '*/.venv*' | sort | head -300",
@@ -317,29 +318,33 @@ class IssueResolution:
             )
         )
         instructions = {}
-        root = run.tree.path.resolve()
+        root = run.tests.tree.path.resolve()
         for name in INSTRUCTION_FILES:
-            path = run.tree.path / name
+            path = run.tests.tree.path / name
             # Inside the checkout only: a symlinked file or folder must not make the host read elsewhere.
             if path.is_file() and path.resolve().is_relative_to(root):
                 with path.open("rb") as handle:
                     instructions[name] = handle.read(MAX_INSTRUCTIONS_BYTES).decode(errors="replace")
         return RepositoryContext(
             layout=listing.stdout,
-            projects=tuple(f"{p.language.value} at {p.root} ({p.framework})" for p in run.plans),
-            test_commands=tuple(f"cd {p.workdir} && {p.test}" for p in run.plans),
+            projects=tuple(f"{p.language.value} at {p.root} ({p.framework})" for p in run.tests.plans),
+            test_commands=tuple(f"cd {p.workdir} && {p.test}" for p in run.tests.plans),
             baseline=run.baseline,
             instructions=instructions,
         )
 
     def _verify(self, ctx: StageContext, run: Resolution, round_number: int) -> tuple[bool, str]:
-        if not run.plans:
+        if not run.tests.plans:
             return True, "no tests"
-        reset_projects(run)
-        execute_tests(ctx, run)
-        overall = collect_results(ctx, run, None, f"round-{round_number}")
-        summary = describe_projects(run.projects)
-        ctx.result["tests"] = {"status": overall, "round": round_number, "projects": [dict(p) for p in run.projects]}
+        reset_projects(run.tests)
+        execute_tests(ctx, run.tests)
+        overall = collect_results(ctx, run.tests, None, f"round-{round_number}")
+        summary = describe_projects(run.tests.projects)
+        ctx.result["tests"] = {
+            "status": overall,
+            "round": round_number,
+            "projects": [dict(p) for p in run.tests.projects],
+        }
         ctx.log.system(f"tests after the agent's change (round {round_number}): {overall}")
         return overall == "passed", summary
 
@@ -372,8 +377,8 @@ def stored_diff(artifacts_dir: Path, task_id: str) -> str:
 def _exclude_leftovers(run: Resolution) -> None:
     """Keep out of the change exactly what the install added (a venv, node_modules, egg-info, a lock file
     npm wrote…), as anchored paths in .git/info/exclude, plus the usual test-run droppings."""
-    assert run.box is not None
-    status = run.box.exec(
+    assert run.tests.box is not None
+    status = run.tests.box.exec(
         ExecRequest(command="git status --porcelain=v1 -z --untracked-files=normal", timeout_seconds=120)
     )
     if not status.ok:
@@ -381,7 +386,7 @@ def _exclude_leftovers(run: Resolution) -> None:
     added = [entry[3:] for entry in status.stdout.split("\0") if entry.startswith("?? ")]
     patterns = [*TEST_LEFTOVERS, *("/" + _glob_escape(path) for path in added)]
     listing = "\n".join(patterns)
-    done = run.box.exec(
+    done = run.tests.box.exec(
         ExecRequest(command=f"printf '%s\\n' {shlex.quote(listing)} >> .git/info/exclude", timeout_seconds=60)
     )
     if not done.ok:

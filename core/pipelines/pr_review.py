@@ -34,9 +34,12 @@ if TYPE_CHECKING:
 History = Callable[[str, int], dict[str, Any] | None]
 
 
-class ReviewRun(TestRun):
+class ReviewRun:
+    """What the stages of one review share: a checkout in a sandbox (the test pipeline's, composed in), the pull
+    request, the plan and the findings."""
+
     def __init__(self) -> None:
-        super().__init__()
+        self.tests = TestRun()
         self.pull: PullInfo | None = None
         self.previous: dict[str, Any] | None = None
         self.plan: ReviewPlan | None = None
@@ -95,31 +98,31 @@ class PullRequestReview:
         run, repository = _state(ctx), _repository(ctx)
         assert run.pull is not None
         try:
-            run.tree = self.forge.checkout(repository, f"pull/{run.pull.number}/head", run.tmp / "tree")
+            run.tests.tree = self.forge.checkout(repository, f"pull/{run.pull.number}/head", run.tests.tmp / "tree")
         except DockhandError as exc:
             raise StageFailedError(f"checkout of {repository}#{run.pull.number} failed: {exc}") from None
-        if run.tree.commit != run.pull.head_sha:
-            ctx.log.system(f"the head moved to {run.tree.commit[:12]} since the PR was read: reviewing that")
-        open_sandbox(ctx, run, "review")
+        if run.tests.tree.commit != run.pull.head_sha:
+            ctx.log.system(f"the head moved to {run.tests.tree.commit[:12]} since the PR was read: reviewing that")
+        open_sandbox(ctx, run.tests, "review")
 
     def plan(self, ctx: StageContext) -> None:
         run, settings = _state(ctx), _review_settings(ctx)
-        assert run.pull is not None and run.tree is not None
+        assert run.pull is not None and run.tests.tree is not None
         provider = sandbox_provider(ctx)
         try:
-            full = provider.diff(run.tree, run.pull.base_sha, context=3, renames=True)
+            full = provider.diff(run.tests.tree, run.pull.base_sha, context=3, renames=True)
         except DockhandError as exc:
             raise StageFailedError(f"cannot diff the pull request: {exc}") from None
         run.commentable = Diff.parse(full)
         diff = full
         previous_commit = (run.previous or {}).get("reviewed_commit")
-        if previous_commit and previous_commit != run.tree.commit:
+        if previous_commit and previous_commit != run.tests.tree.commit:
             try:
-                diff = provider.diff(run.tree, previous_commit, context=3, renames=True)
+                diff = provider.diff(run.tests.tree, previous_commit, context=3, renames=True)
                 run.since = previous_commit
             except DockhandError as exc:
                 ctx.log.system(f"cannot compare with the last reviewed commit ({exc}): reviewing everything")
-        elif previous_commit == run.tree.commit:
+        elif previous_commit == run.tests.tree.commit:
             diff = ""
             run.since = previous_commit
         run.plan = plan_review(diff, settings.chunk_chars, max_chunks=settings.max_chunks)
@@ -137,7 +140,7 @@ class PullRequestReview:
 
     def review(self, ctx: StageContext) -> None:
         run, settings = _state(ctx), ctx.settings
-        assert run.plan is not None and run.pull is not None and run.box is not None
+        assert run.plan is not None and run.pull is not None and run.tests.box is not None
         if not run.plan.chunks:
             run.summary = "No new changes to review." if run.since else "Nothing in this pull request to review."
             return
@@ -148,7 +151,7 @@ class PullRequestReview:
         try:
             for index, chunk in enumerate(run.plan.chunks):
                 remaining = None if budget is None else budget - spent
-                tools = ReviewTools(SandboxTools(run.box, cancelled=lambda: ctx.cancel.cancelled))
+                tools = ReviewTools(SandboxTools(run.tests.box, cancelled=lambda: ctx.cancel.cancelled))
                 agent = self._agent(ctx, client, tools, remaining, spent_before=spent)
                 message = chunk_message(
                     title=run.pull.title, body=run.pull.body, author=run.pull.author, plan=run.plan,
@@ -185,7 +188,9 @@ class PullRequestReview:
 
     def post(self, ctx: StageContext) -> None:
         run, settings = _state(ctx), _review_settings(ctx)
-        assert run.pull is not None and run.plan is not None and run.commentable is not None and run.tree is not None
+        assert (
+            run.pull is not None and run.plan is not None and run.commentable is not None and run.tests.tree is not None
+        )
         already = set((run.previous or {}).get("posted_fingerprints") or [])
         fresh = [f for f in merge(run.findings) if f.fingerprint not in already]
         repeated = len(merge(run.findings)) - len(fresh)
@@ -198,14 +203,18 @@ class PullRequestReview:
         )
         try:
             review_id = self.forge.post_review(
-                _repository(ctx), run.pull.number, commit=run.tree.commit, body=draft.body, comments=draft.comments
+                _repository(ctx),
+                run.pull.number,
+                commit=run.tests.tree.commit,
+                body=draft.body,
+                comments=draft.comments,
             )
         except DockhandError as exc:
             raise StageFailedError(f"posting the review failed: {exc}") from None
         ctx.result.update(
             review={"id": review_id, "comments": len(draft.comments), "in_body": len(draft.folded) + len(over_cap)},
             findings=[f.as_dict() for f in fresh],
-            reviewed_commit=run.tree.commit,
+            reviewed_commit=run.tests.tree.commit,
             posted_fingerprints=sorted(already | {f.fingerprint for f in fresh}),
             summary=run.summary,
         )

@@ -16,7 +16,7 @@ import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from core.errors import DockhandError, StageFailedError
 from core.pipeline import Pipeline, Stage, StageContext
@@ -40,7 +40,8 @@ TOOLS_SOURCE = Path(__file__).resolve().parent.parent / "testrun" / "tools"
 
 
 class TestRun:
-    """State shared by the stages of one run (kept on the context's result under private keys)."""
+    """State shared by the stages of one test run: the checkout, the sandbox, the projects and their results.
+    A pipeline that runs tests as some of its steps holds one as `tests` (see `WithTests`)."""
 
     __test__ = False  # not a pytest class
 
@@ -55,17 +56,29 @@ class TestRun:
         self.started = time.monotonic()
 
 
-RunT = TypeVar("RunT", bound="TestRun")
+@runtime_checkable
+class WithTests(Protocol):
+    """A pipeline's run state that composes a test run in (a resolution, a review)."""
+
+    tests: TestRun
+
+
+RunT = TypeVar("RunT")
 
 
 def run_state(ctx: StageContext, kind: type[RunT]) -> RunT:
     """The state the stages of this run share (made by the first stage that asks)."""
-    if not isinstance(ctx.run, kind):
-        ctx.run = kind()
-    return ctx.run
+    if isinstance(ctx.run, kind):
+        return ctx.run
+    made = kind()
+    ctx.run = made
+    return made
 
 
 def _run(ctx: StageContext) -> TestRun:
+    """The test run the shared steps (install, clean-up) work on: the run itself, or the one it composes in."""
+    if isinstance(ctx.run, WithTests):
+        return ctx.run.tests
     return run_state(ctx, TestRun)
 
 
