@@ -15,7 +15,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import App, BoltRequest
+from slack_bolt import App
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import Clock, SignatureVerifier
@@ -143,7 +144,7 @@ class SlackBot:
         try:
             if text is None:
                 raise ValueError("not UTF-8")
-            bolt_request = BoltRequest(body=text, query=str(request.url.query), headers=dict(request.headers))
+            bolt_request = to_bolt_request(request, body)  # Bolt's own Starlette adapter
         except (UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
             return Response("malformed Slack request", status_code=400)
         try:
@@ -158,9 +159,7 @@ class SlackBot:
         if response.status >= 500:
             log.warning("Slack: could not handle a request (%s): is Slack's Web API reachable?", response.status)
             return Response("Slack's Web API is unreachable: try again", status_code=503)
-        return Response(
-            content=response.body, status_code=response.status, headers=response.first_headers_without_set_cookie()
-        )
+        return to_starlette_response(response)
 
     def subscribe(self) -> None:
         self.core.bus.subscribe(self.threads, name="slack-threads", maxsize=10_000)
