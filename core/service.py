@@ -208,7 +208,7 @@ class Core:
             trigger = Trigger.from_submission(submission)
         except DockhandError as exc:
             self.intake.refuse(
-                source=submission.trigger_source.value,
+                source=submission.trigger_source,
                 actor=submission.triggered_by,
                 action=AuditAction.SUBMIT,
                 target=submission.trigger_ref or submission.repository or submission.type.value,
@@ -226,7 +226,7 @@ class Core:
             self._wake_at(outcome.task.run_after)
         return outcome
 
-    def cancel(self, task_id: str, *, by: str = "", source: str = "") -> Task:
+    def cancel(self, task_id: str, *, by: str = "", source: TriggerSource | None = None) -> Task:
         try:
             task = self.queue.request_cancel(task_id, by=by)
         except DockhandError as exc:
@@ -238,15 +238,27 @@ class Core:
         return task
 
     def _audit(
-        self, action: AuditAction, by: str, source: str, task_id: str, outcome: AuditOutcome, detail: str = ""
+        self,
+        action: AuditAction,
+        by: str,
+        source: TriggerSource | None,
+        task_id: str,
+        outcome: AuditOutcome,
+        detail: str = "",
     ) -> None:
         self.audit.record(
             AuditRecord(
-                actor=by, source=source, action=action, target=task_id, outcome=outcome, detail=detail, task_id=task_id
+                actor=by,
+                source=str(source or ""),
+                action=action,
+                target=task_id,
+                outcome=outcome,
+                detail=detail,
+                task_id=task_id,
             )
         )
 
-    def approve(self, task_id: str, *, by: str, source: str = "") -> Decision:
+    def approve(self, task_id: str, *, by: str, source: TriggerSource | None = None) -> Decision:
         """Let a task waiting at its gate go on (it is queued again and resumes after the gate)."""
         try:
             decision = self.approvals.decide(task_id, approve=True, by=by)
@@ -257,7 +269,7 @@ class Core:
         self._wake_at(utcnow())
         return decision
 
-    def reject(self, task_id: str, *, by: str, reason: str = "", source: str = "") -> Decision:
+    def reject(self, task_id: str, *, by: str, reason: str = "", source: TriggerSource | None = None) -> Decision:
         try:
             decision = self.approvals.decide(task_id, approve=False, by=by, reason=reason)
         except DockhandError as exc:

@@ -17,7 +17,7 @@ from core.errors import DockhandError
 from core.models import utcnow
 from core.pipelines.issue_resolution import stored_diff
 from core.service import Core
-from core.states import TaskStatus
+from core.states import TaskStatus, TriggerSource
 from tui.board import TaskBoard
 from tui.format import shown
 from tui.screens.dialogs import NO_DIFF, ConfirmScreen, DiffScreen
@@ -67,9 +67,9 @@ class DockhandTui(App[None]):
                 return
             try:
                 if approve:
-                    self.core.approve(task_id, by=f"{self.user} (TUI)", source="tui")
+                    self.core.approve(task_id, by=f"{self.user} (TUI)", source=TriggerSource.TUI)
                 else:
-                    self.core.reject(task_id, by=f"{self.user} (TUI)", source="tui")
+                    self.core.reject(task_id, by=f"{self.user} (TUI)", source=TriggerSource.TUI)
             except DockhandError as exc:
                 self.notify(str(exc), severity="error")
                 return
@@ -85,7 +85,7 @@ class DockhandTui(App[None]):
             if not confirmed:
                 return
             try:
-                task = self.core.cancel(task_id, by=f"{self.user} (TUI)", source="tui")
+                task = self.core.cancel(task_id, by=f"{self.user} (TUI)", source=TriggerSource.TUI)
             except DockhandError as exc:
                 self.notify(str(exc), severity="error")
                 return

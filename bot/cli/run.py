@@ -162,7 +162,7 @@ def run_resolve(
         typer.echo("")
         typer.echo(approval.summary if approval else "")
         if yes or (sys.stdin.isatty() and typer.confirm("Push the branch and open the pull request?")):
-            core.approve(task_id, by=whoami(), source="cli")
+            core.approve(task_id, by=whoami(), source=TriggerSource.CLI)
             task = _run_here(core, task_id, err=False)
         else:
             typer.echo(f"waiting for approval: `dockhand approve {task_id}` or `dockhand reject {task_id}`")
@@ -192,7 +192,7 @@ def _run_here(core: Core, task_id: str, *, err: bool) -> Task:
     except DockhandError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
-        core.cancel(task_id, by="ctrl-c", source="cli")
+        core.cancel(task_id, by="ctrl-c", source=TriggerSource.CLI)
         raise typer.Exit(130) from None
     finally:
         progress.stop()

@@ -353,9 +353,9 @@ def _decide(task_id: str, *, approve: bool, reason: str, as_json: bool) -> None:
     core = open_core()
     try:
         if approve:
-            core.approve(task_id, by=whoami(), source="cli")
+            core.approve(task_id, by=whoami(), source=TriggerSource.CLI)
         else:
-            core.reject(task_id, by=whoami(), reason=reason, source="cli")
+            core.reject(task_id, by=whoami(), reason=reason, source=TriggerSource.CLI)
         task = core.task(task_id)
     except DockhandError as exc:
         fail(str(exc))
@@ -378,7 +378,7 @@ def cancel_task(
 
     core = open_core()
     try:
-        task = core.cancel(task_id, by=whoami(), source="cli")
+        task = core.cancel(task_id, by=whoami(), source=TriggerSource.CLI)
     except DockhandError as exc:
         fail(str(exc))
     finally:

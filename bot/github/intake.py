@@ -181,7 +181,7 @@ class GitHubIntake:
         decision = may_trigger(mention.actor, mention.repo.full_name, permission.permission_of)
         if not decision.allowed:
             self.core.intake.refuse(
-                source=TriggerSource.GITHUB.value,
+                source=TriggerSource.GITHUB,
                 actor=mention.actor.login,
                 action=AuditAction.TRIGGER,
                 target=ref,
@@ -243,7 +243,7 @@ class GitHubIntake:
         approved = []
         for task_id in self._tasks_of(ref, TaskStatus.AWAITING_APPROVAL):
             try:
-                self.core.approve(task_id, by=f"{who} (GitHub)", source="github")
+                self.core.approve(task_id, by=f"{who} (GitHub)", source=TriggerSource.GITHUB)
                 approved.append(task_id)
             except DockhandError:
                 continue
@@ -255,7 +255,7 @@ class GitHubIntake:
         done = []
         for task_id in self._tasks_of(ref, TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.AWAITING_APPROVAL):
             try:
-                self.core.cancel(task_id, by=who, source="github")
+                self.core.cancel(task_id, by=who, source=TriggerSource.GITHUB)
                 done.append(task_id)
             except DockhandError:
                 continue

@@ -101,12 +101,14 @@ class AdminApi:
         return self._json({"task_id": task_id, "lines": [log_view(line) for line in lines]})
 
     async def cancel_task(self, request: Request) -> JSONResponse:
-        task = await run_in_threadpool(lambda: self.core.cancel(request.path_params["task_id"], by="api", source="api"))
+        task = await run_in_threadpool(
+            lambda: self.core.cancel(request.path_params["task_id"], by="api", source=TriggerSource.API)
+        )
         return self._json(task_view(task), status_code=202)
 
     async def approve_task(self, request: Request) -> JSONResponse:
         task_id = request.path_params["task_id"]
-        await run_in_threadpool(lambda: self.core.approve(task_id, by="api", source="api"))
+        await run_in_threadpool(lambda: self.core.approve(task_id, by="api", source=TriggerSource.API))
         return self._json(task_view(await run_in_threadpool(self.core.task, task_id)), status_code=202)
 
     async def reject_task(self, request: Request) -> JSONResponse:
@@ -116,7 +118,7 @@ class AdminApi:
         reason = data.get("reason", "")
         if not isinstance(reason, str) or len(reason) > 1000:
             raise ValidationError("reason must be a string of at most 1000 characters")
-        await run_in_threadpool(lambda: self.core.reject(task_id, by="api", reason=reason, source="api"))
+        await run_in_threadpool(lambda: self.core.reject(task_id, by="api", reason=reason, source=TriggerSource.API))
         return self._json(task_view(await run_in_threadpool(self.core.task, task_id)))
 
     async def submit(self, request: Request) -> JSONResponse:

@@ -220,7 +220,7 @@ class SlackBot:
         if not decision.allowed:
             action_name = AuditAction.APPROVE if action.get("action_id") == APPROVE else AuditAction.REJECT
             self.core.intake.refuse(
-                source=TriggerSource.SLACK.value,
+                source=TriggerSource.SLACK,
                 actor=who.user,
                 action=action_name,
                 target=task_id,
@@ -232,9 +232,9 @@ class SlackBot:
         by = f"{who.name} (Slack {who.user})" if who.name != who.user else f"Slack {who.user}"
         try:
             if action.get("action_id") == APPROVE:
-                self.core.approve(task_id, by=by, source="slack")
+                self.core.approve(task_id, by=by, source=TriggerSource.SLACK)
             else:
-                self.core.reject(task_id, by=by, source="slack")
+                self.core.reject(task_id, by=by, source=TriggerSource.SLACK)
         except InvalidTransitionError as exc:
             # A double click, someone else was quicker, or the approval expired: say so, change nothing.
             current = self.core.task(task_id)
@@ -268,7 +268,7 @@ class SlackBot:
         decision = self.access.may_run(command.verb, who.user, who.channel)
         if not decision.allowed:
             self.core.intake.refuse(
-                source=TriggerSource.SLACK.value,
+                source=TriggerSource.SLACK,
                 actor=who.user,
                 action=AuditAction.TRIGGER,
                 target=command.verb.value,
@@ -309,7 +309,7 @@ class SlackBot:
         if target.repository and not self.access.repository_allowed(target.repository):
             return f"Sorry, dockhand is not set up to work on {target.repository} from Slack."
         try:
-            task = self.core.cancel(command.task_id, by=f"Slack {who.user}", source="slack")
+            task = self.core.cancel(command.task_id, by=f"Slack {who.user}", source=TriggerSource.SLACK)
         except DockhandError as exc:
             return f"Could not cancel {command.task_id}: {exc}"
         return f"Task {task.id}: {'cancelled' if task.status is TaskStatus.CANCELLED else 'stopping'}."
@@ -344,7 +344,7 @@ class SlackBot:
             # Without its message nobody here could follow it or approve it: do not run it.
             response = getattr(exc, "response", None)
             error = response.get("error") if response else f"cannot reach Slack: {getattr(exc, 'reason', exc)}"
-            self.core.cancel(task.id, by="Slack (no message could be posted)", source="slack")
+            self.core.cancel(task.id, by="Slack (no message could be posted)", source=TriggerSource.SLACK)
             return f"Not started: I cannot post in this channel ({error}). Invite me, then ask again."
         where = place(who.channel, str(posted["ts"]))
         if self.core.notifications.remember(task.id, THREAD, where):

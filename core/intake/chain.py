@@ -23,6 +23,7 @@ from core.errors import DockhandError, RateLimitedError
 from core.intake.authorise import Authoriser
 from core.intake.trigger import Trigger
 from core.models import Task
+from core.states import TriggerSource
 from core.store.audit import AuditAction, AuditOutcome, AuditRecord
 from core.store.interface import AuditTrail, TaskStore
 from core.store.queue import SubmitResult
@@ -81,13 +82,20 @@ class Intake:
         return at(0)(trigger)
 
     def refuse(
-        self, *, source: str, actor: str, action: AuditAction, target: str, reason: str, task_id: str | None = None
+        self,
+        *,
+        source: TriggerSource,
+        actor: str,
+        action: AuditAction,
+        target: str,
+        reason: str,
+        task_id: str | None = None,
     ) -> None:
         """Record a refusal the front end made before a trigger existed (a Slack `status` its user may not ask)."""
         self.audit.record(
             AuditRecord(
                 actor=actor,
-                source=source,
+                source=source.value,
                 action=action,
                 target=target,
                 outcome=AuditOutcome.REFUSED,
