@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from bot.github.authorise import WritePermission, may_trigger
 from bot.github.client import GitHubClient
@@ -70,6 +71,14 @@ def rules_from(settings: Settings) -> TriggerRules:
 CONFIG_TTL_SECONDS = 60.0
 
 
+@dataclass(frozen=True)
+class Handled:
+    """What became of a delivery, as its row records it: a line for people, and the task it started."""
+
+    outcome: str
+    task_id: str | None = None
+
+
 class GitHubIntake:
     def __init__(self, core: Core, client_for: ClientFor, rules: TriggerRules) -> None:
         self.core = core
@@ -102,37 +111,37 @@ class GitHubIntake:
         """Handle the deliveries nobody holds; a lease on each (renewed before it is handled) means a process
         that dies mid-batch has its deliveries taken over by another within seconds of the lease running out."""
         deliveries = self.core.deliveries.claim_pending("github", limit)
-        handled = 0
+        count = 0
         for delivery in deliveries:
             if not self.core.deliveries.extend(delivery):
                 continue  # our lease ran out and another intake has it now
-            handled += 1
+            count += 1
             try:
-                outcome, task_id = self._process(delivery)
+                handled = self._process(delivery)
             except Exception as exc:  # one bad delivery must not stop the others
                 log.exception("GitHub delivery %s could not be processed", delivery.delivery_id)
-                outcome, task_id = f"error: {type(exc).__name__}: {exc}", None
-            self.core.deliveries.finish(delivery.id or 0, outcome, task_id)
-        return handled
+                handled = Handled(f"error: {type(exc).__name__}: {exc}")
+            self.core.deliveries.finish(delivery.id or 0, handled.outcome, handled.task_id)
+        return count
 
-    def _process(self, delivery: WebhookDelivery) -> tuple[str, str | None]:
+    def _process(self, delivery: WebhookDelivery) -> Handled:
         if delivery.event not in HANDLED_EVENTS:
-            return f"ignored: {delivery.event} events are not handled", None
+            return Handled(f"ignored: {delivery.event} events are not handled")
         try:
             event = read_payload(delivery.event, delivery.payload)
         except PayloadError as exc:
-            return f"ignored: {exc}", None
+            return Handled(f"ignored: {exc}")
         try:
             interpreted = interpret(event, self.rules_for(event))
         except PayloadError as exc:
-            return f"ignored: {exc}", None
+            return Handled(f"ignored: {exc}")
         if isinstance(interpreted, Ignored):
-            return f"ignored: {interpreted.reason}", None
+            return Handled(f"ignored: {interpreted.reason}")
         if isinstance(interpreted, InstallationChanged):
-            return self._installation(interpreted), None
+            return Handled(self._installation(interpreted))
         return self._route(interpreted, delivery)
 
-    def _route(self, event: StartsWork, delivery: WebhookDelivery) -> tuple[str, str | None]:
+    def _route(self, event: StartsWork, delivery: WebhookDelivery) -> Handled:
         if event.repo.installation_id is not None:
             # Later work on this repository (progress comments, pushes) needs to know its installation.
             self._installation(
@@ -154,29 +163,29 @@ class GitHubIntake:
         outcome = self.core.intake.handle(trigger, authoriser)
         return self._answer(event, trigger, outcome)
 
-    def _answer(self, event: StartsWork, trigger: Trigger, outcome: IntakeOutcome) -> tuple[str, str | None]:
+    def _answer(self, event: StartsWork, trigger: Trigger, outcome: IntakeOutcome) -> Handled:
         """The delivery's recorded outcome, and one reply on the issue or PR when there is news for its author."""
         task = outcome.task
         match outcome.admission:
             case Admission.STARTED | Admission.DUPLICATE:
                 assert task is not None
-                return f"task {task.id} ({trigger.task_type.value})", task.id
+                return Handled(f"task {task.id} ({trigger.task_type.value})", task_id=task.id)
             case Admission.ALREADY_LIVE:
                 assert task is not None
                 self._say_when(trigger.ref or "", self._already_on_it(task))
-                return f"already on it: task {task.id}", task.id
+                return Handled(f"already on it: task {task.id}", task_id=task.id)
             case Admission.REFUSED:
                 if isinstance(event, Mention) and not event.actor.is_bot:
                     self._reply_refused(event)
-                return f"refused: {outcome.reason}", None
+                return Handled(f"refused: {outcome.reason}")
             case Admission.RATE_LIMITED:
                 assert isinstance(outcome.error, RateLimitedError)
                 error = outcome.error
                 self._say_when(trigger.ref or "", f"Not started: {error}. Try again in {error.when()}.")
-                return f"rate-limited: {error} (retry in {error.retry_after_seconds} s)", None
-        return f"not started: {outcome.reason}", None
+                return Handled(f"rate-limited: {error} (retry in {error.retry_after_seconds} s)")
+        return Handled(f"not started: {outcome.reason}")
 
-    def _steer(self, mention: Mention, ref: str, permission: WritePermission) -> tuple[str, str | None]:
+    def _steer(self, mention: Mention, ref: str, permission: WritePermission) -> Handled:
         """`@dockhand cancel` / `approve` on an issue or PR: the tasks it started."""
         decision = may_trigger(mention.actor, mention.repo.full_name, permission.permission_of)
         if not decision.allowed:
@@ -189,10 +198,10 @@ class GitHubIntake:
             )
             if not mention.actor.is_bot:
                 self._reply_refused(mention)
-            return f"refused: {decision.reason}", None
+            return Handled(f"refused: {decision.reason}")
         if mention.command is Command.CANCEL:
             cancelled = self._cancel(ref, mention.actor.login)
-            return (f"cancelled {', '.join(cancelled)}" if cancelled else "cancel: nothing running"), None
+            return Handled(f"cancelled {', '.join(cancelled)}" if cancelled else "cancel: nothing running")
         return self._approve(ref, mention.actor.login)
 
     def _reply_refused(self, mention: Mention) -> None:
@@ -239,7 +248,7 @@ class GitHubIntake:
         found = self.core.tasks(TaskFilter(trigger_ref=ref, statuses=statuses, limit=100))
         return [task.id for task in found]
 
-    def _approve(self, ref: str, who: str) -> tuple[str, str | None]:
+    def _approve(self, ref: str, who: str) -> Handled:
         approved = []
         for task_id in self._tasks_of(ref, TaskStatus.AWAITING_APPROVAL):
             try:
@@ -248,8 +257,8 @@ class GitHubIntake:
             except DockhandError:
                 continue
         if not approved:
-            return "approve: nothing is waiting for approval", None
-        return f"approved {', '.join(approved)}", approved[0]
+            return Handled("approve: nothing is waiting for approval")
+        return Handled(f"approved {', '.join(approved)}", task_id=approved[0])
 
     def _cancel(self, ref: str, who: str) -> list[str]:
         done = []
