@@ -28,7 +28,7 @@ from bot.http.app import create_app
 from core.service import Core
 from core.settings import Settings
 from core.states import EventKind, TaskStatus
-from core.store.queue import TaskFilter
+from core.store.queue_types import TaskFilter
 from tests.support.server import serve_in_thread
 from tests.support.store import database, sql_core
 

@@ -61,7 +61,7 @@ from core.review.plan import split_files
 from core.service import Core
 from core.settings import Settings
 from core.states import TaskStatus, TaskType
-from core.store.queue import TaskFilter
+from core.store.queue_types import TaskFilter
 from sandbox.backend import dependency_cache, docker_backend
 from tests.conftest import FIXTURES
 from tests.support.fake_anthropic import Body, FakeAnthropic, Reply, running_fake_anthropic, tool_use

@@ -7,7 +7,7 @@ from typing import Any
 
 from core.states import TaskStatus, TaskType
 from core.store.interface import TaskStore
-from core.store.queue import TaskFilter
+from core.store.queue_types import TaskFilter
 
 
 class TaskHistory:

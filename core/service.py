@@ -35,7 +35,7 @@ from core.store.approvals import Decision
 from core.store.audit import AuditAction, AuditOutcome, AuditRecord
 from core.store.interface import SandboxIndex, Store
 from core.store.logs import LogLine
-from core.store.queue import Claim, SubmitResult, TaskFilter
+from core.store.queue_types import Claim, SubmitResult, TaskFilter
 from core.store.schedules import submission_for
 from core.worker import WorkerPool
 

@@ -17,7 +17,7 @@ from core.errors import NoPipelineError, ValidationError
 from core.pipeline import Outcome, PipelineRunner, RunReport
 from core.process_identity import ProcessLiveness, process_identity
 from core.states import TaskStatus
-from core.store.queue import Claim
+from core.store.queue_types import Claim
 
 if TYPE_CHECKING:  # the store's protocols name pipeline types: imported for annotations only
     from core.store.interface import ApprovalStore, LogStore, TaskStore

@@ -17,7 +17,7 @@ from bot.http.app import create_app
 from core.models import Installation, WebhookDelivery
 from core.service import Core
 from core.states import TaskType, TriggerSource
-from core.store.queue import TaskFilter
+from core.store.queue_types import TaskFilter
 from tests.conftest import FIXTURES as REPO_FIXTURES
 from tests.support.fake_github import FakeGitHub, running_fake_github
 from tests.support.server import serve_in_thread

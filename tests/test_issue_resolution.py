@@ -17,7 +17,7 @@ from core.models import utcnow
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import ApprovalStatus, EventKind, LogStream, StageStatus, TaskStatus, TaskType, TriggerSource
-from core.store.queue import TaskFilter
+from core.store.queue_types import TaskFilter
 from sandbox.backend import dependency_cache, docker_backend
 from tests.support.fake_anthropic import Fail, FakeAnthropic, Reply, running_fake_anthropic, text, tool_use
 from tests.support.fake_github import FakeGitHub, running_fake_github

@@ -14,7 +14,7 @@ from core.review.plan import split_files
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import TaskStatus, TaskType, TriggerSource
-from core.store.queue import TaskFilter
+from core.store.queue_types import TaskFilter
 from tests.support.fake_anthropic import Reply, tool_use
 from tests.test_issue_resolution import REPO, World, git, issue_world
 

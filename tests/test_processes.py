@@ -15,7 +15,7 @@ import pytest
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import EventKind, TaskStatus, TaskType
-from core.store.queue import TaskFilter
+from core.store.queue_types import TaskFilter
 from tests.conftest import make_settings
 from tests.support.processes import dockhand_env, free_port, run_cli, running
 from tests.support.store import sql_core

@@ -18,7 +18,7 @@ from core.process_identity import ProcessLiveness, process_identity
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import EventKind, TaskPriority, TaskStatus, TaskType
-from core.store.queue import TaskFilter
+from core.store.queue_types import TaskFilter
 from tests.support.store import database
 
 

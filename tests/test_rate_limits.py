@@ -13,7 +13,7 @@ from core.errors import RateLimitedError
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import TaskType, TriggerSource
-from core.store.queue import TaskFilter
+from core.store.queue_types import TaskFilter
 from tests.support.server import serve_in_thread
 
 SOURCES = (TriggerSource.SLACK, TriggerSource.GITHUB, TriggerSource.API)

@@ -12,7 +12,7 @@ from core.models import utcnow
 from core.scheduler import parse_cron
 from core.specs import TaskSubmission
 from core.states import TaskStatus, TaskType, TriggerSource
-from core.store.queue import TaskFilter
+from core.store.queue_types import TaskFilter
 from core.store.schedules import submission_for
 from tests.support.waiting import wait_for
 

@@ -21,7 +21,7 @@ from bot.slack.client import slack_client
 from bot.slack.messages import APPROVE, REJECT, VIEW_DIFF
 from core.service import Core
 from core.states import StageStatus, TaskStatus, TaskType, TriggerSource
-from core.store.queue import TaskFilter
+from core.store.queue_types import TaskFilter
 from tests.conftest import FIXTURES as REPO_FIXTURES
 from tests.support.fake_slack import FakeSlack, running_fake_slack, signed_headers
 from tests.support.server import serve_in_thread

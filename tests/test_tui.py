@@ -17,7 +17,7 @@ from core.pipelines import custom
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import LogStream, TaskStatus, TaskType
-from core.store.queue import TaskFilter
+from core.store.queue_types import TaskFilter
 from tui.app import DockhandTui
 from tui.screens.dialogs import DiffScreen
 from tui.screens.main import MainScreen

@@ -227,7 +227,7 @@ def list_tasks(
     as_json: JsonFlag = False,
 ) -> None:
     """List tasks, newest first."""
-    from core.store.queue import TaskFilter
+    from core.store.queue_types import TaskFilter
     from core.views import task_view
 
     core = open_core()

@@ -51,7 +51,7 @@ from core.service import Core
 from core.settings import Settings
 from core.states import TaskStatus, TriggerSource
 from core.store.audit import AuditAction
-from core.store.queue import TaskFilter
+from core.store.queue_types import TaskFilter
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from core.errors import ValidationError
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import TaskStatus, TaskType, TriggerSource
-from core.store.queue import TaskFilter
+from core.store.queue_types import TaskFilter
 from core.views import audit_view, detail_view, log_view, sandbox_view, status_view, task_view
 
 

@@ -53,7 +53,7 @@ from core.results import agent_of
 from core.service import Core
 from core.states import TaskStatus, TriggerSource
 from core.store.audit import AuditAction
-from core.store.queue import TaskFilter
+from core.store.queue_types import TaskFilter
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from core.models import Task
 from core.states import TriggerSource
 from core.store.audit import AuditAction, AuditOutcome, AuditRecord
 from core.store.interface import AuditTrail, TaskStore
-from core.store.queue import SubmitResult
+from core.store.queue_types import SubmitResult
 
 
 class Admission(StrEnum):

@@ -15,7 +15,7 @@ from core.states import TaskStatus, TaskType, TriggerSource
 from core.store.journal import JournalTransaction
 
 if TYPE_CHECKING:
-    from core.store.queue import QueuePolicy
+    from core.store.queue_types import QueuePolicy
 
 # Operators (CLI, TUI) and dockhand's own schedules are not rate-limited; people reaching it from outside are.
 LIMITED_SOURCES = (TriggerSource.SLACK, TriggerSource.GITHUB, TriggerSource.API)

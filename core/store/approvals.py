@@ -19,7 +19,7 @@ from core.models import Approval, utcnow
 from core.pipeline import ApprovalRequest
 from core.states import ApprovalStatus, EventKind, StageStatus, TaskStatus
 from core.store.journal import Journal
-from core.store.queue import Claim
+from core.store.queue_types import Claim
 from core.store.task_rows import close_pending_approvals, close_waiting_stages, compare_and_set, load_task
 
 

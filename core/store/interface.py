@@ -21,7 +21,7 @@ from core.store.approvals import ApprovalRequest, Decision
 from core.store.audit import AuditRecord
 from core.store.board import Page, TaskSearch
 from core.store.logs import LogLine, LogSink
-from core.store.queue import Claim, HeartbeatReply, RetryDecision, SubmitResult, TaskFilter
+from core.store.queue_types import Claim, HeartbeatReply, RetryDecision, SubmitResult, TaskFilter
 
 
 class TaskStore(Protocol):

@@ -15,7 +15,8 @@ from core.store.interface import Store
 from core.store.journal import Journal
 from core.store.logs import TaskLogs
 from core.store.notifications import NotificationBook
-from core.store.queue import QueuePolicy, TaskQueue
+from core.store.queue import TaskQueue
+from core.store.queue_types import QueuePolicy
 from core.store.sandboxes import SandboxRecords
 from core.store.schedules import ScheduleBook
 from core.store.stages import StageRecorder
