@@ -93,6 +93,12 @@ def test_operator_commands(cli) -> None:  # type: ignore[no-untyped-def]
     assert json.loads(cli("schedule", "list", "--json").output)["schedules"][0]["cron"] == "0 3 * * *"
     assert "invalid cron" in cli("schedule", "add", "bad", "every day", "--command", "x", code=2).output
     assert "already exists" in cli("schedule", "add", "nightly", "0 4 * * *", "--command", "x", code=2).output
+    cli("schedule", "add", "weekly[main]", "0 5 * * 1", "--command", "echo [/]")
+    listed = cli("schedule", "list").output.splitlines()
+    assert listed[0].split() == ["NAME", "CRON", "TYPE", "REPOSITORY", "ENABLED"]
+    assert any(line.startswith("weekly[main]") for line in listed), "names are shown as they are, not as markup"
+    assert all(line == line.rstrip() for line in listed)
+    cli("schedule", "remove", "weekly[main]")
     cli("schedule", "remove", "nightly")
     assert "no schedules" in cli("schedule", "list").output
 

@@ -221,6 +221,16 @@ def test_a_second_resolve_of_the_same_issue_answers_already_on_it(world: SlackWo
     assert len(world.core.tasks(TaskFilter())) == 1
 
 
+def test_a_request_no_task_can_be_is_answered_and_audited(world: SlackWorld) -> None:
+    """Parsed, but not a valid task (issue 0, a ref past its limit): a reply saying why, an audit entry, no task."""
+    zero = world.answer("resolve calc#0", trigger="8.8.a")
+    assert zero.startswith("Not started: invalid request: issue_number") and world.core.tasks(TaskFilter()) == []
+    long_ref = world.answer(f"test calc@{'x' * 300}", trigger="8.8.b")
+    assert long_ref.startswith("Not started: invalid request: ref")
+    refused = [(e.action, e.outcome, e.target) for e in world.core.audit.recent()]
+    assert refused == [("submit", "refused", "acme/calc"), ("submit", "refused", "acme/calc#0")]
+
+
 def test_status_and_cancel(world: SlackWorld) -> None:
     world.command("test calc", trigger="1.1.a")
     (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")

@@ -83,12 +83,13 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Non
     when piped, and no wrapping when piped (a line per row, for grep)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
     for column in columns:
         table.add_column(column, no_wrap=True, overflow="ignore")
     for row in rows:
-        table.add_row(*(str(cell) for cell in row))
+        table.add_row(*(Text(str(cell)) for cell in row))  # text as it is: `[main]` is not markup
     console = Console(no_color=bool(os.environ.get("NO_COLOR")) or None)
     if not console.is_terminal:
         console = Console(no_color=True, highlight=False, width=10_000)

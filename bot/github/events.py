@@ -26,7 +26,7 @@ from bot.github.payloads import (
     read_payload,
 )
 from core.intake.trigger import Actor as IntakeActor
-from core.intake.trigger import Trigger
+from core.intake.trigger import Trigger, spec_of
 from core.repo_config import RepositoryConfig
 from core.specs import IssueResolutionSpec, PRReviewSpec, Spec, TestPipelineSpec
 from core.states import TriggerSource
@@ -292,20 +292,21 @@ HANDLED_EVENTS = frozenset(MODELS)
 
 
 def task_trigger(event: StartsWork, *, dedup_key: str) -> Trigger | None:
-    """The task an event asks for (None: a steering command, which starts none)."""
+    """The task an event asks for (None: a steering command, which starts none); raises
+    `core.errors.ValidationError` for one no task can be."""
     repo, who = event.repo.full_name, IntakeActor(id=event.actor.login, is_bot=event.actor.is_bot)
     spec: Spec
     if isinstance(event, Pushed):
-        spec, ref = TestPipelineSpec(ref=event.after), f"{repo}@{event.branch}"
+        spec, ref = spec_of(TestPipelineSpec, ref=event.after), f"{repo}@{event.branch}"
     elif isinstance(event, PullRequestChanged):
-        spec, ref = PRReviewSpec(pr_number=event.number), f"{repo}#{event.number}"
+        spec, ref = spec_of(PRReviewSpec, pr_number=event.number), f"{repo}#{event.number}"
     elif isinstance(event, IssueOpened) or event.command in (Command.FIX, Command.RESOLVE):
-        spec, ref = IssueResolutionSpec(issue_number=event.number), f"{repo}#{event.number}"
+        spec, ref = spec_of(IssueResolutionSpec, issue_number=event.number), f"{repo}#{event.number}"
     elif event.command is Command.REVIEW:
-        spec, ref = PRReviewSpec(pr_number=event.number), f"{repo}#{event.number}"
+        spec, ref = spec_of(PRReviewSpec, pr_number=event.number), f"{repo}#{event.number}"
     elif event.command is Command.TEST:
         git_ref = f"pull/{event.number}/head" if event.on_pull_request else None
-        spec, ref = TestPipelineSpec(ref=git_ref), f"{repo}#{event.number}"
+        spec, ref = spec_of(TestPipelineSpec, ref=git_ref), f"{repo}#{event.number}"
     else:
         return None
     return Trigger(source=TriggerSource.GITHUB, actor=who, spec=spec, repository=repo, ref=ref, dedup_key=dedup_key)

@@ -40,7 +40,7 @@ from bot.github.payloads import (
     PushEvent,
     read_payload,
 )
-from core.errors import DockhandError, RateLimitedError
+from core.errors import DockhandError, RateLimitedError, ValidationError
 from core.intake.authorise import TRUSTED
 from core.intake.chain import Admission, IntakeOutcome
 from core.intake.trigger import Trigger
@@ -156,7 +156,18 @@ class GitHubIntake:
         permission = WritePermission(event.actor, self._permission_of(event.repo.installation_id))
         if isinstance(event, Mention) and event.command in STEERING:
             return self._steer(event, ref, permission)
-        trigger = task_trigger(event, dedup_key=f"github:{delivery.hook_id}:{delivery.delivery_id}")
+        try:
+            trigger = task_trigger(event, dedup_key=f"github:{delivery.hook_id}:{delivery.delivery_id}")
+        except ValidationError as exc:
+            target = ref or event.repo.full_name
+            self.core.intake.refuse(
+                source=TriggerSource.GITHUB,
+                actor=event.actor.login,
+                action=AuditAction.SUBMIT,
+                target=target,
+                reason=str(exc),
+            )
+            return Handled(f"not started: {exc}")
         assert trigger is not None
         # Pushing already needed write access; a pull request is reviewed whoever opened it.
         authoriser = TRUSTED if isinstance(event, Pushed | PullRequestChanged) else permission
@@ -172,7 +183,7 @@ class GitHubIntake:
                 return Handled(f"task {task.id} ({trigger.task_type.value})", task_id=task.id)
             case Admission.ALREADY_LIVE:
                 assert task is not None
-                self._say_when(trigger.ref or "", self._already_on_it(task))
+                self._say_when(trigger.ref or "", self._already_on_it(task), event.repo.installation_id)
                 return Handled(f"already on it: task {task.id}", task_id=task.id)
             case Admission.REFUSED:
                 if isinstance(event, Mention) and not event.actor.is_bot:
@@ -181,7 +192,8 @@ class GitHubIntake:
             case Admission.RATE_LIMITED:
                 assert isinstance(outcome.error, RateLimitedError)
                 error = outcome.error
-                self._say_when(trigger.ref or "", f"Not started: {error}. Try again in {error.when()}.")
+                text = f"Not started: {error}. Try again in {error.when()}."
+                self._say_when(trigger.ref or "", text, event.repo.installation_id)
                 return Handled(f"rate-limited: {error} (retry in {error.retry_after_seconds} s)")
         return Handled(f"not started: {outcome.reason}")
 
@@ -209,6 +221,7 @@ class GitHubIntake:
             f"{mention.repo.full_name}#{mention.number}",
             f"Sorry @{mention.actor.login}, only people with write access to this repository "
             f"can ask {self.rules.bot_name} to {mention.command.value}.",
+            mention.repo.installation_id,
         )
 
     def _permission_of(self, installation_id: int | None) -> Callable[[str, str], str]:
@@ -232,13 +245,16 @@ class GitHubIntake:
             return f"Already on it: task `{task.id}` is {status}, see {link}"
         return f"Already on it: task `{task.id}` is {status}."
 
-    def _say_when(self, ref: str, text: str) -> None:
-        """One reply on the issue or PR a refused request came from (pushes have nowhere to reply)."""
+    def _say_when(self, ref: str, text: str, installation_id: int | None) -> None:
+        """One reply on the issue or PR a refused request came from (pushes have nowhere to reply), as the
+        installation the event came through (or, for an event without one, the one known to cover it)."""
         repository, _, number = ref.partition("#")
         if not number.isdigit():
             return
+        if installation_id is None:
+            installation_id = installation_for(self.core, repository)
         try:
-            with github_client(self.client_for, installation_for(self.core, repository)) as client:
+            with github_client(self.client_for, installation_id) as client:
                 client.comment(repository, int(number), text)
         except DockhandError as exc:
             log.warning("could not reply on %s: %s", ref, exc)

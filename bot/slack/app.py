@@ -43,7 +43,7 @@ from bot.slack.commands import (
 from bot.slack.messages import APPROVE, REJECT, VIEW_DIFF, diff_text, escape, parent_blocks, parent_text
 from bot.slack.payloads import SlackPayloadError, check_shape
 from bot.slack.threads import THREAD, SlackThreads, place
-from core.errors import DockhandError, InvalidTransitionError, NotFoundError, RateLimitedError
+from core.errors import DockhandError, InvalidTransitionError, NotFoundError, RateLimitedError, ValidationError
 from core.intake.authorise import Decision
 from core.intake.chain import Admission
 from core.models import Task
@@ -317,7 +317,14 @@ class SlackBot:
     def _start(self, command: Resolve | Review | Test, who: Requester, *, dedup: str) -> str | None:
         """Start a task through the intake, with one parent message in the channel; a short reply when there
         is news (a refusal, a limit, the live task already doing this)."""
-        trigger = trigger_of(command, user=who.user, channel=who.channel, dedup_key=dedup)
+        try:
+            trigger = trigger_of(command, user=who.user, channel=who.channel, dedup_key=dedup)
+        except ValidationError as exc:
+            target = f"{command.repository}#{command.number}" if not isinstance(command, Test) else command.repository
+            self.core.intake.refuse(
+                source=TriggerSource.SLACK, actor=who.user, action=AuditAction.SUBMIT, target=target, reason=str(exc)
+            )
+            return f"Not started: {exc}"
         outcome = self.core.intake.handle(trigger, self.access)
         match outcome.admission:
             case Admission.REFUSED:

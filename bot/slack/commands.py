@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from core.errors import DockhandError
-from core.intake.trigger import Actor, Trigger
+from core.intake.trigger import Actor, Trigger, spec_of
 from core.repo_ref import RepoRef
 from core.specs import IssueResolutionSpec, PRReviewSpec, Spec, TestPipelineSpec
 from core.states import TaskType, TriggerSource
@@ -110,15 +110,16 @@ VERB_OF_TASK = {
 
 
 def trigger_of(command: StartsWork, *, user: str, channel: str, dedup_key: str) -> Trigger:
-    """The task a command asks for, asked by `user` in `channel` (where the answer goes)."""
+    """The task a command asks for, asked by `user` in `channel` (where the answer goes); raises
+    `core.errors.ValidationError` for a request no task can be (an issue number 0, a ref too long…)."""
     spec: Spec
     if isinstance(command, Test):
-        spec, ref = TestPipelineSpec(ref=command.ref), command.repository
+        spec, ref = spec_of(TestPipelineSpec, ref=command.ref), command.repository
     elif isinstance(command, Resolve):
-        spec = IssueResolutionSpec(issue_number=command.number, budget_usd=command.budget_usd)
+        spec = spec_of(IssueResolutionSpec, issue_number=command.number, budget_usd=command.budget_usd)
         ref = f"{command.repository}#{command.number}"
     else:
-        spec = PRReviewSpec(pr_number=command.number, budget_usd=command.budget_usd)
+        spec = spec_of(PRReviewSpec, pr_number=command.number, budget_usd=command.budget_usd)
         ref = f"{command.repository}#{command.number}"
     return Trigger(
         source=TriggerSource.SLACK,

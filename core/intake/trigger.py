@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
-from core.specs import SPEC_TYPES, Spec, TaskSubmission
+from pydantic import ValidationError as PydanticValidationError
+
+from core.errors import ValidationError
+from core.specs import SPEC_TYPES, Spec, TaskSubmission, describe_errors
 from core.states import TaskPriority, TaskType, TriggerSource
 
+SpecT = TypeVar("SpecT", bound=Spec)
 _TYPE_OF_SPEC = {spec: task_type for task_type, spec in SPEC_TYPES.items()}
+
+
+def spec_of(model: type[SpecT], **fields: object) -> SpecT:
+    """A front end's parsed request as its typed spec; raises `core.errors.ValidationError` saying what is
+    wrong (an issue number 0, a ref too long…), which the front end answers and the intake audits."""
+    try:
+        return model.model_validate(fields)
+    except PydanticValidationError as exc:
+        raise ValidationError(f"invalid request: {describe_errors(exc)}") from None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -29,10 +29,13 @@ _ROW_ACTIONS = frozenset({"open", "approve", "reject", "cancel", "retry"})
 class BoardChanged(Message):
     """What a poll read: the rows that changed, and the header's counts."""
 
-    def __init__(self, *, rows: list[TaskRow], counts: Counts, generation: int) -> None:
+    def __init__(
+        self, *, rows: list[TaskRow], counts: Counts | None, seen_until: datetime | None, generation: int
+    ) -> None:
         super().__init__()
         self.rows = rows
-        self.counts = counts
+        self.counts = counts  # None: the read failed
+        self.seen_until = seen_until  # where the next read starts
         self.generation = generation
 
 
@@ -57,6 +60,7 @@ class MainScreen(DockhandScreen):
         self._shown: dict[tuple[str, str], str] = {}
         self._search_timer: Any = None
         self._generation = 0  # which reload the rows on screen came from
+        self._reading = False  # a poll's read is under way
 
     def compose(self) -> ComposeResult:
         yield Static(id="counts")
@@ -94,20 +98,32 @@ class MainScreen(DockhandScreen):
 
     def poll(self) -> None:
         """Read what changed in a worker thread (the store may be slow: the screen never waits for it); the
-        rows come back as a `BoardChanged` message."""
-        self._fetch(self.rows, self.filter, self._generation)
+        rows come back as a `BoardChanged` message. One read at a time, on a copy of the board: the screen
+        changes its rows while the read runs."""
+        if self._reading:
+            return
+        self._reading = True
+        snapshot = Board(rows=dict(self.rows.rows), seen_until=self.rows.seen_until)
+        self._fetch(snapshot, self.filter, self._generation)
 
-    @work(thread=True, exclusive=True, group="board-poll")
+    @work(thread=True, group="board-poll", exit_on_error=False)
     def _fetch(self, board: Board, flt: Filter, generation: int) -> None:
-        rows = self.tui.board.changes(board, flt)
-        counts = self.tui.board.counts(self.tui.clock())
-        self.post_message(BoardChanged(rows=rows, counts=counts, generation=generation))
+        try:
+            rows = self.tui.board.changes(board, flt)
+            counts = self.tui.board.counts(self.tui.clock())
+        except Exception as exc:  # the store away for a moment: say so, and read again at the next poll
+            self.post_message(BoardChanged(rows=[], counts=None, seen_until=None, generation=generation))
+            self.app.call_from_thread(self.notify, f"cannot read the store: {exc}", severity="error")
+            return
+        self.post_message(BoardChanged(rows=rows, counts=counts, seen_until=board.seen_until, generation=generation))
 
     def on_board_changed(self, message: BoardChanged) -> None:
         """New rows added, changed ones updated, nothing reloaded (rows read for a filter since replaced
         are dropped: the reload read afresh)."""
-        if message.generation != self._generation:
+        self._reading = False
+        if message.generation != self._generation or message.counts is None:
             return
+        self.rows.seen_until = message.seen_until
         table = self.query_one(DataTable)
         now = self.tui.clock()
         selected = self._selected()

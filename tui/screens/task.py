@@ -46,6 +46,7 @@ class TaskScreen(DockhandScreen):
         self.status: TaskStatus | None = None
         self.after_log = 0
         self.after_event = 0
+        self._reading = False  # a poll's read is under way
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail"):
@@ -67,18 +68,24 @@ class TaskScreen(DockhandScreen):
 
     def poll(self) -> None:
         """Read new log lines and events in a worker thread; they come back as a `TaskActivity` message."""
+        if self._reading:
+            return
+        self._reading = True
         self._fetch(self.after_log, self.after_event)
 
-    @work(thread=True, exclusive=True, group="task-poll")
+    @work(thread=True, group="task-poll", exit_on_error=False)
     def _fetch(self, after_log: int, after_event: int) -> None:
-        lines = self.tui.core.logs.tail(self.task_id, after_id=after_log, limit=LOG_BATCH)
-        events = self.tui.core.journal.events(self.task_id, after_id=after_event)
-        if lines or events:
-            self.post_message(TaskActivity(lines=[(line.id, self._text(line)) for line in lines],
-                                           after_log=lines[-1].id if lines else after_log,
-                                           after_event=events[-1].id if events else after_event))  # fmt: skip
+        try:
+            lines = self.tui.core.logs.tail(self.task_id, after_id=after_log, limit=LOG_BATCH)
+            events = self.tui.core.journal.events(self.task_id, after_id=after_event)
+        except Exception:  # the store away for a moment: read again at the next poll
+            lines, events = [], []
+        self.post_message(TaskActivity(lines=[(line.id, self._text(line)) for line in lines],
+                                       after_log=lines[-1].id if lines else after_log,
+                                       after_event=events[-1].id if events else after_event))  # fmt: skip
 
     def on_task_activity(self, message: TaskActivity) -> None:
+        self._reading = False
         fresh = [text for line_id, text in message.lines if line_id > self.after_log]  # reads may overlap
         if fresh:
             self.query_one(Log).write_lines(fresh)
