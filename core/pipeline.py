@@ -26,6 +26,7 @@ from core.errors import (
 )
 from core.models import Approval, Task
 from core.redaction import Redactor
+from core.results import stored_result
 from core.sandboxing import SandboxOwner, SandboxProvider, remove_owned_sandboxes
 from core.settings import Settings
 from core.specs import Spec, parse_spec
@@ -221,7 +222,7 @@ class PipelineRunner:
         ctx.metrics.setdefault("duration_seconds", round(time.monotonic() - started, 6))
         return RunReport(
             outcome=outcome,
-            result=redactor.value(ctx.result),
+            result=redactor.value(stored_result(task.type, ctx.result)),
             metrics=ctx.metrics,
             error=redactor.text(error) if error else error,
             approval=approval,

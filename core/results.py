@@ -186,6 +186,17 @@ def result_of(task: Task) -> AnyResult:
         return model()
 
 
+def stored_result(task_type: TaskType, result: dict[str, Any]) -> dict[str, Any]:
+    """What a pipeline produced, as its task type's model writes it (what the store keeps). A result that does
+    not fit is a pipeline's bug: logged, and kept as it is rather than lost."""
+    model = RESULT_TYPES.get(task_type, TaskResult)
+    try:
+        return model.model_validate(result).model_dump(mode="json", exclude_unset=True)
+    except PydanticValidationError as exc:
+        log.error("a %s result does not fit the %s model (stored as it is): %s", task_type.value, model.__name__, exc)
+        return result
+
+
 def result_json(task: Task) -> dict[str, Any] | None:
     """The result as its model writes it (what the API shows); a stored result that does not fit is shown as
     it is stored rather than lost."""

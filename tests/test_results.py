@@ -76,3 +76,17 @@ def test_the_api_shows_a_result_through_its_model_and_an_odd_one_as_stored() -> 
     assert result_json(task(TaskType.TEST_PIPELINE, odd)) == odd
     schema = TaskView.model_json_schema()
     assert {"id", "status", "trigger", "result", "created_at"} <= set(schema["properties"])
+
+
+def test_a_pipelines_result_is_stored_as_its_model_writes_it(caplog: pytest.LogCaptureFixture) -> None:
+    from core.results import stored_result
+
+    written = {"change": {"files": "2", "insertions": 1, "deletions": 0}, "notes": ["kept"]}
+    assert stored_result(TaskType.ISSUE_RESOLUTION, written) == {
+        "change": {"files": 2, "insertions": 1, "deletions": 0},
+        "notes": ["kept"],
+    }
+    broken = {"pull_request": ["not", "an", "object"]}
+    with caplog.at_level(logging.ERROR, logger="core.results"):
+        assert stored_result(TaskType.ISSUE_RESOLUTION, broken) == broken
+    assert "does not fit the IssueResolutionResult model" in caplog.text
