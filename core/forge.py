@@ -92,8 +92,8 @@ class Forge(Protocol):
         ...
 
 
-def branch_name(kind: str, number: int, title: str) -> str:
-    """`dockhand/<kind>-<number>-<slug of the title>`, safe as a git ref: the one definition of dockhand's
-    branch names."""
+def branch_name(kind: str, number: int | str, title: str) -> str:
+    """`dockhand/<kind>-<number>-<slug of the title>` (the number: an issue's, or a task's id), safe as a git
+    ref: the one definition of dockhand's branch names."""
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-") or "change"
     return f"dockhand/{kind}-{number}-{slug}"

@@ -158,6 +158,12 @@ class IssueResolutionResult(TaskResult):
         return self.tests.projects if self.tests is not None else []
 
 
+class ChangeResult(IssueResolutionResult):
+    """A change asked for in words: a resolution whose task is the request (`request`: text, who, where)."""
+
+    request: dict[str, Any] | None = None
+
+
 class PRReviewResult(TaskResult):
     reviewed_pull: ReviewedPull | None = None
     review: ReviewPosted | None = None
@@ -170,10 +176,11 @@ RESULT_TYPES: dict[TaskType, type[TaskResult]] = {
     TaskType.CUSTOM: CustomResult,
     TaskType.TEST_PIPELINE: TestPipelineResult,
     TaskType.ISSUE_RESOLUTION: IssueResolutionResult,
+    TaskType.CHANGE: ChangeResult,
     TaskType.PR_REVIEW: PRReviewResult,
 }
 
-AnyResult = CustomResult | TestPipelineResult | IssueResolutionResult | PRReviewResult | TaskResult
+AnyResult = CustomResult | TestPipelineResult | IssueResolutionResult | ChangeResult | PRReviewResult | TaskResult
 
 
 def result_of(task: Task) -> AnyResult:

@@ -53,6 +53,21 @@ class IssueResolutionSpec(Spec):
     budget_usd: float | None = Field(default=None, gt=0, le=10_000, description="Dollars the agent may spend")
 
 
+class ChangeSpec(Spec):
+    """A change asked for in words: the request is the task, as an issue's text would be."""
+
+    request: Text = Field(min_length=1, max_length=20_000)
+    budget_usd: float | None = Field(default=None, gt=0, le=10_000, description="Dollars the agent may spend")
+    requested_in: Text | None = Field(default=None, max_length=2000, description="Where it was asked (a link)")
+
+    @field_validator("request")
+    @classmethod
+    def _not_blank(cls, request: str) -> str:
+        if not request.strip():
+            raise ValueError("the request is empty")
+        return request
+
+
 class PRReviewSpec(Spec):
     pr_number: int = Field(ge=1)
     budget_usd: float | None = Field(default=None, gt=0, le=10_000, description="Dollars the review may spend")
@@ -70,11 +85,12 @@ class TestPipelineSpec(Spec):
 SPEC_TYPES: dict[TaskType, type[Spec]] = {
     TaskType.CUSTOM: CustomSpec,
     TaskType.ISSUE_RESOLUTION: IssueResolutionSpec,
+    TaskType.CHANGE: ChangeSpec,
     TaskType.PR_REVIEW: PRReviewSpec,
     TaskType.TEST_PIPELINE: TestPipelineSpec,
 }
 
-_NEEDS_REPOSITORY = frozenset({TaskType.ISSUE_RESOLUTION, TaskType.PR_REVIEW})
+_NEEDS_REPOSITORY = frozenset({TaskType.ISSUE_RESOLUTION, TaskType.CHANGE, TaskType.PR_REVIEW})
 
 
 def parse_spec(task_type: TaskType, payload: dict[str, Any]) -> Spec:

@@ -9,6 +9,7 @@ from core.errors import InvalidTransitionError
 
 class TaskType(StrEnum):
     ISSUE_RESOLUTION = "issue-resolution"
+    CHANGE = "change"  # a change described in words (Slack, the CLI, the API), with no GitHub issue behind it
     PR_REVIEW = "pr-review"
     TEST_PIPELINE = "test-pipeline"
     CUSTOM = "custom"

@@ -101,6 +101,9 @@ def test_operator_commands(cli) -> None:  # type: ignore[no-untyped-def]
     cli("schedule", "remove", "weekly[main]")
     cli("schedule", "remove", "nightly")
     assert "no schedules" in cli("schedule", "list").output
+    # A change in words needs GitHub (and a model): refused up front, saying what to set.
+    assert "need GitHub credentials" in cli("submit", "do", "acme/calc", "add a --json flag", code=2).output
+    assert "is an issue" in cli("submit", "do", "acme/calc#3", "fix it", code=2).output
 
 
 def test_the_tui_says_when_there_is_no_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

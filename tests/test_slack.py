@@ -231,6 +231,16 @@ def test_a_request_no_task_can_be_is_answered_and_audited(world: SlackWorld) -> 
     assert refused == [("submit", "refused", "acme/calc"), ("submit", "refused", "acme/calc#0")]
 
 
+def test_a_change_asked_in_words_starts_a_change_task(world: SlackWorld) -> None:
+    from core.pipeline import Pipeline
+
+    world.core.registry.register(TaskType.CHANGE, Pipeline(name="change", stages=()))
+    assert "On it" in world.answer('do calc "add a --json flag to the report"', trigger="9.9.a")
+    (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")
+    assert (task.type, task.repository, task.trigger_ref) == (TaskType.CHANGE, "acme/calc", "acme/calc")
+    assert task.payload["request"] == "add a --json flag to the report" and task.triggered_by == ALICE
+
+
 def test_status_and_cancel(world: SlackWorld) -> None:
     world.command("test calc", trigger="1.1.a")
     (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")

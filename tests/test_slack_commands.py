@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.slack.commands import USAGE, Cancel, CommandError, Help, Resolve, Review, Status, Test, parse_command
+from bot.slack.commands import USAGE, Cancel, CommandError, Do, Help, Resolve, Review, Status, Test, parse_command
 
 
 @pytest.mark.parametrize(
@@ -20,6 +20,13 @@ from bot.slack.commands import USAGE, Cancel, CommandError, Help, Resolve, Revie
         ),
         ("review <https://github.com/acme/calc/pull/34>", Review(repository="acme/calc", number=34)),
         ("REVIEW calc#34 --budget 1", Review(repository="acme/calc", number=34, budget_usd=1.0)),
+        ('do acme/calc "add a --json flag"', Do(repository="acme/calc", request="add a --json flag")),
+        ("do calc don't crash on -1", Do(repository="acme/calc", request="don't crash on -1")),
+        (
+            "<@U0LAN0Z89> in calc: sort the output\nby name",
+            Do(repository="acme/calc", request="sort the output\nby name"),
+        ),
+        ("do --budget 3 calc make it faster", Do(repository="acme/calc", request="make it faster", budget_usd=3.0)),
         ("test calc", Test(repository="acme/calc")),
         ("test acme/calc@release/2.0", Test(repository="acme/calc", ref="release/2.0")),
         ("status", Status()),
@@ -48,6 +55,9 @@ def test_commands(text: str, expected: object) -> None:
         ("test calc --budget 3", "goes with resolve and review"),
         ("resolve calc#1 --force", "I don't know the option"),
         ("test calc#3", "not an issue number"),
+        ("do calc", "takes a repository and what to change"),
+        ("do calc#3 fix it", "is an issue"),
+        ('do calc ""', "what should change"),
         ("cancel", "takes one argument"),
         ("cancel ../../etc", "not a task ID"),
         ("resolve 'calc#1", "could not read"),

@@ -90,7 +90,7 @@ def run_review(
     if budget is not None:
         payload["budget_usd"] = budget
     core = open_core(load_settings(), sandboxes=True, require_docker=True)
-    task_id = _submit_here(core, TaskType.PR_REVIEW, repository, number, payload)
+    task_id = _submit_here(core, TaskType.PR_REVIEW, repository, f"{repository}#{number}", payload)
     task = _run_here(core, task_id, err=False)
     from core.results import AgentFigures, PRReviewResult, ReviewPosted, result_of
 
@@ -122,7 +122,7 @@ def _numbered_ref(ref: str, what: str) -> tuple[str, int]:
     return repository, parsed.number
 
 
-def _submit_here(core: Core, task_type: TaskType, repository: str, number: int, payload: dict[str, Any]) -> str:
+def _submit_here(core: Core, task_type: TaskType, repository: str, ref: str, payload: dict[str, Any]) -> str:
     from core.specs import TaskSubmission
 
     try:
@@ -133,7 +133,7 @@ def _submit_here(core: Core, task_type: TaskType, repository: str, number: int, 
                 repository=repository,
                 trigger_source=TriggerSource.CLI,
                 triggered_by=whoami(),
-                trigger_ref=f"{repository}#{number}",
+                trigger_ref=ref,
                 max_retries=0,
             )
         ).task.id
@@ -155,7 +155,36 @@ def run_resolve(
     if budget is not None:
         payload["budget_usd"] = budget
     core = open_core(load_settings(), sandboxes=True, require_docker=True)
-    task_id = _submit_here(core, TaskType.ISSUE_RESOLUTION, repository, number, payload)
+    task_id = _submit_here(core, TaskType.ISSUE_RESOLUTION, repository, f"{repository}#{number}", payload)
+    _change_here(core, task_id, yes=yes)
+
+
+@run_app.command("do")
+def run_do(
+    repository: Annotated[str, typer.Argument(help="owner/repo to change.")],
+    request: Annotated[str, typer.Argument(help='What to change, in words: "add a --json flag to report".')],
+    budget: Annotated[
+        float | None, typer.Option("--budget", min=0.01, help="Dollars the agent may spend (default from settings).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Publish without asking once the tests pass.")] = False,
+) -> None:
+    """Make a change described in words, here and now: the agent works in a sandbox, you approve, the PR is opened."""
+    from core.specs import repository_of
+
+    try:
+        full_name = repository_of(RepoRef.parse(repository))
+    except DockhandError as exc:
+        fail(str(exc))
+    payload: dict[str, Any] = {"request": request}
+    if budget is not None:
+        payload["budget_usd"] = budget
+    core = open_core(load_settings(), sandboxes=True, require_docker=True)
+    task_id = _submit_here(core, TaskType.CHANGE, full_name, full_name, payload)
+    _change_here(core, task_id, yes=yes)
+
+
+def _change_here(core: Core, task_id: str, *, yes: bool) -> None:
+    """Run a change task here; ask before publishing (unless --yes); say where its PR is."""
     task = _run_here(core, task_id, err=False)
     if task.status is TaskStatus.AWAITING_APPROVAL:
         approval = next((a for a in core.approvals.of(task_id) if a.status.value == "pending"), None)

@@ -133,6 +133,32 @@ def submit_issue(
     )
 
 
+@submit_app.command("do")
+def submit_do(
+    repository: Annotated[str, typer.Argument(help="owner/repo to change")],
+    request: Annotated[str, typer.Argument(help='What to change, in words: "add a --json flag to report".')],
+    budget: BudgetOpt = None,
+    priority: PriorityOpt = TaskPriority.MEDIUM,
+    max_retries: RetriesOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Make a change described in words (no GitHub issue needed): the agent's PR waits for approval."""
+    parsed = _repo(repository, needs_number=False)
+    if parsed.number is not None:
+        fail(f"{repository} is an issue: `dockhand submit issue {repository}` resolves it")
+    payload: dict[str, object] = {"request": request}
+    if budget is not None:
+        payload["budget_usd"] = budget
+    _submit_or_fail(
+        TaskType.CHANGE,
+        payload,
+        repository=parsed.full_name,
+        priority=priority,
+        max_retries=max_retries,
+        as_json=as_json,
+    )
+
+
 @submit_app.command("review")
 def submit_review(
     ref: Annotated[str, typer.Argument(help="owner/repo#34 (a pull request)")],

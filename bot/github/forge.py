@@ -106,6 +106,9 @@ class GitHubForge:
             yield None
 
 
+NEEDS_GITHUB_AND_MODEL = (TaskType.ISSUE_RESOLUTION, TaskType.CHANGE, TaskType.PR_REVIEW)
+
+
 def attach_github_pipelines(core: Core) -> None:
     """Register the pipelines that need GitHub and the model (issue resolution, PR review) when both are
     configured; otherwise say, for each, what to set (a submission is refused with that, up front)."""
@@ -115,14 +118,16 @@ def attach_github_pipelines(core: Core) -> None:
             "need GitHub credentials: set GITHUB_TOKEN, or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY_PATH "
             "(`dockhand setup github` makes the App)"
         )
-        core.registry.unavailable(TaskType.ISSUE_RESOLUTION, reason)
-        core.registry.unavailable(TaskType.PR_REVIEW, reason)
+        for task_type in NEEDS_GITHUB_AND_MODEL:
+            core.registry.unavailable(task_type, reason)
         return
     if missing := missing_model(settings):  # refused at submission: before any checkout, install or baseline
         reason = f"need a model: {missing} (`dockhand doctor` checks it)"
-        core.registry.unavailable(TaskType.ISSUE_RESOLUTION, reason)
-        core.registry.unavailable(TaskType.PR_REVIEW, reason)
+        for task_type in NEEDS_GITHUB_AND_MODEL:
+            core.registry.unavailable(task_type, reason)
         return
     forge = GitHubForge(settings, github_client_factory(settings), lambda repo: installation_for(core, repo))
-    core.registry.register(TaskType.ISSUE_RESOLUTION, IssueResolution(forge).pipeline())
+    resolution = IssueResolution(forge)
+    core.registry.register(TaskType.ISSUE_RESOLUTION, resolution.pipeline())
+    core.registry.register(TaskType.CHANGE, resolution.change_pipeline())
     core.registry.register(TaskType.PR_REVIEW, PullRequestReview(forge, core.history.last_review).pipeline())

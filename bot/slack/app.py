@@ -32,6 +32,7 @@ from bot.slack.commands import (
     Cancel,
     Command,
     CommandError,
+    Do,
     Help,
     Resolve,
     Review,
@@ -263,7 +264,7 @@ class SlackBot:
     # --- what commands do -----------------------------------------------------------------------
     def _handle(self, command: Command, who: Requester, *, dedup: str) -> str | None:
         """Do what a command asks; what to answer (None: nothing, the task's own message speaks)."""
-        if isinstance(command, Resolve | Review | Test):
+        if isinstance(command, Resolve | Review | Do | Test):
             return self._start(command, who, dedup=dedup)
         decision = self.access.may_run(command.verb, who.user, who.channel)
         if not decision.allowed:
@@ -314,13 +315,17 @@ class SlackBot:
             return f"Could not cancel {command.task_id}: {exc}"
         return f"Task {task.id}: {'cancelled' if task.status is TaskStatus.CANCELLED else 'stopping'}."
 
-    def _start(self, command: Resolve | Review | Test, who: Requester, *, dedup: str) -> str | None:
+    def _start(self, command: Resolve | Review | Do | Test, who: Requester, *, dedup: str) -> str | None:
         """Start a task through the intake, with one parent message in the channel; a short reply when there
         is news (a refusal, a limit, the live task already doing this)."""
         try:
             trigger = trigger_of(command, user=who.user, channel=who.channel, dedup_key=dedup)
         except ValidationError as exc:
-            target = f"{command.repository}#{command.number}" if not isinstance(command, Test) else command.repository
+            target = (
+                f"{command.repository}#{command.number}"
+                if isinstance(command, Resolve | Review)
+                else command.repository
+            )
             self.core.intake.refuse(
                 source=TriggerSource.SLACK, actor=who.user, action=AuditAction.SUBMIT, target=target, reason=str(exc)
             )

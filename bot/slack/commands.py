@@ -1,6 +1,7 @@
 """What people type to the bot in Slack (`/agent …` or an @-mention) → typed commands. Pure: no I/O.
 
     resolve repo#12 [--budget 5]     fix an issue (alias: fix)
+    do repo "what to change"         a change described in words (alias: `in repo: what to change`)
     review repo#34 [--budget 5]      review a pull request
     test repo[@ref]                  run the test pipeline
     status [task]                    what is running, or one task
@@ -21,11 +22,12 @@ from enum import StrEnum
 from core.errors import DockhandError
 from core.intake.trigger import Actor, Trigger, spec_of
 from core.repo_ref import RepoRef
-from core.specs import IssueResolutionSpec, PRReviewSpec, Spec, TestPipelineSpec
+from core.specs import ChangeSpec, IssueResolutionSpec, PRReviewSpec, Spec, TestPipelineSpec
 from core.states import TaskType, TriggerSource
 
 USAGE = """Usage: `/agent <command>` (or mention me with the same words)
 • `resolve repo#12 [--budget 5]` — fix issue 12 (owner/repo#12 works too)
+• `do repo "what to change"` — make a change described in words (or mention me: `in repo: what to change`)
 • `review repo#34 [--budget 5]` — review pull request 34
 • `test repo[@ref]` — run the tests (a branch, tag or commit after @)
 • `status [task]` — what is running, or one task
@@ -41,6 +43,7 @@ _TASK_ID = re.compile(r"^[0-9a-f]{6,32}$")
 
 class Verb(StrEnum):
     RESOLVE = "resolve"
+    DO = "do"
     REVIEW = "review"
     TEST = "test"
     STATUS = "status"
@@ -48,7 +51,12 @@ class Verb(StrEnum):
     HELP = "help"
 
 
-_ALIASES = {"fix": Verb.RESOLVE}
+_ALIASES = {"fix": Verb.RESOLVE, "in": Verb.DO}
+# `do [--budget 5] repo what to change` / `in repo: what to change`: everything after the repository is the
+# request, as written (quotes around it are dropped; apostrophes and dashes in it are just text).
+_REQUEST = re.compile(
+    r"^(?:do|in)\s+(?:--budget[= ](?P<budget>\S+)\s+)?(?P<repo>[^\s:]+):?\s+(?P<request>\S.*)$", re.S | re.I
+)
 
 
 class CommandError(DockhandError):
@@ -72,6 +80,14 @@ class Review:
     verb = Verb.REVIEW
     repository: str
     number: int
+    budget_usd: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Do:
+    verb = Verb.DO
+    repository: str
+    request: str
     budget_usd: float | None = None
 
 
@@ -100,10 +116,11 @@ class Help:
     verb = Verb.HELP
 
 
-Command = Resolve | Review | Test | Status | Cancel | Help
-StartsWork = Resolve | Review | Test
+Command = Resolve | Review | Do | Test | Status | Cancel | Help
+StartsWork = Resolve | Review | Do | Test
 VERB_OF_TASK = {
     TaskType.ISSUE_RESOLUTION: Verb.RESOLVE,
+    TaskType.CHANGE: Verb.DO,
     TaskType.PR_REVIEW: Verb.REVIEW,
     TaskType.TEST_PIPELINE: Verb.TEST,
 }
@@ -115,6 +132,8 @@ def trigger_of(command: StartsWork, *, user: str, channel: str, dedup_key: str) 
     spec: Spec
     if isinstance(command, Test):
         spec, ref = spec_of(TestPipelineSpec, ref=command.ref), command.repository
+    elif isinstance(command, Do):
+        spec, ref = spec_of(ChangeSpec, request=command.request, budget_usd=command.budget_usd), command.repository
     elif isinstance(command, Resolve):
         spec = spec_of(IssueResolutionSpec, issue_number=command.number, budget_usd=command.budget_usd)
         ref = f"{command.repository}#{command.number}"
@@ -136,6 +155,8 @@ def parse_command(text: str, *, default_owner: str | None = None) -> Command:
     """A command from the text of a slash command or a mention (the mention itself is skipped)."""
     text = _MENTION.sub("", text.strip())
     text = _LINK.sub(lambda m: _unlink(m[1], m[2]), text)
+    if request := _REQUEST.match(text):
+        return _change(request, default_owner)
     try:
         words = shlex.split(text)
     except ValueError as exc:
@@ -157,6 +178,8 @@ def parse_command(text: str, *, default_owner: str | None = None) -> Command:
         assert ref.owner is not None and ref.number is not None
         kind = Resolve if verb is Verb.RESOLVE else Review
         return kind(repository=ref.full_name, number=ref.number, budget_usd=budget)
+    if verb is Verb.DO:
+        raise CommandError('`do` takes a repository and what to change: `do repo "add a --json flag"`.')
     if verb is Verb.TEST:
         target = _one(args, verb, "repo[@ref]")
         name, _, ref_name = target.partition("@")
@@ -169,6 +192,19 @@ def parse_command(text: str, *, default_owner: str | None = None) -> Command:
             raise CommandError("`status` takes at most one task ID.")
         return Status(task_id=_task_id(args[0]) if args else None)
     return Cancel(task_id=_task_id(_one(args, verb, "task")))
+
+
+def _change(found: re.Match[str], default_owner: str | None) -> Do:
+    repo = _repository(found["repo"], default_owner)
+    if repo.number is not None:
+        raise CommandError(f"`{found['repo']}` is an issue: `resolve {found['repo']}` fixes it.")
+    request = found["request"].strip()
+    if len(request) >= 2 and request[0] == request[-1] and request[0] in "\"'“”":
+        request = request[1:-1].strip()
+    if not request:
+        raise CommandError('what should change? `do repo "add a --json flag"`')
+    budget = _dollars(found["budget"]) if found["budget"] else None
+    return Do(repository=repo.full_name, request=request, budget_usd=budget)
 
 
 def _unlink(target: str, label: str | None) -> str:

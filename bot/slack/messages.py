@@ -30,6 +30,7 @@ _STAGE = {
 }
 _KIND = {
     TaskType.ISSUE_RESOLUTION: "Resolve",
+    TaskType.CHANGE: "Change",
     TaskType.PR_REVIEW: "Review",
     TaskType.TEST_PIPELINE: "Tests",
     TaskType.CUSTOM: "Command",

@@ -1,6 +1,7 @@
-"""The `issue-resolution` task: an agent fixes a GitHub issue in a sandbox; a person approves the PR.
+"""The `issue-resolution` task: an agent fixes a GitHub issue in a sandbox; a person approves the PR. The
+`change` task is the same with a request in words (Slack, the CLI, the API) where the issue was.
 
-issue → checkout → detect → install → baseline → agent (its change is tested; failures go back to it,
+issue (or request) → checkout → detect → install → baseline → agent (its change is tested; failures go back to it,
 in bounded rounds) → commit (the change leaves the sandbox as a git bundle, scanned for secrets) →
 approval (the task waits, holding no worker) → publish (the host pushes the branch and opens the PR).
 
@@ -13,17 +14,24 @@ import hashlib
 import shlex
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from core.agent.loop import Agent, AgentOutcome, AgentProgress, AgentStatus, ModelSettings
-from core.agent.prompt import INSTRUCTION_FILES, RepositoryContext, failures_message, system_prompt, task_message
+from core.agent.prompt import (
+    INSTRUCTION_FILES,
+    RepositoryContext,
+    change_message,
+    failures_message,
+    system_prompt,
+    task_message,
+)
 from core.agent.tools import SandboxTools
 from core.errors import ApprovalRequired, DockhandError, LeaseLostError, StageFailedError, TaskCancelledError
 from core.forge import ChangeRequest, Forge, IssueThread, branch_name
 from core.model_provider import ClientFactory, model_client, sdk_error
 from core.pipeline import Pipeline, Stage, StageContext
 from core.pipelines import test_pipeline
-from core.pipelines.resolution_texts import approval_summary, pull_request_body
+from core.pipelines.change_stats import agent_figures, numstat
+from core.pipelines.resolution_texts import approval_summary, pull_request_body, request_title
 from core.pipelines.test_pipeline import (
     TestRun,
     collect_results,
@@ -40,7 +48,7 @@ from core.repo_config import FILE_NAME as CONFIG_FILE
 from core.repo_config import RepositoryConfig, parse_repository_config
 from core.sandboxing import ExecRequest
 from core.secret_scan import scan_diff, scan_text
-from core.specs import IssueResolutionSpec
+from core.specs import ChangeSpec, IssueResolutionSpec
 from core.testrun.detect import WORKSPACE
 
 BUNDLE_NAME = "change.bundle"
@@ -68,14 +76,14 @@ def _state(ctx: StageContext) -> Resolution:
     return run_state(ctx, Resolution)
 
 
-def _spec(ctx: StageContext) -> IssueResolutionSpec:
-    assert isinstance(ctx.spec, IssueResolutionSpec)
+def _spec(ctx: StageContext) -> IssueResolutionSpec | ChangeSpec:
+    assert isinstance(ctx.spec, IssueResolutionSpec | ChangeSpec)
     return ctx.spec
 
 
 def _repository(ctx: StageContext) -> str:
     if not ctx.task.repository:
-        raise StageFailedError("an issue-resolution task needs a repository (owner/name)")
+        raise StageFailedError(f"a {ctx.task.type.value} task needs a repository (owner/name)")
     return ctx.task.repository
 
 
@@ -94,7 +102,9 @@ class IssueResolution:
     # --- stages -------------------------------------------------------------------------------
     def issue(self, ctx: StageContext) -> None:
         run, repository = _state(ctx), _repository(ctx)
-        number = _spec(ctx).issue_number
+        spec = _spec(ctx)
+        assert isinstance(spec, IssueResolutionSpec)
+        number = spec.issue_number
         try:
             run.issue = self.forge.issue(repository, number)
         except DockhandError as exc:
@@ -107,6 +117,23 @@ class IssueResolution:
             "author": run.issue.author,
         }
         ctx.log.system(f"issue {repository}#{number}: {run.issue.title}")
+
+    def request(self, ctx: StageContext) -> None:
+        """A change asked for in words: the request stands where an issue's text would."""
+        run, repository, spec = _state(ctx), _repository(ctx), _spec(ctx)
+        assert isinstance(spec, ChangeSpec)
+        who = ctx.task.triggered_by or ctx.task.trigger_source.value
+        title = request_title(spec.request)
+        run.issue = IssueThread(
+            repository=repository, number=0, title=title, body=spec.request, author=who, url=spec.requested_in or ""
+        )
+        ctx.result["request"] = {
+            "title": title,
+            "by": who,
+            "from": ctx.task.trigger_source.value,
+            "in": spec.requested_in,
+        }
+        ctx.log.system(f"a change to {repository}, asked by {who} ({ctx.task.trigger_source.value}): {title}")
 
     def checkout(self, ctx: StageContext) -> None:
         run, repository = _state(ctx), _repository(ctx)
@@ -160,7 +187,7 @@ class IssueResolution:
         model = ModelSettings.from_settings(settings, budget)
 
         def progress(update: AgentProgress) -> None:
-            figures = _agent_figures(update.turns, update.usage.as_dict(), update.cost_usd, budget)
+            figures = agent_figures(update.turns, update.usage.as_dict(), update.cost_usd, budget)
             ctx.metrics["agent"] = figures
             limit = f" of ${budget:.2f}" if budget is not None else ""
             ctx.progress(f"agent turn {update.turns}: ${update.cost_usd:.4f}{limit} spent", {"agent": figures})
@@ -175,7 +202,12 @@ class IssueResolution:
             on_progress=progress,
         )
         try:
-            outcome = agent.start(task_message(run.issue, self._context(ctx, run)))
+            context = self._context(ctx, run)
+            if isinstance(_spec(ctx), ChangeSpec):
+                opening = change_message(run.issue.repository, run.issue.body, run.issue.author, context)
+            else:
+                opening = task_message(run.issue, context)
+            outcome = agent.start(opening)
             rounds = 0
             while outcome.status is AgentStatus.SUBMITTED:
                 rounds += 1
@@ -197,10 +229,10 @@ class IssueResolution:
         finally:
             client.close()
             ctx.result["agent"] = {
-                **_agent_figures(agent.turns, agent.usage.as_dict(), agent.cost_usd, budget),
+                **agent_figures(agent.turns, agent.usage.as_dict(), agent.cost_usd, budget),
                 "turn_usage": [u.as_dict() for u in agent.turn_usage],
             }
-            ctx.metrics["agent"] = _agent_figures(agent.turns, agent.usage.as_dict(), agent.cost_usd, budget)
+            ctx.metrics["agent"] = agent_figures(agent.turns, agent.usage.as_dict(), agent.cost_usd, budget)
         ctx.result["agent"]["status"] = outcome.status.value
         if outcome.status is not AgentStatus.SUBMITTED or outcome.submission is None:
             raise StageFailedError(f"the agent did not produce a change: {outcome.status.value}: {outcome.detail}")
@@ -243,7 +275,7 @@ class IssueResolution:
             raise StageFailedError(
                 "the change contains what looks like a secret; nothing was published: " + "; ".join(findings[:10])
             )
-        stats = _numstat(change.numstat)
+        stats = numstat(change.numstat)
         folder = ctx.settings.artifacts_dir / ctx.task.id
         folder.mkdir(parents=True, exist_ok=True)
         (folder / BUNDLE_NAME).write_bytes(change.bundle)
@@ -283,8 +315,11 @@ class IssueResolution:
         if hashlib.sha256(bundle).hexdigest() != change.get("bundle_sha256"):
             raise StageFailedError("the stored change is not the one that was approved; nothing was published")
         draft = ctx.result["pull_request_draft"]
-        issue = ctx.result["issue"]
-        branch = branch_name("issue", issue["number"], issue["title"])
+        if "request" in ctx.result:  # a change asked for in words: the task names its branch
+            branch = branch_name("change", ctx.task.id, ctx.result["request"]["title"])
+        else:
+            issue = ctx.result["issue"]
+            branch = branch_name("issue", issue["number"], issue["title"])
         body = pull_request_body(ctx.result, ctx.task.id)
         try:
             published = self.forge.publish(
@@ -349,20 +384,24 @@ class IssueResolution:
         return overall == "passed", summary
 
     def pipeline(self) -> Pipeline:
-        return Pipeline(
-            name="issue-resolution",
-            stages=(
-                Stage("issue", self.issue),
-                Stage("checkout", self.checkout),
-                Stage("detect", self.detect),
-                Stage("install", test_pipeline.install),
-                Stage("baseline", self.baseline),
-                Stage("agent", self.agent),
-                Stage("commit", self.commit),
-                Stage("approval", self.approval),
-                Stage("publish", self.publish, irreversible=True),
-            ),
-            finally_stage=Stage("cleanup", self.cleanup),
+        stages = (Stage("issue", self.issue), *self._after_the_task())
+        return Pipeline(name="issue-resolution", stages=stages, finally_stage=Stage("cleanup", self.cleanup))
+
+    def change_pipeline(self) -> Pipeline:
+        """A change asked for in words: the same stages, with the request where the issue was."""
+        stages = (Stage("request", self.request), *self._after_the_task())
+        return Pipeline(name="change", stages=stages, finally_stage=Stage("cleanup", self.cleanup))
+
+    def _after_the_task(self) -> tuple[Stage, ...]:
+        return (
+            Stage("checkout", self.checkout),
+            Stage("detect", self.detect),
+            Stage("install", test_pipeline.install),
+            Stage("baseline", self.baseline),
+            Stage("agent", self.agent),
+            Stage("commit", self.commit),
+            Stage("approval", self.approval),
+            Stage("publish", self.publish, irreversible=True),
         )
 
 
@@ -395,32 +434,3 @@ def _exclude_leftovers(run: Resolution) -> None:
 
 def _glob_escape(path: str) -> str:
     return "".join("\\" + ch if ch in "*?[\\!#" else ch for ch in path)
-
-
-# --- texts ----------------------------------------------------------------------------------------
-def _agent_figures(turns: int, usage: dict[str, int], cost: float, budget: float | None) -> dict[str, Any]:
-    return {"turns": turns, "usage": usage, "cost_usd": round(cost, 6), "budget_usd": budget}
-
-
-def _numstat(text: str) -> dict[str, Any]:
-    """`git diff --numstat -z` (added, removed, path; NUL-terminated) as totals and a per-file list."""
-    changed = []
-    for entry in text.split("\0"):
-        parts = entry.split("\t", 2)
-        if len(parts) != 3:
-            continue
-        added, removed, path = parts
-        changed.append(
-            {
-                "path": path,
-                "insertions": int(added) if added.isdigit() else 0,
-                "deletions": int(removed) if removed.isdigit() else 0,
-                "binary": added == "-",
-            }
-        )
-    return {
-        "files": len(changed),
-        "insertions": sum(c["insertions"] for c in changed),
-        "deletions": sum(c["deletions"] for c in changed),
-        "changed": changed,
-    }

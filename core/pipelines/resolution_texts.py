@@ -20,13 +20,24 @@ def approval_summary(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def request_title(request: str) -> str:
+    """A change request's first line, as a short title (the agent's PR draft gets its own)."""
+    first = next((line.strip() for line in request.splitlines() if line.strip()), "change")
+    return first if len(first) <= 72 else first[:71].rstrip() + "…"
+
+
 def pull_request_body(result: dict[str, Any], task_id: str) -> str:
-    issue = result["issue"]
     draft = result["pull_request_draft"]
     tests = result.get("tests") or {}
     agent = result.get("agent") or {}
     approval = result.get("approval") or {}
-    lines = [draft["body"].strip(), "", f"Fixes #{issue['number']}", "", "---", "**Tests**"]
+    request = result.get("request")
+    if request:  # a change asked for in words: who asked, and where
+        where = f" in {request['in']}" if request.get("in") else ""
+        asked = f"Asked for by {request['by']} ({request['from']}){where}."
+    else:
+        asked = f"Fixes #{result['issue']['number']}"
+    lines = [draft["body"].strip(), "", asked, "", "---", "**Tests**"]
     for project in tests.get("projects") or []:
         totals = project.get("totals") or {}
         lines.append(
