@@ -53,12 +53,21 @@ class IssueResolutionSpec(Spec):
     budget_usd: float | None = Field(default=None, gt=0, le=10_000, description="Dollars the agent may spend")
 
 
+class ThreadMessage(Spec):
+    """One earlier message of the conversation a request was made in (its author's name or id, its text)."""
+
+    author: Text = Field(max_length=200)
+    text: Text = Field(max_length=4000)
+
+
 class ChangeSpec(Spec):
-    """A change asked for in words: the request is the task, as an issue's text would be."""
+    """A change asked for in words: the request is the task, as an issue's text would be; the conversation it
+    was asked in (a Slack thread's earlier messages) comes with it as context."""
 
     request: Text = Field(min_length=1, max_length=20_000)
     budget_usd: float | None = Field(default=None, gt=0, le=10_000, description="Dollars the agent may spend")
     requested_in: Text | None = Field(default=None, max_length=2000, description="Where it was asked (a link)")
+    thread: list[ThreadMessage] = Field(default_factory=list, max_length=50)
 
     @field_validator("request")
     @classmethod

@@ -241,6 +241,41 @@ def test_a_change_asked_in_words_starts_a_change_task(world: SlackWorld) -> None
     assert task.payload["request"] == "add a --json flag to the report" and task.triggered_by == ALICE
 
 
+def mention_in_thread(world: SlackWorld, text: str, event_id: str) -> list[Any]:
+    """Bob reports a bug in a channel, Alice adds to it in the thread, the bot posts there, then Alice asks the
+    bot in the same thread; the change task that starts."""
+    from core.pipeline import Pipeline
+
+    world.core.registry.register(TaskType.CHANGE, Pipeline(name="change", stages=()))
+    parent = world.slack.add_message(CHANNEL, "calc crashes on negative numbers", user=BOB)
+    world.slack.add_message(CHANNEL, "seen it: `add(-1, 2)` raises", user=ALICE, thread_ts=parent)
+    noise = world.slack.add_message(CHANNEL, "a bot's progress note", user="U222", thread_ts=parent)
+    world.slack.messages[(CHANNEL, noise)]["bot_id"] = world.slack.bot_id
+    asked = world.slack.add_message(CHANNEL, f"<@U222> {text}", user=ALICE, thread_ts=parent)
+    body = json.loads((FIXTURES / "app_mention.json").read_text())
+    body["event_id"] = event_id
+    body["event"].update(text=f"<@U222> {text}", user=ALICE, channel=CHANNEL, ts=asked, thread_ts=parent)
+    assert world.post(json.dumps(body), "application/json").status_code == 200
+    return wait_for(lambda: world.core.tasks(TaskFilter()), what="the change task")
+
+
+def test_a_request_made_in_a_thread_takes_the_threads_messages_as_context(world: SlackWorld) -> None:
+    (task,) = mention_in_thread(world, "in calc: fix what Bob found", "Ev0THREAD1")
+    assert task.type is TaskType.CHANGE and task.payload["request"] == "fix what Bob found"
+    assert task.payload["thread"] == [
+        {"author": BOB, "text": "calc crashes on negative numbers"},
+        {"author": ALICE, "text": "seen it: `add(-1, 2)` raises"},
+    ], "people's messages, oldest first; not the bot's, not the request itself"
+    replies = [args for method, args in world.slack.calls if method == "conversations.replies"]
+    assert len(replies) == 1 and replies[0]["channel"] == CHANNEL, "one page was enough"
+
+
+def test_without_the_history_scopes_a_threads_request_comes_alone(world: SlackWorld) -> None:
+    world.slack.scopes = [s for s in world.slack.scopes if not s.endswith(":history")]
+    (task,) = mention_in_thread(world, "in calc: fix what Bob found", "Ev0THREAD2")
+    assert task.payload["request"] == "fix what Bob found" and task.payload["thread"] == []
+
+
 def test_status_and_cancel(world: SlackWorld) -> None:
     world.command("test calc", trigger="1.1.a")
     (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from bot.github.app_manifest import GITHUB_PERMISSIONS
-from bot.slack.manifest import SLACK_SCOPES
+from bot.slack.manifest import SLACK_SCOPES, THREAD_SCOPES
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -166,8 +166,16 @@ def check_slack(settings: Settings) -> Iterator[Check]:
             f"missing {', '.join(missing)}",
             "add them under OAuth & Permissions (or reapply `dockhand setup slack`) and reinstall",
         )
+    elif thread_missing := [s for s in THREAD_SCOPES if s not in granted]:
+        yield Check(
+            "slack",
+            "scopes",
+            CheckState.WARN,
+            f"missing {', '.join(thread_missing)}: a request made in a thread comes without the thread's messages",
+            "add them under OAuth & Permissions (or reapply `dockhand setup slack`) and reinstall",
+        )
     else:
-        yield Check("slack", "scopes", CheckState.OK, ", ".join(sorted(granted & set(SLACK_SCOPES))))
+        yield Check("slack", "scopes", CheckState.OK, ", ".join(sorted(granted & {*SLACK_SCOPES, *THREAD_SCOPES})))
     if settings.slack_signing_secret is None and settings.slack_app_token is None:
         yield Check(
             "slack",

@@ -43,6 +43,7 @@ from bot.slack.commands import (
 )
 from bot.slack.messages import APPROVE, REJECT, VIEW_DIFF, diff_text, escape, parent_blocks, parent_text
 from bot.slack.payloads import SlackPayloadError, check_shape
+from bot.slack.thread_context import thread_context
 from bot.slack.threads import THREAD, SlackThreads, place
 from core.errors import DockhandError, InvalidTransitionError, NotFoundError, RateLimitedError, ValidationError
 from core.intake.authorise import Decision
@@ -192,7 +193,9 @@ class SlackBot:
         except CommandError as exc:
             self._tell(who, str(exc))
             return
-        reply = self._handle(parsed, who, dedup=f"slack:event:{event_id}")
+        thread_ts = event.get("thread_ts")
+        where = (str(thread_ts), str(event.get("ts") or "")) if thread_ts else None
+        reply = self._handle(parsed, who, dedup=f"slack:event:{event_id}", thread=where)
         if reply:
             self._tell(who, reply)
 
@@ -262,10 +265,14 @@ class SlackBot:
             log.error("Slack request failed: %s: %s", type(error).__name__, error)
 
     # --- what commands do -----------------------------------------------------------------------
-    def _handle(self, command: Command, who: Requester, *, dedup: str) -> str | None:
-        """Do what a command asks; what to answer (None: nothing, the task's own message speaks)."""
+    def _handle(
+        self, command: Command, who: Requester, *, dedup: str, thread: tuple[str, str] | None = None
+    ) -> str | None:
+        """Do what a command asks; what to answer (None: nothing, the task's own message speaks). `thread`:
+        the thread a mention was made in (its parent's ts, the mention's own ts)."""
         if isinstance(command, Resolve | Review | Do | Test):
-            return self._start(command, who, dedup=dedup)
+            context = thread_context(self.client, who.channel, *thread) if thread and isinstance(command, Do) else []
+            return self._start(command, who, dedup=dedup, thread=context)
         decision = self.access.may_run(command.verb, who.user, who.channel)
         if not decision.allowed:
             self.core.intake.refuse(
@@ -315,11 +322,13 @@ class SlackBot:
             return f"Could not cancel {command.task_id}: {exc}"
         return f"Task {task.id}: {'cancelled' if task.status is TaskStatus.CANCELLED else 'stopping'}."
 
-    def _start(self, command: Resolve | Review | Do | Test, who: Requester, *, dedup: str) -> str | None:
+    def _start(
+        self, command: Resolve | Review | Do | Test, who: Requester, *, dedup: str, thread: list[tuple[str, str]]
+    ) -> str | None:
         """Start a task through the intake, with one parent message in the channel; a short reply when there
         is news (a refusal, a limit, the live task already doing this)."""
         try:
-            trigger = trigger_of(command, user=who.user, channel=who.channel, dedup_key=dedup)
+            trigger = trigger_of(command, user=who.user, channel=who.channel, dedup_key=dedup, thread=thread)
         except ValidationError as exc:
             target = (
                 f"{command.repository}#{command.number}"

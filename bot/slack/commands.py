@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -126,14 +127,19 @@ VERB_OF_TASK = {
 }
 
 
-def trigger_of(command: StartsWork, *, user: str, channel: str, dedup_key: str) -> Trigger:
+def trigger_of(
+    command: StartsWork, *, user: str, channel: str, dedup_key: str, thread: Sequence[tuple[str, str]] = ()
+) -> Trigger:
     """The task a command asks for, asked by `user` in `channel` (where the answer goes); raises
-    `core.errors.ValidationError` for a request no task can be (an issue number 0, a ref too long…)."""
+    `core.errors.ValidationError` for a request no task can be (an issue number 0, a ref too long…). `thread`:
+    the earlier messages (author, text) of the thread a `do` was asked in, its context."""
     spec: Spec
     if isinstance(command, Test):
         spec, ref = spec_of(TestPipelineSpec, ref=command.ref), command.repository
     elif isinstance(command, Do):
-        spec, ref = spec_of(ChangeSpec, request=command.request, budget_usd=command.budget_usd), command.repository
+        messages = [{"author": author, "text": text} for author, text in thread]
+        spec = spec_of(ChangeSpec, request=command.request, budget_usd=command.budget_usd, thread=messages)
+        ref = command.repository
     elif isinstance(command, Resolve):
         spec = spec_of(IssueResolutionSpec, issue_number=command.number, budget_usd=command.budget_usd)
         ref = f"{command.repository}#{command.number}"

@@ -12,6 +12,9 @@ from typing import Any
 # What the bot calls: messages and their updates (chat:write), the slash command, mentions, and the
 # members of user groups named in DOCKHAND_SLACK_ALLOWED / _APPROVERS.
 SLACK_SCOPES = ("app_mentions:read", "chat:write", "commands", "usergroups:read")
+# To read a thread's earlier messages when a request is made in it (`conversations.replies`): without them the
+# request comes alone.
+THREAD_SCOPES = ("channels:history", "groups:history")
 BOT_EVENTS = ("app_mention",)
 SLACK_PATH = "/slack/events"
 COMMAND = "/agent"
@@ -43,7 +46,7 @@ def slack_manifest(public_url: str | None, name: str = "dockhand") -> dict[str, 
             "bot_user": {"display_name": name[:80], "always_online": True},
             "slash_commands": [command],
         },
-        "oauth_config": {"scopes": {"bot": list(SLACK_SCOPES)}},
+        "oauth_config": {"scopes": {"bot": [*SLACK_SCOPES, *THREAD_SCOPES]}},
         "settings": {
             "event_subscriptions": events,
             "interactivity": interactivity,

@@ -203,8 +203,9 @@ class IssueResolution:
         )
         try:
             context = self._context(ctx, run)
-            if isinstance(_spec(ctx), ChangeSpec):
-                opening = change_message(run.issue.repository, run.issue.body, run.issue.author, context)
+            if isinstance(spec := _spec(ctx), ChangeSpec):
+                thread = [(message.author, message.text) for message in spec.thread]
+                opening = change_message(run.issue.repository, run.issue.body, run.issue.author, context, thread)
             else:
                 opening = task_message(run.issue, context)
             outcome = agent.start(opening)

@@ -194,7 +194,15 @@ class FakeSlack:
     bot_tokens: set[str] = field(default_factory=lambda: {"xoxb-test"})
     # What Slack sends back in the `x-oauth-scopes` header of every Web API answer: the token's scopes.
     scopes: list[str] = field(
-        default_factory=lambda: ["app_mentions:read", "chat:write", "commands", "usergroups:read", "users:read"]
+        default_factory=lambda: [
+            "app_mentions:read",
+            "channels:history",
+            "chat:write",
+            "commands",
+            "groups:history",
+            "usergroups:read",
+            "users:read",
+        ]
     )
     channels: set[str] = field(default_factory=lambda: {"C111", "C222"})
     users: dict[str, dict[str, Any]] = field(default_factory=_default_users)
@@ -396,6 +404,34 @@ def _conversation_info(fake: FakeSlack, args: Args) -> dict[str, Any]:
     }
 
 
+def _replies(fake: FakeSlack, args: Args) -> dict[str, Any]:
+    """A thread, oldest first: its parent, then the replies; paged by `limit` and `cursor` as Slack does."""
+    channel = fake.channel(args)
+    needed = "groups:history" if channel.startswith("G") else "channels:history"
+    if needed not in fake.scopes:
+        raise Refused("missing_scope", needed=needed, provided=",".join(fake.scopes))
+    ts = str(args.get("ts") or "")
+    parent = fake.messages.get((channel, ts))
+    if not _TS.match(ts) or parent is None:
+        raise Refused("thread_not_found")
+    thread = sorted(
+        (m for (c, _), m in fake.messages.items() if c == channel and (m["ts"] == ts or m.get("thread_ts") == ts)),
+        key=lambda m: m["ts"],
+    )
+    try:
+        limit = min(int(args.get("limit") or 1000), 1000)
+        start = int(args.get("cursor") or 0)
+    except ValueError:
+        raise Refused("invalid_arguments") from None
+    page = thread[start : start + limit]
+    more = start + limit < len(thread)
+    return {
+        "messages": [fake.view(m) for m in page],
+        "has_more": more,
+        "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+    }
+
+
 METHODS: dict[str, Callable[[FakeSlack, Args], dict[str, Any]]] = {
     "auth.test": _auth_test,
     "chat.postMessage": _post_message,
@@ -404,6 +440,7 @@ METHODS: dict[str, Callable[[FakeSlack, Args], dict[str, Any]]] = {
     "usergroups.users.list": _usergroup_users,
     "users.info": _user_info,
     "conversations.info": _conversation_info,
+    "conversations.replies": _replies,
 }
 
 
