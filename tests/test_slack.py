@@ -266,6 +266,7 @@ def test_a_request_made_in_a_thread_takes_the_threads_messages_as_context(world:
         {"author": BOB, "text": "calc crashes on negative numbers"},
         {"author": ALICE, "text": "seen it: `add(-1, 2)` raises"},
     ], "people's messages, oldest first; not the bot's, not the request itself"
+    assert str(task.payload["requested_in"]).startswith(f"https://dockhand-test.slack.invalid/archives/{CHANNEL}/p")
     replies = [args for method, args in world.slack.calls if method == "conversations.replies"]
     assert len(replies) == 1 and replies[0]["channel"] == CHANNEL, "one page was enough"
 

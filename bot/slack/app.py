@@ -43,7 +43,7 @@ from bot.slack.commands import (
 )
 from bot.slack.messages import APPROVE, REJECT, VIEW_DIFF, diff_text, escape, parent_blocks, parent_text
 from bot.slack.payloads import SlackPayloadError, check_shape
-from bot.slack.thread_context import thread_context
+from bot.slack.thread_context import permalink, thread_context
 from bot.slack.threads import THREAD, SlackThreads, place
 from core.errors import DockhandError, InvalidTransitionError, NotFoundError, RateLimitedError, ValidationError
 from core.intake.authorise import Decision
@@ -193,9 +193,9 @@ class SlackBot:
         except CommandError as exc:
             self._tell(who, str(exc))
             return
-        thread_ts = event.get("thread_ts")
-        where = (str(thread_ts), str(event.get("ts") or "")) if thread_ts else None
-        reply = self._handle(parsed, who, dedup=f"slack:event:{event_id}", thread=where)
+        asked = str(event.get("ts") or "")
+        thread_ts = str(event.get("thread_ts") or "")
+        reply = self._handle(parsed, who, dedup=f"slack:event:{event_id}", asked=(thread_ts, asked) if asked else None)
         if reply:
             self._tell(who, reply)
 
@@ -266,13 +266,18 @@ class SlackBot:
 
     # --- what commands do -----------------------------------------------------------------------
     def _handle(
-        self, command: Command, who: Requester, *, dedup: str, thread: tuple[str, str] | None = None
+        self, command: Command, who: Requester, *, dedup: str, asked: tuple[str, str] | None = None
     ) -> str | None:
-        """Do what a command asks; what to answer (None: nothing, the task's own message speaks). `thread`:
-        the thread a mention was made in (its parent's ts, the mention's own ts)."""
+        """Do what a command asks; what to answer (None: nothing, the task's own message speaks). `asked`:
+        where a mention was made (the ts of its thread's parent, "" when not in a thread, and its own ts)."""
         if isinstance(command, Resolve | Review | Do | Test):
-            context = thread_context(self.client, who.channel, *thread) if thread and isinstance(command, Do) else []
-            return self._start(command, who, dedup=dedup, thread=context)
+            thread: list[tuple[str, str]] = []
+            link = None
+            if asked is not None and isinstance(command, Do):
+                parent, own = asked
+                thread = thread_context(self.client, who.channel, parent, own) if parent else []
+                link = permalink(self.client, who.channel, own)
+            return self._start(command, who, dedup=dedup, thread=thread, link=link)
         decision = self.access.may_run(command.verb, who.user, who.channel)
         if not decision.allowed:
             self.core.intake.refuse(
@@ -323,12 +328,20 @@ class SlackBot:
         return f"Task {task.id}: {'cancelled' if task.status is TaskStatus.CANCELLED else 'stopping'}."
 
     def _start(
-        self, command: Resolve | Review | Do | Test, who: Requester, *, dedup: str, thread: list[tuple[str, str]]
+        self,
+        command: Resolve | Review | Do | Test,
+        who: Requester,
+        *,
+        dedup: str,
+        thread: list[tuple[str, str]],
+        link: str | None,
     ) -> str | None:
         """Start a task through the intake, with one parent message in the channel; a short reply when there
         is news (a refusal, a limit, the live task already doing this)."""
         try:
-            trigger = trigger_of(command, user=who.user, channel=who.channel, dedup_key=dedup, thread=thread)
+            trigger = trigger_of(
+                command, user=who.user, channel=who.channel, dedup_key=dedup, thread=thread, requested_in=link
+            )
         except ValidationError as exc:
             target = (
                 f"{command.repository}#{command.number}"

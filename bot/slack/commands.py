@@ -128,17 +128,30 @@ VERB_OF_TASK = {
 
 
 def trigger_of(
-    command: StartsWork, *, user: str, channel: str, dedup_key: str, thread: Sequence[tuple[str, str]] = ()
+    command: StartsWork,
+    *,
+    user: str,
+    channel: str,
+    dedup_key: str,
+    thread: Sequence[tuple[str, str]] = (),
+    requested_in: str | None = None,
 ) -> Trigger:
     """The task a command asks for, asked by `user` in `channel` (where the answer goes); raises
     `core.errors.ValidationError` for a request no task can be (an issue number 0, a ref too long…). `thread`:
-    the earlier messages (author, text) of the thread a `do` was asked in, its context."""
+    the earlier messages (author, text) of the thread a `do` was asked in, its context; `requested_in`: a
+    link to where it was asked."""
     spec: Spec
     if isinstance(command, Test):
         spec, ref = spec_of(TestPipelineSpec, ref=command.ref), command.repository
     elif isinstance(command, Do):
         messages = [{"author": author, "text": text} for author, text in thread]
-        spec = spec_of(ChangeSpec, request=command.request, budget_usd=command.budget_usd, thread=messages)
+        spec = spec_of(
+            ChangeSpec,
+            request=command.request,
+            budget_usd=command.budget_usd,
+            thread=messages,
+            requested_in=requested_in,
+        )
         ref = command.repository
     elif isinstance(command, Resolve):
         spec = spec_of(IssueResolutionSpec, issue_number=command.number, budget_usd=command.budget_usd)

@@ -46,3 +46,13 @@ def thread_context(client: WebClient, channel: str, parent_ts: str, asked_ts: st
             break
         kept.append((author, text))
     return kept[::-1]
+
+
+def permalink(client: WebClient, channel: str, ts: str) -> str | None:
+    """A link to a message (where a request was asked, for the pull request's body); None when Slack says no."""
+    try:
+        link = client.chat_getPermalink(channel=channel, message_ts=ts).get("permalink")
+    except (SlackApiError, OSError) as exc:
+        log.warning("Slack: no link to message %s in %s: %s", ts, channel, exc)
+        return None
+    return str(link) if isinstance(link, str) and link.startswith("https://") and len(link) <= 2000 else None

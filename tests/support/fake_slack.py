@@ -432,6 +432,17 @@ def _replies(fake: FakeSlack, args: Args) -> dict[str, Any]:
     }
 
 
+def _permalink(fake: FakeSlack, args: Args) -> dict[str, Any]:
+    channel = fake.channel(args)
+    ts = str(args.get("message_ts") or "")
+    if (channel, ts) not in fake.messages:
+        raise Refused("message_not_found")
+    return {
+        "channel": channel,
+        "permalink": f"https://dockhand-test.slack.invalid/archives/{channel}/p{ts.replace('.', '')}",
+    }
+
+
 METHODS: dict[str, Callable[[FakeSlack, Args], dict[str, Any]]] = {
     "auth.test": _auth_test,
     "chat.postMessage": _post_message,
@@ -441,6 +452,7 @@ METHODS: dict[str, Callable[[FakeSlack, Args], dict[str, Any]]] = {
     "users.info": _user_info,
     "conversations.info": _conversation_info,
     "conversations.replies": _replies,
+    "chat.getPermalink": _permalink,
 }
 
 
