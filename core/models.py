@@ -242,6 +242,15 @@ class Notification(SQLModel, table=True):
     created_at: datetime = _time(nullable=False)
 
 
+class ChannelRepository(SQLModel, table=True):
+    """The repository a chat channel works on by default: a request there needs no repository."""
+
+    channel: str = Field(primary_key=True, max_length=32)
+    repository: str = Field(max_length=200)
+    set_by: str = Field(default="", max_length=200)
+    updated_at: datetime = _time(nullable=False)
+
+
 class StoredSecret(SQLModel, table=True):
     """A credential sealed with AES-256-GCM under the master key `key_id` (see core/secrets.py)."""
 

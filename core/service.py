@@ -104,6 +104,7 @@ class Core:
         self.audit = store.audit
         self.board = store.board
         self.installations = store.installations
+        self.channels = store.channels
         self.sandbox_records = store.sandboxes
         self.redactor = Redactor.from_settings(settings)
         self.registry = registry or default_registry()

@@ -277,6 +277,24 @@ def test_without_the_history_scopes_a_threads_request_comes_alone(world: SlackWo
     assert task.payload["request"] == "fix what Bob found" and task.payload["thread"] == []
 
 
+def test_a_channels_repository_makes_a_mention_with_what_to_change_enough(world: SlackWorld) -> None:
+    from core.pipeline import Pipeline
+
+    world.core.registry.register(TaskType.CHANGE, Pipeline(name="change", stages=()))
+    assert "has no repository" in world.answer("channel-repo", trigger="6.6.a")
+    assert "now works on acme/calc" in world.answer("channel-repo calc", trigger="6.6.b")
+    assert "works on acme/calc" in world.answer("channel-repo", trigger="6.6.c")
+    assert world.mention("handle negative numbers too", "Ev0CHANREPO").status_code == 200
+    (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the change task")
+    assert (task.type, task.repository, task.payload["request"]) == (
+        TaskType.CHANGE,
+        "acme/calc",
+        "handle negative numbers too",
+    )
+    assert "no longer has a repository" in world.answer("channel-repo --clear", trigger="6.6.d")
+    assert world.core.channels.get(CHANNEL) is None
+
+
 def test_status_and_cancel(world: SlackWorld) -> None:
     world.command("test calc", trigger="1.1.a")
     (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")

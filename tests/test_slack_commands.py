@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from bot.slack.commands import USAGE, Cancel, CommandError, Do, Help, Resolve, Review, Status, Test, parse_command
+from bot.slack.commands import (
+    USAGE,
+    Cancel,
+    ChannelRepo,
+    CommandError,
+    Do,
+    Help,
+    Resolve,
+    Review,
+    Status,
+    Test,
+    parse_command,
+)
 
 
 @pytest.mark.parametrize(
@@ -27,6 +39,9 @@ from bot.slack.commands import USAGE, Cancel, CommandError, Do, Help, Resolve, R
             Do(repository="acme/calc", request="sort the output\nby name"),
         ),
         ("do --budget 3 calc make it faster", Do(repository="acme/calc", request="make it faster", budget_usd=3.0)),
+        ("channel-repo calc", ChannelRepo(repository="acme/calc")),
+        ("channel-repo", ChannelRepo()),
+        ("channel-repo --clear", ChannelRepo(clear=True)),
         ("test calc", Test(repository="acme/calc")),
         ("test acme/calc@release/2.0", Test(repository="acme/calc", ref="release/2.0")),
         ("status", Status()),
@@ -58,6 +73,8 @@ def test_commands(text: str, expected: object) -> None:
         ("do calc", "takes a repository and what to change"),
         ("do calc#3 fix it", "is an issue"),
         ('do calc ""', "what should change"),
+        ("channel-repo calc#3", "not an issue"),
+        ("channel-repo a/b c/d", "one repository"),
         ("cancel", "takes one argument"),
         ("cancel ../../etc", "not a task ID"),
         ("resolve 'calc#1", "could not read"),
@@ -75,3 +92,14 @@ def test_without_a_default_owner_the_owner_is_needed() -> None:
     with pytest.raises(CommandError, match="needs its owner"):
         parse_command("resolve calc#12")
     assert parse_command("resolve acme/calc#12") == Resolve(repository="acme/calc", number=12)
+
+
+def test_in_a_channel_with_a_repository_words_that_are_no_command_are_a_change_to_it() -> None:
+    here = {"default_owner": "acme", "channel_repository": "acme/calc"}
+    assert parse_command("<@U0LAN0Z89> don't crash on -1", **here) == Do(
+        repository="acme/calc", request="don't crash on -1"
+    )
+    assert parse_command("status", **here) == Status(), "commands stay commands"
+    assert parse_command("do other/x make it so", **here) == Do(repository="other/x", request="make it so")
+    with pytest.raises(CommandError, match="I don't know the command `add`"):
+        parse_command("add a flag", default_owner="acme")

@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import App
@@ -30,32 +29,31 @@ from bot.slack.client import slack_client
 from bot.slack.commands import (
     USAGE,
     Cancel,
+    ChannelRepo,
     Command,
     CommandError,
     Do,
     Help,
     Resolve,
     Review,
-    Status,
     Test,
     parse_command,
     trigger_of,
 )
-from bot.slack.messages import APPROVE, REJECT, VIEW_DIFF, diff_text, escape, parent_blocks, parent_text
+from bot.slack.messages import APPROVE, REJECT, VIEW_DIFF, diff_text, parent_blocks, parent_text
 from bot.slack.payloads import SlackPayloadError, check_shape
 from bot.slack.thread_context import permalink, thread_context
 from bot.slack.threads import THREAD, SlackThreads, place
-from core.errors import DockhandError, InvalidTransitionError, NotFoundError, RateLimitedError, ValidationError
+from bot.slack.verbs import Requester, answer, cancel, channel_repo
+from core.errors import InvalidTransitionError, NotFoundError, RateLimitedError, ValidationError
 from core.intake.authorise import Decision
 from core.intake.chain import Admission
 from core.models import Task
 from core.pipelines.issue_resolution import stored_diff
 from core.redaction import Redactor
-from core.results import agent_of
 from core.service import Core
 from core.states import TaskStatus, TriggerSource
 from core.store.audit import AuditAction
-from core.store.queue_types import TaskFilter
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +82,6 @@ def already_on_it(core: Core, task: Task) -> str:
     channel = where.partition(":")[0] if where else None
     follow = f"; follow it in its thread in <#{channel}>" if channel else f" (from {task.trigger_source.value})"
     return f"Already on it: task {task.id} is {task.status.value.replace('_', ' ')}{follow}."
-
-
-@dataclass(frozen=True, kw_only=True)
-class Requester:
-    user: str
-    channel: str
-    name: str = ""
 
 
 class SlackBot:
@@ -171,7 +162,7 @@ class SlackBot:
         """Acknowledged before anything that may wait (a user-group lookup, the store); answers follow privately."""
         who = Requester(user=command["user_id"], channel=command["channel_id"], name=command.get("user_name", ""))
         try:
-            parsed = parse_command(command.get("text", ""), default_owner=self.core.settings.slack_default_owner)
+            parsed = self._parse(command.get("text", ""), who.channel)
         except CommandError as exc:
             ack(response_type="ephemeral", text=str(exc))
             return
@@ -189,7 +180,7 @@ class SlackBot:
             return  # Slack retried a delivery this process already handled
         who = Requester(user=event.get("user", ""), channel=event.get("channel", ""))
         try:
-            parsed = parse_command(event.get("text", ""), default_owner=self.core.settings.slack_default_owner)
+            parsed = self._parse(event.get("text", ""), who.channel)
         except CommandError as exc:
             self._tell(who, str(exc))
             return
@@ -289,43 +280,14 @@ class SlackBot:
             )
             return f"Sorry, {decision.reason}."
         if isinstance(command, Cancel):
-            return self._cancel(command, who)
-        return self._answer(command)
+            return cancel(self.core, self.access, command, who)
+        if isinstance(command, ChannelRepo):
+            return channel_repo(self.core, self.access, command, who)
+        return answer(self.core, self.access, command)
 
-    def _answer(self, command: Help | Status) -> str:
-        if isinstance(command, Help):
-            return USAGE
-        if command.task_id is not None:
-            try:
-                task = self.core.task(command.task_id)
-            except NotFoundError:
-                return f"There is no task {command.task_id}."
-            if task.repository and not self.access.repository_allowed(task.repository):
-                return f"There is no task {command.task_id}."
-            return _task_line(task)
-        active = [
-            task
-            for task in self.core.tasks(
-                TaskFilter(statuses=(TaskStatus.RUNNING, TaskStatus.PENDING, TaskStatus.AWAITING_APPROVAL), limit=50)
-            )
-            if not task.repository or self.access.repository_allowed(task.repository)
-        ][:20]
-        if not active:
-            return "Nothing is running or waiting."
-        return "\n".join(_task_line(task) for task in active)
-
-    def _cancel(self, command: Cancel, who: Requester) -> str:
-        try:
-            target = self.core.task(command.task_id)
-        except NotFoundError:
-            return f"There is no task {command.task_id}."
-        if target.repository and not self.access.repository_allowed(target.repository):
-            return f"Sorry, dockhand is not set up to work on {target.repository} from Slack."
-        try:
-            task = self.core.cancel(command.task_id, by=f"Slack {who.user}", source=TriggerSource.SLACK)
-        except DockhandError as exc:
-            return f"Could not cancel {command.task_id}: {exc}"
-        return f"Task {task.id}: {'cancelled' if task.status is TaskStatus.CANCELLED else 'stopping'}."
+    def _parse(self, text: str, channel: str) -> Command:
+        owner = self.core.settings.slack_default_owner
+        return parse_command(text, default_owner=owner, channel_repository=self.core.channels.get(channel))
 
     def _start(
         self,
@@ -410,13 +372,6 @@ class SlackBot:
 def _slack_requester(task: Task) -> str | None:
     """Who started a task from Slack (their user ID); None for tasks started elsewhere."""
     return task.triggered_by if task.trigger_source is TriggerSource.SLACK else None
-
-
-def _task_line(task: Task) -> str:
-    agent = agent_of(task)
-    cost = f", ${agent.cost_usd:.2f}" if agent and agent.cost_usd else ""
-    target = escape(task.trigger_ref or task.repository or "")
-    return f"`{task.id}` {task.type.value} {target}: *{task.status.value}*{cost}"
 
 
 def attach_slack(core: Core) -> SlackBot | None:

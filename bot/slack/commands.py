@@ -5,6 +5,7 @@
     review repo#34 [--budget 5]      review a pull request
     test repo[@ref]                  run the test pipeline
     status [task]                    what is running, or one task
+    channel-repo [repo | --clear]    this channel's repository: then `@dockhand <what to change>` is enough
     cancel task                      stop a task
     help
 
@@ -32,6 +33,7 @@ USAGE = """Usage: `/agent <command>` (or mention me with the same words)
 • `review repo#34 [--budget 5]` — review pull request 34
 • `test repo[@ref]` — run the tests (a branch, tag or commit after @)
 • `status [task]` — what is running, or one task
+• `channel-repo [repo | --clear]` — this channel's repository: then mentioning me with what to change is enough
 • `cancel task` — stop a task
 • `help` — this text"""
 
@@ -49,6 +51,7 @@ class Verb(StrEnum):
     TEST = "test"
     STATUS = "status"
     CANCEL = "cancel"
+    CHANNEL_REPO = "channel-repo"
     HELP = "help"
 
 
@@ -93,6 +96,15 @@ class Do:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ChannelRepo:
+    """Show (repository None), set or clear the channel's repository."""
+
+    verb = Verb.CHANNEL_REPO
+    repository: str | None = None
+    clear: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class Test:
     __test__ = False  # not a pytest class
     verb = Verb.TEST
@@ -117,7 +129,7 @@ class Help:
     verb = Verb.HELP
 
 
-Command = Resolve | Review | Do | Test | Status | Cancel | Help
+Command = Resolve | Review | Do | Test | Status | Cancel | ChannelRepo | Help
 StartsWork = Resolve | Review | Do | Test
 VERB_OF_TASK = {
     TaskType.ISSUE_RESOLUTION: Verb.RESOLVE,
@@ -170,12 +182,16 @@ def trigger_of(
     )
 
 
-def parse_command(text: str, *, default_owner: str | None = None) -> Command:
-    """A command from the text of a slash command or a mention (the mention itself is skipped)."""
+def parse_command(text: str, *, default_owner: str | None = None, channel_repository: str | None = None) -> Command:
+    """A command from the text of a slash command or a mention (the mention itself is skipped). In a channel
+    with a repository of its own, words that are no command are a change to it: `@dockhand add a --json flag`."""
     text = _MENTION.sub("", text.strip())
     text = _LINK.sub(lambda m: _unlink(m[1], m[2]), text)
     if request := _REQUEST.match(text):
         return _change(request, default_owner)
+    opening = text.split(maxsplit=1)[0].lower() if text.split() else ""
+    if channel_repository is not None and opening and not _is_verb(opening):
+        return Do(repository=channel_repository, request=text.strip())  # free text: not read as shell words
     try:
         words = shlex.split(text)
     except ValueError as exc:
@@ -187,6 +203,8 @@ def parse_command(text: str, *, default_owner: str | None = None) -> Command:
         verb = _ALIASES.get(first) or Verb(first)
     except ValueError:
         raise CommandError(f"I don't know the command `{words[0]}`.") from None
+    if verb is Verb.CHANNEL_REPO:
+        return _channel_repo(words[1:], default_owner)
     args, budget = _budget(words[1:])
     if verb is Verb.HELP:
         return Help()
@@ -211,6 +229,23 @@ def parse_command(text: str, *, default_owner: str | None = None) -> Command:
             raise CommandError("`status` takes at most one task ID.")
         return Status(task_id=_task_id(args[0]) if args else None)
     return Cancel(task_id=_task_id(_one(args, verb, "task")))
+
+
+def _is_verb(word: str) -> bool:
+    return word in _ALIASES or word in Verb._value2member_map_
+
+
+def _channel_repo(args: list[str], default_owner: str | None) -> ChannelRepo:
+    if not args:
+        return ChannelRepo()
+    if len(args) != 1:
+        raise CommandError("`channel-repo` takes one repository, or `--clear`.")
+    if args[0] in ("--clear", "none"):
+        return ChannelRepo(clear=True)
+    repo = _repository(args[0], default_owner)
+    if repo.number is not None:
+        raise CommandError("`channel-repo` takes a repository, not an issue.")
+    return ChannelRepo(repository=repo.full_name)
 
 
 def _change(found: re.Match[str], default_owner: str | None) -> Do:

@@ -153,6 +153,14 @@ class InstallationIndex(Protocol):
     def covering(self, repository: str) -> int | None: ...
 
 
+class ChannelRepositoryStore(Protocol):
+    """The repository a chat channel works on by default."""
+
+    def set(self, channel: str, repository: str, *, by: str) -> None: ...
+    def clear(self, channel: str) -> bool: ...
+    def get(self, channel: str) -> str | None: ...
+
+
 class BoardStore(Protocol):
     """The queries behind a live board of tasks."""
 
@@ -185,4 +193,5 @@ class Store:
     schedules: ScheduleStore
     sandboxes: SandboxIndex
     installations: InstallationIndex
+    channels: ChannelRepositoryStore
     board: BoardStore

@@ -8,6 +8,7 @@ from core.settings import Settings
 from core.store.approvals import ApprovalGates
 from core.store.audit import AuditLog
 from core.store.board import BoardQueries
+from core.store.channels import ChannelRepositories
 from core.store.database import Database
 from core.store.deliveries import DeliveryLog
 from core.store.installations import Installations
@@ -55,5 +56,6 @@ def open_sql_store(settings: Settings, *, migrate: bool = True, bus: EventBus | 
         schedules=ScheduleBook(db),
         sandboxes=SandboxRecords(db),
         installations=Installations(db),
+        channels=ChannelRepositories(db),
         board=BoardQueries(db),
     )
