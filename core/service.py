@@ -298,6 +298,12 @@ class Core:
     def task(self, task_id: str) -> Task:
         return self.queue.get(task_id)
 
+    def find_task(self, task_id: str) -> Task | None:
+        try:
+            return self.queue.get(task_id)
+        except NotFoundError:
+            return None
+
     def tasks(self, flt: TaskFilter) -> list[Task]:
         return self.queue.list(flt)
 

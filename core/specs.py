@@ -68,6 +68,7 @@ class ChangeSpec(Spec):
     budget_usd: float | None = Field(default=None, gt=0, le=10_000, description="Dollars the agent may spend")
     requested_in: Text | None = Field(default=None, max_length=2000, description="Where it was asked (a link)")
     thread: list[ThreadMessage] = Field(default_factory=list, max_length=50)
+    continues: str | None = Field(default=None, pattern=r"^[0-9a-f]{6,32}$", description="The task whose PR it adds to")
 
     @field_validator("request")
     @classmethod

@@ -13,6 +13,7 @@ from core.results import ChangeResult, result_of
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import TaskStatus, TaskType, TriggerSource
+from tests.support.fake_anthropic import Reply, tool_use
 from tests.test_issue_resolution import BUGGY, FIXED, REPO, World, fixing_script, git, issue_world
 
 THREAD = "https://acme.slack.com/archives/C0CALC/p1733450000000100"
@@ -86,3 +87,54 @@ def test_a_blank_or_oversized_request_is_refused_before_anything_runs(world: Wor
         with pytest.raises(ValidationError):
             ask(world.core, request)
     assert world.model.requests == []
+
+
+def test_a_follow_up_adds_a_commit_to_the_same_pull_request(world: World) -> None:
+    """ "Also accept numeric strings": the agent is told what was done and shown the diff so far, and its change
+    goes on the same branch and pull request after its own approval."""
+    world.model.script = fixing_script()
+    first = ask(world.core, "Make add() add.")
+    assert world.core.run_now(first).status is TaskStatus.AWAITING_APPROVAL
+    world.core.approve(first, by="bob")
+    done = result_of(world.core.run_now(first))
+    assert done.pull_request is not None
+    branch, number = done.pull_request.branch, done.pull_request.pull_number
+
+    world.model.script = [
+        Reply(
+            [
+                tool_use(
+                    "str_replace_based_edit_tool",
+                    {"command": "str_replace", "path": "calc.py", "old_str": "a + b", "new_str": "int(a) + int(b)"},
+                )
+            ]
+        ),
+        Reply([tool_use("submit", {"title": "Accept numeric strings", "body": "add() converts its arguments."})]),
+    ]
+    asked_before = len(world.model.requests)
+    second = ask(world.core, "also accept numeric strings", continues=first)
+    task = world.core.run_now(second)
+    assert task.status is TaskStatus.AWAITING_APPROVAL, task.error
+    prompt = world.model.requests[asked_before]["messages"][0]["content"][0]["text"]
+    assert f"This continues earlier work: you are on its branch {branch}" in prompt
+    assert 'title="Fix add() to add"' in prompt and "+    return a + b" in prompt, "what was done, and the diff so far"
+    summary = world.core.approvals.of(second)[0].summary
+    assert "calc.py (+1 -1)" in summary, "the approval shows this step's change only"
+
+    world.core.approve(second, by="bob")
+    task = world.core.run_now(second)
+    assert task.status is TaskStatus.SUCCEEDED, task.error
+    pull = result_of(task).pull_request
+    assert pull is not None and (pull.branch, pull.pull_number) == (branch, number)
+    assert len(world.github.pulls) == 1, "the same pull request, not a second one"
+    log = git("log", "--format=%an|%s", f"main..{branch}", cwd=world.remote).splitlines()
+    assert log == ["dockhand|Accept numeric strings", "dockhand|Fix add() to add"]
+    assert "int(a) + int(b)" in git("show", f"{branch}:calc.py", cwd=world.remote)
+
+
+def test_a_follow_up_of_a_task_with_no_pull_request_stops_saying_why(world: World) -> None:
+    first = ask(world.core, "Make add() add.")
+    world.core.cancel(first, by="bob")
+    second = ask(world.core, "also accept numeric strings", continues=first)
+    task = world.core.run_now(second)
+    assert task.status is TaskStatus.FAILED and f"task {first} opened no pull request to continue" in (task.error or "")

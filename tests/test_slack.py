@@ -295,6 +295,37 @@ def test_a_channels_repository_makes_a_mention_with_what_to_change_enough(world:
     assert world.core.channels.get(CHANNEL) is None
 
 
+def test_a_mention_in_a_tasks_thread_is_a_follow_up_on_its_pull_request(world: SlackWorld) -> None:
+    from bot.slack.threads import THREAD, unplace
+    from core.pipeline import Pipeline
+
+    world.core.registry.register(TaskType.CHANGE, Pipeline(name="change", stages=()))
+    assert "On it" in world.answer('do calc "add a --json flag"', trigger="5.5.a")
+    (first,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the first step")
+    channel, parent = unplace(wait_for(lambda: world.core.notifications.get(first.id, THREAD), what="its thread"))
+
+    def mention_in_its_thread(text: str, event_id: str) -> None:
+        body = json.loads((FIXTURES / "app_mention.json").read_text())
+        body["event_id"] = event_id
+        asked = world.slack.add_message(channel, f"<@U222> {text}", user=ALICE, thread_ts=parent)
+        body["event"].update(text=f"<@U222> {text}", user=ALICE, channel=channel, ts=asked, thread_ts=parent)
+        assert world.post(json.dumps(body), "application/json").status_code == 200
+
+    mention_in_its_thread("also sort the keys", "Ev0FOLLOW1")  # the first step is still pending
+    wait_for(lambda: any("is still pending" in t for t in world.ephemeral_to(ALICE)), what="the answer")
+    assert len(world.core.tasks(TaskFilter())) == 1
+    claim = world.core.queue.claim("w", task_id=first.id)
+    assert claim is not None
+    pull = {"branch": "dockhand/change-x", "commit": "c0ffee", "pull_number": 7, "pull_url": "https://x/pull/7"}
+    world.core.queue.finish(claim, TaskStatus.SUCCEEDED, result={"pull_request": pull})
+
+    mention_in_its_thread("also sort the keys", "Ev0FOLLOW2")
+    tasks = wait_for(lambda: [t for t in world.core.tasks(TaskFilter()) if t.id != first.id], what="the follow-up")
+    (follow_up,) = tasks
+    assert (follow_up.type, follow_up.repository) == (TaskType.CHANGE, "acme/calc")
+    assert follow_up.payload["request"] == "also sort the keys" and follow_up.payload["continues"] == first.id
+
+
 def test_status_and_cancel(world: SlackWorld) -> None:
     world.command("test calc", trigger="1.1.a")
     (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")

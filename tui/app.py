@@ -15,7 +15,7 @@ from textual.app import App
 
 from core.errors import DockhandError
 from core.models import utcnow
-from core.pipelines.issue_resolution import stored_diff
+from core.pipelines.change_stats import stored_diff
 from core.service import Core
 from core.states import TaskStatus, TriggerSource
 from tui.board import TaskBoard

@@ -127,7 +127,7 @@ def attach_github_pipelines(core: Core) -> None:
             core.registry.unavailable(task_type, reason)
         return
     forge = GitHubForge(settings, github_client_factory(settings), lambda repo: installation_for(core, repo))
-    resolution = IssueResolution(forge)
+    resolution = IssueResolution(forge, earlier=core.find_task)
     core.registry.register(TaskType.ISSUE_RESOLUTION, resolution.pipeline())
     core.registry.register(TaskType.CHANGE, resolution.change_pipeline())
     core.registry.register(TaskType.PR_REVIEW, PullRequestReview(forge, core.history.last_review).pipeline())

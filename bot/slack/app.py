@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt import App
@@ -49,8 +50,9 @@ from core.errors import InvalidTransitionError, NotFoundError, RateLimitedError,
 from core.intake.authorise import Decision
 from core.intake.chain import Admission
 from core.models import Task
-from core.pipelines.issue_resolution import stored_diff
+from core.pipelines.change_stats import stored_diff
 from core.redaction import Redactor
+from core.results import result_of
 from core.service import Core
 from core.states import TaskStatus, TriggerSource
 from core.store.audit import AuditAction
@@ -179,13 +181,21 @@ class SlackBot:
         if self._already_seen(event_id):
             return  # Slack retried a delivery this process already handled
         who = Requester(user=event.get("user", ""), channel=event.get("channel", ""))
+        asked = str(event.get("ts") or "")
+        thread_ts = str(event.get("thread_ts") or "")
+        earlier = self._task_of_thread(who.channel, thread_ts)
         try:
-            parsed = self._parse(event.get("text", ""), who.channel)
+            parsed = self._parse(event.get("text", ""), who.channel, earlier.repository if earlier else None)
         except CommandError as exc:
             self._tell(who, str(exc))
             return
-        asked = str(event.get("ts") or "")
-        thread_ts = str(event.get("thread_ts") or "")
+        if isinstance(parsed, Do) and earlier is not None and parsed.repository == earlier.repository:
+            if not earlier.status.is_final:  # a follow-up waits for the step it adds to
+                status = earlier.status.value.replace("_", " ")
+                self._tell(who, f"Task {earlier.id} is still {status}: ask again once it has opened its pull request.")
+                return
+            if result_of(earlier).pull_request is not None:
+                parsed = replace(parsed, continues=earlier.id)
         reply = self._handle(parsed, who, dedup=f"slack:event:{event_id}", asked=(thread_ts, asked) if asked else None)
         if reply:
             self._tell(who, reply)
@@ -285,9 +295,17 @@ class SlackBot:
             return channel_repo(self.core, self.access, command, who)
         return answer(self.core, self.access, command)
 
-    def _parse(self, text: str, channel: str) -> Command:
+    def _parse(self, text: str, channel: str, thread_repository: str | None = None) -> Command:
+        """In a task's thread, words that are no command are a follow-up on its repository; elsewhere, a change
+        to the channel's repository (when it has one)."""
         owner = self.core.settings.slack_default_owner
-        return parse_command(text, default_owner=owner, channel_repository=self.core.channels.get(channel))
+        repository = thread_repository or self.core.channels.get(channel)
+        return parse_command(text, default_owner=owner, channel_repository=repository)
+
+    def _task_of_thread(self, channel: str, thread_ts: str) -> Task | None:
+        """The task whose parent message starts this thread (None outside one of dockhand's threads)."""
+        task_id = self.core.notifications.task_of(THREAD, place(channel, thread_ts)) if thread_ts else None
+        return self.core.find_task(task_id) if task_id else None
 
     def _start(
         self,

@@ -93,6 +93,7 @@ class Do:
     repository: str
     request: str
     budget_usd: float | None = None
+    continues: str | None = None  # a follow-up: the task whose branch and pull request it adds to
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,6 +164,7 @@ def trigger_of(
             budget_usd=command.budget_usd,
             thread=messages,
             requested_in=requested_in,
+            continues=command.continues,
         )
         ref = command.repository
     elif isinstance(command, Resolve):

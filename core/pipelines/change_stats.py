@@ -1,8 +1,20 @@
-"""The figures a change task records: what the agent spent, and what the change touches (from git)."""
+"""What a change task records beside its result: the agent's spending, what the change touches (from git),
+and the change's diff (an artifact the approval screens show)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+DIFF_NAME = "change.diff"
+
+
+def stored_diff(artifacts_dir: Path, task_id: str) -> str:
+    """The change a resolution task wants to publish, as its commit stage stored it ("" when there is none)."""
+    try:
+        return (artifacts_dir / task_id / DIFF_NAME).read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 def agent_figures(turns: int, usage: dict[str, int], cost: float, budget: float | None) -> dict[str, Any]:

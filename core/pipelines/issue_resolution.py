@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+from collections.abc import Callable
 from dataclasses import asdict
-from pathlib import Path
 
 from core.agent.loop import Agent, AgentOutcome, AgentProgress, AgentStatus, ModelSettings
 from core.agent.prompt import (
@@ -28,9 +28,11 @@ from core.agent.tools import SandboxTools
 from core.errors import ApprovalRequired, DockhandError, LeaseLostError, StageFailedError, TaskCancelledError
 from core.forge import ChangeRequest, Forge, IssueThread, branch_name
 from core.model_provider import ClientFactory, model_client, sdk_error
+from core.models import Task
 from core.pipeline import Pipeline, Stage, StageContext
 from core.pipelines import test_pipeline
-from core.pipelines.change_stats import agent_figures, numstat
+from core.pipelines.change_stats import DIFF_NAME, agent_figures, numstat
+from core.pipelines.follow_up import EarlierStep, earlier_step, earlier_work
 from core.pipelines.resolution_texts import approval_summary, pull_request_body, request_title
 from core.pipelines.test_pipeline import (
     TestRun,
@@ -52,7 +54,6 @@ from core.specs import ChangeSpec, IssueResolutionSpec
 from core.testrun.detect import WORKSPACE
 
 BUNDLE_NAME = "change.bundle"
-DIFF_NAME = "change.diff"
 MAX_INSTRUCTIONS_BYTES = 64 * 1024
 MAX_BUNDLE_BYTES = 100 * 1024 * 1024
 # Never part of a change: what test runs leave behind anywhere in the tree (what the install left is
@@ -70,6 +71,7 @@ class Resolution:
         self.base_branch = ""
         self.baseline = ""
         self.config = RepositoryConfig()
+        self.continues: EarlierStep | None = None  # a follow-up: the step whose branch and PR it adds to
 
 
 def _state(ctx: StageContext) -> Resolution:
@@ -95,9 +97,12 @@ class IssueResolution:
         forge: Forge,
         *,
         client_factory: ClientFactory = model_client,
+        earlier: Callable[[str], Task | None] = lambda task_id: None,
     ) -> None:
+        """`earlier` finds the task a follow-up continues."""
         self.forge = forge
         self.client_factory = client_factory
+        self.earlier = earlier
 
     # --- stages -------------------------------------------------------------------------------
     def issue(self, ctx: StageContext) -> None:
@@ -134,12 +139,17 @@ class IssueResolution:
             "in": spec.requested_in,
         }
         ctx.log.system(f"a change to {repository}, asked by {who} ({ctx.task.trigger_source.value}): {title}")
+        if spec.continues is not None:
+            run.continues = step = earlier_step(self.earlier(spec.continues), spec.continues, repository)
+            ctx.result["continues"] = {"task": step.task_id, "branch": step.branch, "pull_number": step.pull_number}
+            ctx.log.system(f"continuing task {step.task_id}: {step.branch} ({step.pull_url})")
 
     def checkout(self, ctx: StageContext) -> None:
         run, repository = _state(ctx), _repository(ctx)
         try:
             run.base_branch = self.forge.default_branch(repository)
-            run.tests.tree = self.forge.checkout(repository, run.base_branch, run.tests.tmp / "tree")
+            ref = run.continues.branch if run.continues is not None else run.base_branch
+            run.tests.tree = self.forge.checkout(repository, ref, run.tests.tmp / "tree")
         except DockhandError as exc:
             raise StageFailedError(f"checkout of {repository} failed: {exc}") from None
         ctx.result.update(base_branch=run.base_branch, base_commit=run.tests.tree.commit)
@@ -181,7 +191,7 @@ class IssueResolution:
 
     def agent(self, ctx: StageContext) -> None:
         run, settings = _state(ctx), ctx.settings
-        assert run.tests.box is not None and run.issue is not None
+        assert run.tests.box is not None and run.tests.tree is not None and run.issue is not None
         client = self.client_factory(settings)
         budget = _spec(ctx).budget_usd or settings.agent_budget_usd
         model = ModelSettings.from_settings(settings, budget)
@@ -206,6 +216,9 @@ class IssueResolution:
             if isinstance(spec := _spec(ctx), ChangeSpec):
                 thread = [(message.author, message.text) for message in spec.thread]
                 opening = change_message(run.issue.repository, run.issue.body, run.issue.author, context, thread)
+                if run.continues is not None:
+                    so_far = sandbox_provider(ctx).diff(run.tests.tree, run.base_branch, context=3)
+                    opening += earlier_work(run.continues, so_far)
             else:
                 opening = task_message(run.issue, context)
             outcome = agent.start(opening)
@@ -316,7 +329,9 @@ class IssueResolution:
         if hashlib.sha256(bundle).hexdigest() != change.get("bundle_sha256"):
             raise StageFailedError("the stored change is not the one that was approved; nothing was published")
         draft = ctx.result["pull_request_draft"]
-        if "request" in ctx.result:  # a change asked for in words: the task names its branch
+        if "continues" in ctx.result:  # a follow-up: new commits on the earlier step's branch, its PR
+            branch = ctx.result["continues"]["branch"]
+        elif "request" in ctx.result:  # a change asked for in words: the task names its branch
             branch = branch_name("change", ctx.task.id, ctx.result["request"]["title"])
         else:
             issue = ctx.result["issue"]
@@ -404,14 +419,6 @@ class IssueResolution:
             Stage("approval", self.approval),
             Stage("publish", self.publish, irreversible=True),
         )
-
-
-def stored_diff(artifacts_dir: Path, task_id: str) -> str:
-    """The change a resolution task wants to publish, as its commit stage stored it ("" when there is none)."""
-    try:
-        return (artifacts_dir / task_id / DIFF_NAME).read_text(errors="replace")
-    except OSError:
-        return ""
 
 
 def _exclude_leftovers(run: Resolution) -> None:

@@ -22,6 +22,14 @@ class NotificationBook:
             ).first()
         return row.external_id if row is not None else None
 
+    def task_of(self, channel: str, external_id: str) -> str | None:
+        """The task whose message this is (a Slack thread's parent, a GitHub comment)."""
+        with self.db.read() as session:
+            row = session.exec(
+                select(Notification).where(Notification.channel == channel, Notification.external_id == external_id)
+            ).first()
+            return row.task_id if row is not None else None
+
     def remember(self, task_id: str, channel: str, external_id: str) -> bool:
         """Store it; False when another process stored one first (then use theirs)."""
         try:
