@@ -138,3 +138,67 @@ def test_a_follow_up_of_a_task_with_no_pull_request_stops_saying_why(world: Worl
     second = ask(world.core, "also accept numeric strings", continues=first)
     task = world.core.run_now(second)
     assert task.status is TaskStatus.FAILED and f"task {first} opened no pull request to continue" in (task.error or "")
+
+
+def test_a_comment_on_dockhands_pull_request_continues_it(world: World) -> None:
+    """`@dockhand also accept numeric strings` on the PR it opened: a follow-up on the same branch and PR; a
+    comment from someone without write access, or mentioning nothing dockhand did, starts nothing."""
+    import json
+
+    from bot.github.intake import GitHubIntake, github_client_factory, rules_from
+    from core.store.queue_types import TaskFilter
+    from tests.conftest import FIXTURES
+
+    core, github = world.core, world.github
+    github.permissions[(REPO, "alice")] = "write"
+    intake = GitHubIntake(core, github_client_factory(core.settings), rules_from(core.settings))
+    template = json.loads((FIXTURES / "github-webhooks/issue_comment/created.payload.json").read_text())
+
+    def comment(text: str, delivery: str, *, number: int, who: str = "alice") -> None:
+        payload = json.loads(json.dumps(template))
+        payload["repository"].update(full_name=REPO, name="calc")
+        payload["repository"]["owner"]["login"] = "acme"
+        payload["issue"]["number"] = number
+        payload["issue"]["pull_request"] = {"url": f"https://api.github.invalid/repos/{REPO}/pulls/{number}"}
+        payload["comment"].update(body=text, author_association="COLLABORATOR")
+        payload["comment"]["user"]["login"] = payload["sender"]["login"] = who
+        core.deliveries.record(source="github", delivery_id=delivery, hook_id="1", event="issue_comment",
+                               payload=payload)  # fmt: skip
+        assert intake.process_pending() == 1
+
+    world.model.script = fixing_script()
+    first = ask(world.core, "Make add() add.")
+    world.core.run_now(first)
+    world.core.approve(first, by="bob")
+    opened = result_of(world.core.run_now(first)).pull_request
+    assert opened is not None
+
+    comment("@dockhand what about this other thing?", "d-0", number=opened.pull_number + 100)
+    github.permissions[(REPO, "mallory")] = "read"
+    comment("@dockhand also accept numeric strings", "d-1", number=opened.pull_number, who="mallory")
+    assert [t.id for t in core.tasks(TaskFilter())] == [first], "nothing to continue there; no rights"
+    refusals = [c["body"] for c in github.comments.values() if c["body"].startswith("Sorry @mallory")]
+    assert refusals == ["Sorry @mallory, only people with write access to this repository can ask dockhand to "
+                        "continue its work."]  # fmt: skip
+
+    world.model.script = [
+        Reply(
+            [
+                tool_use(
+                    "str_replace_based_edit_tool",
+                    {"command": "str_replace", "path": "calc.py", "old_str": "a + b", "new_str": "int(a) + int(b)"},
+                )
+            ]
+        ),
+        Reply([tool_use("submit", {"title": "Accept numeric strings", "body": "add() converts its arguments."})]),
+    ]
+    comment("Thanks!\n@dockhand also accept numeric strings\nlike add('2', 3)", "d-2", number=opened.pull_number)
+    (follow_up,) = [t for t in core.tasks(TaskFilter()) if t.id != first]
+    assert follow_up.payload["continues"] == first and follow_up.payload["request"].startswith("also accept")
+    assert core.run_now(follow_up.id).status is TaskStatus.AWAITING_APPROVAL
+    core.approve(follow_up.id, by="alice")
+    done = core.run_now(follow_up.id)
+    assert done.status is TaskStatus.SUCCEEDED, done.error
+    pull = result_of(done).pull_request
+    assert pull is not None and (pull.branch, pull.pull_number) == (opened.branch, opened.pull_number)
+    assert len(github.pulls) == 1

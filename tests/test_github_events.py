@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.github.events import (
+    Asked,
     Command,
     Ignored,
     InstallationChanged,
@@ -71,6 +72,20 @@ def test_mentions_become_commands_and_bots_never_do() -> None:
     assert isinstance(
         parse_event("issue_comment", load("issue_comment", "edited.payload.json"), TriggerRules()), Ignored
     )
+
+
+def test_a_mention_with_words_that_are_no_command_is_a_request() -> None:
+    payload = load("issue_comment", "created.payload.json")
+    payload["issue"]["pull_request"] = {"url": "https://api.github.com/repos/x/y/pulls/1"}
+    payload["comment"]["body"] = "Looks good.\n@dockhand also handle negatives\nlike add(-1, 2)"
+    asked = parse_event("issue_comment", payload, TriggerRules())
+    assert isinstance(asked, Asked) and asked.on_pull_request
+    assert asked.request == "also handle negatives\nlike add(-1, 2)", "from the mention to the comment's end"
+    payload["comment"]["body"] = "see `@dockhand also this` in the docs"  # inside code: an example
+    assert isinstance(parse_event("issue_comment", payload, TriggerRules()), Ignored)
+    payload["comment"]["body"] = "@dockhand also handle negatives"
+    payload["comment"]["user"]["type"] = "Bot"
+    assert isinstance(parse_event("issue_comment", payload, TriggerRules()), Ignored), "bots never ask"
 
 
 def test_pull_requests() -> None:

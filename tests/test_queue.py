@@ -288,7 +288,8 @@ def test_tasks_are_found_by_fields_of_their_payload_and_result(core: Core) -> No
     for run_key in ("abc", "def"):
         claim = core.queue.claim("w")
         assert claim is not None
-        core.queue.finish(claim, TaskStatus.SUCCEEDED, result={"run_key": run_key, "projects": 2})
+        pull = {"branch": f"b-{run_key}", "pull_number": 7 if run_key == "abc" else 8}
+        core.queue.finish(claim, TaskStatus.SUCCEEDED, result={"run_key": run_key, "projects": 2, "pull_request": pull})
 
     def found(**equals: object) -> list[str]:
         return [t.id for t in core.tasks(TaskFilter(**equals))]  # type: ignore[arg-type]
@@ -299,3 +300,5 @@ def test_tasks_are_found_by_fields_of_their_payload_and_result(core: Core) -> No
     assert found(result_equals={"run_key": "abc", "projects": 2}) == [first.id]
     assert found(result_equals={"run_key": "abc", "projects": 3}) == []
     assert found(result_equals={"run_key": "nope"}) == []
+    assert found(result_equals={"pull_request.pull_number": 8}) == [second.id]
+    assert found(result_equals={"pull_request.branch": "b-abc"}) == [first.id]

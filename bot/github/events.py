@@ -28,7 +28,7 @@ from bot.github.payloads import (
 from core.intake.trigger import Actor as IntakeActor
 from core.intake.trigger import Trigger, spec_of
 from core.repo_config import RepositoryConfig
-from core.specs import IssueResolutionSpec, PRReviewSpec, Spec, TestPipelineSpec
+from core.specs import ChangeSpec, IssueResolutionSpec, PRReviewSpec, Spec, TestPipelineSpec
 from core.states import TriggerSource
 
 
@@ -82,6 +82,18 @@ class Mention:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Asked:
+    """`@dockhand <words that are no command>` in a new comment: a follow-up on the work dockhand did there."""
+
+    repo: Repo
+    number: int
+    on_pull_request: bool
+    request: str
+    comment_id: int
+    actor: Actor
+
+
+@dataclass(frozen=True, kw_only=True)
 class PullRequestChanged:
     repo: Repo
     number: int
@@ -118,8 +130,8 @@ class Ignored:
     reason: str
 
 
-Interpreted = IssueOpened | Mention | PullRequestChanged | Pushed | InstallationChanged | Ignored
-StartsWork = IssueOpened | Mention | PullRequestChanged | Pushed
+Interpreted = IssueOpened | Mention | Asked | PullRequestChanged | Pushed | InstallationChanged | Ignored
+StartsWork = IssueOpened | Mention | Asked | PullRequestChanged | Pushed
 STEERING = frozenset({Command.CANCEL, Command.APPROVE})  # commands that act on tasks rather than start one
 
 
@@ -219,6 +231,11 @@ def mention_pattern(bot_name: str) -> re.Pattern[str]:
     )
 
 
+def _free_mention(bot_name: str) -> re.Pattern[str]:
+    """`@bot` at the start of a line followed by words: a request in words (what follows, to the comment's end)."""
+    return re.compile(rf"^[ \t]*@{re.escape(bot_name)}(?:\[bot\])?[ \t]+(\S)", re.IGNORECASE | re.MULTILINE)
+
+
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
 
 
@@ -232,7 +249,17 @@ def _issue_comment(event: IssueCommentEvent, rules: TriggerRules) -> Interpreted
     text = _CODE.sub("", comment.body or "")  # a command inside code is an example, not a request
     match = mention_pattern(rules.bot_name).search(text)
     if match is None:
-        return Ignored(reason="comment does not mention the bot with a command")
+        asked = _free_mention(rules.bot_name).search(text)
+        if asked is None:
+            return Ignored(reason="comment does not mention the bot with a command")
+        return Asked(
+            repo=_repo(event),
+            number=event.issue.number,
+            on_pull_request=event.issue.pull_request is not None,
+            request=text[asked.start(1) :].strip()[:20_000],
+            comment_id=comment.id,
+            actor=actor,
+        )
     return Mention(
         repo=_repo(event),
         number=event.issue.number,
@@ -291,12 +318,14 @@ def _installation(event: InstallationEvent) -> Interpreted:
 HANDLED_EVENTS = frozenset(MODELS)
 
 
-def task_trigger(event: StartsWork, *, dedup_key: str) -> Trigger | None:
+def task_trigger(event: StartsWork, *, dedup_key: str, continues: str | None = None) -> Trigger | None:
     """The task an event asks for (None: a steering command, which starts none); raises
     `core.errors.ValidationError` for one no task can be."""
     repo, who = event.repo.full_name, IntakeActor(id=event.actor.login, is_bot=event.actor.is_bot)
     spec: Spec
-    if isinstance(event, Pushed):
+    if isinstance(event, Asked):  # a follow-up: `continues` is the task whose work it adds to
+        spec, ref = spec_of(ChangeSpec, request=event.request, continues=continues), f"{repo}#{event.number}"
+    elif isinstance(event, Pushed):
         spec, ref = spec_of(TestPipelineSpec, ref=event.after), f"{repo}@{event.branch}"
     elif isinstance(event, PullRequestChanged):
         spec, ref = spec_of(PRReviewSpec, pr_number=event.number), f"{repo}#{event.number}"

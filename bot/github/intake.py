@@ -18,6 +18,7 @@ from bot.github.client import GitHubClient
 from bot.github.events import (
     HANDLED_EVENTS,
     STEERING,
+    Asked,
     Command,
     Ignored,
     InstallationChanged,
@@ -47,9 +48,10 @@ from core.intake.trigger import Trigger
 from core.models import Task, WebhookDelivery
 from core.repo_config import FILE_NAME as CONFIG_FILE
 from core.repo_config import RepositoryConfig, parse_repository_config
+from core.results import result_of
 from core.service import Core
 from core.settings import Settings
-from core.states import TaskStatus, TriggerSource
+from core.states import TaskStatus, TaskType, TriggerSource
 from core.store.audit import AuditAction
 from core.store.queue_types import TaskFilter
 
@@ -152,12 +154,25 @@ class GitHubIntake:
                     added=(event.repo.full_name,),
                 )
             )
-        ref = f"{event.repo.full_name}#{event.number}" if isinstance(event, IssueOpened | Mention) else ""
+        ref = f"{event.repo.full_name}#{event.number}" if isinstance(event, IssueOpened | Mention | Asked) else ""
         permission = WritePermission(event.actor, self._permission_of(event.repo.installation_id))
         if isinstance(event, Mention) and event.command in STEERING:
             return self._steer(event, ref, permission)
+        continues = None
+        if isinstance(event, Asked):  # a follow-up: on the newest work dockhand finished here
+            earlier = self._earlier_work(event)
+            if earlier is None:
+                return Handled(f"ignored: no work of {self.rules.bot_name} on {ref} to continue")
+            if not earlier.status.is_final:
+                status = earlier.status.value.replace("_", " ")
+                text = f"Task `{earlier.id}` is still {status}: ask again once it has opened its pull request."
+                self._say_when(ref, text, event.repo.installation_id)
+                return Handled(f"not started: task {earlier.id} is still {status}")
+            continues = earlier.id
         try:
-            trigger = task_trigger(event, dedup_key=f"github:{delivery.hook_id}:{delivery.delivery_id}")
+            trigger = task_trigger(
+                event, dedup_key=f"github:{delivery.hook_id}:{delivery.delivery_id}", continues=continues
+            )
         except ValidationError as exc:
             target = ref or event.repo.full_name
             self.core.intake.refuse(
@@ -186,7 +201,7 @@ class GitHubIntake:
                 self._say_when(trigger.ref or "", self._already_on_it(task), event.repo.installation_id)
                 return Handled(f"already on it: task {task.id}", task_id=task.id)
             case Admission.REFUSED:
-                if isinstance(event, Mention) and not event.actor.is_bot:
+                if isinstance(event, Mention | Asked) and not event.actor.is_bot:
                     self._reply_refused(event)
                 return Handled(f"refused: {outcome.reason}")
             case Admission.RATE_LIMITED:
@@ -196,6 +211,27 @@ class GitHubIntake:
                 self._say_when(trigger.ref or "", text, event.repo.installation_id)
                 return Handled(f"rate-limited: {error} (retry in {error.retry_after_seconds} s)")
         return Handled(f"not started: {outcome.reason}")
+
+    def _earlier_work(self, event: Asked) -> Task | None:
+        """What a follow-up asked on an issue or pull request continues: a step still working there (it waits
+        for that), else the newest finished step with a pull request (on a PR: the one that opened it, or a
+        later step on it)."""
+        kinds, repository = (TaskType.ISSUE_RESOLUTION, TaskType.CHANGE), event.repo.full_name
+        ref = f"{repository}#{event.number}"
+        asked_here = self.core.tasks(TaskFilter(types=kinds, trigger_ref=ref, limit=20))
+        live = [task for task in asked_here if not task.status.is_final]
+        finished = [t for t in asked_here if t.status is TaskStatus.SUCCEEDED and result_of(t).pull_request is not None]
+        if event.on_pull_request and not finished:
+            opened = TaskFilter(
+                types=kinds,
+                repository=repository,
+                statuses=(TaskStatus.SUCCEEDED,),
+                result_equals={"pull_request.pull_number": event.number},
+                limit=1,
+            )
+            finished = self.core.tasks(opened)
+        found = live or finished
+        return found[0] if found else None
 
     def _steer(self, mention: Mention, ref: str, permission: WritePermission) -> Handled:
         """`@dockhand cancel` / `approve` on an issue or PR: the tasks it started."""
@@ -216,11 +252,12 @@ class GitHubIntake:
             return Handled(f"cancelled {', '.join(cancelled)}" if cancelled else "cancel: nothing running")
         return self._approve(ref, mention.actor.login)
 
-    def _reply_refused(self, mention: Mention) -> None:
+    def _reply_refused(self, mention: Mention | Asked) -> None:
+        what = mention.command.value if isinstance(mention, Mention) else "continue its work"
         self._say_when(
             f"{mention.repo.full_name}#{mention.number}",
             f"Sorry @{mention.actor.login}, only people with write access to this repository "
-            f"can ask {self.rules.bot_name} to {mention.command.value}.",
+            f"can ask {self.rules.bot_name} to {what}.",
             mention.repo.installation_id,
         )
 

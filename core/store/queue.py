@@ -313,8 +313,10 @@ class TaskQueue:
         if flt.trigger_ref:
             query = query.where(Task.trigger_ref == flt.trigger_ref)
         for column, wanted in ((Task.payload, flt.payload_equals), (Task.result, flt.result_equals)):
-            for key, value in wanted.items():
-                element = col(column)[key]
+            for key, value in wanted.items():  # "pull_request.pull_number": a field inside a field
+                element: Any = col(column)
+                for part in key.split("."):  # one step at a time: PostgreSQL's json has no text[] path here
+                    element = element[part]
                 query = query.where(
                     element.as_integer() == value if isinstance(value, int) else element.as_string() == value
                 )

@@ -65,7 +65,8 @@ class TaskFilter:
     types: Sequence[TaskType] = field(default_factory=tuple)
     repository: str | None = None
     trigger_ref: str | None = None
-    # Fields of the payload / the result that must have these values (compared in the database).
+    # Fields of the payload / the result that must have these values (compared in the database); a dotted
+    # name reaches inside: "pull_request.pull_number".
     payload_equals: Mapping[str, int | str] = field(default_factory=dict)
     result_equals: Mapping[str, int | str] = field(default_factory=dict)
     limit: int = 50

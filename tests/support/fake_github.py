@@ -278,7 +278,8 @@ def _issue(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, login: str
 
 
 def _new_comment(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, login: str) -> tuple[int, Any]:
-    if (repo, int(p["issue_number"])) not in fake.issues:
+    number = int(p["issue_number"])
+    if (repo, number) not in fake.issues and (repo, number) not in fake.pulls:  # a pull request is an issue too
         return 404, {"message": "Not Found"}
     comment_id = next(fake._ids)
     fake.comments[comment_id] = {"repo": repo, "issue": int(p["issue_number"]), "body": body["body"], "user": login}
