@@ -30,6 +30,15 @@ def world(tmp_path: Path, core_factory: Any, sandbox_image: str) -> Iterator[Wor
         yield made
 
 
+def numeric_strings_script() -> list[Any]:
+    """A follow-up's model: one edit on top of the first step's fix, then submit (the tests still pass)."""
+    edit = {"command": "str_replace", "path": "calc.py", "old_str": "a + b", "new_str": "int(a) + int(b)"}
+    return [
+        Reply([tool_use("str_replace_based_edit_tool", edit)]),
+        Reply([tool_use("submit", {"title": "Accept numeric strings", "body": "add() converts its arguments."})]),
+    ]
+
+
 def ask(core: Core, request: str, **fields: Any) -> str:
     submission = TaskSubmission(
         type=TaskType.CHANGE,
@@ -100,17 +109,7 @@ def test_a_follow_up_adds_a_commit_to_the_same_pull_request(world: World) -> Non
     assert done.pull_request is not None
     branch, number = done.pull_request.branch, done.pull_request.pull_number
 
-    world.model.script = [
-        Reply(
-            [
-                tool_use(
-                    "str_replace_based_edit_tool",
-                    {"command": "str_replace", "path": "calc.py", "old_str": "a + b", "new_str": "int(a) + int(b)"},
-                )
-            ]
-        ),
-        Reply([tool_use("submit", {"title": "Accept numeric strings", "body": "add() converts its arguments."})]),
-    ]
+    world.model.script = numeric_strings_script()
     asked_before = len(world.model.requests)
     second = ask(world.core, "also accept numeric strings", continues=first)
     task = world.core.run_now(second)
@@ -181,17 +180,7 @@ def test_a_comment_on_dockhands_pull_request_continues_it(world: World) -> None:
     assert refusals == ["Sorry @mallory, only people with write access to this repository can ask dockhand to "
                         "continue its work."]  # fmt: skip
 
-    world.model.script = [
-        Reply(
-            [
-                tool_use(
-                    "str_replace_based_edit_tool",
-                    {"command": "str_replace", "path": "calc.py", "old_str": "a + b", "new_str": "int(a) + int(b)"},
-                )
-            ]
-        ),
-        Reply([tool_use("submit", {"title": "Accept numeric strings", "body": "add() converts its arguments."})]),
-    ]
+    world.model.script = numeric_strings_script()
     comment("Thanks!\n@dockhand also accept numeric strings\nlike add('2', 3)", "d-2", number=opened.pull_number)
     (follow_up,) = [t for t in core.tasks(TaskFilter()) if t.id != first]
     assert follow_up.payload["continues"] == first and follow_up.payload["request"].startswith("also accept")
