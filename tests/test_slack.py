@@ -326,6 +326,15 @@ def test_a_mention_in_a_tasks_thread_is_a_follow_up_on_its_pull_request(world: S
     assert follow_up.payload["request"] == "also sort the keys" and follow_up.payload["continues"] == first.id
 
 
+def test_a_bots_mention_starts_nothing(world: SlackWorld) -> None:
+    body = json.loads((FIXTURES / "app_mention.json").read_text())
+    body["event_id"] = "Ev0BOT"
+    body["event"].update(text="<@U222> test calc", user="U0OTHERBOT", channel=CHANNEL, bot_id="B0OTHER")
+    assert world.post(json.dumps(body), "application/json").status_code == 200
+    world.answer("status", trigger="4.4.a")  # handled after the mention: the mention is done by now
+    assert world.core.tasks(TaskFilter()) == [] and world.slack.ephemeral == []
+
+
 def test_status_and_cancel(world: SlackWorld) -> None:
     world.command("test calc", trigger="1.1.a")
     (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")

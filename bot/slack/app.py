@@ -180,6 +180,8 @@ class SlackBot:
         event_id = str(body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}")
         if self._already_seen(event_id):
             return  # Slack retried a delivery this process already handled
+        if event.get("bot_id") or event.get("subtype") == "bot_message":
+            return  # bots, dockhand included, never start or steer work
         who = Requester(user=event.get("user", ""), channel=event.get("channel", ""))
         asked = str(event.get("ts") or "")
         thread_ts = str(event.get("thread_ts") or "")
