@@ -52,11 +52,6 @@ class StageFailedError(DockhandError):
     """A stage ended in a failure that another attempt would not change (tests fail, exit code ≠ 0)."""
 
 
-class NotYetError(DockhandError):
-    """A stage that cannot start yet (a follow-up whose earlier step still works): the task is given back and
-    claimed again a little later, with no retry counted."""
-
-
 class ApprovalRequired(DockhandError):
     """A gate stage stops the task here until someone approves (the stages after it run) or rejects it."""
 

@@ -21,7 +21,6 @@ from core.errors import (
     ApprovalRequired,
     LeaseLostError,
     NoPipelineError,
-    NotYetError,
     StageFailedError,
     TaskCancelledError,
 )
@@ -127,7 +126,6 @@ class Outcome(Enum):
     RETRY = "retry"
     LOST = "lost"
     RELEASED = "released"
-    NOT_YET = "not-yet"  # a stage said it cannot start yet: given back, to run again a little later
     AWAITING_APPROVAL = "awaiting-approval"
 
 
@@ -273,8 +271,6 @@ class PipelineRunner:
                 outcome, reason = self._stopped(cancel)
                 return StageStatus.CANCELLED, outcome, reason
             raise
-        except NotYetError as exc:
-            return StageStatus.SKIPPED, Outcome.NOT_YET, str(exc)
         except (StageFailedError, TaskCancelledError, LeaseLostError) as exc:
             if not cancel.cancelled and isinstance(exc, StageFailedError):
                 return StageStatus.FAILED, Outcome.FAILED, str(exc)

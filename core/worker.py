@@ -24,8 +24,6 @@ if TYPE_CHECKING:  # the store's protocols name pipeline types: imported for ann
 
 log = logging.getLogger(__name__)
 
-NOT_YET_SECONDS = 15.0  # a task that cannot start yet is claimed again after this
-
 
 @dataclass
 class _Running:
@@ -189,8 +187,6 @@ class WorkerPool:
             return self.approvals.request(claim, report.approval, result=report.result, metrics=report.metrics)
         if report.outcome is Outcome.RELEASED:
             return self.queue.release(claim, "worker shut down before the task finished; it will run again")
-        if report.outcome is Outcome.NOT_YET:
-            return self.queue.release(claim, report.error or "not yet", after_seconds=NOT_YET_SECONDS)
         status = {
             Outcome.SUCCEEDED: TaskStatus.SUCCEEDED,
             Outcome.FAILED: TaskStatus.FAILED,

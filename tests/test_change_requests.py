@@ -131,35 +131,6 @@ def test_a_follow_up_adds_a_commit_to_the_same_pull_request(world: World) -> Non
     assert "int(a) + int(b)" in git("show", f"{branch}:calc.py", cwd=world.remote)
 
 
-def test_a_follow_up_asked_while_the_step_waits_for_approval_runs_after_it(world: World) -> None:
-    from datetime import timedelta
-
-    from core.models import Task, utcnow
-    from tests.support.store import database
-
-    world.model.script = fixing_script()
-    first = ask(world.core, "Make add() add.")
-    assert world.core.run_now(first).status is TaskStatus.AWAITING_APPROVAL
-    second = ask(world.core, "also accept numeric strings", continues=first)
-    waiting = world.core.run_now(second)
-    assert waiting.status is TaskStatus.PENDING and waiting.retry_count == 0, "given back, not failed nor retried"
-    assert waiting.run_after > utcnow() + timedelta(seconds=5), "claimed again a little later"
-    assert any(f"waiting for task {first}" in line.line for line in world.core.logs.tail(second))
-
-    world.core.approve(first, by="bob")
-    assert world.core.run_now(first).status is TaskStatus.SUCCEEDED
-    with database(world.core).write() as session:  # the little later is now
-        row = session.get(Task, second)
-        assert row is not None
-        row.run_after = utcnow()
-    world.model.script = numeric_strings_script()
-    assert world.core.run_now(second).status is TaskStatus.AWAITING_APPROVAL
-    world.core.approve(second, by="bob")
-    done = world.core.run_now(second)
-    assert done.status is TaskStatus.SUCCEEDED, done.error
-    assert len(world.github.pulls) == 1
-
-
 def test_a_follow_up_of_a_task_with_no_pull_request_stops_saying_why(world: World) -> None:
     first = ask(world.core, "Make add() add.")
     world.core.cancel(first, by="bob")

@@ -163,7 +163,12 @@ class GitHubIntake:
             earlier = self._earlier_work(event)
             if earlier is None:
                 return Handled(f"ignored: no work of {self.rules.bot_name} on {ref} to continue")
-            continues = earlier.id  # still working: the follow-up waits for it
+            if not earlier.status.is_final:
+                status = earlier.status.value.replace("_", " ")
+                text = f"Task `{earlier.id}` is still {status}: ask again once it has opened its pull request."
+                self._say_when(ref, text, event.repo.installation_id)
+                return Handled(f"not started: task {earlier.id} is still {status}")
+            continues = earlier.id
         try:
             trigger = task_trigger(
                 event, dedup_key=f"github:{delivery.hook_id}:{delivery.delivery_id}", continues=continues

@@ -191,8 +191,13 @@ class SlackBot:
         except CommandError as exc:
             self._tell(who, str(exc))
             return
-        if isinstance(parsed, Do) and earlier is not None and self._continues(parsed, earlier):
-            parsed = replace(parsed, continues=earlier.id)
+        if isinstance(parsed, Do) and earlier is not None and parsed.repository == earlier.repository:
+            if not earlier.status.is_final:  # a follow-up waits for the step it adds to
+                status = earlier.status.value.replace("_", " ")
+                self._tell(who, f"Task {earlier.id} is still {status}: ask again once it has opened its pull request.")
+                return
+            if result_of(earlier).pull_request is not None:
+                parsed = replace(parsed, continues=earlier.id)
         reply = self._handle(parsed, who, dedup=f"slack:event:{event_id}", asked=(thread_ts, asked) if asked else None)
         if reply:
             self._tell(who, reply)
@@ -298,13 +303,6 @@ class SlackBot:
         owner = self.core.settings.slack_default_owner
         repository = thread_repository or self.core.channels.get(channel)
         return parse_command(text, default_owner=owner, channel_repository=repository)
-
-    @staticmethod
-    def _continues(request: Do, earlier: Task) -> bool:
-        """A follow-up on the thread's task: on its pull request; asked while it works, it waits for it."""
-        if request.repository != earlier.repository:
-            return False
-        return not earlier.status.is_final or result_of(earlier).pull_request is not None
 
     def _task_of_thread(self, channel: str, thread_ts: str) -> Task | None:
         """The task whose parent message starts this thread (None outside one of dockhand's threads)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.agent.prompt import attribute, sanitize
-from core.errors import NotYetError, StageFailedError
+from core.errors import StageFailedError
 from core.models import Task
 from core.results import IssueResolutionResult, result_of
 from core.states import TaskStatus
@@ -32,8 +32,6 @@ def earlier_step(task: Task | None, task_id: str, repository: str) -> EarlierSte
     result = result_of(task)
     if task.repository != repository:
         raise StageFailedError(f"task {task_id} worked on {task.repository}, not {repository}")
-    if not task.status.is_final:  # asked while the earlier step works: this one waits for it
-        raise NotYetError(f"waiting for task {task_id} ({task.status.value.replace('_', ' ')}) to finish first")
     if task.status is not TaskStatus.SUCCEEDED or result.pull_request is None:
         raise StageFailedError(f"task {task_id} opened no pull request to continue ({task.status.value})")
     draft = result.pull_request_draft

@@ -202,9 +202,8 @@ class TaskQueue:
                 return None
             return self._retry_or_fail(txn, task, error)
 
-    def release(self, claim: Claim, reason: str, *, after_seconds: float = 0.0) -> bool:
-        """Give a task back untouched (worker shutting down, or the task cannot start yet): pending again (to
-        run after `after_seconds`), no retry counted."""
+    def release(self, claim: Claim, reason: str) -> bool:
+        """Give a task back untouched (worker shutting down): pending again, no retry counted."""
         with self.journal.transaction() as txn:
             self.db.claim_lock(txn.session)
             task = load_task(txn, claim.task.id)
@@ -219,7 +218,7 @@ class TaskQueue:
                 worker_id=None,
                 claim_token=None,
                 lease_expires_at=None,
-                run_after=utcnow() + timedelta(seconds=after_seconds),
+                run_after=utcnow(),
             )
             if changed:
                 txn.emit(claim.task.id, EventKind.RETRY_SCHEDULED, status=TaskStatus.PENDING, message=reason)
