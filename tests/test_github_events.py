@@ -81,6 +81,11 @@ def test_a_mention_with_words_that_are_no_command_is_a_request() -> None:
     asked = parse_event("issue_comment", payload, TriggerRules())
     assert isinstance(asked, Asked) and asked.on_pull_request
     assert asked.request == "also handle negatives\nlike add(-1, 2)", "from the mention to the comment's end"
+    payload["comment"]["body"] = "@dockhand also rename `parse_num` to `parse_number`"
+    renamed = parse_event("issue_comment", payload, TriggerRules())
+    assert isinstance(renamed, Asked) and renamed.request == "also rename `parse_num` to `parse_number`"
+    payload["comment"]["body"] = "@dockhand approve once you also handle negatives"
+    assert isinstance(parse_event("issue_comment", payload, TriggerRules()), Asked), "words after it: no approval"
     payload["comment"]["body"] = "see `@dockhand also this` in the docs"  # inside code: an example
     assert isinstance(parse_event("issue_comment", payload, TriggerRules()), Ignored)
     payload["comment"]["body"] = "@dockhand also handle negatives"

@@ -133,3 +133,19 @@ def test_slack_and_github_ask_for_an_issue_with_the_same_trigger() -> None:
         actor=actor,
     )
     assert task_trigger(steering, dedup_key="k") is None, "cancel acts on tasks: it starts none"
+
+
+def test_one_follow_up_at_a_time_on_an_earlier_step(core: Core) -> None:
+    """Two follow-ups on one step would both push onto its branch: the second is told the first is on it."""
+    from core.specs import ChangeSpec
+
+    core.registry.register(TaskType.CHANGE, core.registry.get(TaskType.CUSTOM))  # stored, never run
+
+    def follow_up(request: str) -> Trigger:
+        spec = ChangeSpec(request=request, continues="0000000000a1")
+        return Trigger(source=TriggerSource.SLACK, actor=Actor(id="U1"), spec=spec, repository="acme/api")
+
+    first = core.intake.handle(follow_up("also handle negatives"), TRUSTED)
+    second = core.intake.handle(follow_up("and floats"), TRUSTED)
+    assert first.admission is Admission.STARTED and second.admission is Admission.ALREADY_LIVE
+    assert second.task is not None and first.task is not None and second.task.id == first.task.id

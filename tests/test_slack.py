@@ -335,6 +335,20 @@ def test_a_bots_mention_starts_nothing(world: SlackWorld) -> None:
     assert world.core.tasks(TaskFilter()) == [] and world.slack.ephemeral == []
 
 
+def test_asking_for_a_change_in_words_is_limited_like_resolve(core_factory: Callable[..., Core]) -> None:
+    core = core_factory(
+        slack_bot_token="xoxb-test",
+        slack_signing_secret=SECRET,
+        slack_default_owner="acme",
+        slack_command_access={"resolve": [BOB]},
+    )
+    with slack_world(core) as world:
+        for text in ('do calc "add a flag"', "channel-repo calc"):
+            refused = world.answer(text, user=ALICE, trigger=f"3.3.{len(text)}")
+            assert refused.startswith("Sorry") and "limited" in refused, text
+        assert world.core.tasks(TaskFilter()) == [] and world.core.channels.get(CHANNEL) is None
+
+
 def test_status_and_cancel(world: SlackWorld) -> None:
     world.command("test calc", trigger="1.1.a")
     (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")

@@ -33,12 +33,15 @@ from bot.slack.commands import (
         ("review <https://github.com/acme/calc/pull/34>", Review(repository="acme/calc", number=34)),
         ("REVIEW calc#34 --budget 1", Review(repository="acme/calc", number=34, budget_usd=1.0)),
         ('do acme/calc "add a --json flag"', Do(repository="acme/calc", request="add a --json flag")),
-        ("do calc don't crash on -1", Do(repository="acme/calc", request="don't crash on -1")),
+        ("do acme/calc don't crash on -1", Do(repository="acme/calc", request="don't crash on -1")),
         (
             "<@U0LAN0Z89> in calc: sort the output\nby name",
             Do(repository="acme/calc", request="sort the output\nby name"),
         ),
-        ("do --budget 3 calc make it faster", Do(repository="acme/calc", request="make it faster", budget_usd=3.0)),
+        (
+            "do --budget 3 acme/calc make it faster",
+            Do(repository="acme/calc", request="make it faster", budget_usd=3.0),
+        ),
         ("channel-repo calc", ChannelRepo(repository="acme/calc")),
         ("channel-repo", ChannelRepo()),
         ("channel-repo --clear", ChannelRepo(clear=True)),
@@ -71,7 +74,7 @@ def test_commands(text: str, expected: object) -> None:
         ("resolve calc#1 --force", "I don't know the option"),
         ("test calc#3", "not an issue number"),
         ("do calc", "takes a repository and what to change"),
-        ("do calc#3 fix it", "is an issue"),
+        ("do acme/calc#3 fix it", "is an issue"),
         ('do calc ""', "what should change"),
         ("channel-repo calc#3", "not an issue"),
         ("channel-repo a/b c/d", "one repository"),
@@ -103,3 +106,9 @@ def test_in_a_channel_with_a_repository_words_that_are_no_command_are_a_change_t
     assert parse_command("do other/x make it so", **here) == Do(repository="other/x", request="make it so")
     with pytest.raises(CommandError, match="I don't know the command `add`"):
         parse_command("add a flag", default_owner="acme")
+    # "in"/"do" followed by plain words name no repository: in a channel (or thread) with one, they are a request
+    assert parse_command("in the parser, handle negatives", **here) == Do(
+        repository="acme/calc", request="in the parser, handle negatives"
+    )
+    with pytest.raises(CommandError, match="takes a repository"):
+        parse_command("do the same for floats", default_owner="acme")

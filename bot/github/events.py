@@ -236,6 +236,15 @@ def _free_mention(bot_name: str) -> re.Pattern[str]:
     return re.compile(rf"^[ \t]*@{re.escape(bot_name)}(?:\[bot\])?[ \t]+(\S)", re.IGNORECASE | re.MULTILINE)
 
 
+def _request_in_words(body: str, bot_name: str) -> str | None:
+    """What follows the first `@bot` that starts a line outside code, to the comment's end, code included."""
+    code = [(m.start(), m.end()) for m in _CODE.finditer(body)]
+    for found in _free_mention(bot_name).finditer(body):
+        if not any(start <= found.start() < end for start, end in code):
+            return body[found.start(1) :].strip()
+    return None
+
+
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
 
 
@@ -246,17 +255,20 @@ def _issue_comment(event: IssueCommentEvent, rules: TriggerRules) -> Interpreted
     actor = _actor(comment.user, comment.author_association)
     if actor.is_bot or actor.login in rules.bot_logins:
         return Ignored(reason=f"comment by bot {actor.login}")  # never answer bots, ourselves included
-    text = _CODE.sub("", comment.body or "")  # a command inside code is an example, not a request
+    body = comment.body or ""
+    text = _CODE.sub("", body)  # a command inside code is an example, not a request
     match = mention_pattern(rules.bot_name).search(text)
+    if match is not None and Command(match[1].lower()) in STEERING and match[2].strip(" .!"):
+        match = None  # "@dockhand approve once you also…" is a request in words, never an approval
     if match is None:
-        asked = _free_mention(rules.bot_name).search(text)
-        if asked is None:
+        request = _request_in_words(body, rules.bot_name)
+        if request is None:
             return Ignored(reason="comment does not mention the bot with a command")
         return Asked(
             repo=_repo(event),
             number=event.issue.number,
             on_pull_request=event.issue.pull_request is not None,
-            request=text[asked.start(1) :].strip()[:20_000],
+            request=request[:20_000],
             comment_id=comment.id,
             actor=actor,
         )

@@ -55,7 +55,11 @@ class SlackAccess:
             return ALLOWED
         if self.allowed and not self._matches(self.allowed, user, channel):
             return refused("you are not on dockhand's list of Slack users")
+        # Asking for a change in words is as much as asking to resolve an issue (the agent writes code), and
+        # choosing a channel's repository decides where such requests go: both default to resolve's list.
         wanted = self.command_access.get(verb)
+        if wanted is None and verb in (Verb.DO, Verb.CHANNEL_REPO):
+            wanted = self.command_access.get(Verb.RESOLVE)
         if wanted is not None and not self._matches(wanted, user, channel):
             return refused(f"`{verb.value}` is limited to some people or channels")
         return ALLOWED

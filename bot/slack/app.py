@@ -54,7 +54,7 @@ from core.pipelines.change_stats import stored_diff
 from core.redaction import Redactor
 from core.results import result_of
 from core.service import Core
-from core.states import TaskStatus, TriggerSource
+from core.states import TaskStatus, TaskType, TriggerSource
 from core.store.audit import AuditAction
 
 log = logging.getLogger(__name__)
@@ -305,9 +305,11 @@ class SlackBot:
         return parse_command(text, default_owner=owner, channel_repository=repository)
 
     def _task_of_thread(self, channel: str, thread_ts: str) -> Task | None:
-        """The task whose parent message starts this thread (None outside one of dockhand's threads)."""
+        """The resolution or change whose parent message starts this thread (None elsewhere)."""
         task_id = self.core.notifications.task_of(THREAD, place(channel, thread_ts)) if thread_ts else None
-        return self.core.find_task(task_id) if task_id else None
+        task = self.core.find_task(task_id) if task_id else None
+        # Only work that opens a pull request is continued: a test run's or a review's thread is not.
+        return task if task is not None and task.type in (TaskType.ISSUE_RESOLUTION, TaskType.CHANGE) else None
 
     def _start(
         self,

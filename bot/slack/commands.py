@@ -59,7 +59,7 @@ _ALIASES = {"fix": Verb.RESOLVE, "in": Verb.DO}
 # `do [--budget 5] repo what to change` / `in repo: what to change`: everything after the repository is the
 # request, as written (quotes around it are dropped; apostrophes and dashes in it are just text).
 _REQUEST = re.compile(
-    r"^(?:do|in)\s+(?:--budget[= ](?P<budget>\S+)\s+)?(?P<repo>[^\s:]+):?\s+(?P<request>\S.*)$", re.S | re.I
+    r"^(?:do|in)\s+(?:--budget[= ](?P<budget>\S+)\s+)?(?P<repo>[^\s:]+)(?P<colon>:?)\s+(?P<request>\S.*)$", re.S | re.I
 )
 
 
@@ -189,10 +189,10 @@ def parse_command(text: str, *, default_owner: str | None = None, channel_reposi
     with a repository of its own, words that are no command are a change to it: `@dockhand add a --json flag`."""
     text = _MENTION.sub("", text.strip())
     text = _LINK.sub(lambda m: _unlink(m[1], m[2]), text)
-    if request := _REQUEST.match(text):
+    if (request := _REQUEST.match(text)) and _names_a_repository(request):
         return _change(request, default_owner)
     opening = text.split(maxsplit=1)[0].lower() if text.split() else ""
-    if channel_repository is not None and opening and not _is_verb(opening):
+    if channel_repository is not None and opening and (not _is_verb(opening) or opening in ("do", "in")):
         return Do(repository=channel_repository, request=text.strip())  # free text: not read as shell words
     try:
         words = shlex.split(text)
@@ -231,6 +231,12 @@ def parse_command(text: str, *, default_owner: str | None = None, channel_reposi
             raise CommandError("`status` takes at most one task ID.")
         return Status(task_id=_task_id(args[0]) if args else None)
     return Cancel(task_id=_task_id(_one(args, verb, "task")))
+
+
+def _names_a_repository(found: re.Match[str]) -> bool:
+    """`do acme/calc …`, `in calc: …` and `do calc "…"` name a repository; "in the parser, handle…" or
+    "do the same for floats" are plain words."""
+    return "/" in found["repo"] or bool(found["colon"]) or found["request"][:1] in "\"'“"
 
 
 def _is_verb(word: str) -> bool:

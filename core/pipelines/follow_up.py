@@ -9,7 +9,7 @@ from core.agent.prompt import attribute, sanitize
 from core.errors import StageFailedError
 from core.models import Task
 from core.results import IssueResolutionResult, result_of
-from core.states import TaskStatus
+from core.states import TaskStatus, TaskType
 
 MAX_EARLIER_DIFF_CHARS = 20_000
 
@@ -30,6 +30,8 @@ def earlier_step(task: Task | None, task_id: str, repository: str) -> EarlierSte
     if task is None:
         raise StageFailedError(f"there is no task {task_id} to continue")
     result = result_of(task)
+    if task.type not in (TaskType.ISSUE_RESOLUTION, TaskType.CHANGE):
+        raise StageFailedError(f"task {task_id} is a {task.type.value} task: only a change or a resolution continues")
     if task.repository != repository:
         raise StageFailedError(f"task {task_id} worked on {task.repository}, not {repository}")
     if task.status is not TaskStatus.SUCCEEDED or result.pull_request is None:
@@ -58,9 +60,9 @@ def earlier_work(step: EarlierStep, diff: str) -> str:
             sanitize(step.summary or "(no summary)", 5000),
             "</earlier-work>",
             "The change so far (against the base branch):",
-            "```diff",
-            shown.replace("```", "`\u200b``") or "(none)",
-            "```",
+            "<untrusted-diff>",
+            sanitize(shown, MAX_EARLIER_DIFF_CHARS + 100) or "(none)",
+            "</untrusted-diff>",
             "Build on it: keep what was done unless the request says otherwise.",
         ]
     )

@@ -54,7 +54,9 @@ def check_rates(txn: JournalTransaction, policy: QueuePolicy, submission: TaskSu
 
 
 # --- the same work twice ------------------------------------------------------------------------
-_SAME_WORK_KEYS = {TaskType.ISSUE_RESOLUTION: "issue_number"}
+# Work that one live task at a time does: an issue's resolution; the follow-ups on one earlier step (one at
+# a time on its branch, or the second one's push would not be a fast-forward).
+_SAME_WORK_KEYS = {TaskType.ISSUE_RESOLUTION: "issue_number", TaskType.CHANGE: "continues"}
 
 
 def same_work(task: Task) -> tuple[str, object] | None:
