@@ -193,14 +193,20 @@ def result_of(task: Task) -> AnyResult:
         return model()
 
 
+def _as_written(task_type: TaskType, result: dict[str, Any]) -> dict[str, Any]:
+    """The result as its task type's model writes it; raises pydantic's error when it does not fit."""
+    model = RESULT_TYPES.get(task_type, TaskResult)
+    return model.model_validate(result).model_dump(mode="json", exclude_unset=True)
+
+
 def stored_result(task_type: TaskType, result: dict[str, Any]) -> dict[str, Any]:
     """What a pipeline produced, as its task type's model writes it (what the store keeps). A result that does
     not fit is a pipeline's bug: logged, and kept as it is rather than lost."""
-    model = RESULT_TYPES.get(task_type, TaskResult)
     try:
-        return model.model_validate(result).model_dump(mode="json", exclude_unset=True)
+        return _as_written(task_type, result)
     except PydanticValidationError as exc:
-        log.error("a %s result does not fit the %s model (stored as it is): %s", task_type.value, model.__name__, exc)
+        model = RESULT_TYPES.get(task_type, TaskResult).__name__
+        log.error("a %s result does not fit the %s model (stored as it is): %s", task_type.value, model, exc)
         return result
 
 
@@ -209,9 +215,8 @@ def result_json(task: Task) -> dict[str, Any] | None:
     it is stored rather than lost."""
     if task.result is None:
         return None
-    model = RESULT_TYPES.get(task.type, TaskResult)
     try:
-        return model.model_validate(task.result).model_dump(mode="json", exclude_unset=True)
+        return _as_written(task.type, task.result)
     except PydanticValidationError:
         return task.result
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer
 
-from core.events import TaskEventRecord
 from core.models import AuditEntry, Sandbox, Schedule, Task
 from core.results import result_json
 from core.service import StatusReport, TaskDetail
@@ -99,6 +98,8 @@ class StageView(View):
 
 
 class EventView(View):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
     id: int
     kind: EventKind
     status: TaskStatus | None
@@ -106,18 +107,6 @@ class EventView(View):
     message: str
     data: dict[str, Any]
     created_at: Timestamp
-
-    @classmethod
-    def of(cls, event: TaskEventRecord) -> EventView:
-        return cls(
-            id=event.id,
-            kind=event.kind,
-            status=event.status,
-            stage=event.stage,
-            message=event.message,
-            data=dict(event.data),
-            created_at=event.created_at,
-        )
 
 
 class LogView(View):
@@ -138,7 +127,7 @@ class DetailView(TaskView):
         return cls(
             **TaskView.of(detail.task).model_dump(),
             stages=[StageView.model_validate(s) for s in detail.stages],
-            events=[EventView.of(e) for e in detail.events],
+            events=[EventView.model_validate(e) for e in detail.events],
         )
 
 
@@ -177,25 +166,15 @@ class SandboxView(View):
 
 
 class ScheduleView(View):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
     name: str
     cron: str
     type: TaskType
     priority: TaskPriority
     repository: str | None
-    payload: dict[str, Any]
+    payload: Annotated[dict[str, Any], AfterValidator(redacted_payload)]
     enabled: bool
-
-    @classmethod
-    def of(cls, schedule: Schedule) -> ScheduleView:
-        return cls(
-            name=schedule.name,
-            cron=schedule.cron,
-            type=schedule.type,
-            priority=schedule.priority,
-            repository=schedule.repository,
-            payload=redacted_payload(schedule.payload),
-            enabled=schedule.enabled,
-        )
 
 
 class AuditView(View):
@@ -234,7 +213,7 @@ def sandbox_view(sandbox: Sandbox) -> dict[str, Any]:
 
 
 def schedule_view(schedule: Schedule) -> dict[str, Any]:
-    return ScheduleView.of(schedule).json_dict()
+    return ScheduleView.model_validate(schedule).json_dict()
 
 
 def audit_view(entry: AuditEntry) -> dict[str, Any]:

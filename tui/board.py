@@ -110,8 +110,8 @@ class TaskBoard:
             running=by_status[TaskStatus.RUNNING],
             queued=by_status[TaskStatus.PENDING],
             awaiting_approval=by_status[TaskStatus.AWAITING_APPROVAL],
-            failed_24h=int(failed),
-            sandboxes=int(sandboxes),
+            failed_24h=failed,
+            sandboxes=sandboxes,
         )
 
     # --- internals ------------------------------------------------------------------------------

@@ -45,10 +45,6 @@ class IntakeOutcome:
     reason: str = ""
     error: DockhandError | None = None  # what the queue raised, for callers that want the exception back
 
-    @property
-    def started(self) -> bool:
-        return self.admission is Admission.STARTED
-
     def submit_result(self) -> SubmitResult:
         """The outcome as the queue's result; raises the refusal's error when there is no task."""
         if self.task is None:

@@ -28,10 +28,6 @@ class DatabaseProbe:
         return self.missing_file is None and self.error is None
 
 
-def describe_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
 def probe_database(url: str) -> DatabaseProbe:
     parsed = make_url(url)
     shown = parsed.render_as_string(hide_password=True)
