@@ -51,6 +51,29 @@ class PullInfo:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReviewNote:
+    """One line comment of a pull-request review, with the diff it is on."""
+
+    comment_id: int
+    thread_id: int  # the first comment of its thread (where replies go: GitHub takes no reply to a reply)
+    author: str
+    path: str
+    line: int | None
+    diff_hunk: str
+    body: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReviewFeedback:
+    """A review to address: who wrote it, its body and its line comments."""
+
+    review_id: int
+    author: str
+    body: str
+    notes: tuple[ReviewNote, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class PublishedChange:
     branch: str
     commit: str
@@ -84,6 +107,15 @@ class Forge(Protocol):
         ...
 
     def pull_request(self, repository: str, number: int) -> PullInfo: ...
+
+    def review_feedback(self, repository: str, number: int, review_id: int | None) -> ReviewFeedback | None:
+        """A review of the pull request and its line comments (`review_id` None: the newest review that asks
+        for something); None when there is none. Reviews by bots are never read."""
+        ...
+
+    def reply_to_review_comment(self, repository: str, number: int, comment_id: int, body: str) -> None:
+        """A reply in a line comment's thread."""
+        ...
 
     def post_review(
         self, repository: str, number: int, *, commit: str, body: str, comments: Sequence[ReviewComment]

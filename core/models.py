@@ -95,6 +95,8 @@ class Task(SQLModel, table=True):
     triggered_by: str = Field(default="", max_length=200)
     trigger_ref: str | None = Field(default=None, max_length=500)
     dedup_key: str | None = Field(default=None, max_length=300, unique=True)
+    waits_for: str | None = Field(default=None, max_length=32)
+    """A task that must end before this one is claimed (a follow-up waits for the step it continues)."""
 
     created_at: datetime = _time(nullable=False)
     updated_at: datetime = _time(nullable=False)

@@ -19,6 +19,8 @@
     trigger_label = "dockhand" # an issue opened or labelled with this is resolved
     branches = ["main"]        # pushes to these run the tests (default: the default branch)
     auto_approve = false       # publish the agent's changes without waiting for a person
+    fix_ci = false             # when CI fails on dockhand's pull request, let the agent fix it (else: a summary
+    fix_ci_attempts = 2        #   and a "Fix it" button); at most this many automatic fixes per pull request
 
 Unset keys fall back to dockhand's settings. Types are strict: `network = "false"` is an error naming the
 key, not a truthy string, and `install = 0` is not the command "0".
@@ -48,6 +50,8 @@ class RepositoryConfig(BaseModel):
     trigger_label: StrictStr | None = Field(default=None, min_length=1, max_length=50)
     branches: tuple[StrictStr, ...] | None = Field(default=None, max_length=100)
     auto_approve: StrictBool | None = None
+    fix_ci: StrictBool | None = None
+    fix_ci_attempts: int | None = Field(default=None, ge=0, le=20, strict=True)
 
 
 class ProjectOverride(BaseModel):

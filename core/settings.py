@@ -145,6 +145,13 @@ class Settings(BaseSettings):
     """Dollars one task may spend (a task can ask for its own budget); unset: no dollar limit."""
     agent_test_rounds: int = Field(default=3, ge=1, le=20)
     """How often failing tests go back to the agent before the task fails."""
+    fix_ci: bool = False
+    """When CI fails on dockhand's pull request, start a follow-up that fixes it (a repository's `.dockhand.toml`
+    `fix_ci` overrides this); otherwise the failure is reported with a "Fix it" button."""
+    fix_ci_attempts: int = Field(default=2, ge=0, le=20)
+    """Automatic CI fixes per pull request (a repository's `fix_ci_attempts` overrides this)."""
+    fix_ci_budget_usd: float = Field(default=15.0, gt=0)
+    """No automatic CI fix starts once a pull request's conversation has cost this much."""
     agent_prompt_caching: bool = True
     agent_streaming: bool = True
     agent_price_input: float = Field(default=3.0, ge=0)

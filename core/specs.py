@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from core.errors import ValidationError
@@ -60,6 +60,22 @@ class ThreadMessage(Spec):
     text: Text = Field(max_length=4000)
 
 
+class ReviewRequest(Spec):
+    """A follow-up that addresses a pull-request review: its line comments are read when the step starts."""
+
+    review_id: int | None = Field(default=None, ge=1, description="The review (None: the newest one)")
+
+
+class CiFailure(Spec):
+    """A follow-up that fixes failing CI checks: what failed on which commit, and the end of the failing log."""
+
+    head_sha: str = Field(pattern=r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
+    checks: list[Annotated[Text, StringConstraints(max_length=300)]] = Field(min_length=1, max_length=50)
+    url: Text | None = Field(default=None, max_length=2000)
+    summary: Text = Field(default="", max_length=4000)
+    log: Text = Field(default="", max_length=30_000, description="The end of the failing job's log")
+
+
 class ChangeSpec(Spec):
     """A change asked for in words: the request is the task, as an issue's text would be; the conversation it
     was asked in (a Slack thread's earlier messages) comes with it as context."""
@@ -69,6 +85,8 @@ class ChangeSpec(Spec):
     requested_in: Text | None = Field(default=None, max_length=2000, description="Where it was asked (a link)")
     thread: list[ThreadMessage] = Field(default_factory=list, max_length=50)
     continues: str | None = Field(default=None, pattern=r"^[0-9a-f]{6,32}$", description="The task whose PR it adds to")
+    review: ReviewRequest | None = None
+    ci: CiFailure | None = None
 
     @field_validator("request")
     @classmethod
@@ -76,6 +94,12 @@ class ChangeSpec(Spec):
         if not request.strip():
             raise ValueError("the request is empty")
         return request
+
+    @model_validator(mode="after")
+    def _feedback_continues(self) -> ChangeSpec:
+        if (self.review is not None or self.ci is not None) and self.continues is None:
+            raise ValueError("a review's or a CI failure's follow-up must name the step it continues")
+        return self
 
 
 class PRReviewSpec(Spec):

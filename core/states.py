@@ -45,14 +45,14 @@ class TaskStatus(StrEnum):
 
     @property
     def is_final(self) -> bool:
-        return self in _FINAL
+        return self in FINAL_STATUSES
 
     def check_transition(self, target: TaskStatus) -> None:
         if target not in _TASK_TRANSITIONS[self]:
             raise InvalidTransitionError(f"a {self.value} task cannot become {target.value}")
 
 
-_FINAL = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+FINAL_STATUSES = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED})
 
 _TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.PENDING: frozenset({TaskStatus.RUNNING, TaskStatus.CANCELLED, TaskStatus.FAILED}),
@@ -108,6 +108,8 @@ class EventKind(StrEnum):
     PROGRESS = "progress"
     """A running figure changed (e.g. the agent's cost so far)."""
     FINISHED = "finished"
+    CI_FAILED = "ci-failed"
+    """CI failed on the pull request a finished step opened or added to (its data: the failure, why no fix)."""
 
 
 class LogStream(StrEnum):

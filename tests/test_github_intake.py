@@ -119,7 +119,7 @@ def test_bots_and_unrelated_events_create_nothing(world) -> None:  # type: ignor
     assert core.tasks(TaskFilter()) == [] and len(fake.requests) == before and fake.comments == {}
     with database(core).read() as session:
         outcomes = sorted(r.outcome or "" for r in session.exec(select(WebhookDelivery)).all() if r.outcome)
-    assert all(o.startswith("ignored") for o in outcomes) and len(outcomes) == 2, outcomes
+    assert all(o.startswith("ignored") for o in outcomes) and len(outcomes) == 3, outcomes
 
 
 def test_signed_deliveries_of_the_wrong_shape_are_ignored_as_malformed(world) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 from bot.github.events import Actor as GitHubActor
 from bot.github.events import Command as GitHubCommand
-from bot.github.events import IssueOpened, Mention, Repo, task_trigger
+from bot.github.events import IssueOpened, Mention, Repo
+from bot.github.triggers import task_trigger
 from bot.slack.commands import Resolve, Review, trigger_of
 from core.intake.authorise import ALLOWED, TRUSTED, Decision, refused
 from core.intake.chain import Admission

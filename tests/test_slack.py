@@ -311,19 +311,24 @@ def test_a_mention_in_a_tasks_thread_is_a_follow_up_on_its_pull_request(world: S
         body["event"].update(text=f"<@U222> {text}", user=ALICE, channel=channel, ts=asked, thread_ts=parent)
         assert world.post(json.dumps(body), "application/json").status_code == 200
 
-    mention_in_its_thread("also sort the keys", "Ev0FOLLOW1")  # the first step is still pending
-    wait_for(lambda: any("is still pending" in t for t in world.ephemeral_to(ALICE)), what="the answer")
-    assert len(world.core.tasks(TaskFilter())) == 1
+    mention_in_its_thread("also sort the keys", "Ev0FOLLOW1")  # the first step is still pending: it waits
+    (waiting,) = wait_for(lambda: [t for t in world.core.tasks(TaskFilter()) if t.id != first.id], what="follow-up")
+    assert (waiting.type, waiting.repository, waiting.waits_for) == (TaskType.CHANGE, "acme/calc", first.id)
+    assert waiting.payload["request"] == "also sort the keys" and waiting.payload["continues"] == first.id
+    assert world.core.queue.claim("w", task_id=waiting.id) is None, "not claimed while the step it continues works"
     claim = world.core.queue.claim("w", task_id=first.id)
     assert claim is not None
     pull = {"branch": "dockhand/change-x", "commit": "c0ffee", "pull_number": 7, "pull_url": "https://x/pull/7"}
     world.core.queue.finish(claim, TaskStatus.SUCCEEDED, result={"pull_request": pull})
+    claimed = world.core.queue.claim("w", task_id=waiting.id)
+    assert claimed is not None, "claimed once the step it continues has ended"
+    world.core.queue.finish(claimed, TaskStatus.SUCCEEDED, result={"pull_request": pull})
 
-    mention_in_its_thread("also sort the keys", "Ev0FOLLOW2")
-    tasks = wait_for(lambda: [t for t in world.core.tasks(TaskFilter()) if t.id != first.id], what="the follow-up")
-    (follow_up,) = tasks
-    assert (follow_up.type, follow_up.repository) == (TaskType.CHANGE, "acme/calc")
-    assert follow_up.payload["request"] == "also sort the keys" and follow_up.payload["continues"] == first.id
+    mention_in_its_thread("and drop the debug print", "Ev0FOLLOW2")  # builds on the newest step of the thread
+    newest = wait_for(
+        lambda: [t for t in world.core.tasks(TaskFilter()) if t.id not in (first.id, waiting.id)], what="the next"
+    )
+    assert [t.payload["continues"] for t in newest] == [waiting.id]
 
 
 def test_a_bots_mention_starts_nothing(world: SlackWorld) -> None:

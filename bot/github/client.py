@@ -337,6 +337,14 @@ class GitHubClient:
     def close(self) -> None:
         self._gh.close()
 
+    def call(self, what: str, fn: Callable[[Github], T]) -> T:
+        """A call made elsewhere (`bot/github/feedback.py`) with this client's error handling."""
+        return self._call(what, lambda: fn(self._gh))
+
+    def redact(self, text: str) -> str:
+        """Text as dockhand may write it on GitHub (known secrets masked)."""
+        return self._redact(text)
+
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
             return fn()

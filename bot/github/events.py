@@ -15,21 +15,22 @@ from enum import StrEnum
 
 from bot.github.payloads import (
     MODELS,
+    CheckRunEvent,
+    CheckSuiteEvent,
     EventPayload,
     InstallationEvent,
     IssueCommentEvent,
     IssuesEvent,
     PayloadError,
     PullRequestEvent,
+    PullRequestReviewEvent,
     PushEvent,
     User,
+    WorkflowRunEvent,
+    _RepositoryEvent,
     read_payload,
 )
-from core.intake.trigger import Actor as IntakeActor
-from core.intake.trigger import Trigger, spec_of
 from core.repo_config import RepositoryConfig
-from core.specs import ChangeSpec, IssueResolutionSpec, PRReviewSpec, Spec, TestPipelineSpec
-from core.states import TriggerSource
 
 
 class Command(StrEnum):
@@ -94,6 +95,30 @@ class Asked:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Reviewed:
+    """A person's review of a pull request from one of dockhand's branches: a follow-up that addresses it."""
+
+    repo: Repo
+    number: int
+    review_id: int
+    body: str
+    actor: Actor
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChecksFailed:
+    """CI completed with a failure on one of dockhand's branches (a check run, a check suite or a workflow run)."""
+
+    repo: Repo
+    branch: str
+    head_sha: str
+    what: str  # "check run lint", "workflow run CI"…
+    url: str
+    summary: str
+    actor: Actor
+
+
+@dataclass(frozen=True, kw_only=True)
 class PullRequestChanged:
     repo: Repo
     number: int
@@ -130,8 +155,18 @@ class Ignored:
     reason: str
 
 
-Interpreted = IssueOpened | Mention | Asked | PullRequestChanged | Pushed | InstallationChanged | Ignored
-StartsWork = IssueOpened | Mention | Asked | PullRequestChanged | Pushed
+Interpreted = (
+    IssueOpened
+    | Mention
+    | Asked
+    | Reviewed
+    | ChecksFailed
+    | PullRequestChanged
+    | Pushed
+    | InstallationChanged
+    | Ignored
+)
+StartsWork = IssueOpened | Mention | Asked | Reviewed | PullRequestChanged | Pushed
 STEERING = frozenset({Command.CANCEL, Command.APPROVE})  # commands that act on tasks rather than start one
 
 
@@ -184,6 +219,10 @@ def interpret(event: EventPayload, rules: TriggerRules) -> Interpreted:
         return _pull_request(event, rules)
     if isinstance(event, PushEvent):
         return _push(event, rules)
+    if isinstance(event, PullRequestReviewEvent):
+        return _review(event, rules)
+    if isinstance(event, CheckRunEvent | CheckSuiteEvent | WorkflowRunEvent):
+        return _checks(event)
     return _installation(event)
 
 
@@ -191,7 +230,7 @@ def _actor(user: User, association: str = "NONE") -> Actor:
     return Actor(login=user.login, is_bot=user.type == "Bot" or user.login.endswith("[bot]"), association=association)
 
 
-def _repo(event: IssuesEvent | IssueCommentEvent | PullRequestEvent | PushEvent) -> Repo:
+def _repo(event: _RepositoryEvent) -> Repo:
     repo = event.repository
     return Repo(
         full_name=repo.full_name,
@@ -316,6 +355,54 @@ def _push(event: PushEvent, rules: TriggerRules) -> Interpreted:
     return Pushed(repo=repo, branch=branch, before=event.before, after=event.after, actor=_actor(event.sender))
 
 
+def _review(event: PullRequestReviewEvent, rules: TriggerRules) -> Interpreted:
+    review, pull = event.review, event.pull_request
+    actor = _actor(review.user, review.author_association)
+    if event.action != "submitted":
+        return Ignored(reason=f"pull_request_review/{event.action} is not handled")
+    if actor.is_bot or actor.login in rules.bot_logins:
+        return Ignored(reason=f"review by bot {actor.login}")
+    if review.state.lower() not in ("commented", "changes_requested"):
+        return Ignored(reason=f"a review that is {review.state.lower()} asks for no change")
+    if not pull.head.ref.startswith(BRANCH_PREFIX):
+        return Ignored(reason=f"review of a pull request from {pull.head.ref}, not one of {rules.bot_name}'s branches")
+    return Reviewed(repo=_repo(event), number=pull.number, review_id=review.id, body=review.body or "", actor=actor)
+
+
+def _checks(event: CheckRunEvent | CheckSuiteEvent | WorkflowRunEvent) -> Interpreted:
+    """A completed, failed check run / check suite / workflow run on one of dockhand's branches."""
+    if isinstance(event, CheckRunEvent):
+        run = event.check_run
+        branch = run.check_suite.head_branch if run.check_suite else None
+        output = run.output
+        summary = "\n".join(p for p in (output.title, output.summary) if p) if output else ""
+        what, sha, conclusion, url = f"check run {run.name}", run.head_sha, run.conclusion, run.html_url
+    elif isinstance(event, CheckSuiteEvent):
+        suite = event.check_suite
+        what, sha, conclusion, url, summary = f"check suite {suite.id}", suite.head_sha, suite.conclusion, None, ""
+        branch = suite.head_branch
+    else:
+        flow = event.workflow_run
+        what, sha, conclusion, url, summary = (
+            f"workflow run {flow.name or flow.id}",
+            flow.head_sha,
+            flow.conclusion,
+            flow.html_url,
+            "",
+        )
+        branch = flow.head_branch
+    if event.action != "completed":
+        return Ignored(reason=f"{what}: {event.action} is not handled")
+    if conclusion not in ("failure", "timed_out"):
+        return Ignored(reason=f"{what} ended {conclusion}")
+    if not branch or not branch.startswith(BRANCH_PREFIX):
+        return Ignored(reason=f"{what} on {branch or 'no branch'}, not one of dockhand's branches")
+    return ChecksFailed(
+        repo=_repo(event), branch=branch, head_sha=sha, what=what, url=url or "", summary=summary[:4000],
+        actor=_actor(event.sender),
+    )  # fmt: skip
+
+
 def _installation(event: InstallationEvent) -> Interpreted:
     added = event.repositories or event.repositories_added or []
     return InstallationChanged(
@@ -328,26 +415,4 @@ def _installation(event: InstallationEvent) -> Interpreted:
 
 
 HANDLED_EVENTS = frozenset(MODELS)
-
-
-def task_trigger(event: StartsWork, *, dedup_key: str, continues: str | None = None) -> Trigger | None:
-    """The task an event asks for (None: a steering command, which starts none); raises
-    `core.errors.ValidationError` for one no task can be."""
-    repo, who = event.repo.full_name, IntakeActor(id=event.actor.login, is_bot=event.actor.is_bot)
-    spec: Spec
-    if isinstance(event, Asked):  # a follow-up: `continues` is the task whose work it adds to
-        spec, ref = spec_of(ChangeSpec, request=event.request, continues=continues), f"{repo}#{event.number}"
-    elif isinstance(event, Pushed):
-        spec, ref = spec_of(TestPipelineSpec, ref=event.after), f"{repo}@{event.branch}"
-    elif isinstance(event, PullRequestChanged):
-        spec, ref = spec_of(PRReviewSpec, pr_number=event.number), f"{repo}#{event.number}"
-    elif isinstance(event, IssueOpened) or event.command in (Command.FIX, Command.RESOLVE):
-        spec, ref = spec_of(IssueResolutionSpec, issue_number=event.number), f"{repo}#{event.number}"
-    elif event.command is Command.REVIEW:
-        spec, ref = spec_of(PRReviewSpec, pr_number=event.number), f"{repo}#{event.number}"
-    elif event.command is Command.TEST:
-        git_ref = f"pull/{event.number}/head" if event.on_pull_request else None
-        spec, ref = spec_of(TestPipelineSpec, ref=git_ref), f"{repo}#{event.number}"
-    else:
-        return None
-    return Trigger(source=TriggerSource.GITHUB, actor=who, spec=spec, repository=repo, ref=ref, dedup_key=dedup_key)
+BRANCH_PREFIX = "dockhand/"  # every branch dockhand pushes (`core.forge.branch_name`)

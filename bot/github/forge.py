@@ -10,9 +10,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from bot.github import feedback
 from bot.github.client import GitHubClient, GitHubError, app_installation_token
 from bot.github.intake import ClientFor, github_client, github_client_factory, installation_for
-from core.forge import ChangeRequest, IssueThread, PublishedChange, PullInfo
+from core.forge import ChangeRequest, IssueThread, PublishedChange, PullInfo, ReviewFeedback
 from core.model_provider import missing_model
 from core.pipelines.issue_resolution import IssueResolution
 from core.pipelines.pr_review import PullRequestReview
@@ -81,6 +82,15 @@ class GitHubForge:
             return client.create_review(
                 repository, number, commit_sha=commit, body=body, event=ReviewEvent.COMMENT, comments=comments
             )
+
+    def review_feedback(self, repository: str, number: int, review_id: int | None) -> ReviewFeedback | None:
+        bots = {self.settings.bot_name, f"{self.settings.bot_name}[bot]"}
+        with self._client(repository) as client:
+            return feedback.review_feedback(client, repository, number, review_id, bots=bots)
+
+    def reply_to_review_comment(self, repository: str, number: int, comment_id: int, body: str) -> None:
+        with self._client(repository) as client:
+            feedback.reply_to_review_comment(client, repository, number, comment_id, body)
 
     # --- helpers ------------------------------------------------------------------------------
     def _url(self, repository: str) -> str:

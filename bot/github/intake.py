@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from bot.github.authorise import WritePermission, may_trigger
+from bot.github.ci_failures import CiFailures
 from bot.github.client import GitHubClient
 from bot.github.events import (
     HANDLED_EVENTS,
     STEERING,
     Asked,
+    ChecksFailed,
     Command,
     Ignored,
     InstallationChanged,
@@ -26,12 +26,13 @@ from bot.github.events import (
     Mention,
     PullRequestChanged,
     Pushed,
+    Reviewed,
     StartsWork,
     TriggerRules,
     depends_on_repository_config,
     interpret,
-    task_trigger,
 )
+from bot.github.intake_types import ClientFor, Handled, github_client
 from bot.github.payloads import (
     EventPayload,
     IssueCommentEvent,
@@ -41,6 +42,8 @@ from bot.github.payloads import (
     PushEvent,
     read_payload,
 )
+from bot.github.triggers import task_trigger
+from core.conversation import CONTINUED_TYPES, latest_step, leads_on
 from core.errors import DockhandError, RateLimitedError, ValidationError
 from core.intake.authorise import TRUSTED
 from core.intake.chain import Admission, IntakeOutcome
@@ -48,16 +51,13 @@ from core.intake.trigger import Trigger
 from core.models import Task, WebhookDelivery
 from core.repo_config import FILE_NAME as CONFIG_FILE
 from core.repo_config import RepositoryConfig, parse_repository_config
-from core.results import result_of
 from core.service import Core
 from core.settings import Settings
-from core.states import TaskStatus, TaskType, TriggerSource
+from core.states import TaskStatus, TriggerSource
 from core.store.audit import AuditAction
 from core.store.queue_types import TaskFilter
 
 log = logging.getLogger(__name__)
-
-ClientFor = Callable[[int | None], GitHubClient]
 
 
 def rules_from(settings: Settings) -> TriggerRules:
@@ -73,20 +73,13 @@ def rules_from(settings: Settings) -> TriggerRules:
 CONFIG_TTL_SECONDS = 60.0
 
 
-@dataclass(frozen=True)
-class Handled:
-    """What became of a delivery, as its row records it: a line for people, and the task it started."""
-
-    outcome: str
-    task_id: str | None = None
-
-
 class GitHubIntake:
     def __init__(self, core: Core, client_for: ClientFor, rules: TriggerRules) -> None:
         self.core = core
         self.client_for = client_for
         self.rules = rules
         self._configs: dict[str, tuple[float, RepositoryConfig]] = {}
+        self.ci = CiFailures(core, client_for, self.repository_config)
 
     def rules_for(self, event: EventPayload) -> TriggerRules:
         """The global rules, with the repository's `.dockhand.toml` (default branch) laid over them."""
@@ -94,11 +87,15 @@ class GitHubIntake:
             return self.rules
         if not depends_on_repository_config(event):
             return self.rules
-        repository = event.repository.full_name
+        installation = event.installation.id if event.installation is not None else None
+        return self.rules.for_repository(self.repository_config(event.repository.full_name, installation))
+
+    def repository_config(self, repository: str, installation: int | None) -> RepositoryConfig:
+        """The `[github]` table of the repository's `.dockhand.toml` on its default branch (never a branch a
+        pull request or the agent could change), cached for a minute."""
         cached = self._configs.get(repository)
         if cached is not None and time.monotonic() - cached[0] < CONFIG_TTL_SECONDS:
-            return self.rules.for_repository(cached[1])
-        installation = event.installation.id if event.installation is not None else None
+            return cached[1]
         try:
             with github_client(self.client_for, installation) as client:
                 text = client.file_text(repository, CONFIG_FILE)
@@ -107,7 +104,7 @@ class GitHubIntake:
             log.warning("%s: %s unusable, using dockhand's settings: %s", repository, CONFIG_FILE, exc)
             config = RepositoryConfig()
         self._configs[repository] = (time.monotonic(), config)
-        return self.rules.for_repository(config)
+        return config
 
     def process_pending(self, limit: int = 50) -> int:
         """Handle the deliveries nobody holds; a lease on each (renewed before it is handled) means a process
@@ -141,6 +138,8 @@ class GitHubIntake:
             return Handled(f"ignored: {interpreted.reason}")
         if isinstance(interpreted, InstallationChanged):
             return Handled(self._installation(interpreted))
+        if isinstance(interpreted, ChecksFailed):
+            return self.ci.failed(interpreted)
         return self._route(interpreted, delivery)
 
     def _route(self, event: StartsWork, delivery: WebhookDelivery) -> Handled:
@@ -154,25 +153,23 @@ class GitHubIntake:
                     added=(event.repo.full_name,),
                 )
             )
-        ref = f"{event.repo.full_name}#{event.number}" if isinstance(event, IssueOpened | Mention | Asked) else ""
+        ref = (
+            f"{event.repo.full_name}#{event.number}"
+            if isinstance(event, IssueOpened | Mention | Asked | Reviewed)
+            else ""
+        )
         permission = WritePermission(event.actor, self._permission_of(event.repo.installation_id))
         if isinstance(event, Mention) and event.command in STEERING:
             return self._steer(event, ref, permission)
         continues = None
-        if isinstance(event, Asked):  # a follow-up: on the newest work dockhand finished here
-            earlier = self._earlier_work(event)
+        if isinstance(event, Asked | Reviewed):  # a follow-up: on the newest work dockhand did here (it waits)
+            on_pull_request = isinstance(event, Reviewed) or event.on_pull_request
+            earlier = self._earlier_work(event.repo.full_name, event.number, on_pull_request=on_pull_request)
             if earlier is None:
                 return Handled(f"ignored: no work of {self.rules.bot_name} on {ref} to continue")
-            if not earlier.status.is_final:
-                status = earlier.status.value.replace("_", " ")
-                text = f"Task `{earlier.id}` is still {status}: ask again once it has opened its pull request."
-                self._say_when(ref, text, event.repo.installation_id)
-                return Handled(f"not started: task {earlier.id} is still {status}")
             continues = earlier.id
         try:
-            trigger = task_trigger(
-                event, dedup_key=f"github:{delivery.hook_id}:{delivery.delivery_id}", continues=continues
-            )
+            trigger = task_trigger(event, dedup_key=_dedup_key(event, delivery), continues=continues)
         except ValidationError as exc:
             target = ref or event.repo.full_name
             self.core.intake.refuse(
@@ -201,7 +198,7 @@ class GitHubIntake:
                 self._say_when(trigger.ref or "", self._already_on_it(task), event.repo.installation_id)
                 return Handled(f"already on it: task {task.id}", task_id=task.id)
             case Admission.REFUSED:
-                if isinstance(event, Mention | Asked) and not event.actor.is_bot:
+                if isinstance(event, Mention | Asked | Reviewed) and not event.actor.is_bot:
                     self._reply_refused(event)
                 return Handled(f"refused: {outcome.reason}")
             case Admission.RATE_LIMITED:
@@ -212,26 +209,21 @@ class GitHubIntake:
                 return Handled(f"rate-limited: {error} (retry in {error.retry_after_seconds} s)")
         return Handled(f"not started: {outcome.reason}")
 
-    def _earlier_work(self, event: Asked) -> Task | None:
-        """What a follow-up asked on an issue or pull request continues: a step still working there (it waits
-        for that), else the newest finished step with a pull request (on a PR: the one that opened it, or a
-        later step on it)."""
-        kinds, repository = (TaskType.ISSUE_RESOLUTION, TaskType.CHANGE), event.repo.full_name
-        ref = f"{repository}#{event.number}"
-        asked_here = self.core.tasks(TaskFilter(types=kinds, trigger_ref=ref, limit=20))
-        live = [task for task in asked_here if not task.status.is_final]
-        finished = [t for t in asked_here if t.status is TaskStatus.SUCCEEDED and result_of(t).pull_request is not None]
-        if event.on_pull_request and not finished:
+    def _earlier_work(self, repository: str, number: int, *, on_pull_request: bool) -> Task | None:
+        """What a follow-up asked on an issue or pull request builds on: the newest step of the conversation
+        started there (on a PR: the one that opened it), still working or with its commits on the PR."""
+        asked_here = self.core.tasks(TaskFilter(types=CONTINUED_TYPES, trigger_ref=f"{repository}#{number}", limit=20))
+        found = [task for task in asked_here if leads_on(task)]
+        if on_pull_request and not found:
             opened = TaskFilter(
-                types=kinds,
+                types=CONTINUED_TYPES,
                 repository=repository,
                 statuses=(TaskStatus.SUCCEEDED,),
-                result_equals={"pull_request.pull_number": event.number},
+                result_equals={"pull_request.pull_number": number},
                 limit=1,
             )
-            finished = self.core.tasks(opened)
-        found = live or finished
-        return found[0] if found else None
+            found = self.core.tasks(opened)
+        return latest_step(self.core.queue, found[0]) if found else None
 
     def _steer(self, mention: Mention, ref: str, permission: WritePermission) -> Handled:
         """`@dockhand cancel` / `approve` on an issue or PR: the tasks it started."""
@@ -252,7 +244,7 @@ class GitHubIntake:
             return Handled(f"cancelled {', '.join(cancelled)}" if cancelled else "cancel: nothing running")
         return self._approve(ref, mention.actor.login)
 
-    def _reply_refused(self, mention: Mention | Asked) -> None:
+    def _reply_refused(self, mention: Mention | Asked | Reviewed) -> None:
         what = mention.command.value if isinstance(mention, Mention) else "continue its work"
         self._say_when(
             f"{mention.repo.full_name}#{mention.number}",
@@ -335,14 +327,11 @@ class GitHubIntake:
         return f"installation {change.installation_id} {change.action}"
 
 
-@contextmanager
-def github_client(client_for: ClientFor, installation_id: int | None) -> Iterator[GitHubClient]:
-    """A client for one piece of work, closed afterwards."""
-    client = client_for(installation_id)
-    try:
-        yield client
-    finally:
-        client.close()
+def _dedup_key(event: StartsWork, delivery: WebhookDelivery) -> str:
+    """The delivery (a redelivery is the same request); a review by its id (one follow-up per review)."""
+    if isinstance(event, Reviewed):
+        return f"github:review:{event.repo.full_name}:{event.review_id}"
+    return f"github:{delivery.hook_id}:{delivery.delivery_id}"
 
 
 def github_client_factory(settings: Settings) -> ClientFor:

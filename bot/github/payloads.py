@@ -77,6 +77,57 @@ class PullRequest(_Part):
     author_association: str = "NONE"
 
 
+class Review(_Part):
+    id: int = _ID
+    user: User
+    body: str | None = None
+    state: str = Field(max_length=100)
+    author_association: str = "NONE"
+
+
+class PullNumber(_Part):
+    number: int = _ID
+
+
+class CheckOutput(_Part):
+    title: str | None = None
+    summary: str | None = None
+
+
+class CheckSuiteRef(_Part):
+    head_branch: str | None = Field(default=None, max_length=1000)
+
+
+class CheckRun(_Part):
+    id: int = _ID
+    name: str = Field(max_length=1000)
+    head_sha: str = Field(pattern=r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
+    status: str = Field(max_length=100)
+    conclusion: str | None = Field(default=None, max_length=100)
+    html_url: str | None = Field(default=None, max_length=2000)
+    output: CheckOutput | None = None
+    check_suite: CheckSuiteRef | None = None
+    pull_requests: list[PullNumber] = Field(default_factory=list)
+
+
+class CheckSuite(_Part):
+    id: int = _ID
+    head_branch: str | None = Field(default=None, max_length=1000)
+    head_sha: str = Field(pattern=r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
+    conclusion: str | None = Field(default=None, max_length=100)
+    pull_requests: list[PullNumber] = Field(default_factory=list)
+
+
+class WorkflowRun(_Part):
+    id: int = _ID
+    name: str | None = Field(default=None, max_length=1000)
+    head_branch: str | None = Field(default=None, max_length=1000)
+    head_sha: str = Field(pattern=r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
+    conclusion: str | None = Field(default=None, max_length=100)
+    html_url: str | None = Field(default=None, max_length=2000)
+    pull_requests: list[PullNumber] = Field(default_factory=list)
+
+
 class _RepositoryEvent(_Part):
     repository: Repository
     sender: User
@@ -107,6 +158,27 @@ class PushEvent(_RepositoryEvent):
     deleted: bool = False
 
 
+class PullRequestReviewEvent(_RepositoryEvent):
+    action: str
+    review: Review
+    pull_request: PullRequest
+
+
+class CheckRunEvent(_RepositoryEvent):
+    action: str
+    check_run: CheckRun
+
+
+class CheckSuiteEvent(_RepositoryEvent):
+    action: str
+    check_suite: CheckSuite
+
+
+class WorkflowRunEvent(_RepositoryEvent):
+    action: str
+    workflow_run: WorkflowRun
+
+
 class Account(_Part):
     login: str = _NAME
 
@@ -128,7 +200,18 @@ class InstallationEvent(_Part):
     repositories_removed: list[RepositoryName] | None = None
 
 
-EventPayload = IssuesEvent | IssueCommentEvent | PullRequestEvent | PushEvent | InstallationEvent
+EventPayload = (
+    IssuesEvent
+    | IssueCommentEvent
+    | PullRequestEvent
+    | PushEvent
+    | InstallationEvent
+    | PullRequestReviewEvent
+    | CheckRunEvent
+    | CheckSuiteEvent
+    | WorkflowRunEvent
+)
+ChecksEvent = CheckRunEvent | CheckSuiteEvent | WorkflowRunEvent
 
 MODELS: dict[str, type[EventPayload]] = {
     "issues": IssuesEvent,
@@ -137,6 +220,10 @@ MODELS: dict[str, type[EventPayload]] = {
     "push": PushEvent,
     "installation": InstallationEvent,
     "installation_repositories": InstallationEvent,
+    "pull_request_review": PullRequestReviewEvent,
+    "check_run": CheckRunEvent,
+    "check_suite": CheckSuiteEvent,
+    "workflow_run": WorkflowRunEvent,
 }
 
 

@@ -46,15 +46,15 @@ from bot.slack.payloads import SlackPayloadError, check_shape
 from bot.slack.thread_context import permalink, thread_context
 from bot.slack.threads import THREAD, SlackThreads, place
 from bot.slack.verbs import Requester, answer, cancel, channel_repo
+from core.conversation import CONTINUED_TYPES, latest_step, leads_on
 from core.errors import InvalidTransitionError, NotFoundError, RateLimitedError, ValidationError
 from core.intake.authorise import Decision
 from core.intake.chain import Admission
 from core.models import Task
 from core.pipelines.change_stats import stored_diff
 from core.redaction import Redactor
-from core.results import result_of
 from core.service import Core
-from core.states import TaskStatus, TaskType, TriggerSource
+from core.states import TaskStatus, TriggerSource
 from core.store.audit import AuditAction
 
 log = logging.getLogger(__name__)
@@ -192,12 +192,10 @@ class SlackBot:
             self._tell(who, str(exc))
             return
         if isinstance(parsed, Do) and earlier is not None and parsed.repository == earlier.repository:
-            if not earlier.status.is_final:  # a follow-up waits for the step it adds to
-                status = earlier.status.value.replace("_", " ")
-                self._tell(who, f"Task {earlier.id} is still {status}: ask again once it has opened its pull request.")
-                return
-            if result_of(earlier).pull_request is not None:
-                parsed = replace(parsed, continues=earlier.id)
+            # A follow-up: it builds on the conversation's newest step (and waits for it while that works).
+            parsed = (
+                replace(parsed, continues=latest_step(self.core.queue, earlier).id) if leads_on(earlier) else parsed
+            )
         reply = self._handle(parsed, who, dedup=f"slack:event:{event_id}", asked=(thread_ts, asked) if asked else None)
         if reply:
             self._tell(who, reply)
@@ -309,7 +307,7 @@ class SlackBot:
         task_id = self.core.notifications.task_of(THREAD, place(channel, thread_ts)) if thread_ts else None
         task = self.core.find_task(task_id) if task_id else None
         # Only work that opens a pull request is continued: a test run's or a review's thread is not.
-        return task if task is not None and task.type in (TaskType.ISSUE_RESOLUTION, TaskType.CHANGE) else None
+        return task if task is not None and task.type in CONTINUED_TYPES else None
 
     def _start(
         self,

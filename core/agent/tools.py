@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from core.errors import DockhandError
@@ -36,6 +36,15 @@ SUBMIT = {
                 "type": "string",
                 "description": "Pull request body in Markdown: the cause, the fix, and how it was tested.",
             },
+            "replies": {
+                "type": "array",
+                "description": "When addressing review comments: per comment id, what you changed for it (or why not).",
+                "items": {
+                    "type": "object",
+                    "properties": {"comment_id": {"type": "integer"}, "reply": {"type": "string"}},
+                    "required": ["comment_id", "reply"],
+                },
+            },
         },
         "required": ["title", "body"],
     },
@@ -52,6 +61,7 @@ class ToolResult:
 class Submission:
     title: str
     body: str
+    replies: dict[int, str] = field(default_factory=dict)  # review comment id → what was done for it
 
 
 class Toolbox(Protocol):
@@ -100,7 +110,7 @@ class SandboxTools:
                 title, body = arguments.get("title"), arguments.get("body")
                 if not isinstance(title, str) or not title.strip() or not isinstance(body, str):
                     return ToolResult(content="submit needs a non-empty title and a body", is_error=True)
-                return Submission(title=title.strip()[:200], body=body[:60_000])
+                return Submission(title=title.strip()[:200], body=body[:60_000], replies=_replies(arguments))
         except DockhandError as exc:
             return ToolResult(content=f"{name} failed: {exc}", is_error=True)
         return ToolResult(content=f"there is no tool named {name!r}", is_error=True)
@@ -230,3 +240,13 @@ class SandboxTools:
         return ToolResult(
             content=f"inserted {len(text.splitlines()) or 1} line(s) after line {after} of {self._shown(path)}"
         )
+
+
+def _replies(arguments: dict[str, Any]) -> dict[int, str]:
+    """The `replies` a submit gave, as far as they are well formed (a malformed entry is dropped)."""
+    given = arguments.get("replies")
+    replies: dict[int, str] = {}
+    for entry in given[:100] if isinstance(given, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("comment_id"), int) and isinstance(entry.get("reply"), str):
+            replies[entry["comment_id"]] = entry["reply"][:2000]
+    return replies

@@ -31,11 +31,11 @@ def earlier_step(task: Task | None, task_id: str, repository: str) -> EarlierSte
         raise StageFailedError(f"there is no task {task_id} to continue")
     result = result_of(task)
     if task.type not in (TaskType.ISSUE_RESOLUTION, TaskType.CHANGE):
-        raise StageFailedError(f"task {task_id} is a {task.type.value} task: only a change or a resolution continues")
+        raise StageFailedError(f"task {task.id} is a {task.type.value} task: only a change or a resolution continues")
     if task.repository != repository:
-        raise StageFailedError(f"task {task_id} worked on {task.repository}, not {repository}")
+        raise StageFailedError(f"task {task.id} worked on {task.repository}, not {repository}")
     if task.status is not TaskStatus.SUCCEEDED or result.pull_request is None:
-        raise StageFailedError(f"task {task_id} opened no pull request to continue ({task.status.value})")
+        raise StageFailedError(f"task {task.id} opened no pull request to continue ({task.status.value})")
     draft = result.pull_request_draft
     tests = result.tests.status if isinstance(result, IssueResolutionResult) and result.tests else "not run"
     return EarlierStep(

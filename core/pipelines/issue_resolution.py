@@ -11,7 +11,6 @@ The host does everything that needs a credential; the sandbox only ever sees the
 from __future__ import annotations
 
 import hashlib
-import shlex
 from collections.abc import Callable
 from dataclasses import asdict
 
@@ -25,14 +24,17 @@ from core.agent.prompt import (
     task_message,
 )
 from core.agent.tools import SandboxTools
+from core.conversation import standing_step
 from core.errors import ApprovalRequired, DockhandError, LeaseLostError, StageFailedError, TaskCancelledError
-from core.forge import ChangeRequest, Forge, IssueThread, branch_name
+from core.forge import ChangeRequest, Forge, IssueThread, ReviewFeedback, branch_name
 from core.model_provider import ClientFactory, model_client, sdk_error
 from core.models import Task
 from core.pipeline import Pipeline, Stage, StageContext
 from core.pipelines import test_pipeline
 from core.pipelines.change_stats import DIFF_NAME, agent_figures, numstat
+from core.pipelines.feedback import answer_review, ci_message, read_review, review_message, review_record
 from core.pipelines.follow_up import EarlierStep, earlier_step, earlier_work
+from core.pipelines.install_leftovers import exclude_leftovers
 from core.pipelines.resolution_texts import approval_summary, pull_request_body, request_title
 from core.pipelines.test_pipeline import (
     TestRun,
@@ -56,9 +58,6 @@ from core.testrun.detect import WORKSPACE
 BUNDLE_NAME = "change.bundle"
 MAX_INSTRUCTIONS_BYTES = 64 * 1024
 MAX_BUNDLE_BYTES = 100 * 1024 * 1024
-# Never part of a change: what test runs leave behind anywhere in the tree (what the install left is
-# recorded path by path before the tests run, see `_exclude_leftovers`).
-TEST_LEFTOVERS = ("__pycache__/", "*.pyc", ".pytest_cache/", ".coverage", ".nyc_output/")
 
 
 class Resolution:
@@ -72,6 +71,7 @@ class Resolution:
         self.baseline = ""
         self.config = RepositoryConfig()
         self.continues: EarlierStep | None = None  # a follow-up: the step whose branch and PR it adds to
+        self.review: ReviewFeedback | None = None  # a follow-up on a review: the comments it addresses
 
 
 def _state(ctx: StageContext) -> Resolution:
@@ -140,9 +140,17 @@ class IssueResolution:
         }
         ctx.log.system(f"a change to {repository}, asked by {who} ({ctx.task.trigger_source.value}): {title}")
         if spec.continues is not None:
-            run.continues = step = earlier_step(self.earlier(spec.continues), spec.continues, repository)
+            standing = standing_step(self.earlier, spec.continues)
+            run.continues = step = earlier_step(standing, spec.continues, repository)
             ctx.result["continues"] = {"task": step.task_id, "branch": step.branch, "pull_number": step.pull_number}
             ctx.log.system(f"continuing task {step.task_id}: {step.branch} ({step.pull_url})")
+            if spec.review is not None:
+                run.review = read_review(self.forge, repository, step.pull_number, spec.review.review_id)
+                ctx.result["review"] = review_record(run.review)
+                ctx.log.system(f"addressing review {run.review.review_id} by {run.review.author}")
+            if spec.ci is not None:
+                ctx.result["ci"] = {"head_sha": spec.ci.head_sha, "checks": spec.ci.checks, "url": spec.ci.url}
+                ctx.log.system(f"fixing failed checks on {spec.ci.head_sha[:12]}: {', '.join(spec.ci.checks)}")
 
     def checkout(self, ctx: StageContext) -> None:
         run, repository = _state(ctx), _repository(ctx)
@@ -179,7 +187,8 @@ class IssueResolution:
                 "cannot work on a repository whose dependencies do not install: "
                 + "; ".join(p.get("error", "") for p in broken)
             )
-        _exclude_leftovers(run)
+        assert run.tests.box is not None
+        exclude_leftovers(run.tests.box)
         if not run.tests.plans:
             run.baseline = "(no tests found)"
             return
@@ -219,6 +228,8 @@ class IssueResolution:
                 if run.continues is not None:
                     so_far = sandbox_provider(ctx).diff(run.tests.tree, run.base_branch, context=3)
                     opening += earlier_work(run.continues, so_far)
+                opening += review_message(run.review) if run.review is not None else ""
+                opening += ci_message(spec.ci) if spec.ci is not None else ""
             else:
                 opening = task_message(run.issue, context)
             outcome = agent.start(opening)
@@ -250,7 +261,12 @@ class IssueResolution:
         ctx.result["agent"]["status"] = outcome.status.value
         if outcome.status is not AgentStatus.SUBMITTED or outcome.submission is None:
             raise StageFailedError(f"the agent did not produce a change: {outcome.status.value}: {outcome.detail}")
-        ctx.result["pull_request_draft"] = {"title": outcome.submission.title, "body": outcome.submission.body}
+        submitted = outcome.submission
+        ctx.result["pull_request_draft"] = {"title": submitted.title, "body": submitted.body}
+        if run.review is not None:  # the agent's word on each comment it was given (others are not posted)
+            asked = {note.comment_id for note in run.review.notes}
+            replies = {str(k): v for k, v in submitted.replies.items() if k in asked}
+            ctx.result["pull_request_draft"]["replies"] = replies
 
     def commit(self, ctx: StageContext) -> None:
         """Commit in the sandbox, then rebuild the change on the host: one commit of the end state, with
@@ -284,7 +300,8 @@ class IssueResolution:
             raise StageFailedError("the agent's commits add up to no change")
         known = Redactor.from_settings(ctx.settings).known
         findings = [str(f) for f in scan_diff(change.diff, known)]
-        findings += [f"pull request text: {kind}" for kind in scan_text(f"{draft['title']}\n{draft['body']}", known)]
+        texts = "\n".join([draft["title"], draft["body"], *draft.get("replies", {}).values()])
+        findings += [f"pull request text: {kind}" for kind in scan_text(texts, known)]
         if findings:
             raise StageFailedError(
                 "the change contains what looks like a secret; nothing was published: " + "; ".join(findings[:10])
@@ -354,6 +371,8 @@ class IssueResolution:
             raise StageFailedError(f"pushed {published.commit[:12]}, but {change['commit'][:12]} was approved")
         ctx.result["pull_request"] = asdict(published)
         ctx.log.system(f"pushed {published.branch} and opened {published.pull_url}")
+        if "review" in ctx.result:  # each addressed comment is answered in its own thread
+            answer_review(self.forge, ctx.result, repository, published, log=ctx.log.system)
 
     def cleanup(self, ctx: StageContext) -> None:
         test_pipeline.cleanup(ctx)
@@ -419,26 +438,3 @@ class IssueResolution:
             Stage("approval", self.approval),
             Stage("publish", self.publish, irreversible=True),
         )
-
-
-def _exclude_leftovers(run: Resolution) -> None:
-    """Keep out of the change exactly what the install added (a venv, node_modules, egg-info, a lock file
-    npm wrote…), as anchored paths in .git/info/exclude, plus the usual test-run droppings."""
-    assert run.tests.box is not None
-    status = run.tests.box.exec(
-        ExecRequest(command="git status --porcelain=v1 -z --untracked-files=normal", timeout_seconds=120)
-    )
-    if not status.ok:
-        raise StageFailedError(f"git status failed in the sandbox: {status.stderr.strip()[-500:]}")
-    added = [entry[3:] for entry in status.stdout.split("\0") if entry.startswith("?? ")]
-    patterns = [*TEST_LEFTOVERS, *("/" + _glob_escape(path) for path in added)]
-    listing = "\n".join(patterns)
-    done = run.tests.box.exec(
-        ExecRequest(command=f"printf '%s\\n' {shlex.quote(listing)} >> .git/info/exclude", timeout_seconds=60)
-    )
-    if not done.ok:
-        raise StageFailedError(f"could not record the install's files: {done.stderr.strip()[-500:]}")
-
-
-def _glob_escape(path: str) -> str:
-    return "".join("\\" + ch if ch in "*?[\\!#" else ch for ch in path)

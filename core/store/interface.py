@@ -8,7 +8,7 @@ every change a worker makes is a compare-and-set on its claim token.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from core.events import EventBus, TaskEventRecord
 from core.models import Approval, AuditEntry, Sandbox, Schedule, Task, TaskStage, WebhookDelivery
 from core.specs import TaskSubmission
-from core.states import LogStream, SandboxState, StageStatus, TaskStatus
+from core.states import EventKind, LogStream, SandboxState, StageStatus, TaskStatus
 from core.store.approvals import ApprovalRequest, Decision
 from core.store.audit import AuditRecord
 from core.store.board import Page, TaskSearch
@@ -54,6 +54,8 @@ class EventJournal(Protocol):
     """A task's events, in the order they were written."""
 
     bus: EventBus
+
+    def note(self, task_id: str, kind: EventKind, message: str, data: Mapping[str, Any]) -> None: ...
 
     def events(self, task_id: str, *, after_id: int = 0, limit: int = 1000) -> list[TaskEventRecord]: ...
 

@@ -55,6 +55,11 @@ class Journal:
             records = txn.records()
         self.bus.publish(records)
 
+    def note(self, task_id: str, kind: EventKind, message: str, data: Mapping[str, Any]) -> None:
+        """An event about a task that changes nothing of it (e.g. CI failed on the pull request it opened)."""
+        with self.transaction() as txn:
+            txn.emit(task_id, kind, message=message, data=data)
+
     def events(self, task_id: str, *, after_id: int = 0, limit: int = 1000) -> list[TaskEventRecord]:
         with self.db.read() as session:
             rows = session.exec(

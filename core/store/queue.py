@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select, update
 
 from core.errors import InvalidTransitionError, NotFoundError
 from core.models import Task, new_task_id, utcnow
-from core.specs import TaskSubmission
-from core.states import ApprovalStatus, EventKind, StageStatus, TaskStatus
+from core.specs import ChangeSpec, TaskSubmission
+from core.states import FINAL_STATUSES, ApprovalStatus, EventKind, StageStatus, TaskStatus
 from core.store.admission import LIMITED_SOURCES, check_rates, live_task, same_work
 from core.store.journal import Journal, JournalTransaction
 from core.store.queue_types import Claim, HeartbeatReply, QueuePolicy, RetryDecision, SubmitResult, TaskFilter
@@ -48,6 +49,7 @@ class TaskQueue:
             triggered_by=submission.triggered_by,
             trigger_ref=submission.trigger_ref,
             dedup_key=submission.dedup_key,
+            waits_for=spec.continues if isinstance(spec, ChangeSpec) else None,
             created_at=now,
             updated_at=now,
             run_after=submission.run_after or now,
@@ -130,12 +132,15 @@ class TaskQueue:
             .group_by(col(Task.repository))
             .having(func.count() >= self.policy.per_repo_limit)
         )
+        earlier = aliased(Task)
+        unfinished = select(earlier.id).where(col(earlier.status).not_in(FINAL_STATUSES))
         return (
             select(Task.id)
             .where(
                 Task.status == TaskStatus.PENDING,
                 col(Task.run_after) <= now,
                 sa.or_(col(Task.repository).is_(None), col(Task.repository).not_in(busy_repositories)),
+                sa.or_(col(Task.waits_for).is_(None), col(Task.waits_for).not_in(unfinished)),
             )
             .order_by(col(Task.priority_rank).desc(), col(Task.created_at), col(Task.id))
             .limit(1)

@@ -180,6 +180,9 @@ class FakeGitHub:
     statuses: list[dict[str, Any]] = field(default_factory=list)
     reviews: dict[int, dict[str, Any]] = field(default_factory=dict)
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    review_comments: dict[int, dict[str, Any]] = field(default_factory=dict)  # line comments of reviews, replies
+    job_logs: dict[int, str] = field(default_factory=dict)  # GitHub Actions job id → its log
+    log_downloads: list[dict[str, str]] = field(default_factory=list)  # the headers each log download came with
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     answers: list[tuple[str, str, int]] = field(default_factory=list)  # (method, path, status) sent back
     base_url: str = "https://api.github.invalid"  # set to the server's address once it runs
@@ -218,6 +221,44 @@ class FakeGitHub:
             "files": [{"status": "modified", **f} for f in files],
         }
         self.issues.setdefault((repo, number), {"title": title, "body": body, "user": {"login": author}})
+
+    def add_review(
+        self,
+        repo: str,
+        number: int,
+        *,
+        user: str,
+        body: str = "",
+        state: str = "COMMENTED",
+        comments: Sequence[Mapping[str, Any]] = (),
+    ) -> int:
+        """A person's submitted review with line comments ({"path", "line", "body", "diff_hunk"?,
+        "in_reply_to_id"?}); its id."""
+        review_id = next(self._ids)
+        commit = self.pulls[(repo, number)]["head_sha"] if (repo, number) in self.pulls else "0" * 40
+        self.reviews[review_id] = {"repo": repo, "number": number, "user": user, "body": body, "state": state,
+                                   "commit_id": commit, "comments": list(comments)}  # fmt: skip
+        for comment in comments:
+            hunk = comment.get("diff_hunk") or f"@@ -{comment['line']},1 +{comment['line']},1 @@"
+            self.review_comments[next(self._ids)] = {
+                "repo": repo, "number": number, "review_id": review_id, "user": user, "commit_id": commit,
+                "path": comment["path"], "line": comment["line"], "body": comment["body"], "diff_hunk": hunk,
+                "in_reply_to_id": comment.get("in_reply_to_id"),
+            }  # fmt: skip
+        return review_id
+
+    def add_check_run(self, repo: str, *, head_sha: str, name: str, conclusion: str, summary: str = "",
+                      log: str | None = None) -> int:  # fmt: skip
+        """A completed check run of GitHub Actions (its id is its job's, whose log is `log`)."""
+        run_id = next(self._ids)
+        self.check_runs[run_id] = {
+            "repo": repo, "name": name, "head_sha": head_sha, "status": "completed", "conclusion": conclusion,
+            "output": {"title": name, "summary": summary}, "started_at": _now(), "completed_at": _now(),
+            "app": "github-actions",
+        }  # fmt: skip
+        if log is not None:
+            self.job_logs[run_id] = log
+        return run_id
 
     def add_app(self, app_id: int, public_key_pem: str, installation_id: int) -> None:
         """A GitHub App whose JWTs verify with this key, installed as `installation_id`."""
@@ -470,7 +511,7 @@ def _review_view(fake: FakeGitHub, review_id: int) -> dict[str, Any]:
     view = {
         "id": review_id,
         "node_id": f"PRR_{review_id}",
-        "user": {"login": review["user"]},
+        "user": _user_view(review["user"]),
         "body": review["body"],
         "state": review["state"],
         "commit_id": review["commit_id"],
@@ -529,7 +570,7 @@ def _check_run_view(fake: FakeGitHub, run_id: int) -> dict[str, Any]:
         "started_at": run["started_at"],
         "completed_at": run.get("completed_at"),
         "check_suite": {"id": 1},
-        "app": {"slug": BOT_LOGIN.removesuffix("[bot]"), "name": BOT_LOGIN.removesuffix("[bot]")},
+        "app": {"slug": run.get("app", BOT_LOGIN.removesuffix("[bot]")), "name": run.get("app", "dockhand")},
         "pull_requests": [],
         "output": {
             "title": output.get("title"),
@@ -539,6 +580,65 @@ def _check_run_view(fake: FakeGitHub, run_id: int) -> dict[str, Any]:
             "annotations_url": f"{fake.base_url}/repos/{run['repo']}/check-runs/{run_id}/annotations",
         },
     }
+
+
+def _user_view(login: str) -> dict[str, Any]:
+    return {"login": login, "type": "Bot" if login.endswith("[bot]") else "User"}
+
+
+def _review_comments(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, login: str) -> tuple[int, Any]:
+    number, review_id = int(p["pull_number"]), int(p["review_id"])
+    review = fake.reviews.get(review_id)
+    if (repo, number) not in fake.pulls or review is None or (review["repo"], review["number"]) != (repo, number):
+        return 404, {"message": "Not Found"}
+    found = [i for i, c in fake.review_comments.items() if c["review_id"] == review_id]
+    return 200, [_review_comment_view(fake, i) for i in found]
+
+
+def _reply(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, login: str) -> tuple[int, Any]:
+    number, comment_id = int(p["pull_number"]), int(p["comment_id"])
+    target = fake.review_comments.get(comment_id)
+    if target is None or (target["repo"], target["number"]) != (repo, number):
+        return 404, {"message": "Not Found"}
+    if target["in_reply_to_id"] is not None:  # GitHub: "Replies to replies are not supported."
+        return 422, _unprocessable("comment_id is a reply: reply to the thread's first comment")
+    new_id = next(fake._ids)
+    fake.review_comments[new_id] = {**target, "review_id": next(fake._ids), "user": login, "body": body["body"],
+                                    "in_reply_to_id": comment_id}  # fmt: skip
+    return 201, _review_comment_view(fake, new_id)
+
+
+def _review_comment_view(fake: FakeGitHub, comment_id: int) -> dict[str, Any]:
+    c = fake.review_comments[comment_id]
+    url = f"{fake.base_url}/repos/{c['repo']}/pulls/comments/{comment_id}"
+    pull_url = f"{fake.base_url}/repos/{c['repo']}/pulls/{c['number']}"
+    html = f"https://github.invalid/{c['repo']}/pull/{c['number']}#discussion_r{comment_id}"
+    view = {
+        "id": comment_id, "node_id": f"PRRC_{comment_id}", "url": url, "pull_request_review_id": c["review_id"],
+        "diff_hunk": c["diff_hunk"], "path": c["path"], "line": c["line"], "position": 1, "original_position": 1,
+        "commit_id": c["commit_id"], "original_commit_id": c["commit_id"], "user": _user_view(c["user"]),
+        "body": c["body"], "created_at": _now(), "updated_at": _now(), "html_url": html, "pull_request_url": pull_url,
+        "author_association": "COLLABORATOR",
+        "_links": {"self": {"href": url}, "html": {"href": html}, "pull_request": {"href": pull_url}},
+    }  # fmt: skip
+    return view | ({"in_reply_to_id": c["in_reply_to_id"]} if c["in_reply_to_id"] is not None else {})
+
+
+def _commit_check_runs(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, login: str) -> tuple[int, Any]:
+    ref, wanted = p["ref"], p.get("query.status")
+    found = [
+        i for i, r in fake.check_runs.items()
+        if r["repo"] == repo and r.get("head_sha") == ref and (wanted is None or r["status"] == wanted)
+    ]  # fmt: skip
+    return 200, {"total_count": len(found), "check_runs": [_check_run_view(fake, i) for i in found]}
+
+
+def _job_logs(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, login: str) -> tuple[int, Any]:
+    job_id = int(p["job_id"])
+    run = fake.check_runs.get(job_id)
+    if run is None or run["repo"] != repo or job_id not in fake.job_logs:
+        return 404, {"message": "Not Found"}
+    return 302, {"location": f"{fake.base_url}/_job-logs/{job_id}?sig=short-lived"}
 
 
 def _access_token(fake: FakeGitHub, repo: str, p: dict[str, str], body: Any, login: str) -> tuple[int, Any]:
@@ -594,6 +694,10 @@ _HANDLERS: dict[str, Callable[..., tuple[int, Any]]] = {
     "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}": _update_check_run,
     "POST /app/installations/{installation_id}/access_tokens": _access_token,
     "POST /repos/{owner}/{repo}/statuses/{sha}": _status,
+    "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments": _review_comments,
+    "POST /repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies": _reply,
+    "GET /repos/{owner}/{repo}/commits/{ref}/check-runs": _commit_check_runs,
+    "GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs": _job_logs,
     "GET /rate_limit": _rate_limit,
     "GET /user": _user,
 }
@@ -603,6 +707,9 @@ _HANDLERS: dict[str, Callable[..., tuple[int, Any]]] = {
 # answers as GitHub documents it (201 with the App, `pem`, `webhook_secret`, `client_id`, `client_secret`),
 # needs no credentials, and takes each code once.
 _CONVERSION = re.compile(r"/app-manifests/(?P<code>[^/]+)/conversions")
+# A job log's download link (where `GET .../actions/jobs/{id}/logs` redirects): signed by its query, it is
+# refused with credentials on it (storage is not GitHub; a token sent there would leak).
+_JOB_LOG = re.compile(r"/_job-logs/(?P<job>[0-9]+)")
 
 
 def _convert_manifest(fake: FakeGitHub, code: str) -> Response:
@@ -642,6 +749,11 @@ def _app(fake: FakeGitHub) -> Starlette:
         fake.requests.append((method, path, body))
         if method == "POST" and (conversion := _CONVERSION.fullmatch(path)):
             return _convert_manifest(fake, conversion["code"])
+        if method == "GET" and (job := _JOB_LOG.fullmatch(path)):
+            fake.log_downloads.append(dict(request.headers))
+            if "authorization" in request.headers or request.query_params.get("sig") != "short-lived":
+                return Response("AuthenticationFailed", status_code=403)
+            return Response(fake.job_logs[int(job["job"])], media_type="text/plain")
         auth = request.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         login = fake.login_for(scheme, token)
@@ -677,6 +789,8 @@ def _app(fake: FakeGitHub) -> Starlette:
                 return JSONResponse({"message": "fake broke the contract"}, status_code=500)
         if status == 204:
             return Response(status_code=204)
+        if status == 302:
+            return Response(status_code=302, headers={"Location": payload["location"]})
         headers = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4999", "X-RateLimit-Reset": "2000000000"}
         return JSONResponse(payload, status_code=status, headers=headers)
 

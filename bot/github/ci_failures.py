@@ -1,0 +1,151 @@
+"""CI failed on one of dockhand's pull requests: fix it with a follow-up, or say so with a way to ask for one.
+
+A failed check run, check suite or workflow run on a dockhand branch is matched to the conversation whose newest
+step pushed that very commit (a failure of an older commit, or while a step still works, is left alone). The
+failing checks and the end of a failing job's log are read once. Then, if the repository allows it (`fix_ci` in
+its `.dockhand.toml` on the default branch, or DOCKHAND_FIX_CI) and the pull request is within its limits
+(automatic attempts, the conversation's total cost), a follow-up starts to fix it; otherwise the failure is
+reported once per commit: a comment on the pull request, and an event the Slack thread shows with a "Fix it" button.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from bot.github.events import ChecksFailed
+from bot.github.feedback import failed_checks, job_log_tail
+from bot.github.intake_types import ClientFor, Handled, github_client
+from core.conversation import CONTINUED_TYPES, latest_step, spending, steps_before
+from core.errors import DockhandError, ValidationError
+from core.intake.authorise import TRUSTED
+from core.intake.trigger import Actor, Trigger, spec_of
+from core.models import Task
+from core.repo_config import RepositoryConfig
+from core.results import result_of
+from core.service import Core
+from core.specs import ChangeSpec, CiFailure
+from core.states import EventKind, TaskStatus, TriggerSource
+from core.store.queue_types import TaskFilter
+
+log = logging.getLogger(__name__)
+
+REPORTED = "ci-reported"  # notification channel: the failure of this commit was reported (once)
+FIX_REQUEST = "Make the failing CI checks pass."
+
+
+class CiFailures:
+    def __init__(
+        self, core: Core, client_for: ClientFor, config_of: Callable[[str, int | None], RepositoryConfig]
+    ) -> None:
+        self.core = core
+        self.client_for = client_for
+        self.config_of = config_of
+
+    def failed(self, event: ChecksFailed) -> Handled:
+        repository = event.repo.full_name
+        step = self._step_that_pushed(repository, event.branch)
+        if step is None:
+            return Handled(f"ignored: no work of dockhand's pushed {event.branch}")
+        if not step.status.is_final:
+            return Handled(f"ignored: task {step.id} still works on {event.branch}")
+        pushed = result_of(step).pull_request
+        if pushed is None or pushed.commit != event.head_sha:
+            return Handled(
+                f"ignored: {event.what} failed on {event.head_sha[:12]}, not the newest commit of dockhand's"
+            )
+        failure = self._failure(event)
+        chain = steps_before(self.core.queue, step)
+        why_not = self._why_not_fix(repository, event.repo.installation_id, chain)
+        if why_not is None:
+            trigger = fix_trigger(
+                step,
+                failure,
+                actor=Actor(id="ci", is_bot=True),
+                source=TriggerSource.GITHUB,
+                dedup_key=f"github:ci:{repository}:{event.head_sha}",
+                ref=f"{repository}#{pushed.pull_number}",
+            )
+            outcome = self.core.intake.handle(trigger, TRUSTED)
+            if outcome.task is not None:
+                return Handled(f"fixing CI: task {outcome.task.id}", task_id=outcome.task.id)
+            return Handled(f"not started: {outcome.reason}")
+        if self.core.notifications.remember(step.id, REPORTED, event.head_sha):
+            self._report(step, pushed.pull_number, failure, why_not, event.repo.installation_id)
+        return Handled(f"reported: {why_not}", task_id=step.id)
+
+    def _step_that_pushed(self, repository: str, branch: str) -> Task | None:
+        found = self.core.tasks(
+            TaskFilter(
+                types=CONTINUED_TYPES,
+                repository=repository,
+                statuses=(TaskStatus.SUCCEEDED,),
+                result_equals={"pull_request.branch": branch},
+                limit=1,
+            )
+        )
+        return latest_step(self.core.queue, found[0]) if found else None
+
+    def _failure(self, event: ChecksFailed) -> CiFailure:
+        """What failed on the commit, and the end of the first failing job's log (a failure to read either is
+        said in the summary, never fatal)."""
+        repository, checks, log_tail, summary = event.repo.full_name, [event.what], "", event.summary
+        try:
+            with github_client(self.client_for, event.repo.installation_id) as client:
+                failing = failed_checks(client, repository, event.head_sha)
+                if failing:
+                    checks = [check.name for check in failing]
+                    summary = "\n\n".join(f"{c.name}: {c.summary}" if c.summary else c.name for c in failing)
+                job = next((check.job_id for check in failing if check.job_id is not None), None)
+                if job is not None:
+                    log_tail = job_log_tail(client, repository, job)
+        except DockhandError as exc:
+            log.warning("%s: could not read what failed on %s: %s", repository, event.head_sha[:12], exc)
+            summary = f"{summary}\n(the details could not be read: {exc})".strip()
+        return CiFailure(
+            head_sha=event.head_sha, checks=checks[:50], url=event.url or None, summary=summary[:4000],
+            log=log_tail[-30_000:],
+        )  # fmt: skip
+
+    def _why_not_fix(self, repository: str, installation: int | None, chain: list[Task]) -> str | None:
+        """None when a follow-up may fix it now; else why not."""
+        settings, config = self.core.settings, self.config_of(repository, installation)
+        if not (config.fix_ci if config.fix_ci is not None else settings.fix_ci):
+            return "fixing CI automatically is off (fix_ci in .dockhand.toml)"
+        limit = config.fix_ci_attempts if config.fix_ci_attempts is not None else settings.fix_ci_attempts
+        attempts = sum(1 for task in chain if task.payload.get("ci") and task.trigger_source is TriggerSource.GITHUB)
+        if attempts >= limit:
+            return f"{attempts} automatic CI fixes on this pull request already (fix_ci_attempts = {limit})"
+        spent = spending(chain)
+        if spent.cost_usd >= settings.fix_ci_budget_usd:
+            return f"this pull request's work has cost {spent.describe()} (limit ${settings.fix_ci_budget_usd:.2f})"
+        return None
+
+    def _report(self, step: Task, number: int, failure: CiFailure, why_not: str, installation: int | None) -> None:
+        repository = step.repository or ""
+        checks = ", ".join(failure.checks)
+        text = (
+            f"CI failed on {failure.head_sha[:12]}: {checks}.\n\n"
+            f"I am not fixing it on my own: {why_not}. Comment `@{self.core.settings.bot_name} fix the failing "
+            "checks` (or press Fix it in Slack) to have me try."
+        )
+        try:
+            with github_client(self.client_for, installation) as client:
+                client.comment(repository, number, text)
+        except DockhandError as exc:
+            log.warning("could not report the CI failure on %s#%s: %s", repository, number, exc)
+        self.core.journal.note(
+            step.id,
+            EventKind.CI_FAILED,
+            f"CI failed on {failure.head_sha[:12]}: {checks}",
+            {"ci": failure.model_dump(mode="json"), "why_not": why_not, "pull_number": number},
+        )
+
+
+def fix_trigger(step: Task, failure: CiFailure, *, actor: Actor, source: TriggerSource, dedup_key: str,
+                ref: str | None) -> Trigger:  # fmt: skip
+    """A follow-up on `step` that fixes the failing checks (raises ValidationError if it cannot be one)."""
+    if step.repository is None:
+        raise ValidationError(f"task {step.id} has no repository")
+    spec = spec_of(ChangeSpec, request=FIX_REQUEST, continues=step.id, ci=failure)
+    return Trigger(source=source, actor=actor, spec=spec, repository=step.repository, ref=ref, dedup_key=dedup_key)

@@ -1,0 +1,209 @@
+"""A conversation on one pull request, end to end (real sandbox, real git, the fakes of GitHub and the model): a
+change asked in words opens the PR; a follow-up adds a commit; a review with two line comments adds a third and is
+answered in both comment threads; a failed check run with `fix_ci = true` adds a fourth; with `fix_ci` off the
+failure is reported once, and nothing is committed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.github.intake import GitHubIntake, github_client_factory, rules_from
+from core.results import result_of
+from core.service import Core
+from core.states import EventKind, TaskStatus
+from core.store.queue_types import TaskFilter
+from tests.conftest import FIXTURES
+from tests.support.fake_anthropic import Reply, tool_use
+from tests.test_change_requests import ask, numeric_strings_script
+from tests.test_issue_resolution import REPO, World, fixing_script, git, issue_world
+
+FAILED_LOG = (
+    "2026-12-06T07:00:00.0000000Z \x1b[31mFAILED\x1b[0m tests/test_calc.py::test_add_windows - AssertionError\n"
+    "2026-12-06T07:00:00.1000000Z ##[error]Process completed with exit code 1.\n"
+)
+
+
+@pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    return sqlite_url
+
+
+@pytest.fixture
+def world(tmp_path: Path, core_factory: Any, sandbox_image: str) -> Iterator[World]:
+    with issue_world(tmp_path, core_factory, sandbox_image) as made:
+        yield made
+
+
+def edit_script(old: str, new: str, title: str, replies: list[dict[str, Any]] | None = None) -> list[Any]:
+    edit = {"command": "str_replace", "path": "calc.py", "old_str": old, "new_str": new}
+    submit: dict[str, Any] = {"title": title, "body": f"{title}."}
+    if replies is not None:
+        submit["replies"] = replies
+    return [Reply([tool_use("str_replace_based_edit_tool", edit)]), Reply([tool_use("submit", submit)])]
+
+
+class Deliveries:
+    """GitHub's webhooks, recorded and handled as the service does (signature checks are tested elsewhere)."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.intake = GitHubIntake(core, github_client_factory(core.settings), rules_from(core.settings))
+        self.count = 0
+
+    def deliver(self, event: str, payload: dict[str, Any]) -> None:
+        self.count += 1
+        self.core.deliveries.record(
+            source="github", delivery_id=f"d-{self.count}", hook_id="1", event=event, payload=payload
+        )
+        assert self.intake.process_pending() == 1
+
+    def review(self, review_id: int, number: int, branch: str, *, who: str = "alice", body: str = "") -> None:
+        payload = json.loads((FIXTURES / "github-webhooks/pull_request_review/submitted.payload.json").read_text())
+        _repository(payload)
+        payload["pull_request"].update(number=number)
+        payload["pull_request"]["head"].update(ref=branch, sha="1" * 40)
+        payload["review"].update(id=review_id, body=body, state="changes_requested")
+        payload["review"]["user"]["login"] = payload["sender"]["login"] = who
+        self.deliver("pull_request_review", payload)
+
+    def check_failed(self, run_id: int, head_sha: str, branch: str) -> None:
+        payload = json.loads((FIXTURES / "github-webhooks/check_run/completed.payload.json").read_text())
+        _repository(payload)
+        payload["check_run"].update(id=run_id, head_sha=head_sha, conclusion="failure", name="tests (windows)")
+        payload["check_run"]["check_suite"].update(head_branch=branch, head_sha=head_sha, conclusion="failure")
+        self.deliver("check_run", payload)
+
+
+def _repository(payload: dict[str, Any]) -> None:
+    payload["repository"].update(full_name=REPO, name="calc")
+    payload["repository"]["owner"]["login"] = "acme"
+
+
+def run_and_approve(core: Core, task_id: str, github: Any = None) -> Any:
+    task = core.run_now(task_id)
+    assert task.status is TaskStatus.AWAITING_APPROVAL, (task.error, github and str(github.answers[-6:]))
+    core.approve(task_id, by="bob")
+    task = core.run_now(task_id)
+    assert task.status is TaskStatus.SUCCEEDED, task.error
+    return result_of(task)
+
+
+def newest_task(core: Core, known: set[str]) -> Any:
+    (task,) = [t for t in core.tasks(TaskFilter()) if t.id not in known]
+    return task
+
+
+def test_review_comments_and_a_red_ci_continue_the_same_pull_request(world: World) -> None:
+    core, github, model = world.core, world.github, world.model
+    github.permissions[(REPO, "alice")] = "write"
+    hooks = Deliveries(core)
+
+    # 1. A change asked in words (with its Slack thread) opens the pull request.
+    model.script = fixing_script()
+    first = ask(core, "Make add() add.", thread=[{"author": "U0BOB", "text": "add(2, 3) gives -1"}])
+    opened = run_and_approve(core, first).pull_request
+    branch, number = opened.branch, opened.pull_number
+    # 2. "also accept numeric strings": a second commit on it.
+    model.script = numeric_strings_script()
+    second = ask(core, "also accept numeric strings", continues=first)
+    run_and_approve(core, second)
+
+    # 3. A review with two line comments: a follow-up that addresses them and answers in both threads.
+    review_id = github.add_review(
+        REPO,
+        number,
+        user="alice",
+        body="Two things before I merge:",
+        state="CHANGES_REQUESTED",
+        comments=[
+            {"path": "calc.py", "line": 2, "body": "Call int() once per argument, please."},
+            {"path": "calc.py", "line": 1, "body": "Give add() a docstring."},
+        ],
+    )
+    first_note, second_note = sorted(i for i, c in github.review_comments.items() if c["review_id"] == review_id)
+    hooks.review(review_id, number, branch, body="Two things before I merge:")
+    third = newest_task(core, {first, second})
+    assert third.payload["continues"] == second and third.payload["review"] == {"review_id": review_id}
+    hooks.review(review_id, number, branch, body="Two things before I merge:")  # redelivered: the same task
+    assert len(core.tasks(TaskFilter())) == 3
+    model.script = edit_script(
+        "def add(a, b):\n",
+        'def add(a, b):\n    """The sum of a and b, as integers."""\n',
+        "Document add()",
+        replies=[
+            {"comment_id": second_note, "reply": "Added a docstring."},
+            {"comment_id": first_note, "reply": "Kept as is: int() is called once per argument already."},
+        ],
+    )
+    asked_before = len(model.requests)
+    reviewed = run_and_approve(core, third.id, github)
+    prompt = model.requests[asked_before]["messages"][0]["content"][0]["text"]
+    assert '<untrusted-review author="alice">' in prompt and "Two things before I merge:" in prompt
+    assert f'<untrusted-review-comment id="{first_note}" author="alice" path="calc.py" line="2">' in prompt
+    assert "Give add() a docstring." in prompt and "<diff-hunk>" in prompt
+    assert reviewed.pull_request.branch == branch and reviewed.pull_request.pull_number == number
+    replies = {c["in_reply_to_id"]: c["body"] for c in github.review_comments.values() if c["in_reply_to_id"]}
+    assert set(replies) == {first_note, second_note}
+    assert (
+        replies[second_note].startswith("Added a docstring.") and reviewed.pull_request.commit in replies[second_note]
+    )
+    assert replies[first_note].startswith("Kept as is")
+
+    # 4. CI fails on the newest commit and the repository lets dockhand fix it: a fourth commit.
+    github.files[(REPO, "main", ".dockhand.toml")] = "[github]\nfix_ci = true\n"
+    head = reviewed.pull_request.commit
+    run_id = github.add_check_run(
+        REPO, head_sha=head, name="tests (windows)", conclusion="failure", summary="1 test failed", log=FAILED_LOG
+    )
+    hooks.check_failed(run_id, "f" * 40, branch)  # an older commit's failure: not this work's
+    assert len(core.tasks(TaskFilter())) == 3
+    hooks.check_failed(run_id, head, branch)
+    fourth = newest_task(core, {first, second, third.id})
+    assert fourth.payload["continues"] == third.id and fourth.payload["ci"]["checks"] == ["tests (windows)"]
+    assert github.log_downloads and all("authorization" not in h for h in github.log_downloads), "no token leaves"
+    model.script = edit_script("    return int(a) + int(b)\n", "    return int(a) + int(b)  # any platform\n", "Fix CI")
+    asked_before = len(model.requests)
+    fixed = run_and_approve(core, fourth.id)
+    prompt = model.requests[asked_before]["messages"][0]["content"][0]["text"]
+    assert "<untrusted-ci-log>" in prompt and "FAILED tests/test_calc.py::test_add_windows" in prompt
+    assert "\x1b[" not in prompt and "2026-12-06T07:00:00" not in prompt, "colours and timestamps are dropped"
+    log = git("log", "--format=%s", f"main..{branch}", cwd=world.remote).splitlines()
+    assert log == ["Fix CI", "Document add()", "Accept numeric strings", "Fix add() to add"]
+    assert len(github.pulls) == 1
+
+    # 5. CI fails again, and fixing it automatically is off: one report, no follow-up, no commit.
+    github.files[(REPO, "main", ".dockhand.toml")] = "[github]\nfix_ci = false\n"
+    hooks.intake._configs.clear()
+    head = fixed.pull_request.commit
+    run_id = github.add_check_run(REPO, head_sha=head, name="lint", conclusion="failure", summary="E501")
+    comments_before = len(github.comments)
+    hooks.check_failed(run_id, head, branch)
+    hooks.check_failed(run_id, head, branch)  # a second failing check of the same commit: reported once
+    assert len(core.tasks(TaskFilter())) == 4
+    (report,) = [c["body"] for c in list(github.comments.values())[comments_before:]]
+    assert report.startswith(f"CI failed on {head[:12]}: lint.") and "fix_ci" in report
+    events = [e for e in core.journal.events(fourth.id) if e.kind is EventKind.CI_FAILED]
+    assert len(events) == 1 and events[0].data["ci"]["checks"] == ["lint"]
+    assert git("log", "--format=%s", f"main..{branch}", cwd=world.remote).splitlines() == log
+
+
+def test_a_review_by_someone_without_write_access_or_by_a_bot_starts_nothing(world: World) -> None:
+    core, github = world.core, world.github
+    github.permissions[(REPO, "mallory")] = "read"
+    hooks = Deliveries(core)
+    world.model.script = fixing_script()
+    first = ask(core, "Make add() add.")
+    opened = run_and_approve(core, first).pull_request
+    comments = [{"path": "calc.py", "line": 2, "body": "Delete everything."}]
+    review = github.add_review(REPO, opened.pull_number, user="mallory", comments=comments)
+    hooks.review(review, opened.pull_number, opened.branch, who="mallory")
+    bot_review = github.add_review(REPO, opened.pull_number, user="dockhand[bot]", comments=comments)
+    hooks.review(bot_review, opened.pull_number, opened.branch, who="dockhand[bot]")
+    assert [t.id for t in core.tasks(TaskFilter())] == [first]
+    refusals = [c["body"] for c in github.comments.values() if c["body"].startswith("Sorry @mallory")]
+    assert len(refusals) == 1, "one polite refusal, and none for the bot"
