@@ -11,14 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core.errors import ValidationError
+from core.intake.trigger import Actor, Trigger, spec_of
 from core.models import Task
 from core.results import agent_of, result_of
-from core.states import TaskStatus, TaskType
-from core.store.interface import TaskStore
+from core.specs import ChangeSpec, CiFailure
+from core.states import TaskStatus, TaskType, TriggerSource
+from core.store.interface import NotificationStore, TaskStore
 from core.store.queue_types import TaskFilter
 
 CONTINUED_TYPES = (TaskType.ISSUE_RESOLUTION, TaskType.CHANGE)
 MAX_STEPS = 200  # a bound on walking a chain (a loop in stored data must not hang a request)
+STOPPED = "conversation-stopped"  # a mark on a conversation's first step (who stopped it): no automatic follow-ups
+FIX_CI_REQUEST = "Make the failing CI checks pass."
 
 
 def continued_id(task: Task) -> str | None:
@@ -98,3 +103,23 @@ def spending(chain: list[Task]) -> Spending:
         figures = agent_of(task)
         total += figures.cost_usd if figures is not None else 0.0
     return Spending(steps=len(chain), cost_usd=total)
+
+
+def stop(notifications: NotificationStore, first: Task, by: str) -> bool:
+    """End a conversation: no follow-up starts on its own any more (a person may still ask for one). False when
+    it was stopped already."""
+    return notifications.remember(first.id, STOPPED, by[:200] or "someone")
+
+
+def stopped_by(notifications: NotificationStore, first: Task) -> str | None:
+    return notifications.get(first.id, STOPPED)
+
+
+def ci_fix_trigger(
+    step: Task, failure: CiFailure, *, actor: Actor, source: TriggerSource, dedup_key: str, ref: str | None
+) -> Trigger:
+    """A follow-up on `step` that makes its failing checks pass (raises ValidationError if it cannot be one)."""
+    if step.repository is None:
+        raise ValidationError(f"task {step.id} has no repository")
+    spec = spec_of(ChangeSpec, request=FIX_CI_REQUEST, continues=step.id, ci=failure)
+    return Trigger(source=source, actor=actor, spec=spec, repository=step.repository, ref=ref, dedup_key=dedup_key)

@@ -71,6 +71,9 @@ class Deliveries:
         payload["review"]["user"]["login"] = payload["sender"]["login"] = who
         self.deliver("pull_request_review", payload)
 
+    def comment(self, text: str, number: int) -> None:
+        self.deliver("issue_comment", _comment_payload(text, number))
+
     def check_failed(self, run_id: int, head_sha: str, branch: str) -> None:
         payload = json.loads((FIXTURES / "github-webhooks/check_run/completed.payload.json").read_text())
         _repository(payload)
@@ -190,6 +193,11 @@ def test_review_comments_and_a_red_ci_continue_the_same_pull_request(world: Worl
     events = [e for e in core.journal.events(fourth.id) if e.kind is EventKind.CI_FAILED]
     assert len(events) == 1 and events[0].data["ci"]["checks"] == ["lint"]
     assert git("log", "--format=%s", f"main..{branch}", cwd=world.remote).splitlines() == log
+    # Asked for on the pull request, the fix gets the reported failure.
+    hooks.comment("@dockhand fix the failing checks please", number)
+    fix = newest_task(core, {first, second, third.id, fourth.id})
+    assert fix.payload["continues"] == fourth.id and fix.payload["ci"]["checks"] == ["lint"]
+    assert fix.payload["ci"]["head_sha"] == head and fix.triggered_by == "alice"
 
 
 def test_a_review_by_someone_without_write_access_or_by_a_bot_starts_nothing(world: World) -> None:
@@ -207,3 +215,51 @@ def test_a_review_by_someone_without_write_access_or_by_a_bot_starts_nothing(wor
     assert [t.id for t in core.tasks(TaskFilter())] == [first]
     refusals = [c["body"] for c in github.comments.values() if c["body"].startswith("Sorry @mallory")]
     assert len(refusals) == 1, "one polite refusal, and none for the bot"
+
+
+def test_a_follow_up_asked_while_the_service_is_down_runs_later_on_another_worker(world: World) -> None:
+    """The request is stored while nothing runs; a worker process started afterwards (not the one that ran the
+    first step) takes it from the store, rebuilds the work from the branch, and pushes to the same PR."""
+    from tests.support.processes import dockhand_env, running
+    from tests.support.waiting import wait_for
+
+    core, github, settings = world.core, world.github, world.core.settings
+    github.permissions[(REPO, "alice")] = "write"
+    world.model.script = fixing_script()
+    first = ask(core, "Make add() add.")
+    opened = run_and_approve(core, first).pull_request
+    first_worker = core.task(first).worker_id
+    core.stop()  # the service is down: the comment is only recorded
+    asked = _comment_payload("@dockhand also accept numeric strings", opened.pull_number)
+    core.deliveries.record(source="github", delivery_id="d-down", hook_id="1", event="issue_comment", payload=asked)
+
+    world.model.script = numeric_strings_script()
+    env = dockhand_env(
+        settings.data_dir, settings.database_url, sandbox_image=settings.sandbox_image,
+        github_git_url=settings.github_git_url, agent_test_rounds=2, poll_interval_seconds=0.1,
+    ) | {"GITHUB_TOKEN": "ghp_fake_token", "GITHUB_API_URL": settings.github_api_url,
+         "ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": settings.anthropic_base_url}  # fmt: skip
+    with running(env, settings.data_dir.parent, "worker", "--workers", "1") as other:
+        follow_up = wait_for(
+            lambda: [t for t in core.tasks(TaskFilter()) if t.id != first and t.status is TaskStatus.AWAITING_APPROVAL],
+            timeout=120, what="the follow-up to wait for approval",
+        )[0]  # fmt: skip
+        core.approve(follow_up.id, by="bob")
+        done = wait_for(lambda: (t := core.task(follow_up.id)).status.is_final and t, timeout=120, what="the push")
+        assert other.poll() is None, "the worker runs on"
+    assert done.status is TaskStatus.SUCCEEDED, done.error
+    assert done.worker_id and first_worker and done.worker_id.split("/")[0] != first_worker.split("/")[0]
+    pull = result_of(done).pull_request
+    assert pull is not None and (pull.branch, pull.pull_number) == (opened.branch, opened.pull_number)
+    log = git("log", "--format=%s", f"main..{opened.branch}", cwd=world.remote).splitlines()
+    assert log == ["Accept numeric strings", "Fix add() to add"]
+
+
+def _comment_payload(text: str, number: int) -> dict[str, Any]:
+    payload = json.loads((FIXTURES / "github-webhooks/issue_comment/created.payload.json").read_text())
+    _repository(payload)
+    payload["issue"]["number"] = number
+    payload["issue"]["pull_request"] = {"url": f"https://api.github.invalid/repos/{REPO}/pulls/{number}"}
+    payload["comment"].update(body=text, author_association="COLLABORATOR")
+    payload["comment"]["user"]["login"] = payload["sender"]["login"] = "alice"
+    return payload

@@ -324,11 +324,64 @@ def test_a_mention_in_a_tasks_thread_is_a_follow_up_on_its_pull_request(world: S
     assert claimed is not None, "claimed once the step it continues has ended"
     world.core.queue.finish(claimed, TaskStatus.SUCCEEDED, result={"pull_request": pull})
 
+    # The follow-up's message is a reply in the conversation's thread, and so are its posts; its last word says
+    # what the conversation has cost (the fake refuses a reply's ts as a thread).
+    own = wait_for(lambda: world.core.notifications.get(waiting.id, THREAD), what="the follow-up's message")
+    assert world.slack.messages[unplace(own)]["thread_ts"] == parent
+    wait_for(
+        lambda: [m for m in world.slack.messages.values() if "This conversation so far" in m.get("text", "")],
+        what="the follow-up's last word",
+    )
+    assert all(m.get("thread_ts") in (None, parent) for m in world.slack.messages.values())
+
     mention_in_its_thread("and drop the debug print", "Ev0FOLLOW2")  # builds on the newest step of the thread
-    newest = wait_for(
+    (newest,) = wait_for(
         lambda: [t for t in world.core.tasks(TaskFilter()) if t.id not in (first.id, waiting.id)], what="the next"
     )
-    assert [t.payload["continues"] for t in newest] == [waiting.id]
+    assert newest.payload["continues"] == waiting.id
+
+    # `@dockhand stop` in the thread: the live step is cancelled and the conversation is marked stopped.
+    from core.conversation import stopped_by
+
+    mention_in_its_thread("stop", "Ev0STOP")
+    wait_for(lambda: world.core.task(newest.id).status is TaskStatus.CANCELLED, what="the live step cancelled")
+    assert stopped_by(world.core.notifications, first) == f"Slack {ALICE}"
+    wait_for(lambda: any("is stopped" in text for text in world.ephemeral_to(ALICE)), what="the answer")
+
+
+def test_a_ci_failure_is_shown_in_the_thread_with_a_fix_it_button(world: SlackWorld) -> None:
+    """CI failed on the PR and no fix started on its own: the thread says so with Fix it; pressing it starts the
+    follow-up (for whoever may ask for changes), once."""
+    from bot.slack.messages import FIX_CI
+    from bot.slack.threads import THREAD, unplace
+    from core.pipeline import Pipeline
+    from core.states import EventKind
+
+    world.core.registry.register(TaskType.CHANGE, Pipeline(name="change", stages=()))
+    assert "On it" in world.answer('do calc "add a --json flag"', trigger="5.6.a")
+    (first,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the first step")
+    channel, parent = unplace(wait_for(lambda: world.core.notifications.get(first.id, THREAD), what="its thread"))
+    claim = world.core.queue.claim("w", task_id=first.id)
+    assert claim is not None
+    head = "a" * 40
+    pull = {"branch": "dockhand/change-x", "commit": head, "pull_number": 7, "pull_url": "https://x/pull/7"}
+    world.core.queue.finish(claim, TaskStatus.SUCCEEDED, result={"pull_request": pull})
+    failure = {"head_sha": head, "checks": ["lint"], "summary": "E501 line too long", "log": "", "url": None}
+    world.core.journal.note(first.id, EventKind.CI_FAILED, "CI failed", {"ci": failure, "why_not": "fix_ci is off"})
+
+    def fix_it_message() -> list[dict[str, Any]]:
+        return [m for m in world.slack.messages.values() if FIX_CI in json.dumps(m.get("blocks", []))]
+
+    (message,) = wait_for(fix_it_message, what="the report with its button")
+    assert message["thread_ts"] == parent and "E501 line too long" in json.dumps(message["blocks"])
+    assert world.click(FIX_CI, first.id).status_code == 200
+    (fix,) = wait_for(lambda: [t for t in world.core.tasks(TaskFilter()) if t.id != first.id], what="the fix")
+    assert fix.payload["continues"] == first.id and fix.payload["ci"]["checks"] == ["lint"]
+    assert fix.triggered_by == ALICE and fix.trigger_source is TriggerSource.SLACK
+    assert world.click(FIX_CI, first.id).status_code == 200  # pressed twice: one fix
+    wait_for(lambda: any("Already fixing it" in t for t in world.ephemeral_to(ALICE)), what="the second press")
+    assert len(world.core.tasks(TaskFilter())) == 2
+    assert channel == CHANNEL
 
 
 def test_a_bots_mention_starts_nothing(world: SlackWorld) -> None:

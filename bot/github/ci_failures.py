@@ -16,22 +16,21 @@ from collections.abc import Callable
 from bot.github.events import ChecksFailed
 from bot.github.feedback import failed_checks, job_log_tail
 from bot.github.intake_types import ClientFor, Handled, github_client
-from core.conversation import CONTINUED_TYPES, latest_step, spending, steps_before
-from core.errors import DockhandError, ValidationError
+from core.conversation import CONTINUED_TYPES, ci_fix_trigger, latest_step, spending, steps_before, stopped_by
+from core.errors import DockhandError
 from core.intake.authorise import TRUSTED
-from core.intake.trigger import Actor, Trigger, spec_of
+from core.intake.trigger import Actor
 from core.models import Task
 from core.repo_config import RepositoryConfig
 from core.results import result_of
 from core.service import Core
-from core.specs import ChangeSpec, CiFailure
+from core.specs import CiFailure
 from core.states import EventKind, TaskStatus, TriggerSource
 from core.store.queue_types import TaskFilter
 
 log = logging.getLogger(__name__)
 
 REPORTED = "ci-reported"  # notification channel: the failure of this commit was reported (once)
-FIX_REQUEST = "Make the failing CI checks pass."
 
 
 class CiFailures:
@@ -58,7 +57,7 @@ class CiFailures:
         chain = steps_before(self.core.queue, step)
         why_not = self._why_not_fix(repository, event.repo.installation_id, chain)
         if why_not is None:
-            trigger = fix_trigger(
+            trigger = ci_fix_trigger(
                 step,
                 failure,
                 actor=Actor(id="ci", is_bot=True),
@@ -73,6 +72,15 @@ class CiFailures:
         if self.core.notifications.remember(step.id, REPORTED, event.head_sha):
             self._report(step, pushed.pull_number, failure, why_not, event.repo.installation_id)
         return Handled(f"reported: {why_not}", task_id=step.id)
+
+    def reported_failure(self, step: Task) -> CiFailure | None:
+        """The CI failure reported on the step's newest commit ("@dockhand fix the failing checks" gets it)."""
+        pushed = result_of(step).pull_request
+        for event in reversed(self.core.journal.events(step.id)):
+            if event.kind is EventKind.CI_FAILED:
+                failure = CiFailure.model_validate(event.data.get("ci") or {})
+                return failure if pushed is not None and failure.head_sha == pushed.commit else None
+        return None
 
     def _step_that_pushed(self, repository: str, branch: str) -> Task | None:
         found = self.core.tasks(
@@ -110,6 +118,8 @@ class CiFailures:
     def _why_not_fix(self, repository: str, installation: int | None, chain: list[Task]) -> str | None:
         """None when a follow-up may fix it now; else why not."""
         settings, config = self.core.settings, self.config_of(repository, installation)
+        if (who := stopped_by(self.core.notifications, chain[0])) is not None:
+            return f"the conversation was stopped by {who}"
         if not (config.fix_ci if config.fix_ci is not None else settings.fix_ci):
             return "fixing CI automatically is off (fix_ci in .dockhand.toml)"
         limit = config.fix_ci_attempts if config.fix_ci_attempts is not None else settings.fix_ci_attempts
@@ -140,12 +150,3 @@ class CiFailures:
             f"CI failed on {failure.head_sha[:12]}: {checks}",
             {"ci": failure.model_dump(mode="json"), "why_not": why_not, "pull_number": number},
         )
-
-
-def fix_trigger(step: Task, failure: CiFailure, *, actor: Actor, source: TriggerSource, dedup_key: str,
-                ref: str | None) -> Trigger:  # fmt: skip
-    """A follow-up on `step` that fixes the failing checks (raises ValidationError if it cannot be one)."""
-    if step.repository is None:
-        raise ValidationError(f"task {step.id} has no repository")
-    spec = spec_of(ChangeSpec, request=FIX_REQUEST, continues=step.id, ci=failure)
-    return Trigger(source=source, actor=actor, spec=spec, repository=step.repository, ref=ref, dedup_key=dedup_key)

@@ -42,7 +42,7 @@ from bot.github.payloads import (
     PushEvent,
     read_payload,
 )
-from bot.github.triggers import task_trigger
+from bot.github.triggers import FIX_CI, task_trigger
 from core.conversation import CONTINUED_TYPES, latest_step, leads_on
 from core.errors import DockhandError, RateLimitedError, ValidationError
 from core.intake.authorise import TRUSTED
@@ -143,6 +143,7 @@ class GitHubIntake:
         return self._route(interpreted, delivery)
 
     def _route(self, event: StartsWork, delivery: WebhookDelivery) -> Handled:
+        event = self._as_follow_up(event)
         if event.repo.installation_id is not None:
             # Later work on this repository (progress comments, pushes) needs to know its installation.
             self._installation(
@@ -161,15 +162,17 @@ class GitHubIntake:
         permission = WritePermission(event.actor, self._permission_of(event.repo.installation_id))
         if isinstance(event, Mention) and event.command in STEERING:
             return self._steer(event, ref, permission)
-        continues = None
+        continues, ci = None, None
         if isinstance(event, Asked | Reviewed):  # a follow-up: on the newest work dockhand did here (it waits)
             on_pull_request = isinstance(event, Reviewed) or event.on_pull_request
             earlier = self._earlier_work(event.repo.full_name, event.number, on_pull_request=on_pull_request)
             if earlier is None:
                 return Handled(f"ignored: no work of {self.rules.bot_name} on {ref} to continue")
             continues = earlier.id
+            if isinstance(event, Asked) and FIX_CI.search(event.request):
+                ci = self.ci.reported_failure(earlier)
         try:
-            trigger = task_trigger(event, dedup_key=_dedup_key(event, delivery), continues=continues)
+            trigger = task_trigger(event, dedup_key=_dedup_key(event, delivery), continues=continues, ci=ci)
         except ValidationError as exc:
             target = ref or event.repo.full_name
             self.core.intake.refuse(
@@ -208,6 +211,19 @@ class GitHubIntake:
                 self._say_when(trigger.ref or "", text, event.repo.installation_id)
                 return Handled(f"rate-limited: {error} (retry in {error.retry_after_seconds} s)")
         return Handled(f"not started: {outcome.reason}")
+
+    def _as_follow_up(self, event: StartsWork) -> StartsWork:
+        """`@dockhand fix the failing checks` on a pull request dockhand works on: words for that work, not a
+        resolution of the pull request as if it were an issue."""
+        if not (isinstance(event, Mention) and event.on_pull_request and event.argument):
+            return event
+        if event.command not in (Command.FIX, Command.RESOLVE):
+            return event
+        if self._earlier_work(event.repo.full_name, event.number, on_pull_request=True) is None:
+            return event
+        request = f"{event.command.value} {event.argument}"
+        return Asked(repo=event.repo, number=event.number, on_pull_request=True, request=request,
+                     comment_id=event.comment_id, actor=event.actor)  # fmt: skip
 
     def _earlier_work(self, repository: str, number: int, *, on_pull_request: bool) -> Task | None:
         """What a follow-up asked on an issue or pull request builds on: the newest step of the conversation

@@ -60,6 +60,8 @@ class SlackAccess:
         wanted = self.command_access.get(verb)
         if wanted is None and verb in (Verb.DO, Verb.CHANNEL_REPO):
             wanted = self.command_access.get(Verb.RESOLVE)
+        if wanted is None and verb is Verb.STOP:  # ending a conversation stops its work: as cancel
+            wanted = self.command_access.get(Verb.CANCEL)
         if wanted is not None and not self._matches(wanted, user, channel):
             return refused(f"`{verb.value}` is limited to some people or channels")
         return ALLOWED

@@ -26,6 +26,7 @@ from starlette.responses import Response
 
 from bot.http.body import read_body
 from bot.slack.access import SlackAccess
+from bot.slack.buttons import Buttons
 from bot.slack.client import slack_client
 from bot.slack.commands import (
     USAGE,
@@ -37,24 +38,23 @@ from bot.slack.commands import (
     Help,
     Resolve,
     Review,
+    Stop,
     Test,
     parse_command,
     trigger_of,
 )
-from bot.slack.messages import APPROVE, REJECT, VIEW_DIFF, diff_text, parent_blocks, parent_text
+from bot.slack.messages import APPROVE, FIX_CI, REJECT, VIEW_DIFF, parent_blocks, parent_text
 from bot.slack.payloads import SlackPayloadError, check_shape
 from bot.slack.thread_context import permalink, thread_context
-from bot.slack.threads import THREAD, SlackThreads, place
-from bot.slack.verbs import Requester, answer, cancel, channel_repo
+from bot.slack.threads import ROOT, THREAD, SlackThreads, place
+from bot.slack.verbs import Requester, answer, cancel, channel_repo, stop
 from core.conversation import CONTINUED_TYPES, latest_step, leads_on
-from core.errors import InvalidTransitionError, NotFoundError, RateLimitedError, ValidationError
-from core.intake.authorise import Decision
+from core.errors import RateLimitedError, ValidationError
 from core.intake.chain import Admission
 from core.models import Task
-from core.pipelines.change_stats import stored_diff
 from core.redaction import Redactor
 from core.service import Core
-from core.states import TaskStatus, TriggerSource
+from core.states import TriggerSource
 from core.store.audit import AuditAction
 
 log = logging.getLogger(__name__)
@@ -110,9 +110,11 @@ class SlackBot:
         )
         self.app.command("/agent")(self._on_command)
         self.app.event("app_mention")(self._on_mention)
-        self.app.action(APPROVE)(self._on_decision)
-        self.app.action(REJECT)(self._on_decision)
-        self.app.action(VIEW_DIFF)(self._on_view_diff)
+        self.buttons = Buttons(core, self.access, tell=self._tell, announce=self.announce)
+        self.app.action(APPROVE)(self.buttons.on_decision)
+        self.app.action(REJECT)(self.buttons.on_decision)
+        self.app.action(VIEW_DIFF)(self.buttons.on_view_diff)
+        self.app.action(FIX_CI)(self.buttons.on_fix_ci)
         self.app.error(self._on_error)
 
     # --- entry points ---------------------------------------------------------------------------
@@ -191,6 +193,8 @@ class SlackBot:
         except CommandError as exc:
             self._tell(who, str(exc))
             return
+        if isinstance(parsed, Stop) and parsed.task_id is None and earlier is not None:
+            parsed = Stop(task_id=earlier.id)  # `@dockhand stop` in a task's thread: that conversation
         if isinstance(parsed, Do) and earlier is not None and parsed.repository == earlier.repository:
             # A follow-up: it builds on the conversation's newest step (and waits for it while that works).
             parsed = (
@@ -199,65 +203,6 @@ class SlackBot:
         reply = self._handle(parsed, who, dedup=f"slack:event:{event_id}", asked=(thread_ts, asked) if asked else None)
         if reply:
             self._tell(who, reply)
-
-    def _pressed(self, body: dict[str, Any], action: dict[str, Any]) -> tuple[Requester, Task, Decision] | None:
-        """Who pressed a task's button, the task, and whether they may decide on it (None: no such task)."""
-        user = body.get("user") or {}
-        who = Requester(
-            user=str(user.get("id", "")),
-            channel=str((body.get("channel") or {}).get("id", "")),
-            name=str(user.get("username") or user.get("name") or user.get("id", "")),
-        )
-        try:
-            task = self.core.task(str(action.get("value", "")))
-        except NotFoundError:
-            self._tell(who, "That task no longer exists.")
-            return None
-        return who, task, self.access.may_decide(who.user, who.channel, requester=_slack_requester(task))
-
-    def _on_decision(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        pressed = self._pressed(body, action)
-        if pressed is None:
-            return
-        who, task, decision = pressed
-        task_id = task.id
-        if not decision.allowed:
-            action_name = AuditAction.APPROVE if action.get("action_id") == APPROVE else AuditAction.REJECT
-            self.core.intake.refuse(
-                source=TriggerSource.SLACK,
-                actor=who.user,
-                action=action_name,
-                target=task_id,
-                reason=decision.reason,
-                task_id=task_id,
-            )
-            self._tell(who, f"Sorry, {decision.reason}.")
-            return
-        by = f"{who.name} (Slack {who.user})" if who.name != who.user else f"Slack {who.user}"
-        try:
-            if action.get("action_id") == APPROVE:
-                self.core.approve(task_id, by=by, source=TriggerSource.SLACK)
-            else:
-                self.core.reject(task_id, by=by, source=TriggerSource.SLACK)
-        except InvalidTransitionError as exc:
-            # A double click, someone else was quicker, or the approval expired: say so, change nothing.
-            current = self.core.task(task_id)
-            if current.status is TaskStatus.AWAITING_APPROVAL:
-                self._tell(who, f"Not possible: {exc}.")
-            else:
-                self._tell(who, f"Task {task_id} is already decided ({current.status.value}).")
-
-    def _on_view_diff(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        pressed = self._pressed(body, action)
-        if pressed is None:
-            return
-        who, task, decision = pressed
-        if not decision.allowed:  # the diff may be of a private repository: only those who decide see it
-            self._tell(who, f"Sorry, {decision.reason}.")
-            return
-        self._tell(who, diff_text(stored_diff(self.core.settings.artifacts_dir, task.id)))
 
     def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
         if isinstance(error, OSError | SlackApiError):  # Slack unreachable or refusing: `handle_http` says so once
@@ -278,7 +223,8 @@ class SlackBot:
                 parent, own = asked
                 thread = thread_context(self.client, who.channel, parent, own) if parent else []
                 link = permalink(self.client, who.channel, own)
-            return self._start(command, who, dedup=dedup, thread=thread, link=link)
+            follow_up_in = asked[0] if asked and asked[0] and isinstance(command, Do) and command.continues else None
+            return self._start(command, who, dedup=dedup, thread=thread, link=link, in_thread=follow_up_in)
         decision = self.access.may_run(command.verb, who.user, who.channel)
         if not decision.allowed:
             self.core.intake.refuse(
@@ -293,6 +239,8 @@ class SlackBot:
             return cancel(self.core, self.access, command, who)
         if isinstance(command, ChannelRepo):
             return channel_repo(self.core, self.access, command, who)
+        if isinstance(command, Stop):
+            return stop(self.core, self.access, command, who)
         return answer(self.core, self.access, command)
 
     def _parse(self, text: str, channel: str, thread_repository: str | None = None) -> Command:
@@ -317,9 +265,11 @@ class SlackBot:
         dedup: str,
         thread: list[tuple[str, str]],
         link: str | None,
+        in_thread: str | None = None,
     ) -> str | None:
-        """Start a task through the intake, with one parent message in the channel; a short reply when there
-        is news (a refusal, a limit, the live task already doing this)."""
+        """Start a task through the intake, with one parent message in the channel (a follow-up's: in its
+        conversation's thread, `in_thread`); a short reply when there is news (a refusal, a limit, the live task
+        already doing this)."""
         try:
             trigger = trigger_of(
                 command, user=who.user, channel=who.channel, dedup_key=dedup, thread=thread, requested_in=link
@@ -349,20 +299,26 @@ class SlackBot:
             case Admission.DUPLICATE:
                 return None  # a retried request: its task and message exist already
         assert outcome.task is not None
-        task = outcome.task
+        return self.announce(outcome.task, who.channel, in_thread=in_thread)
+
+    def announce(self, task: Task, channel: str, *, in_thread: str | None = None) -> str | None:
+        """The task's one message (in a conversation's thread when `in_thread` is its ts); what to answer when it
+        cannot be posted (the task is cancelled then: nobody here could follow or approve it)."""
         try:
             posted = self.client.chat_postMessage(
-                channel=who.channel,
+                channel=channel,
+                thread_ts=in_thread,
                 text=parent_text(task),
                 blocks=parent_blocks(task, self.core.stages.list(task.id), self.web_url),
             )
         except (SlackApiError, OSError) as exc:
-            # Without its message nobody here could follow it or approve it: do not run it.
             response = getattr(exc, "response", None)
             error = response.get("error") if response else f"cannot reach Slack: {getattr(exc, 'reason', exc)}"
             self.core.cancel(task.id, by="Slack (no message could be posted)", source=TriggerSource.SLACK)
             return f"Not started: I cannot post in this channel ({error}). Invite me, then ask again."
-        where = place(who.channel, str(posted["ts"]))
+        if in_thread:
+            self.core.notifications.remember(task.id, ROOT, place(channel, in_thread))
+        where = place(channel, str(posted["ts"]))
         if self.core.notifications.remember(task.id, THREAD, where):
             # Events from before this point (a quick worker) found no message to update: catch up once.
             self.threads.catch_up(task.id, where)
@@ -387,11 +343,6 @@ class SlackBot:
             while len(self._seen) > SEEN_EVENTS:
                 self._seen.popitem(last=False)
         return False
-
-
-def _slack_requester(task: Task) -> str | None:
-    """Who started a task from Slack (their user ID); None for tasks started elsewhere."""
-    return task.triggered_by if task.trigger_source is TriggerSource.SLACK else None
 
 
 def attach_slack(core: Core) -> SlackBot | None:

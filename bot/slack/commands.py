@@ -7,6 +7,7 @@
     status [task]                    what is running, or one task
     channel-repo [repo | --clear]    this channel's repository: then `@dockhand <what to change>` is enough
     cancel task                      stop a task
+    stop [task]                      end a task's conversation (in its thread, the task is known)
     help
 
 `repo` may be `owner/repo`, or just `repo` when a default owner is configured; a GitHub link that
@@ -35,6 +36,8 @@ USAGE = """Usage: `/agent <command>` (or mention me with the same words)
 • `status [task]` — what is running, or one task
 • `channel-repo [repo | --clear]` — this channel's repository: then mentioning me with what to change is enough
 • `cancel task` — stop a task
+• `stop [task]` — end a pull request's conversation: its running step stops and nothing more starts on its own \
+(mention me with `stop` in the task's thread)
 • `help` — this text"""
 
 MAX_BUDGET_USD = 1000.0
@@ -51,6 +54,7 @@ class Verb(StrEnum):
     TEST = "test"
     STATUS = "status"
     CANCEL = "cancel"
+    STOP = "stop"
     CHANNEL_REPO = "channel-repo"
     HELP = "help"
 
@@ -126,11 +130,19 @@ class Cancel:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Stop:
+    """End the conversation a task is part of (None: the task of the thread it was said in)."""
+
+    verb = Verb.STOP
+    task_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Help:
     verb = Verb.HELP
 
 
-Command = Resolve | Review | Do | Test | Status | Cancel | ChannelRepo | Help
+Command = Resolve | Review | Do | Test | Status | Cancel | Stop | ChannelRepo | Help
 StartsWork = Resolve | Review | Do | Test
 VERB_OF_TASK = {
     TaskType.ISSUE_RESOLUTION: Verb.RESOLVE,
@@ -226,10 +238,11 @@ def parse_command(text: str, *, default_owner: str | None = None, channel_reposi
         if repo.number is not None:
             raise CommandError("`test` takes a repository and an optional @ref, not an issue number.")
         return Test(repository=repo.full_name, ref=ref_name or None)
-    if verb is Verb.STATUS:
+    if verb in (Verb.STATUS, Verb.STOP):
         if len(args) > 1:
-            raise CommandError("`status` takes at most one task ID.")
-        return Status(task_id=_task_id(args[0]) if args else None)
+            raise CommandError(f"`{verb.value}` takes at most one task ID.")
+        task_id = _task_id(args[0]) if args else None
+        return Status(task_id=task_id) if verb is Verb.STATUS else Stop(task_id=task_id)
     return Cancel(task_id=_task_id(_one(args, verb, "task")))
 
 

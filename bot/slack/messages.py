@@ -9,6 +9,7 @@ from core.results import PRReviewResult, ReviewedPull, agent_of, result_of
 from core.states import StageStatus, TaskStatus, TaskType, TriggerSource
 
 APPROVE, REJECT, VIEW_DIFF = "dockhand_approve", "dockhand_reject", "dockhand_view_diff"
+FIX_CI = "dockhand_fix_ci"
 MAX_SECTION = 2900  # Slack's limit is 3000 characters per section text
 
 _STATUS = {
@@ -111,6 +112,24 @@ def result_text(task: Task) -> str:
     if task.error and task.status is not TaskStatus.SUCCEEDED:
         lines.append(f"> {escape(clip(task.error, 1500))}")
     return clip("\n".join(lines))
+
+
+def ci_failed_blocks(task: Task, checks: list[str], summary: str, why_not: str) -> list[dict[str, Any]]:
+    """CI failed on the pull request a step pushed to, and no fix started on its own: why not, and a button."""
+    head = f":red_circle: *CI failed* on the pull request: {escape(', '.join(checks))}"
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": clip(head)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": code_block(summary or "(no summary)", 1500)}},
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": clip(f"Not fixing it on my own: {escape(why_not)}.")}],
+        },
+        {
+            "type": "actions",
+            "block_id": f"fix-ci-{task.id}",
+            "elements": [_button("Fix it", FIX_CI, task.id, "primary")],
+        },
+    ]
 
 
 def approval_blocks(task: Task, summary: str, decided: str | None = None) -> list[dict[str, Any]]:

@@ -15,7 +15,8 @@ import time
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.slack.messages import approval_blocks, escape, parent_blocks, parent_text, result_text
+from bot.slack.messages import approval_blocks, ci_failed_blocks, escape, parent_blocks, parent_text, result_text
+from core.conversation import continued_id, spending, steps_before
 from core.events import TaskEventRecord
 from core.models import Task
 from core.service import Core
@@ -24,6 +25,7 @@ from core.states import EventKind, StageStatus, TaskStatus
 log = logging.getLogger(__name__)
 
 THREAD = "slack-thread"
+ROOT = "slack-root"  # a follow-up's message is a reply in its conversation's thread: where its thread posts go
 APPROVAL = "slack-approval"
 RESULT = "slack-result"
 _PARENT_NOW = {
@@ -60,6 +62,9 @@ class SlackThreads:
         self._posting: dict[str, threading.Lock] = {}
 
     def __call__(self, event: TaskEventRecord) -> None:
+        if event.kind is EventKind.CI_FAILED:
+            self._ci_failed(event)
+            return
         where = self.core.notifications.get(event.task_id, THREAD)
         if where is None:
             return  # not a Slack task
@@ -102,11 +107,15 @@ class SlackThreads:
             self._post_result(task, where)
 
     def _post_result(self, task: Task, where: str) -> None:
-        """The thread's last word, once (several processes, or the catch-up, may see the end)."""
+        """The thread's last word, once (several processes, or the catch-up, may see the end); a follow-up's
+        says what the whole conversation has cost so far."""
         with self._lock:
             self._last_post.pop(task.id, None)
         if self.core.notifications.remember(task.id, RESULT, where):
-            self._post(where, result_text(task), task.id)
+            text = result_text(task)
+            if continued_id(task) is not None:
+                text += f"\nThis conversation so far: {spending(steps_before(self.core.queue, task)).describe()}."
+            self._post(where, text, task.id)
         with self._lock:
             self._posting.pop(task.id, None)
 
@@ -158,8 +167,26 @@ class SlackThreads:
             ),
         )
 
-    def _post(self, where: str, text: str, task_id: str | None = None) -> None:
+    def _ci_failed(self, event: TaskEventRecord) -> None:
+        """CI failed on a step's pull request and no fix started on its own: said in the conversation's thread
+        (the first step's that has one), with a button to start the fix."""
+        task = self.core.task(event.task_id)
+        places = (self.core.notifications.get(step.id, THREAD) for step in steps_before(self.core.queue, task))
+        where = next((found for found in places if found is not None), None)
+        if where is None:
+            return
         channel, ts = unplace(where)
+        failure = event.data.get("ci") or {}
+        blocks = ci_failed_blocks(
+            task, list(failure.get("checks") or []), str(failure.get("summary") or ""), str(event.data.get("why_not"))
+        )
+        self._call(
+            "report the CI failure",
+            lambda: self.client.chat_postMessage(channel=channel, thread_ts=ts, text=event.message, blocks=blocks),
+        )
+
+    def _post(self, where: str, text: str, task_id: str | None = None) -> None:
+        channel, ts = unplace(self._replies_to(task_id, where))
         with self._post_lock(task_id or where):  # the timer's batch and the final word stay in order
             self._call(
                 "post to the thread", lambda: self.client.chat_postMessage(channel=channel, thread_ts=ts, text=text)
@@ -169,10 +196,16 @@ class SlackThreads:
         with self._lock:
             return self._posting.setdefault(key, threading.Lock())
 
+    def _replies_to(self, task_id: str | None, where: str) -> str:
+        """Where a task's thread posts go: its message's thread, or for a follow-up whose message is itself a reply,
+        the conversation's thread (Slack threads one level deep)."""
+        root = self.core.notifications.get(task_id, ROOT) if task_id else None
+        return root or where
+
     def _ask_for_approval(self, task: Task, where: str, summary: str) -> None:
         if self.core.notifications.get(task.id, APPROVAL) is not None:
             return  # already asked (this event was seen by another process too)
-        channel, ts = unplace(where)
+        channel, ts = unplace(self._replies_to(task.id, where))
         response = self._call(
             "ask for approval",
             lambda: self.client.chat_postMessage(

@@ -1,12 +1,14 @@
-"""What the Slack commands that start no task answer: `status`, `cancel`, `channel-repo`, `help`."""
+"""What the Slack commands that start no task answer: `status`, `cancel`, `stop`, `channel-repo`, `help`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from bot.slack.access import SlackAccess
-from bot.slack.commands import USAGE, Cancel, ChannelRepo, Help, Status
+from bot.slack.commands import USAGE, Cancel, ChannelRepo, Help, Status, Stop
 from bot.slack.messages import escape
+from core import conversation
+from core.conversation import latest_step, steps_before
 from core.errors import DockhandError, NotFoundError
 from core.models import Task
 from core.results import agent_of
@@ -73,6 +75,30 @@ def cancel(core: Core, access: SlackAccess, command: Cancel, who: Requester) -> 
     except DockhandError as exc:
         return f"Could not cancel {command.task_id}: {exc}"
     return f"Task {task.id}: {'cancelled' if task.status is TaskStatus.CANCELLED else 'stopping'}."
+
+
+def stop(core: Core, access: SlackAccess, command: Stop, who: Requester) -> str:
+    """End a task's conversation: its newest step is cancelled if it still works, and no follow-up starts on its
+    own any more (CI failures are reported instead)."""
+    if command.task_id is None:
+        return "Which conversation? Mention me with `stop` in the task's thread, or `/agent stop <task>`."
+    try:
+        task = core.task(command.task_id)
+    except NotFoundError:
+        return f"There is no task {command.task_id}."
+    if task.repository and not access.repository_allowed(task.repository):
+        return f"Sorry, dockhand is not set up to work on {task.repository} from Slack."
+    first = steps_before(core.queue, task)[0]
+    newest = latest_step(core.queue, first)
+    conversation.stop(core.notifications, first, by=f"Slack {who.user}")
+    said = f"The conversation of task {first.id} is stopped: nothing more starts on its own."
+    if not newest.status.is_final:
+        try:
+            core.cancel(newest.id, by=f"Slack {who.user}", source=TriggerSource.SLACK)
+            said += f" Task {newest.id} is stopping."
+        except DockhandError as exc:
+            said += f" Task {newest.id} could not be cancelled: {exc}"
+    return said
 
 
 def task_line(task: Task) -> str:

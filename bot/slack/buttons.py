@@ -1,0 +1,153 @@
+"""What Slack's buttons do: Approve / Reject / View diff on a task waiting for approval, and Fix it under a CI failure
+on a conversation's pull request. Whoever presses is checked like anyone asking for the same thing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bot.slack.access import SlackAccess
+from bot.slack.commands import Verb
+from bot.slack.messages import APPROVE, diff_text
+from bot.slack.verbs import Requester
+from core.conversation import ci_fix_trigger, latest_step
+from core.errors import InvalidTransitionError, NotFoundError, ValidationError
+from core.intake.authorise import Decision
+from core.intake.chain import Admission
+from core.intake.trigger import Actor
+from core.models import Task
+from core.pipelines.change_stats import stored_diff
+from core.results import result_of
+from core.service import Core
+from core.specs import CiFailure
+from core.states import EventKind, TaskStatus, TriggerSource
+from core.store.audit import AuditAction
+
+
+class Buttons:
+    def __init__(
+        self,
+        core: Core,
+        access: SlackAccess,
+        *,
+        tell: Callable[[Requester, str], None],
+        announce: Callable[..., str | None],
+    ) -> None:
+        self.core = core
+        self.access = access
+        self.tell = tell
+        self.announce = announce
+
+    def _pressed(self, body: dict[str, Any], action: dict[str, Any]) -> tuple[Requester, Task, Decision] | None:
+        """Who pressed a task's button, the task, and whether they may decide on it (None: no such task)."""
+        user = body.get("user") or {}
+        who = Requester(
+            user=str(user.get("id", "")),
+            channel=str((body.get("channel") or {}).get("id", "")),
+            name=str(user.get("username") or user.get("name") or user.get("id", "")),
+        )
+        try:
+            task = self.core.task(str(action.get("value", "")))
+        except NotFoundError:
+            self.tell(who, "That task no longer exists.")
+            return None
+        return who, task, self.access.may_decide(who.user, who.channel, requester=_slack_requester(task))
+
+    def on_decision(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        pressed = self._pressed(body, action)
+        if pressed is None:
+            return
+        who, task, decision = pressed
+        task_id = task.id
+        if not decision.allowed:
+            action_name = AuditAction.APPROVE if action.get("action_id") == APPROVE else AuditAction.REJECT
+            self.core.intake.refuse(
+                source=TriggerSource.SLACK,
+                actor=who.user,
+                action=action_name,
+                target=task_id,
+                reason=decision.reason,
+                task_id=task_id,
+            )
+            self.tell(who, f"Sorry, {decision.reason}.")
+            return
+        by = f"{who.name} (Slack {who.user})" if who.name != who.user else f"Slack {who.user}"
+        try:
+            if action.get("action_id") == APPROVE:
+                self.core.approve(task_id, by=by, source=TriggerSource.SLACK)
+            else:
+                self.core.reject(task_id, by=by, source=TriggerSource.SLACK)
+        except InvalidTransitionError as exc:
+            # A double click, someone else was quicker, or the approval expired: say so, change nothing.
+            current = self.core.task(task_id)
+            if current.status is TaskStatus.AWAITING_APPROVAL:
+                self.tell(who, f"Not possible: {exc}.")
+            else:
+                self.tell(who, f"Task {task_id} is already decided ({current.status.value}).")
+
+    def on_view_diff(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        pressed = self._pressed(body, action)
+        if pressed is None:
+            return
+        who, task, decision = pressed
+        if not decision.allowed:  # the diff may be of a private repository: only those who decide see it
+            self.tell(who, f"Sorry, {decision.reason}.")
+            return
+        self.tell(who, diff_text(stored_diff(self.core.settings.artifacts_dir, task.id)))
+
+    def on_fix_ci(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Fix it: a follow-up that makes the failing checks pass, asked by whoever pressed (if they may ask for a
+        change), on the step whose commit failed — unless newer work has been pushed since."""
+        ack()
+        pressed = self._pressed(body, action)
+        if pressed is None:
+            return
+        who, task, _ = pressed
+        decision = self.access.may_run(Verb.DO, who.user, who.channel)
+        if not decision.allowed:
+            self.core.intake.refuse(source=TriggerSource.SLACK, actor=who.user, action=AuditAction.SUBMIT,
+                                    target=task.id, reason=decision.reason, task_id=task.id)  # fmt: skip
+            self.tell(who, f"Sorry, {decision.reason}.")
+            return
+        reported = [e for e in self.core.journal.events(task.id) if e.kind is EventKind.CI_FAILED]
+        if not reported:
+            self.tell(who, f"Task {task.id} has no CI failure to fix.")
+            return
+        failure = CiFailure.model_validate(reported[-1].data.get("ci") or {})
+        newest = latest_step(self.core.queue, task)
+        pushed = result_of(newest).pull_request
+        if (newest.payload.get("ci") or {}).get("head_sha") == failure.head_sha and newest.id != task.id:
+            self.tell(who, f"Already fixing it: task {newest.id} is {newest.status.value.replace('_', ' ')}.")
+            return
+        if newest.id != task.id or pushed is None or pushed.commit != failure.head_sha:
+            self.tell(who, "Newer work is on the pull request since: its CI is checked again when it finishes.")
+            return
+        try:
+            trigger = ci_fix_trigger(
+                task,
+                failure,
+                actor=Actor(id=who.user),
+                source=TriggerSource.SLACK,
+                dedup_key=f"slack:fix-ci:{task.id}:{failure.head_sha}",
+                ref=task.trigger_ref,
+            )
+        except ValidationError as exc:
+            self.tell(who, f"Not started: {exc}")
+            return
+        outcome = self.core.intake.handle(trigger, self.access)
+        if outcome.admission is Admission.STARTED and outcome.task is not None:
+            thread = (body.get("message") or {}).get("thread_ts") or (body.get("container") or {}).get("thread_ts")
+            said = self.announce(outcome.task, who.channel, in_thread=str(thread) if thread else None)
+            if said:
+                self.tell(who, said)
+        elif outcome.admission is Admission.DUPLICATE and outcome.task is not None:
+            self.tell(who, f"Already fixing it: task {outcome.task.id}.")
+        else:
+            self.tell(who, f"Not started: {outcome.reason}")
+
+
+def _slack_requester(task: Task) -> str | None:
+    """Who started a task from Slack (their user ID); None for tasks started elsewhere."""
+    return task.triggered_by if task.trigger_source is TriggerSource.SLACK else None
