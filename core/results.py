@@ -162,6 +162,9 @@ class ChangeResult(IssueResolutionResult):
     """A change asked for in words: a resolution whose task is the request (`request`: text, who, where)."""
 
     request: dict[str, Any] | None = None
+    continues: dict[str, Any] | None = None  # a follow-up: the step it built on (task, branch, pull_number)
+    review: dict[str, Any] | None = None  # the review it addressed: id, by, comments ({id, thread}), replied
+    ci: dict[str, Any] | None = None  # the CI failure it fixed: head_sha, checks, url
 
 
 class PRReviewResult(TaskResult):

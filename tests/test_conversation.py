@@ -149,6 +149,7 @@ def test_review_comments_and_a_red_ci_continue_the_same_pull_request(world: Worl
     assert '<untrusted-review author="alice">' in prompt and "Two things before I merge:" in prompt
     assert f'<untrusted-review-comment id="{first_note}" author="alice" path="calc.py" line="2">' in prompt
     assert "Give add() a docstring." in prompt and "<diff-hunk>" in prompt
+    assert '<earlier-work title="Accept numeric strings"' in prompt and "<untrusted-diff>" in prompt
     assert reviewed.pull_request.branch == branch and reviewed.pull_request.pull_number == number
     replies = {c["in_reply_to_id"]: c["body"] for c in github.review_comments.values() if c["in_reply_to_id"]}
     assert set(replies) == {first_note, second_note}
@@ -193,6 +194,9 @@ def test_review_comments_and_a_red_ci_continue_the_same_pull_request(world: Worl
     events = [e for e in core.journal.events(fourth.id) if e.kind is EventKind.CI_FAILED]
     assert len(events) == 1 and events[0].data["ci"]["checks"] == ["lint"]
     assert git("log", "--format=%s", f"main..{branch}", cwd=world.remote).splitlines() == log
+    sent = json.dumps(model.requests)
+    assert "ghp_fake_token" not in sent and "sk-ant-test" not in sent, "no secret reaches the model"
+    assert "<untrusted-thread>" in json.dumps(model.requests[0]), "the Slack thread came as delimited data"
     # Asked for on the pull request, the fix gets the reported failure.
     hooks.comment("@dockhand fix the failing checks please", number)
     fix = newest_task(core, {first, second, third.id, fourth.id})

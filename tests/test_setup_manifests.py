@@ -27,7 +27,10 @@ GITHUB_PERMISSION_NAMES = {
     "pages", "pull_requests", "repository_hooks", "repository_projects", "security_events", "statuses",
     "workflows", "members", "organization_administration",
 }  # fmt: skip
-EVENT_PERMISSIONS = {"issues": "issues", "issue_comment": "issues", "pull_request": "pull_requests", "push": "contents"}
+EVENT_PERMISSIONS = {
+    "issues": "issues", "issue_comment": "issues", "pull_request": "pull_requests", "push": "contents",
+    "pull_request_review": "pull_requests", "check_run": "checks", "check_suite": "checks", "workflow_run": "actions",
+}  # fmt: skip
 
 
 def slack_manifest_errors(manifest: dict[str, Any]) -> list[str]:
@@ -99,7 +102,9 @@ def test_the_checkers_refuse_what_slack_and_github_would() -> None:
     assert len(slack_manifest_errors(broken)) == 3
     app = github_app_manifest("https://dh.example.com")
     del app["default_permissions"]["pull_requests"]
-    assert github_manifest_errors(app) == ["event pull_request needs the pull_requests permission"]
+    assert github_manifest_errors(app) == [
+        f"event {event} needs the pull_requests permission" for event in ("pull_request", "pull_request_review")
+    ]
 
 
 @pytest.mark.parametrize("url", ["https://dh.example.com", "https://dh.example.com/", None])

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-# Clone and push branches (contents), comment and read issues, open PRs and review them, report checks
-# and commit statuses; metadata is implied by any of them.
+# Clone and push branches (contents), comment and read issues, open PRs, review them and reply to reviews, report
+# checks and commit statuses, read what failed in CI (actions: a job's log); metadata is implied by any of them.
 GITHUB_PERMISSIONS = {
+    "actions": "read",
     "contents": "write",
     "issues": "write",
     "pull_requests": "write",
@@ -16,8 +17,12 @@ GITHUB_PERMISSIONS = {
     "statuses": "write",
     "metadata": "read",
 }
-# What the intake acts on (installation events reach every App without subscribing).
-GITHUB_EVENTS = ("issues", "issue_comment", "pull_request", "push")
+# What the intake acts on (installation events reach every App without subscribing): requests on issues and PRs,
+# new PRs and pushes, reviews of dockhand's PRs, and CI finishing on its branches.
+GITHUB_EVENTS = (
+    "issues", "issue_comment", "pull_request", "push", "pull_request_review", "check_run", "check_suite",
+    "workflow_run",
+)  # fmt: skip
 WEBHOOK_PATH = "/webhook/github"
 
 

@@ -63,13 +63,21 @@ def answer(core: Core, access: SlackAccess, command: Help | Status) -> str:
     return "\n".join(task_line(task) for task in active)
 
 
-def cancel(core: Core, access: SlackAccess, command: Cancel, who: Requester) -> str:
+def _task_for(core: Core, access: SlackAccess, task_id: str) -> Task | str:
+    """The task a command names, or what to answer when there is none (or none this Slack may act on)."""
     try:
-        target = core.task(command.task_id)
+        task = core.task(task_id)
     except NotFoundError:
-        return f"There is no task {command.task_id}."
-    if target.repository and not access.repository_allowed(target.repository):
-        return f"Sorry, dockhand is not set up to work on {target.repository} from Slack."
+        return f"There is no task {task_id}."
+    if task.repository and not access.repository_allowed(task.repository):
+        return f"Sorry, dockhand is not set up to work on {task.repository} from Slack."
+    return task
+
+
+def cancel(core: Core, access: SlackAccess, command: Cancel, who: Requester) -> str:
+    target = _task_for(core, access, command.task_id)
+    if isinstance(target, str):
+        return target
     try:
         task = core.cancel(command.task_id, by=f"Slack {who.user}", source=TriggerSource.SLACK)
     except DockhandError as exc:
@@ -82,12 +90,9 @@ def stop(core: Core, access: SlackAccess, command: Stop, who: Requester) -> str:
     own any more (CI failures are reported instead)."""
     if command.task_id is None:
         return "Which conversation? Mention me with `stop` in the task's thread, or `/agent stop <task>`."
-    try:
-        task = core.task(command.task_id)
-    except NotFoundError:
-        return f"There is no task {command.task_id}."
-    if task.repository and not access.repository_allowed(task.repository):
-        return f"Sorry, dockhand is not set up to work on {task.repository} from Slack."
+    task = _task_for(core, access, command.task_id)
+    if isinstance(task, str):
+        return task
     first = steps_before(core.queue, task)[0]
     newest = latest_step(core.queue, first)
     conversation.stop(core.notifications, first, by=f"Slack {who.user}")
