@@ -104,6 +104,8 @@ def test_operator_commands(cli) -> None:  # type: ignore[no-untyped-def]
     # A change in words needs GitHub (and a model): refused up front, saying what to set.
     assert "need GitHub credentials" in cli("submit", "do", "acme/calc", "add a --json flag", code=2).output
     assert "is an issue" in cli("submit", "do", "acme/calc#3", "fix it", code=2).output
+    bad = cli("submit", "do", "acme/calc", "also this", "--continues", "not-a-task", code=2).output
+    assert "continues" in bad, "a follow-up names the task it continues by its id"
 
 
 def test_the_tui_says_when_there_is_no_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

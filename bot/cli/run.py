@@ -167,6 +167,9 @@ def run_do(
         float | None, typer.Option("--budget", min=0.01, help="Dollars the agent may spend (default from settings).")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Publish without asking once the tests pass.")] = False,
+    continues: Annotated[
+        str | None, typer.Option("--continues", help="A task whose pull request this adds to (a follow-up).")
+    ] = None,
 ) -> None:
     """Make a change described in words, here and now: the agent works in a sandbox, you approve, the PR is opened."""
     from core.specs import repository_of
@@ -178,6 +181,8 @@ def run_do(
     payload: dict[str, Any] = {"request": request}
     if budget is not None:
         payload["budget_usd"] = budget
+    if continues is not None:
+        payload["continues"] = continues
     core = open_core(load_settings(), sandboxes=True, require_docker=True)
     task_id = _submit_here(core, TaskType.CHANGE, full_name, full_name, payload)
     _change_here(core, task_id, yes=yes)

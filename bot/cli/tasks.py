@@ -141,6 +141,9 @@ def submit_do(
     priority: PriorityOpt = TaskPriority.MEDIUM,
     max_retries: RetriesOpt = None,
     as_json: JsonFlag = False,
+    continues: Annotated[
+        str | None, typer.Option("--continues", help="A task whose pull request this adds to (a follow-up).")
+    ] = None,
 ) -> None:
     """Make a change described in words (no GitHub issue needed): the agent's PR waits for approval."""
     parsed = _repo(repository, needs_number=False)
@@ -149,6 +152,8 @@ def submit_do(
     payload: dict[str, object] = {"request": request}
     if budget is not None:
         payload["budget_usd"] = budget
+    if continues is not None:
+        payload["continues"] = continues
     _submit_or_fail(
         TaskType.CHANGE,
         payload,
