@@ -405,6 +405,15 @@ def test_asking_for_a_change_in_words_is_limited_like_resolve(core_factory: Call
             refused = world.answer(text, user=ALICE, trigger=f"3.3.{len(text)}")
             assert refused.startswith("Sorry") and "limited" in refused, text
         assert world.core.tasks(TaskFilter()) == [] and world.core.channels.get(CHANNEL) is None
+        # Asked in a thread by someone who may not: refused, and the thread is never read for them.
+        parent = world.slack.add_message(CHANNEL, "calc crashes", user=BOB)
+        asked = world.slack.add_message(CHANNEL, "<@U222> in calc: fix it", user=ALICE, thread_ts=parent)
+        body = json.loads((FIXTURES / "app_mention.json").read_text())
+        body["event_id"] = "Ev0NOTALLOWED"
+        body["event"].update(text="<@U222> in calc: fix it", user=ALICE, channel=CHANNEL, ts=asked, thread_ts=parent)
+        assert world.post(json.dumps(body), "application/json").status_code == 200
+        wait_for(lambda: any(t.startswith("Sorry") for t in world.ephemeral_to(ALICE)), what="the refusal")
+        assert world.slack.calls_to("conversations.replies") == [] and world.core.tasks(TaskFilter()) == []
 
 
 def test_status_and_cancel(world: SlackWorld) -> None:

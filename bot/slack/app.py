@@ -219,7 +219,9 @@ class SlackBot:
         if isinstance(command, Resolve | Review | Do | Test):
             thread: list[tuple[str, str]] = []
             link = None
-            if asked is not None and isinstance(command, Do):
+            # The thread is read only for someone who may ask (the intake decides again, and audits).
+            may_ask = self.access.may_run(command.verb, who.user, who.channel).allowed
+            if asked is not None and isinstance(command, Do) and may_ask:
                 parent, own = asked
                 thread = thread_context(self.client, who.channel, parent, own) if parent else []
                 link = permalink(self.client, who.channel, own)
