@@ -73,6 +73,21 @@ def steps_before(tasks: TaskStore, step: Task) -> list[Task]:
     return chain[::-1]
 
 
+def all_steps(tasks: TaskStore, first: Task) -> list[Task]:
+    """Every task of the conversation `first` starts, failed and cancelled ones included, oldest first."""
+    found, frontier = [first], [first]
+    while frontier and len(found) < MAX_STEPS:
+        step = frontier.pop()
+        after = tasks.list(
+            TaskFilter(types=(TaskType.CHANGE,), repository=step.repository, payload_equals={"continues": step.id},
+                       limit=MAX_STEPS)
+        )  # fmt: skip
+        new = [task for task in after if all(task.id != seen.id for seen in found)]
+        found += new
+        frontier += new
+    return sorted(found, key=lambda task: task.created_at)
+
+
 def standing_step(find: Callable[[str], Task | None], task_id: str) -> Task | None:
     """What a follow-up asked to continue `task_id` builds on once that step has ended: the step itself when it
     opened or added to the pull request, else (it failed, was cancelled or rejected) the step before it."""
@@ -98,6 +113,7 @@ class Spending:
 
 
 def spending(chain: list[Task]) -> Spending:
+    """What these steps cost (pass `all_steps` to count the failed and cancelled ones too)."""
     total = 0.0
     for task in chain:
         figures = agent_of(task)
@@ -116,10 +132,25 @@ def stopped_by(notifications: NotificationStore, first: Task) -> str | None:
 
 
 def ci_fix_trigger(
-    step: Task, failure: CiFailure, *, actor: Actor, source: TriggerSource, dedup_key: str, ref: str | None
+    step: Task,
+    failure: CiFailure,
+    *,
+    actor: Actor,
+    source: TriggerSource,
+    dedup_key: str,
+    ref: str | None,
+    reply_to: str | None = None,
 ) -> Trigger:
     """A follow-up on `step` that makes its failing checks pass (raises ValidationError if it cannot be one)."""
     if step.repository is None:
         raise ValidationError(f"task {step.id} has no repository")
     spec = spec_of(ChangeSpec, request=FIX_CI_REQUEST, continues=step.id, ci=failure)
-    return Trigger(source=source, actor=actor, spec=spec, repository=step.repository, ref=ref, dedup_key=dedup_key)
+    return Trigger(
+        source=source,
+        actor=actor,
+        spec=spec,
+        repository=step.repository,
+        ref=ref,
+        dedup_key=dedup_key,
+        reply_to=reply_to,
+    )

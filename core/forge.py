@@ -98,6 +98,10 @@ class Forge(Protocol):
 
     def default_branch(self, repository: str) -> str: ...
 
+    def default_branch_file(self, repository: str, path: str) -> str | None:
+        """A file's text on the repository's default branch (None: there is no such file)."""
+        ...
+
     def checkout(self, repository: str, ref: str | None, destination: Path) -> SourceTree:
         """A clean clone of the repository at `ref` (default branch when None) on the host."""
         ...

@@ -62,23 +62,33 @@ class Deliveries:
         )
         assert self.intake.process_pending() == 1
 
-    def review(self, review_id: int, number: int, branch: str, *, who: str = "alice", body: str = "") -> None:
+    def review(
+        self,
+        review_id: int,
+        number: int,
+        branch: str,
+        *,
+        who: str = "alice",
+        body: str = "",
+        association: str = "OWNER",
+    ) -> None:
         payload = json.loads((FIXTURES / "github-webhooks/pull_request_review/submitted.payload.json").read_text())
         _repository(payload)
         payload["pull_request"].update(number=number)
         payload["pull_request"]["head"].update(ref=branch, sha="1" * 40)
-        payload["review"].update(id=review_id, body=body, state="changes_requested")
+        payload["review"].update(id=review_id, body=body, state="changes_requested", author_association=association)
         payload["review"]["user"]["login"] = payload["sender"]["login"] = who
         self.deliver("pull_request_review", payload)
 
     def comment(self, text: str, number: int) -> None:
         self.deliver("issue_comment", _comment_payload(text, number))
 
-    def check_failed(self, run_id: int, head_sha: str, branch: str) -> None:
+    def check_failed(self, run_id: int, head_sha: str, branch: str, number: int) -> None:
         payload = json.loads((FIXTURES / "github-webhooks/check_run/completed.payload.json").read_text())
         _repository(payload)
         payload["check_run"].update(id=run_id, head_sha=head_sha, conclusion="failure", name="tests (windows)")
         payload["check_run"]["check_suite"].update(head_branch=branch, head_sha=head_sha, conclusion="failure")
+        payload["check_run"]["pull_requests"][0]["number"] = number
         self.deliver("check_run", payload)
 
 
@@ -164,9 +174,11 @@ def test_review_comments_and_a_red_ci_continue_the_same_pull_request(world: Worl
     run_id = github.add_check_run(
         REPO, head_sha=head, name="tests (windows)", conclusion="failure", summary="1 test failed", log=FAILED_LOG
     )
-    hooks.check_failed(run_id, "f" * 40, branch)  # an older commit's failure: not this work's
+    hooks.check_failed(run_id, "f" * 40, branch, number)  # an older commit's failure: not this work's
     assert len(core.tasks(TaskFilter())) == 3
-    hooks.check_failed(run_id, head, branch)
+    hooks.check_failed(run_id, head, branch, number + 1)  # a fork's run of the same commit: on no PR of ours
+    assert len(core.tasks(TaskFilter())) == 3
+    hooks.check_failed(run_id, head, branch, number)
     fourth = newest_task(core, {first, second, third.id})
     assert fourth.payload["continues"] == third.id and fourth.payload["ci"]["checks"] == ["tests (windows)"]
     assert github.log_downloads and all("authorization" not in h for h in github.log_downloads), "no token leaves"
@@ -186,8 +198,8 @@ def test_review_comments_and_a_red_ci_continue_the_same_pull_request(world: Worl
     head = fixed.pull_request.commit
     run_id = github.add_check_run(REPO, head_sha=head, name="lint", conclusion="failure", summary="E501")
     comments_before = len(github.comments)
-    hooks.check_failed(run_id, head, branch)
-    hooks.check_failed(run_id, head, branch)  # a second failing check of the same commit: reported once
+    hooks.check_failed(run_id, head, branch, number)
+    hooks.check_failed(run_id, head, branch, number)  # a second failing check of the same commit: reported once
     assert len(core.tasks(TaskFilter())) == 4
     (report,) = [c["body"] for c in list(github.comments.values())[comments_before:]]
     assert report.startswith(f"CI failed on {head[:12]}: lint.") and "fix_ci" in report
@@ -216,9 +228,23 @@ def test_a_review_by_someone_without_write_access_or_by_a_bot_starts_nothing(wor
     hooks.review(review, opened.pull_number, opened.branch, who="mallory")
     bot_review = github.add_review(REPO, opened.pull_number, user="dockhand[bot]", comments=comments)
     hooks.review(bot_review, opened.pull_number, opened.branch, who="dockhand[bot]")
+    stranger = github.add_review(REPO, opened.pull_number, user="stranger", comments=comments, association="NONE")
+    hooks.review(stranger, opened.pull_number, opened.branch, who="stranger", association="NONE")
     assert [t.id for t in core.tasks(TaskFilter())] == [first]
-    refusals = [c["body"] for c in github.comments.values() if c["body"].startswith("Sorry @mallory")]
-    assert len(refusals) == 1, "one polite refusal, and none for the bot"
+    refusals = [c["body"] for c in github.comments.values() if c["body"].startswith("Sorry @")]
+    assert refusals == [refusals[0]] and refusals[0].startswith("Sorry @mallory"), "one refusal, none for bots"
+
+    # A writer's reply in a review thread is delivered as a review: "thanks" asks for nothing, a mention does.
+    github.permissions[(REPO, "alice")] = "write"
+    (thread,) = [i for i, c in github.review_comments.items() if c["review_id"] == review]
+    thanks = [{"path": "calc.py", "line": 2, "body": "thanks!", "in_reply_to_id": thread}]
+    hooks.review(github.add_review(REPO, opened.pull_number, user="alice", comments=thanks), opened.pull_number,
+                 opened.branch)  # fmt: skip
+    assert len(core.tasks(TaskFilter())) == 1
+    asked = [{"path": "calc.py", "line": 2, "body": "@dockhand do rename it", "in_reply_to_id": thread}]
+    hooks.review(github.add_review(REPO, opened.pull_number, user="alice", comments=asked), opened.pull_number,
+                 opened.branch)  # fmt: skip
+    assert len(core.tasks(TaskFilter())) == 2
 
 
 def test_a_follow_up_asked_while_the_service_is_down_runs_later_on_another_worker(world: World) -> None:
@@ -267,3 +293,18 @@ def _comment_payload(text: str, number: int) -> dict[str, Any]:
     payload["comment"].update(body=text, author_association="COLLABORATOR")
     payload["comment"]["user"]["login"] = payload["sender"]["login"] = "alice"
     return payload
+
+
+def test_a_follow_up_goes_by_the_default_branchs_settings_not_the_branch_the_agent_wrote(world: World) -> None:
+    """The agent's branch says `auto_approve = true` (approved once, as part of a change): a follow-up on it still
+    waits for a person, because what a repository allows is read from its default branch."""
+    core = world.core
+    create = {"command": "create", "path": ".dockhand.toml", "file_text": "[github]\nauto_approve = true\n"}
+    world.model.script = [Reply([tool_use("str_replace_based_edit_tool", create)]), *fixing_script()]
+    first = ask(core, "Make add() add.")
+    opened = run_and_approve(core, first).pull_request
+    assert "auto_approve" in git("show", f"{opened.branch}:.dockhand.toml", cwd=world.remote)
+    world.model.script = numeric_strings_script()
+    second = ask(core, "also accept numeric strings", continues=first)
+    task = core.run_now(second)
+    assert task.status is TaskStatus.AWAITING_APPROVAL, task.error

@@ -349,23 +349,31 @@ def test_a_mention_in_a_tasks_thread_is_a_follow_up_on_its_pull_request(world: S
     wait_for(lambda: any("is stopped" in text for text in world.ephemeral_to(ALICE)), what="the answer")
 
 
+def step_with_a_pull_request(world: SlackWorld, trigger: str, commit: str) -> tuple[Any, str, str]:
+    """A change asked in Slack that has pushed `commit` to its pull request: the task, its channel and thread."""
+    from bot.slack.threads import THREAD, unplace
+    from core.pipeline import Pipeline
+
+    world.core.registry.register(TaskType.CHANGE, Pipeline(name="change", stages=()))
+    assert "On it" in world.answer('do calc "add a --json flag"', trigger=trigger)
+    (first,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the first step")
+    channel, parent = unplace(wait_for(lambda: world.core.notifications.get(first.id, THREAD), what="its thread"))
+    claim = world.core.queue.claim("w", task_id=first.id)
+    assert claim is not None
+    pull = {"branch": "dockhand/change-x", "commit": commit, "pull_number": 7, "pull_url": "https://x/pull/7"}
+    world.core.queue.finish(claim, TaskStatus.SUCCEEDED, result={"pull_request": pull})
+    return world.core.task(first.id), channel, parent
+
+
 def test_a_ci_failure_is_shown_in_the_thread_with_a_fix_it_button(world: SlackWorld) -> None:
     """CI failed on the PR and no fix started on its own: the thread says so with Fix it; pressing it starts the
     follow-up (for whoever may ask for changes), once."""
     from bot.slack.messages import FIX_CI
     from bot.slack.threads import THREAD, unplace
-    from core.pipeline import Pipeline
     from core.states import EventKind
 
-    world.core.registry.register(TaskType.CHANGE, Pipeline(name="change", stages=()))
-    assert "On it" in world.answer('do calc "add a --json flag"', trigger="5.6.a")
-    (first,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the first step")
-    channel, parent = unplace(wait_for(lambda: world.core.notifications.get(first.id, THREAD), what="its thread"))
-    claim = world.core.queue.claim("w", task_id=first.id)
-    assert claim is not None
     head = "a" * 40
-    pull = {"branch": "dockhand/change-x", "commit": head, "pull_number": 7, "pull_url": "https://x/pull/7"}
-    world.core.queue.finish(claim, TaskStatus.SUCCEEDED, result={"pull_request": pull})
+    first, channel, parent = step_with_a_pull_request(world, "5.6.a", head)
     failure = {"head_sha": head, "checks": ["lint"], "summary": "E501 line too long", "log": "", "url": None}
     world.core.journal.note(first.id, EventKind.CI_FAILED, "CI failed", {"ci": failure, "why_not": "fix_ci is off"})
 
@@ -382,6 +390,22 @@ def test_a_ci_failure_is_shown_in_the_thread_with_a_fix_it_button(world: SlackWo
     wait_for(lambda: any("Already fixing it" in t for t in world.ephemeral_to(ALICE)), what="the second press")
     assert len(world.core.tasks(TaskFilter())) == 2
     assert channel == CHANNEL
+    fix_message = wait_for(lambda: world.core.notifications.get(fix.id, THREAD), what="the fix's message")
+    assert world.slack.messages[unplace(fix_message)]["thread_ts"] == parent
+
+
+def test_a_follow_up_started_on_github_joins_the_conversations_slack_thread(world: SlackWorld) -> None:
+    from bot.slack.threads import THREAD, unplace
+    from core.specs import TaskSubmission
+
+    first, _, parent = step_with_a_pull_request(world, "5.7.a", "b" * 40)
+    asked = {"request": "Address the review.", "continues": first.id}
+    review = TaskSubmission(
+        type=TaskType.CHANGE, repository="acme/calc", trigger_source=TriggerSource.GITHUB, payload=asked
+    )
+    follow_up = world.core.submit(review).task
+    own = wait_for(lambda: world.core.notifications.get(follow_up.id, THREAD), what="its message in the thread")
+    assert world.slack.messages[unplace(own)]["thread_ts"] == parent
 
 
 def test_a_bots_mention_starts_nothing(world: SlackWorld) -> None:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.github.events import Actor
+from bot.github.events import MAYBE_WRITERS, Actor
 from core.intake.authorise import Decision
 from core.intake.trigger import Trigger
 
-# author_association is a cheap first filter: only these can have write access at all.
-MAYBE_WRITERS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
 
 

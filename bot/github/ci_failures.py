@@ -16,7 +16,15 @@ from collections.abc import Callable
 from bot.github.events import ChecksFailed
 from bot.github.feedback import failed_checks, job_log_tail
 from bot.github.intake_types import ClientFor, Handled, github_client
-from core.conversation import CONTINUED_TYPES, ci_fix_trigger, latest_step, spending, steps_before, stopped_by
+from core.conversation import (
+    CONTINUED_TYPES,
+    all_steps,
+    ci_fix_trigger,
+    latest_step,
+    spending,
+    steps_before,
+    stopped_by,
+)
 from core.errors import DockhandError
 from core.intake.authorise import TRUSTED
 from core.intake.trigger import Actor
@@ -31,6 +39,7 @@ from core.store.queue_types import TaskFilter
 log = logging.getLogger(__name__)
 
 REPORTED = "ci-reported"  # notification channel: the failure of this commit was reported (once)
+AUTOMATIC = "ci"  # who asks for an automatic fix (what the per-PR limit counts)
 
 
 class CiFailures:
@@ -42,7 +51,9 @@ class CiFailures:
         self.config_of = config_of
 
     def failed(self, event: ChecksFailed) -> Handled:
-        repository = event.repo.full_name
+        repository, settings = event.repo.full_name, self.core.settings
+        if event.app_id is not None and event.app_id == settings.github_app_id:
+            return Handled(f"ignored: {event.what} is dockhand's own")
         step = self._step_that_pushed(repository, event.branch)
         if step is None:
             return Handled(f"ignored: no work of dockhand's pushed {event.branch}")
@@ -50,19 +61,28 @@ class CiFailures:
             return Handled(f"ignored: task {step.id} still works on {event.branch}")
         pushed = result_of(step).pull_request
         if pushed is None or pushed.commit != event.head_sha:
-            return Handled(
-                f"ignored: {event.what} failed on {event.head_sha[:12]}, not the newest commit of dockhand's"
-            )
-        failure = self._failure(event)
-        chain = steps_before(self.core.queue, step)
-        why_not = self._why_not_fix(repository, event.repo.installation_id, chain)
+            return Handled(f"ignored: {event.what} failed on {event.head_sha[:12]}, not dockhand's newest commit")
+        if pushed.pull_number not in event.pull_numbers:  # a fork's run of the same commit names no PR here
+            return Handled(f"ignored: {event.what} is not on pull request #{pushed.pull_number}")
+        fix_key = f"github:ci:{repository}:{event.head_sha}"
+        earlier_fix = self.core.queue.find_by_dedup_key(fix_key)
+        if earlier_fix is not None and not (
+            earlier_fix.status.is_final and earlier_fix.status is not TaskStatus.SUCCEEDED
+        ):
+            return Handled(f"already fixing it: task {earlier_fix.id}", task_id=earlier_fix.id)
+        if self.core.notifications.get(step.id, REPORTED) is not None:
+            return Handled(f"reported already: CI failed on {event.head_sha[:12]}", task_id=step.id)
+        failure = self._failure(event)  # read once per commit: a second failing check is answered above
+        why_not = self._why_not_fix(repository, event.repo.installation_id, step)
+        if why_not is None and earlier_fix is not None:
+            why_not = f"the automatic fix (task {earlier_fix.id}) {earlier_fix.status.value}"
         if why_not is None:
             trigger = ci_fix_trigger(
                 step,
                 failure,
-                actor=Actor(id="ci", is_bot=True),
+                actor=Actor(id=AUTOMATIC, is_bot=True),
                 source=TriggerSource.GITHUB,
-                dedup_key=f"github:ci:{repository}:{event.head_sha}",
+                dedup_key=fix_key,
                 ref=f"{repository}#{pushed.pull_number}",
             )
             outcome = self.core.intake.handle(trigger, TRUSTED)
@@ -111,22 +131,24 @@ class CiFailures:
             log.warning("%s: could not read what failed on %s: %s", repository, event.head_sha[:12], exc)
             summary = f"{summary}\n(the details could not be read: {exc})".strip()
         return CiFailure(
-            head_sha=event.head_sha, checks=checks[:50], url=event.url or None, summary=summary[:4000],
-            log=log_tail[-30_000:],
+            head_sha=event.head_sha, checks=[_clean(name)[:300] or "?" for name in checks[:50]],
+            url=_clean(event.url)[:2000] or None, summary=_clean(summary)[:4000], log=_clean(log_tail)[-30_000:],
         )  # fmt: skip
 
-    def _why_not_fix(self, repository: str, installation: int | None, chain: list[Task]) -> str | None:
+    def _why_not_fix(self, repository: str, installation: int | None, step: Task) -> str | None:
         """None when a follow-up may fix it now; else why not."""
         settings, config = self.core.settings, self.config_of(repository, installation)
-        if (who := stopped_by(self.core.notifications, chain[0])) is not None:
+        first = steps_before(self.core.queue, step)[0]
+        if (who := stopped_by(self.core.notifications, first)) is not None:
             return f"the conversation was stopped by {who}"
         if not (config.fix_ci if config.fix_ci is not None else settings.fix_ci):
             return "fixing CI automatically is off (fix_ci in .dockhand.toml)"
         limit = config.fix_ci_attempts if config.fix_ci_attempts is not None else settings.fix_ci_attempts
-        attempts = sum(1 for task in chain if task.payload.get("ci") and task.trigger_source is TriggerSource.GITHUB)
+        everything = all_steps(self.core.queue, first)
+        attempts = sum(1 for task in everything if task.payload.get("ci") and task.triggered_by == AUTOMATIC)
         if attempts >= limit:
             return f"{attempts} automatic CI fixes on this pull request already (fix_ci_attempts = {limit})"
-        spent = spending(chain)
+        spent = spending(everything)
         if spent.cost_usd >= settings.fix_ci_budget_usd:
             return f"this pull request's work has cost {spent.describe()} (limit ${settings.fix_ci_budget_usd:.2f})"
         return None
@@ -150,3 +172,8 @@ class CiFailures:
             f"CI failed on {failure.head_sha[:12]}: {checks}",
             {"ci": failure.model_dump(mode="json"), "why_not": why_not, "pull_number": number},
         )
+
+
+def _clean(text: str) -> str:
+    """What CI wrote, as text a spec takes (no NUL characters)."""
+    return text.replace("\x00", "")

@@ -116,6 +116,8 @@ class ChecksFailed:
     url: str
     summary: str
     actor: Actor
+    pull_numbers: tuple[int, ...]  # the pull requests of this repository the commit is the head of
+    app_id: int | None  # the GitHub App that ran the check (dockhand's own are not CI failures to fix)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -362,6 +364,8 @@ def _review(event: PullRequestReviewEvent, rules: TriggerRules) -> Interpreted:
         return Ignored(reason=f"pull_request_review/{event.action} is not handled")
     if actor.is_bot or actor.login in rules.bot_logins:
         return Ignored(reason=f"review by bot {actor.login}")
+    if review.author_association not in MAYBE_WRITERS:  # quietly: anyone may review a public repository's PR
+        return Ignored(reason=f"review by {actor.login} ({review.author_association}), who cannot ask for changes")
     if review.state.lower() not in ("commented", "changes_requested"):
         return Ignored(reason=f"a review that is {review.state.lower()} asks for no change")
     if not pull.head.ref.startswith(BRANCH_PREFIX):
@@ -377,20 +381,17 @@ def _checks(event: CheckRunEvent | CheckSuiteEvent | WorkflowRunEvent) -> Interp
         output = run.output
         summary = "\n".join(p for p in (output.title, output.summary) if p) if output else ""
         what, sha, conclusion, url = f"check run {run.name}", run.head_sha, run.conclusion, run.html_url
+        pulls, app = run.pull_requests, run.app
     elif isinstance(event, CheckSuiteEvent):
         suite = event.check_suite
         what, sha, conclusion, url, summary = f"check suite {suite.id}", suite.head_sha, suite.conclusion, None, ""
-        branch = suite.head_branch
+        branch, pulls, app = suite.head_branch, suite.pull_requests, suite.app
     else:
         flow = event.workflow_run
-        what, sha, conclusion, url, summary = (
-            f"workflow run {flow.name or flow.id}",
-            flow.head_sha,
-            flow.conclusion,
-            flow.html_url,
-            "",
-        )
-        branch = flow.head_branch
+        what, sha, conclusion, url, summary = f"workflow run {flow.name or flow.id}", flow.head_sha, None, None, ""
+        conclusion, url, branch, pulls, app = flow.conclusion, flow.html_url, flow.head_branch, flow.pull_requests, None
+        if flow.head_repository is not None and flow.head_repository.full_name != event.repository.full_name:
+            return Ignored(reason=f"{what} of a fork ({flow.head_repository.full_name})")
     if event.action != "completed":
         return Ignored(reason=f"{what}: {event.action} is not handled")
     if conclusion not in ("failure", "timed_out"):
@@ -399,7 +400,7 @@ def _checks(event: CheckRunEvent | CheckSuiteEvent | WorkflowRunEvent) -> Interp
         return Ignored(reason=f"{what} on {branch or 'no branch'}, not one of dockhand's branches")
     return ChecksFailed(
         repo=_repo(event), branch=branch, head_sha=sha, what=what, url=url or "", summary=summary[:4000],
-        actor=_actor(event.sender),
+        actor=_actor(event.sender), pull_numbers=tuple(p.number for p in pulls), app_id=app.id if app else None,
     )  # fmt: skip
 
 
@@ -415,4 +416,6 @@ def _installation(event: InstallationEvent) -> Interpreted:
 
 
 HANDLED_EVENTS = frozenset(MODELS)
+# author_association is a cheap first filter: only these can have write access at all.
+MAYBE_WRITERS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 BRANCH_PREFIX = "dockhand/"  # every branch dockhand pushes (`core.forge.branch_name`)

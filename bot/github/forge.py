@@ -45,6 +45,10 @@ class GitHubForge:
         with self._client(repository) as client:
             return client.default_branch(repository)
 
+    def default_branch_file(self, repository: str, path: str) -> str | None:
+        with self._client(repository) as client:
+            return client.file_text(repository, path)
+
     def checkout(self, repository: str, ref: str | None, destination: Path) -> SourceTree:
         with self._credentials(repository) as credentials:
             return materialize(self.mirrors, self._url(repository), ref, destination, credentials=credentials)

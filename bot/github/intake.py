@@ -32,6 +32,7 @@ from bot.github.events import (
     depends_on_repository_config,
     interpret,
 )
+from bot.github.feedback import review_feedback
 from bot.github.intake_types import ClientFor, Handled, github_client
 from bot.github.payloads import (
     EventPayload,
@@ -171,6 +172,8 @@ class GitHubIntake:
             continues = earlier.id
             if isinstance(event, Asked) and FIX_CI.search(event.request):
                 ci = self.ci.reported_failure(earlier)
+            if isinstance(event, Reviewed) and (quiet := self._asks_nothing(event)) is not None:
+                return Handled(f"ignored: {quiet}")
         try:
             trigger = task_trigger(event, dedup_key=_dedup_key(event, delivery), continues=continues, ci=ci)
         except ValidationError as exc:
@@ -211,6 +214,24 @@ class GitHubIntake:
                 self._say_when(trigger.ref or "", text, event.repo.installation_id)
                 return Handled(f"rate-limited: {error} (retry in {error.retry_after_seconds} s)")
         return Handled(f"not started: {outcome.reason}")
+
+    def _asks_nothing(self, event: Reviewed) -> str | None:
+        """Why a review starts no follow-up (None: it asks for a change). GitHub delivers every reply in a review
+        thread as a review of its own: a reply ("thanks!") asks for something only when it mentions the bot."""
+        bots = self.rules.bot_logins
+        try:
+            with github_client(self.client_for, event.repo.installation_id) as client:
+                found = review_feedback(client, event.repo.full_name, event.number, event.review_id, bots=bots)
+        except DockhandError as exc:  # the follow-up reads it again, and says what is wrong
+            log.warning("could not read review %s of %s: %s", event.review_id, event.repo.full_name, exc)
+            return None
+        if found is None:
+            return f"review {event.review_id} has nothing to address"
+        mention = f"@{self.rules.bot_name}".lower()
+        replies_only = not found.body.strip() and all(note.thread_id != note.comment_id for note in found.notes)
+        if replies_only and not any(mention in note.body.lower() for note in found.notes):
+            return f"review {event.review_id} only replies in threads (mention @{self.rules.bot_name} to ask)"
+        return None
 
     def _as_follow_up(self, event: StartsWork) -> StartsWork:
         """`@dockhand fix the failing checks` on a pull request dockhand works on: words for that work, not a

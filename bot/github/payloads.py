@@ -94,6 +94,10 @@ class CheckOutput(_Part):
     summary: str | None = None
 
 
+class AppRef(_Part):
+    id: int = _ID
+
+
 class CheckSuiteRef(_Part):
     head_branch: str | None = Field(default=None, max_length=1000)
 
@@ -108,6 +112,7 @@ class CheckRun(_Part):
     output: CheckOutput | None = None
     check_suite: CheckSuiteRef | None = None
     pull_requests: list[PullNumber] = Field(default_factory=list)
+    app: AppRef | None = None
 
 
 class CheckSuite(_Part):
@@ -116,6 +121,11 @@ class CheckSuite(_Part):
     head_sha: str = Field(pattern=r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
     conclusion: str | None = Field(default=None, max_length=100)
     pull_requests: list[PullNumber] = Field(default_factory=list)
+    app: AppRef | None = None
+
+
+class RepositoryName(_Part):
+    full_name: str = Field(min_length=3, max_length=200)
 
 
 class WorkflowRun(_Part):
@@ -126,6 +136,7 @@ class WorkflowRun(_Part):
     conclusion: str | None = Field(default=None, max_length=100)
     html_url: str | None = Field(default=None, max_length=2000)
     pull_requests: list[PullNumber] = Field(default_factory=list)
+    head_repository: RepositoryName | None = None  # a fork's, for a pull request from one
 
 
 class _RepositoryEvent(_Part):
@@ -186,10 +197,6 @@ class Account(_Part):
 class InstalledAccount(_Part):
     id: int = _ID
     account: Account
-
-
-class RepositoryName(_Part):
-    full_name: str = Field(min_length=3, max_length=200)
 
 
 class InstallationEvent(_Part):

@@ -110,7 +110,9 @@ class SlackBot:
         )
         self.app.command("/agent")(self._on_command)
         self.app.event("app_mention")(self._on_mention)
-        self.buttons = Buttons(core, self.access, tell=self._tell, announce=self.announce)
+        self.buttons = Buttons(
+            core, self.access, tell=self._tell, announce=self.announce, thread_of=self.threads.conversation_thread
+        )
         self.app.action(APPROVE)(self.buttons.on_decision)
         self.app.action(REJECT)(self.buttons.on_decision)
         self.app.action(VIEW_DIFF)(self.buttons.on_view_diff)

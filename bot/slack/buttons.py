@@ -9,6 +9,7 @@ from typing import Any
 from bot.slack.access import SlackAccess
 from bot.slack.commands import Verb
 from bot.slack.messages import APPROVE, diff_text
+from bot.slack.threads import unplace
 from bot.slack.verbs import Requester
 from core.conversation import ci_fix_trigger, latest_step
 from core.errors import InvalidTransitionError, NotFoundError, ValidationError
@@ -32,11 +33,14 @@ class Buttons:
         *,
         tell: Callable[[Requester, str], None],
         announce: Callable[..., str | None],
+        thread_of: Callable[[Task], str | None],
     ) -> None:
+        """`announce` posts a new task's message; `thread_of` finds a conversation's Slack thread."""
         self.core = core
         self.access = access
         self.tell = tell
         self.announce = announce
+        self.thread_of = thread_of
 
     def _pressed(self, body: dict[str, Any], action: dict[str, Any]) -> tuple[Requester, Task, Decision] | None:
         """Who pressed a task's button, the task, and whether they may decide on it (None: no such task)."""
@@ -124,22 +128,25 @@ class Buttons:
         if newest.id != task.id or pushed is None or pushed.commit != failure.head_sha:
             self.tell(who, "Newer work is on the pull request since: its CI is checked again when it finishes.")
             return
+        pressed_at = action.get("action_ts") or body.get("trigger_id")  # a press: its retry is the same request
         try:
             trigger = ci_fix_trigger(
                 task,
                 failure,
                 actor=Actor(id=who.user),
                 source=TriggerSource.SLACK,
-                dedup_key=f"slack:fix-ci:{task.id}:{failure.head_sha}",
+                dedup_key=f"slack:fix-ci:{task.id}:{failure.head_sha}:{pressed_at}",
                 ref=task.trigger_ref,
+                reply_to=who.channel,
             )
         except ValidationError as exc:
             self.tell(who, f"Not started: {exc}")
             return
         outcome = self.core.intake.handle(trigger, self.access)
         if outcome.admission is Admission.STARTED and outcome.task is not None:
-            thread = (body.get("message") or {}).get("thread_ts") or (body.get("container") or {}).get("thread_ts")
-            said = self.announce(outcome.task, who.channel, in_thread=str(thread) if thread else None)
+            thread = self.thread_of(task)
+            channel, thread_ts = unplace(thread) if thread else (who.channel, None)
+            said = self.announce(outcome.task, channel, in_thread=thread_ts)
             if said:
                 self.tell(who, said)
         elif outcome.admission is Admission.DUPLICATE and outcome.task is not None:

@@ -16,11 +16,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.messages import approval_blocks, ci_failed_blocks, escape, parent_blocks, parent_text, result_text
-from core.conversation import continued_id, spending, steps_before
+from core.conversation import all_steps, continued_id, spending, steps_before
 from core.events import TaskEventRecord
 from core.models import Task
 from core.service import Core
-from core.states import EventKind, StageStatus, TaskStatus
+from core.states import EventKind, StageStatus, TaskStatus, TriggerSource
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,8 @@ class SlackThreads:
         if event.kind is EventKind.CI_FAILED:
             self._ci_failed(event)
             return
+        if event.kind is EventKind.CREATED:
+            self._join_conversation(event.task_id)
         where = self.core.notifications.get(event.task_id, THREAD)
         if where is None:
             return  # not a Slack task
@@ -114,7 +116,8 @@ class SlackThreads:
         if self.core.notifications.remember(task.id, RESULT, where):
             text = result_text(task)
             if continued_id(task) is not None:
-                text += f"\nThis conversation so far: {spending(steps_before(self.core.queue, task)).describe()}."
+                first = steps_before(self.core.queue, task)[0]
+                text += f"\nThis conversation so far: {spending(all_steps(self.core.queue, first)).describe()}."
             self._post(where, text, task.id)
         with self._lock:
             self._posting.pop(task.id, None)
@@ -167,12 +170,42 @@ class SlackThreads:
             ),
         )
 
+    def conversation_thread(self, task: Task) -> str | None:
+        """Where a conversation is followed in Slack: the thread of its first step that has one."""
+        places = (self.core.notifications.get(step.id, THREAD) for step in steps_before(self.core.queue, task))
+        return next((found for found in places if found is not None), None)
+
+    def _join_conversation(self, task_id: str) -> None:
+        """A follow-up started on GitHub (a review, a CI fix) in a conversation followed in Slack: its message goes
+        in that thread too (one started from Slack is announced by whoever started it)."""
+        task = self.core.task(task_id)
+        if task.trigger_source is TriggerSource.SLACK or continued_id(task) is None:
+            return
+        root = self.conversation_thread(task)
+        if root is None:
+            return
+        channel, ts = unplace(root)
+        posted = self._call(
+            "post the follow-up's message",
+            lambda: self.client.chat_postMessage(
+                channel=channel,
+                thread_ts=ts,
+                text=parent_text(task),
+                blocks=parent_blocks(task, self.core.stages.list(task.id), self.web_url),
+            ),
+        )
+        if posted is None:
+            return
+        self.core.notifications.remember(task.id, ROOT, root)
+        where = place(channel, str(posted["ts"]))
+        if self.core.notifications.remember(task.id, THREAD, where):
+            self.catch_up(task.id, where)
+
     def _ci_failed(self, event: TaskEventRecord) -> None:
         """CI failed on a step's pull request and no fix started on its own: said in the conversation's thread
         (the first step's that has one), with a button to start the fix."""
         task = self.core.task(event.task_id)
-        places = (self.core.notifications.get(step.id, THREAD) for step in steps_before(self.core.queue, task))
-        where = next((found for found in places if found is not None), None)
+        where = self.conversation_thread(task)
         if where is None:
             return
         channel, ts = unplace(where)

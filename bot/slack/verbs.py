@@ -8,7 +8,7 @@ from bot.slack.access import SlackAccess
 from bot.slack.commands import USAGE, Cancel, ChannelRepo, Help, Status, Stop
 from bot.slack.messages import escape
 from core import conversation
-from core.conversation import latest_step, steps_before
+from core.conversation import all_steps, steps_before
 from core.errors import DockhandError, NotFoundError
 from core.models import Task
 from core.results import agent_of
@@ -94,15 +94,16 @@ def stop(core: Core, access: SlackAccess, command: Stop, who: Requester) -> str:
     if isinstance(task, str):
         return task
     first = steps_before(core.queue, task)[0]
-    newest = latest_step(core.queue, first)
     conversation.stop(core.notifications, first, by=f"Slack {who.user}")
     said = f"The conversation of task {first.id} is stopped: nothing more starts on its own."
-    if not newest.status.is_final:
+    for step in all_steps(core.queue, first):
+        if step.status.is_final:
+            continue
         try:
-            core.cancel(newest.id, by=f"Slack {who.user}", source=TriggerSource.SLACK)
-            said += f" Task {newest.id} is stopping."
+            core.cancel(step.id, by=f"Slack {who.user}", source=TriggerSource.SLACK)
+            said += f" Task {step.id} is stopping."
         except DockhandError as exc:
-            said += f" Task {newest.id} could not be cancelled: {exc}"
+            said += f" Task {step.id} could not be cancelled: {exc}"
     return said
 
 

@@ -49,7 +49,7 @@ from core.pipelines.test_pipeline import (
 from core.pipelines.test_results import describe_projects
 from core.redaction import Redactor
 from core.repo_config import FILE_NAME as CONFIG_FILE
-from core.repo_config import RepositoryConfig, parse_repository_config
+from core.repo_config import RepositoryConfig, parse_dockhand_file, parse_repository_config
 from core.sandboxing import ExecRequest
 from core.secret_scan import scan_diff, scan_text
 from core.specs import ChangeSpec, IssueResolutionSpec
@@ -158,15 +158,18 @@ class IssueResolution:
             run.base_branch = self.forge.default_branch(repository)
             ref = run.continues.branch if run.continues is not None else run.base_branch
             run.tests.tree = self.forge.checkout(repository, ref, run.tests.tmp / "tree")
+            # What the repository allows (auto-approval, install commands…) is its default branch's word, never a
+            # branch the agent wrote: a follow-up reads the default branch's `.dockhand.toml`.
+            trusted = self.forge.default_branch_file(repository, CONFIG_FILE) if run.continues else None
+            run.tests.config = parse_dockhand_file(trusted or "") if run.continues else None
+            config_file = run.tests.tree.path / CONFIG_FILE
+            if run.tests.config is not None:
+                run.config = run.tests.config.github
+            elif config_file.is_file() and not config_file.is_symlink():
+                run.config = parse_repository_config(config_file.read_text(errors="replace"))
         except DockhandError as exc:
             raise StageFailedError(f"checkout of {repository} failed: {exc}") from None
         ctx.result.update(base_branch=run.base_branch, base_commit=run.tests.tree.commit)
-        config_file = run.tests.tree.path / CONFIG_FILE
-        if config_file.is_file() and not config_file.is_symlink():
-            try:
-                run.config = parse_repository_config(config_file.read_text(errors="replace"))
-            except DockhandError as exc:
-                raise StageFailedError(str(exc)) from None
         ctx.log.system(f"checked out {repository} at {run.tests.tree.commit[:12]} ({run.base_branch})")
 
     def detect(self, ctx: StageContext) -> None:

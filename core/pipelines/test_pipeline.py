@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from core.errors import DockhandError, StageFailedError
 from core.pipeline import Pipeline, Stage, StageContext
 from core.pipelines.test_results import last_lines, overall_status, report_project
+from core.repo_config import DockhandFile
 from core.sandboxing import ExecRequest, LiveSandboxLike, SandboxProvider, SourceTree, cache_key, size_in_bytes
 from core.specs import TestPipelineSpec
 from core.states import LogStream, TriggerSource
@@ -53,6 +54,8 @@ class TestRun:
         self.projects: list[dict[str, Any]] = []
         self.reused: dict[str, Any] | None = None
         self.outputs: dict[int, str] = {}  # per project (by index): the test run's output, head and tail
+        # The `.dockhand.toml` to go by when the checkout's own may not be trusted (a branch the agent wrote).
+        self.config: DockhandFile | None = None
         self.started = time.monotonic()
 
 
@@ -127,7 +130,7 @@ def detect_plans(ctx: StageContext, run: TestRun) -> None:
     settings = ctx.settings
     allowed = frozenset(filter(None, [settings.sandbox_image, *settings.sandbox_images.values()]))
     try:
-        run.plans = detect(run.tree.path, allowed_images=allowed)
+        run.plans = detect(run.tree.path, allowed_images=allowed, config=run.config)
     except DockhandError as exc:
         raise StageFailedError(str(exc)) from None
 
@@ -163,7 +166,7 @@ def open_sandbox(ctx: StageContext, run: TestRun, kind: str) -> None:
     policy = provider.default_policy()
     if image:
         policy = policy.with_overrides(image=image)
-    policy = policy.with_overrides(disk=_disk_limit(ctx, run.tree, policy.disk))
+    policy = policy.with_overrides(disk=_disk_limit(ctx, run.tree, policy.disk, run.config))
     try:
         run.box = provider.get_or_create(ctx.sandbox_id(kind), policy, owner=ctx.sandbox_owner)
         run.box.load_tree(run.tree)
@@ -171,10 +174,10 @@ def open_sandbox(ctx: StageContext, run: TestRun, kind: str) -> None:
         raise StageFailedError(f"could not prepare the sandbox: {exc}") from None
 
 
-def _disk_limit(ctx: StageContext, tree: SourceTree, default: str) -> str:
+def _disk_limit(ctx: StageContext, tree: SourceTree, default: str, config: DockhandFile | None = None) -> str:
     """The repository's own `[sandbox] disk`, if it asks, up to what the operator allows."""
     try:
-        asked = dockhand_file(tree.path).sandbox.disk
+        asked = (config or dockhand_file(tree.path)).sandbox.disk
     except DockhandError:
         return default  # the detection stage has said what is wrong with the file
     if asked is None:

@@ -53,8 +53,11 @@ SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "target", "vendor", "dist"
 MAX_DEPTH = 3
 
 
-def detect(repo: Path, allowed_images: frozenset[str] = frozenset()) -> list[ProjectPlan]:
-    """Every project in the checkout at `repo`, then `.dockhand.toml` applied (images only from `allowed_images`)."""
+def detect(
+    repo: Path, allowed_images: frozenset[str] = frozenset(), config: DockhandFile | None = None
+) -> list[ProjectPlan]:
+    """Every project in the checkout at `repo`, then `.dockhand.toml` applied (images only from `allowed_images`):
+    the checkout's own, or `config` when the checkout's is not to be trusted (a follow-up on the agent's branch)."""
     plans: list[ProjectPlan] = []
     cargo_roots: list[str] = []
     for directory in _walk(repo):
@@ -71,7 +74,8 @@ def detect(repo: Path, allowed_images: frozenset[str] = frozenset()) -> list[Pro
         if "Cargo.toml" in files and not any(r == "." or rel.startswith(r + "/") for r in cargo_roots):
             cargo_roots.append(rel)
             plans.append(rust_plan(rel))
-    return apply_overrides(plans, load_config(repo), allowed_images)
+    overrides = list(config.project) if config is not None else load_config(repo)
+    return apply_overrides(plans, overrides, allowed_images)
 
 
 def _inside(rel: str, plans: list[ProjectPlan], language: Language) -> bool:

@@ -231,13 +231,16 @@ class FakeGitHub:
         body: str = "",
         state: str = "COMMENTED",
         comments: Sequence[Mapping[str, Any]] = (),
+        association: str = "COLLABORATOR",
     ) -> int:
         """A person's submitted review with line comments ({"path", "line", "body", "diff_hunk"?,
         "in_reply_to_id"?}); its id."""
         review_id = next(self._ids)
         commit = self.pulls[(repo, number)]["head_sha"] if (repo, number) in self.pulls else "0" * 40
-        self.reviews[review_id] = {"repo": repo, "number": number, "user": user, "body": body, "state": state,
-                                   "commit_id": commit, "comments": list(comments)}  # fmt: skip
+        self.reviews[review_id] = {
+            "repo": repo, "number": number, "user": user, "body": body, "state": state, "commit_id": commit,
+            "comments": list(comments), "association": association,
+        }  # fmt: skip
         for comment in comments:
             hunk = comment.get("diff_hunk") or f"@@ -{comment['line']},1 +{comment['line']},1 @@"
             self.review_comments[next(self._ids)] = {
@@ -518,7 +521,7 @@ def _review_view(fake: FakeGitHub, review_id: int) -> dict[str, Any]:
         "html_url": html,
         "pull_request_url": pull_url,
         "_links": {"html": {"href": html}, "pull_request": {"href": pull_url}},
-        "author_association": "NONE",
+        "author_association": review.get("association", "NONE"),
     }
     return view | ({} if review["state"] == "PENDING" else {"submitted_at": _now()})
 
