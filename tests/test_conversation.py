@@ -13,14 +13,19 @@ from typing import Any
 import pytest
 
 from bot.github.intake import GitHubIntake, github_client_factory, rules_from
+from bot.slack.messages import APPROVE, FIX_CI
+from bot.slack.threads import THREAD, unplace
 from core.results import result_of
 from core.service import Core
 from core.states import EventKind, TaskStatus
 from core.store.queue_types import TaskFilter
 from tests.conftest import FIXTURES
 from tests.support.fake_anthropic import Reply, tool_use
+from tests.support.waiting import wait_for
 from tests.test_change_requests import ask, numeric_strings_script
 from tests.test_issue_resolution import REPO, World, fixing_script, git, issue_world
+from tests.test_slack import ALICE, BOB, CHANNEL, SECRET, SlackWorld, slack_world
+from tests.test_slack import FIXTURES as SLACK_FIXTURES
 
 FAILED_LOG = (
     "2026-12-06T07:00:00.0000000Z \x1b[31mFAILED\x1b[0m tests/test_calc.py::test_add_windows - AssertionError\n"
@@ -111,19 +116,49 @@ def newest_task(core: Core, known: set[str]) -> Any:
     return task
 
 
-def test_review_comments_and_a_red_ci_continue_the_same_pull_request(world: World) -> None:
+@pytest.fixture
+def slack_and_github(tmp_path: Path, core_factory: Any, sandbox_image: str) -> Iterator[tuple[World, SlackWorld]]:
+    slack = {"slack_bot_token": "xoxb-test", "slack_signing_secret": SECRET, "slack_update_seconds": 0}
+    with issue_world(tmp_path, core_factory, sandbox_image, **slack) as made, slack_world(made.core) as chat:
+        yield made, chat
+
+
+def mention(chat: SlackWorld, text: str, event_id: str, thread_ts: str) -> None:
+    """Alice mentions the bot in a thread of the channel, as Slack delivers it."""
+    body = json.loads((SLACK_FIXTURES / "app_mention.json").read_text())
+    body["event_id"] = event_id
+    asked = chat.slack.add_message(CHANNEL, f"<@U222> {text}", user=ALICE, thread_ts=thread_ts)
+    body["event"].update(text=f"<@U222> {text}", user=ALICE, channel=CHANNEL, ts=asked, thread_ts=thread_ts)
+    assert chat.post(json.dumps(body), "application/json").status_code == 200
+
+
+def test_a_slack_conversation_review_comments_and_a_red_ci_continue_the_same_pull_request(
+    slack_and_github: tuple[World, SlackWorld],
+) -> None:
+    world, chat = slack_and_github
     core, github, model = world.core, world.github, world.model
     github.permissions[(REPO, "alice")] = "write"
     hooks = Deliveries(core)
 
-    # 1. A change asked in words (with its Slack thread) opens the pull request.
+    # 1. A change asked in words in a Slack thread where the bug was discussed opens the pull request.
     model.script = fixing_script()
-    first = ask(core, "Make add() add.", thread=[{"author": "U0BOB", "text": "add(2, 3) gives -1"}])
-    opened = run_and_approve(core, first).pull_request
+    discussed = chat.slack.add_message(CHANNEL, "add(2, 3) gives -1 in production", user=BOB)
+    chat.slack.add_message(CHANNEL, "the test in tests/test_calc.py shows it", user=ALICE, thread_ts=discussed)
+    mention(chat, f"in {REPO}: make add() add", "Ev0ASK", discussed)
+    (first,) = wait_for(lambda: [t.id for t in core.tasks(TaskFilter())], what="the change task")
+    assert core.run_now(first).status is TaskStatus.AWAITING_APPROVAL
+    assert chat.click(APPROVE, first, user=ALICE).status_code == 200  # the requester approves, with the button
+    wait_for(lambda: core.task(first).status is TaskStatus.PENDING, what="the approval")
+    opened = result_of(core.run_now(first)).pull_request
     branch, number = opened.branch, opened.pull_number
-    # 2. "also accept numeric strings": a second commit on it.
+    prompt = model.requests[0]["messages"][0]["content"][0]["text"]
+    assert "<untrusted-thread>" in prompt and "add(2, 3) gives -1 in production" in prompt
+    # 2. "also accept numeric strings" in the task's thread: a second commit on it, after its own approval.
+    channel, parent = unplace(core.notifications.get(first, THREAD) or "")
     model.script = numeric_strings_script()
-    second = ask(core, "also accept numeric strings", continues=first)
+    mention(chat, "also accept numeric strings", "Ev0ALSO", parent)
+    (second,) = wait_for(lambda: [t.id for t in core.tasks(TaskFilter()) if t.id != first], what="the follow-up")
+    assert core.task(second).payload["continues"] == first
     run_and_approve(core, second)
 
     # 3. A review with two line comments: a follow-up that addresses them and answers in both threads.
@@ -205,6 +240,11 @@ def test_review_comments_and_a_red_ci_continue_the_same_pull_request(world: Worl
     assert report.startswith(f"CI failed on {head[:12]}: lint.") and "fix_ci" in report
     events = [e for e in core.journal.events(fourth.id) if e.kind is EventKind.CI_FAILED]
     assert len(events) == 1 and events[0].data["ci"]["checks"] == ["lint"]
+    (button,) = wait_for(
+        lambda: [m for m in chat.slack.messages.values() if FIX_CI in json.dumps(m.get("blocks", []))],
+        what="the Fix it button in the conversation's thread",
+    )
+    assert button["thread_ts"] == parent and channel == CHANNEL
     assert git("log", "--format=%s", f"main..{branch}", cwd=world.remote).splitlines() == log
     sent = json.dumps(model.requests)
     assert "ghp_fake_token" not in sent and "sk-ant-test" not in sent, "no secret reaches the model"
@@ -251,7 +291,6 @@ def test_a_follow_up_asked_while_the_service_is_down_runs_later_on_another_worke
     """The request is stored while nothing runs; a worker process started afterwards (not the one that ran the
     first step) takes it from the store, rebuilds the work from the branch, and pushes to the same PR."""
     from tests.support.processes import dockhand_env, running
-    from tests.support.waiting import wait_for
 
     core, github, settings = world.core, world.github, world.core.settings
     github.permissions[(REPO, "alice")] = "write"
