@@ -405,3 +405,41 @@ def test_a_second_fix_for_an_issue_being_resolved_answers_already_on_it(world) -
     assert len(core.tasks(TaskFilter(types=[TaskType.ISSUE_RESOLUTION]))) == 1
     [reply] = [c for c in fake.comments.values() if c["body"].startswith("Already on it")]
     assert f"task `{task.id}` is pending" in reply["body"] and f"{REPO}/issues/1#issuecomment-4242" in reply["body"]
+
+
+def test_a_ci_failure_of_a_step_still_finishing_waits_for_it(world) -> None:  # type: ignore[no-untyped-def]
+    """A fast check can fail on the commit a step has pushed while the step still finishes (replies, clean-up):
+    the delivery waits for the step to end, then is decided (here: reported, fixing CI being off)."""
+    from core.pipeline import Pipeline
+    from core.specs import TaskSubmission
+    from core.states import TaskStatus
+    from tests.support.waiting import wait_for
+
+    core, fake, intake, deliver = world
+    core.registry.register(TaskType.CHANGE, Pipeline(name="change", stages=()))
+    intake.ci.recheck_seconds = 0.5
+    branch, head = "dockhand/change-1-x", "c" * 40
+    fake.add_pull(REPO, 2, head_sha=head, head=branch, base="master")
+    pushed = {"branch": branch, "commit": head, "pull_number": 2, "pull_url": f"https://x/{REPO}/pull/2"}
+
+    def step(continues: str | None) -> str:
+        payload = {"request": "a change", **({"continues": continues} if continues else {})}
+        return core.submit(TaskSubmission(type=TaskType.CHANGE, repository=REPO, payload=payload)).task.id
+
+    first = step(None)
+    claim = core.queue.claim("w", task_id=first)
+    assert claim is not None
+    core.queue.finish(claim, TaskStatus.SUCCEEDED, result={"pull_request": {**pushed, "commit": "d" * 40}})
+    second = step(first)
+    working = core.queue.claim("w", task_id=second)
+    assert working is not None
+    payload = load("check_run", "completed.payload.json")
+    payload["check_run"].update(head_sha=head, conclusion="failure")
+    payload["check_run"]["check_suite"].update(head_branch=branch, head_sha=head)
+    deliver("check_run", payload, "ci-1")
+    assert intake.process_pending() == 1 and intake.process_pending() == 0, "handed back, not taken again at once"
+    assert fake.comments == {}
+    core.queue.finish(working, TaskStatus.SUCCEEDED, result={"pull_request": pushed})
+    wait_for(lambda: intake.process_pending(), timeout=10, what="the delivery to be taken again")
+    (report,) = fake.comments.values()
+    assert report["body"].startswith(f"CI failed on {head[:12]}")

@@ -39,6 +39,7 @@ from core.store.queue_types import TaskFilter
 log = logging.getLogger(__name__)
 
 REPORTED = "ci-reported"  # notification channel: the failure of this commit was reported (once)
+RECHECK_SECONDS = 20.0
 AUTOMATIC = "ci"  # who asks for an automatic fix (what the per-PR limit counts)
 
 
@@ -49,6 +50,7 @@ class CiFailures:
         self.core = core
         self.client_for = client_for
         self.config_of = config_of
+        self.recheck_seconds = RECHECK_SECONDS
 
     def failed(self, event: ChecksFailed) -> Handled:
         repository, settings = event.repo.full_name, self.core.settings
@@ -57,6 +59,10 @@ class CiFailures:
         step = self._step_that_pushed(repository, event.branch)
         if step is None:
             return Handled(f"ignored: no work of dockhand's pushed {event.branch}")
+        if step.status is TaskStatus.RUNNING:  # it may have pushed this very commit and be finishing: ask again
+            return Handled(
+                f"waiting: task {step.id} still works on {event.branch}", retry_in_seconds=self.recheck_seconds
+            )
         if not step.status.is_final:
             return Handled(f"ignored: task {step.id} still works on {event.branch}")
         pushed = result_of(step).pull_request

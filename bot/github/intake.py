@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from bot.github.authorise import WritePermission, may_trigger
 from bot.github.ci_failures import CiFailures
@@ -49,7 +50,7 @@ from core.errors import DockhandError, RateLimitedError, ValidationError
 from core.intake.authorise import TRUSTED
 from core.intake.chain import Admission, IntakeOutcome
 from core.intake.trigger import Trigger
-from core.models import Task, WebhookDelivery
+from core.models import Task, WebhookDelivery, utcnow
 from core.repo_config import FILE_NAME as CONFIG_FILE
 from core.repo_config import RepositoryConfig, parse_repository_config
 from core.service import Core
@@ -72,6 +73,7 @@ def rules_from(settings: Settings) -> TriggerRules:
 
 
 CONFIG_TTL_SECONDS = 60.0
+MAX_WAIT = timedelta(hours=6)  # a delivery waits for the work it is about at most this long
 
 
 class GitHubIntake:
@@ -121,6 +123,9 @@ class GitHubIntake:
             except Exception as exc:  # one bad delivery must not stop the others
                 log.exception("GitHub delivery %s could not be processed", delivery.delivery_id)
                 handled = Handled(f"error: {type(exc).__name__}: {exc}")
+            if handled.retry_in_seconds is not None and utcnow() - delivery.received_at < MAX_WAIT:
+                self.core.deliveries.defer(delivery, handled.retry_in_seconds)
+                continue
             self.core.deliveries.finish(delivery.id or 0, handled.outcome, handled.task_id)
         return count
 

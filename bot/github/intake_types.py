@@ -17,6 +17,7 @@ class Handled:
 
     outcome: str
     task_id: str | None = None
+    retry_in_seconds: float | None = None  # not decided yet: handle the delivery again this much later
 
 
 @contextmanager

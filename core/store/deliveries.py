@@ -101,6 +101,20 @@ class DeliveryLog:
         delivery.processing_token = renewed
         return True
 
+    def defer(self, delivery: WebhookDelivery, seconds: float) -> None:
+        """Hand a claimed delivery back, to be taken again `seconds` from now (it waits for something to end)."""
+        until = f"{math.ceil(time.time() + seconds):012d}:deferred-{uuid.uuid4().hex}"
+        with self.db.write() as session:
+            session.execute(
+                update(WebhookDelivery)
+                .where(
+                    col(WebhookDelivery.id) == delivery.id,
+                    col(WebhookDelivery.processing_token) == delivery.processing_token,
+                    col(WebhookDelivery.processed_at).is_(None),
+                )
+                .values(processing_token=until)
+            )
+
     def finish(self, delivery_id: int, outcome: str, task_id: str | None = None) -> None:
         """Record what a delivery led to, and drop its payload."""
         with self.db.write() as session:
