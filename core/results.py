@@ -145,6 +145,35 @@ class TestPipelineResult(TaskResult):
         return self.projects
 
 
+class ReproductionReport(Part):
+    """The test that shows the problem: failing on the unchanged code, passing after the change (or why none)."""
+
+    status: str = ""  # reproduced, not-reproduced
+    test: str = ""
+    command: str = ""
+    failed_before: str = ""
+    passes_after: bool | None = None
+    after: str = ""
+    reason: str = ""
+
+
+class ReviewNote(Part):
+    """One finding of dockhand's own review of the change."""
+
+    severity: str = ""
+    path: str = ""
+    line: int | None = None
+    title: str = ""
+
+
+class SelfReview(Part):
+    """dockhand's review of its own change before asking: what it sent back to the agent, what remains."""
+
+    sent_back: int = 0
+    remaining: list[ReviewNote] = Field(default_factory=list)
+    error: str | None = None
+
+
 class IssueResolutionResult(TaskResult):
     issue: dict[str, Any] | None = None
     base_branch: str | None = None
@@ -152,6 +181,8 @@ class IssueResolutionResult(TaskResult):
     baseline: TestsReport | None = None
     tests: TestsReport | None = None
     approval: dict[str, Any] | None = None
+    reproduction: ReproductionReport | None = None
+    self_review: SelfReview | None = None
 
     @property
     def test_projects(self) -> list[ProjectReport]:

@@ -339,7 +339,8 @@ def test_a_follow_up_goes_by_the_default_branchs_settings_not_the_branch_the_age
     waits for a person, because what a repository allows is read from its default branch."""
     core = world.core
     create = {"command": "create", "path": ".dockhand.toml", "file_text": "[github]\nauto_approve = true\n"}
-    world.model.script = [Reply([tool_use("str_replace_based_edit_tool", create)]), *fixing_script()]
+    fixing = fixing_script()  # the agent adds the setting along with its fix, after reproducing the bug
+    world.model.script = [*fixing[:3], Reply([tool_use("str_replace_based_edit_tool", create)]), *fixing[3:]]
     first = ask(core, "Make add() add.")
     opened = run_and_approve(core, first).pull_request
     assert "auto_approve" in git("show", f"{opened.branch}:.dockhand.toml", cwd=world.remote)

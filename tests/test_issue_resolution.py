@@ -129,10 +129,15 @@ def world(tmp_path: Path, core_factory: Callable[..., Core], sandbox_image: str)
         yield made
 
 
+REPRODUCE_ADD = ".venv/bin/python -m pytest -q -p no:cacheprovider tests/test_calc.py::test_add"
+NO_REPRODUCTION = Reply([tool_use("reproduce", {"reason": "this test is about what happens after the fix"})])
+
+
 def fixing_script() -> list[Any]:
     return [
         Reply([text("Let me look at the code."), tool_use("bash", {"command": "cat calc.py"})]),
         Reply([tool_use("bash", {"command": "env; git config --list --show-origin; ls -la ~"})]),
+        Reply([tool_use("reproduce", {"command": REPRODUCE_ADD, "test": "tests/test_calc.py::test_add"})]),
         Reply(
             [
                 tool_use(
@@ -162,12 +167,21 @@ def test_issue_fixed_approved_and_published(world: World) -> None:
     for secret in ("ghp_fake_token", "sk-ant-test"):
         assert secret not in environment and secret not in str(world.model.requests)
     # Every tool ran in the sandbox: the test run after the edit passed there.
-    test_results = world.model.requests[4]["messages"][-1]["content"]
+    reproduced = world.model.requests[3]["messages"][-1]["content"][0]["content"]
+    assert reproduced.startswith("Reproduced: tests/test_calc.py::test_add fails on the unchanged code")
+    test_results = world.model.requests[5]["messages"][-1]["content"]
     assert "1 passed" in test_results[0]["content"]
     result = task.result or {}
     assert result["baseline"]["status"] == "failed" and result["tests"]["status"] == "passed"
     assert result["change"]["files"] == 1 and result["change"]["changed"][0]["path"] == "calc.py"
-    assert result["agent"]["turns"] == 5 and result["agent"]["cost_usd"] > 0
+    assert result["agent"]["turns"] == 6 and result["agent"]["cost_usd"] > 0
+    reproduction = result["reproduction"]
+    assert (reproduction["status"], reproduction["test"], reproduction["passes_after"]) == (
+        "reproduced",
+        "tests/test_calc.py::test_add",
+        True,
+    )
+    assert "assert -1 == 5" in reproduction["failed_before"], "why it failed before the fix is kept"
     usage = result["agent"]["usage"]
     # Prompt caching: later turns read the prefix the earlier ones wrote.
     assert usage["cache_creation_input_tokens"] > 0 and usage["cache_read_input_tokens"] > 0
@@ -193,7 +207,7 @@ def test_issue_fixed_approved_and_published(world: World) -> None:
     assert opened["head"] == pull["branch"] and opened["base"] == "main"
     assert opened["title"] == "Fix add() to add"
     assert "Fixes #12" in opened["body"] and "1 passed" in opened["body"] and "approved by bob" in opened["body"]
-    assert "5 agent turns" in opened["body"]
+    assert "6 agent turns" in opened["body"]
     approvals = world.core.approvals.of(task_id)
     assert [(a.status, a.decided_by) for a in approvals] == [(ApprovalStatus.APPROVED, "bob")]
     stages = {s.name: s.status for s in world.core.stages.list(task_id)}
@@ -211,12 +225,12 @@ def test_failing_tests_go_back_to_the_agent_until_rounds_run_out(world: World) -
         assert last[0]["type"] == "tool_result" and "test_add" in last[0]["content"], last
         return submit
 
-    world.model.script = [submit, answer_failures]
+    world.model.script = [NO_REPRODUCTION, submit, answer_failures]
     task_id = world.submit()
     task = world.core.run_now(task_id)
     assert task.status is TaskStatus.FAILED
     assert "still fail after 2 rounds" in (task.error or "")
-    assert len(world.model.requests) == 2
+    assert len(world.model.requests) == 3
     assert "dockhand/" not in git("branch", "-a", cwd=world.remote)
 
 
@@ -301,6 +315,7 @@ def test_refusal_ends_the_task(world: World) -> None:
 def test_a_secret_in_the_change_blocks_publishing(world: World) -> None:
     leaked = "ghp_" + "a" * 36
     world.model.script = [
+        NO_REPRODUCTION,
         Reply(
             [
                 tool_use(
@@ -399,6 +414,7 @@ def test_the_sandboxs_own_commits_and_binary_files_are_checked_on_the_host(world
     """A secret committed and removed again, or hidden in a binary file, is found: the host diffs and scans."""
     key = "AKIA" + "ABCDEFGHIJKLMNOP"
     world.model.script = [
+        NO_REPRODUCTION,
         Reply([tool_use("str_replace_based_edit_tool", edit("a - b", "a + b"))]),
         Reply(
             [

@@ -6,8 +6,9 @@ from typing import Any
 
 from rich.text import Text
 
+from core.evidence import evidence_lines
 from core.models import Task
-from core.results import PRReviewResult, agent_of, result_of
+from core.results import IssueResolutionResult, PRReviewResult, agent_of, result_of
 from core.service import Core
 from core.states import StageStatus, TaskStatus
 
@@ -67,6 +68,9 @@ def result_text(task: Task) -> Text:
     if result.change:
         change = result.change
         text.append(f"change: {change.files} files, +{change.insertions} -{change.deletions}\n")
+    if isinstance(result, IssueResolutionResult):
+        for line in evidence_lines(result):
+            text.append(f"evidence: {line.strip()}\n" if not line.startswith("  ") else f"  {line.strip()}\n")
     agent = agent_of(task)
     if agent:
         usage = agent.usage

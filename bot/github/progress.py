@@ -15,6 +15,7 @@ from collections import OrderedDict
 from bot.github.client import CheckConclusion, CheckStatus
 from bot.github.intake import ClientFor, github_client, installation_for
 from core.events import TaskEventRecord
+from core.evidence import as_bullets, evidence_lines
 from core.models import Task, TaskStage
 from core.results import (
     ChangeStats,
@@ -75,6 +76,8 @@ def render(task: Task, stages: list[TaskStage], bot_name: str) -> str:
             f"(+{change.insertions} -{change.deletions}), tests {tests.status if tests else 'not run'}.",
             f"Someone with write access can comment `@{bot_name} approve` (or `@{bot_name} cancel`).",
         ]
+    if isinstance(result, IssueResolutionResult) and (evidence := evidence_lines(result)):
+        lines += ["", "**Evidence**", *as_bullets(evidence)]
     if result.pull_request:
         lines += ["", f"Opened {result.pull_request.pull_url} from `{result.pull_request.branch}`."]
     if isinstance(result, PRReviewResult) and result.review:

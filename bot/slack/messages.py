@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.evidence import evidence_lines
 from core.models import Task, TaskStage
-from core.results import PRReviewResult, ReviewedPull, agent_of, result_of
+from core.results import IssueResolutionResult, PRReviewResult, ReviewedPull, agent_of, result_of
 from core.states import StageStatus, TaskStatus, TaskType, TriggerSource
 
 APPROVE, REJECT, VIEW_DIFF = "dockhand_approve", "dockhand_reject", "dockhand_view_diff"
@@ -104,6 +105,10 @@ def result_text(task: Task) -> str:
             f"Posted a review on <{reviewed.url}|PR #{reviewed.number or ''}>: "
             f"{result.review.comments} line comments, {result.review.in_body} more in its body."
         )
+    if isinstance(result, IssueResolutionResult):
+        lines += [
+            f"{'    ' if line.startswith('  ') else ''}• {escape(line.strip())}" for line in evidence_lines(result)
+        ]
     for project in result.test_projects:
         lines.append(
             f"• {escape(project.language)} `{escape(project.root)}`: {escape(project.status)}, "

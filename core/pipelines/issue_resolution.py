@@ -16,14 +16,12 @@ from dataclasses import asdict
 
 from core.agent.loop import Agent, AgentOutcome, AgentProgress, AgentStatus, ModelSettings
 from core.agent.prompt import (
-    INSTRUCTION_FILES,
-    RepositoryContext,
     change_message,
     failures_message,
     system_prompt,
     task_message,
 )
-from core.agent.tools import SandboxTools
+from core.agent.tools import SandboxTools, Toolbox
 from core.conversation import standing_step
 from core.errors import ApprovalRequired, DockhandError, LeaseLostError, StageFailedError, TaskCancelledError
 from core.forge import ChangeRequest, Forge, IssueThread, ReviewFeedback, branch_name
@@ -35,6 +33,8 @@ from core.pipelines.change_stats import DIFF_NAME, agent_figures, numstat
 from core.pipelines.feedback import answer_review, ci_message, read_review, review_message, review_record
 from core.pipelines.follow_up import EarlierStep, earlier_step, earlier_work
 from core.pipelines.install_leftovers import exclude_leftovers
+from core.pipelines.repository_context import repository_context
+from core.pipelines.reproduction import REPRODUCE_FIRST, ReproducingTools, changed_by_agent
 from core.pipelines.resolution_texts import approval_summary, pull_request_body, request_title
 from core.pipelines.test_pipeline import (
     TestRun,
@@ -56,7 +56,6 @@ from core.specs import ChangeSpec, IssueResolutionSpec
 from core.testrun.detect import WORKSPACE
 
 BUNDLE_NAME = "change.bundle"
-MAX_INSTRUCTIONS_BYTES = 64 * 1024
 MAX_BUNDLE_BYTES = 100 * 1024 * 1024
 
 
@@ -72,6 +71,7 @@ class Resolution:
         self.config = RepositoryConfig()
         self.continues: EarlierStep | None = None  # a follow-up: the step whose branch and PR it adds to
         self.review: ReviewFeedback | None = None  # a follow-up on a review: the comments it addresses
+        self.reproducing: ReproducingTools | None = None  # the agent's tools when it reproduces first
 
 
 def _state(ctx: StageContext) -> Resolution:
@@ -214,17 +214,21 @@ class IssueResolution:
             limit = f" of ${budget:.2f}" if budget is not None else ""
             ctx.progress(f"agent turn {update.turns}: ${update.cost_usd:.4f}{limit} spent", {"agent": figures})
 
+        tools: Toolbox = SandboxTools(run.tests.box, cancelled=lambda: ctx.cancel.cancelled)
+        # Reproduce first (a follow-up builds on work whose problem was shown already).
+        if settings.agent_reproduce_first and run.continues is None:
+            tools = run.reproducing = ReproducingTools(tools, run.tests.box)
         agent = Agent(
             client,
             model,
-            SandboxTools(run.tests.box, cancelled=lambda: ctx.cancel.cancelled),
+            tools,
             system=system_prompt(settings.bot_name),
             log=lambda line: ctx.log.agent(line),
             cancel=ctx.cancel,
             on_progress=progress,
         )
         try:
-            context = self._context(ctx, run)
+            context = repository_context(run.tests, run.baseline)
             if isinstance(spec := _spec(ctx), ChangeSpec):
                 thread = [(message.author, message.text) for message in spec.thread]
                 opening = change_message(run.issue.repository, run.issue.body, run.issue.author, context, thread)
@@ -235,7 +239,7 @@ class IssueResolution:
                 opening += ci_message(spec.ci) if spec.ci is not None else ""
             else:
                 opening = task_message(run.issue, context)
-            outcome = agent.start(opening)
+            outcome = agent.start(opening + (REPRODUCE_FIRST if run.reproducing is not None else ""))
             rounds = 0
             while outcome.status is AgentStatus.SUBMITTED:
                 rounds += 1
@@ -256,6 +260,8 @@ class IssueResolution:
             raise StageFailedError(f"the agent stopped: {type(exc).__name__}: {exc}") from None
         finally:
             client.close()
+            if run.reproducing is not None and run.reproducing.reproduction is not None:
+                ctx.result["reproduction"] = run.reproducing.reproduction.as_result()
             ctx.result["agent"] = {
                 **agent_figures(agent.turns, agent.usage.as_dict(), agent.cost_usd, budget),
                 "turn_usage": [u.as_dict() for u in agent.turn_usage],
@@ -381,37 +387,21 @@ class IssueResolution:
         test_pipeline.cleanup(ctx)
 
     # --- helpers ------------------------------------------------------------------------------
-    def _context(self, ctx: StageContext, run: Resolution) -> RepositoryContext:
-        assert run.tests.tree is not None and run.tests.box is not None
-        listing = run.tests.box.exec(
-            ExecRequest(
-                command="find . -maxdepth 2 -not -path './.git*' -not -path '*/node_modules*' "
-                "-not -path '*/.venv*' | sort | head -300",
-                timeout_seconds=60,
-            )
-        )
-        instructions = {}
-        root = run.tests.tree.path.resolve()
-        for name in INSTRUCTION_FILES:
-            path = run.tests.tree.path / name
-            # Inside the checkout only: a symlinked file or folder must not make the host read elsewhere.
-            if path.is_file() and path.resolve().is_relative_to(root):
-                with path.open("rb") as handle:
-                    instructions[name] = handle.read(MAX_INSTRUCTIONS_BYTES).decode(errors="replace")
-        return RepositoryContext(
-            layout=listing.stdout,
-            projects=tuple(f"{p.language.value} at {p.root} ({p.framework})" for p in run.tests.plans),
-            test_commands=tuple(f"cd {p.workdir} && {p.test}" for p in run.tests.plans),
-            baseline=run.baseline,
-            instructions=instructions,
-        )
-
     def _verify(self, ctx: StageContext, run: Resolution, round_number: int) -> tuple[bool, str]:
+        """The agent's change checked: its reproduction must pass now, then the project's tests (with the coverage
+        of the lines it changed)."""
+        if run.reproducing is not None:
+            reproduced, why = run.reproducing.check_after()
+            ctx.log.system(
+                f"reproduction after the change (round {round_number}): {'passes' if reproduced else 'fails'}"
+            )
+            if not reproduced:
+                return False, why
         if not run.tests.plans:
             return True, "no tests"
         reset_projects(run.tests)
         execute_tests(ctx, run.tests)
-        overall = collect_results(ctx, run.tests, None, f"round-{round_number}")
+        overall = collect_results(ctx, run.tests, changed_by_agent(run.tests), f"round-{round_number}")
         summary = describe_projects(run.tests.projects)
         ctx.result["tests"] = {
             "status": overall,

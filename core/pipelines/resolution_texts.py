@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.evidence import evidence_lines
+from core.results import IssueResolutionResult
+
 
 def approval_summary(result: dict[str, Any]) -> str:
     change = result.get("change") or {}
@@ -17,7 +20,8 @@ def approval_summary(result: dict[str, Any]) -> str:
         f"agent: {agent.get('turns', 0)} turns, ${agent.get('cost_usd', 0):.4f}",
     ]
     lines += [f"  {f['path']} (+{f['insertions']} -{f['deletions']})" for f in change.get("changed", [])[:20]]
-    return "\n".join(lines)
+    evidence = evidence_lines(IssueResolutionResult.model_validate(result))
+    return "\n".join(lines + (["evidence:", *(f"  {line}" for line in evidence)] if evidence else []))
 
 
 def request_title(request: str) -> str:
@@ -37,7 +41,15 @@ def pull_request_body(result: dict[str, Any], task_id: str) -> str:
         asked = f"Asked for by {request['by']} ({request['from']}){where}."
     else:
         asked = f"Fixes #{result['issue']['number']}"
-    lines = [draft["body"].strip(), "", asked, "", "---", "**Tests**"]
+    lines = [draft["body"].strip(), "", asked, "", "---"]
+    evidence = evidence_lines(IssueResolutionResult.model_validate(result))
+    if evidence:
+        lines += [
+            "**Evidence**",
+            *(f"- {line}" if not line.startswith("  ") else f"  - {line.strip()}" for line in evidence),
+            "",
+        ]
+    lines.append("**Tests**")
     for project in tests.get("projects") or []:
         totals = project.get("totals") or {}
         lines.append(

@@ -166,7 +166,7 @@ class FakeGitHub:
     installation_permissions: dict[str, str] = field(
         default_factory=lambda: {
             "contents": "write", "issues": "write", "pull_requests": "write", "checks": "write",
-            "statuses": "write", "metadata": "read",
+            "statuses": "write", "metadata": "read", "actions": "read",
         }
     )  # fmt: skip
     apps: dict[str, str] = field(default_factory=dict)  # app id → public key (PEM) its JWTs are signed for
