@@ -305,7 +305,7 @@ def test_a_follow_up_asked_while_the_service_is_down_runs_later_on_another_worke
     world.model.script = numeric_strings_script()
     env = dockhand_env(
         settings.data_dir, settings.database_url, sandbox_image=settings.sandbox_image,
-        github_git_url=settings.github_git_url, agent_test_rounds=2, poll_interval_seconds=0.1,
+        github_git_url=settings.github_git_url, agent_test_rounds=2, poll_interval_seconds=0.1, agent_self_review=False,
     ) | {"GITHUB_TOKEN": "ghp_fake_token", "GITHUB_API_URL": settings.github_api_url,
          "ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": settings.anthropic_base_url}  # fmt: skip
     with running(env, settings.data_dir.parent, "worker", "--workers", "1") as other:

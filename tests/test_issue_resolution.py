@@ -107,6 +107,7 @@ def issue_world(
             "anthropic_base_url": model_url,
             "anthropic_max_retries": 2,
             "agent_test_rounds": 2,
+            "agent_self_review": False,  # its own tests (tests/test_self_review.py) script the reviewer's turns
         }
         chosen |= {k: (v.replace("{model_url}", model_url) if isinstance(v, str) else v) for k, v in settings.items()}
         base = core_factory(**chosen)

@@ -36,6 +36,7 @@ from core.pipelines.install_leftovers import exclude_leftovers
 from core.pipelines.repository_context import repository_context
 from core.pipelines.reproduction import REPRODUCE_FIRST, ReproducingTools, changed_by_agent
 from core.pipelines.resolution_texts import approval_summary, pull_request_body, request_title
+from core.pipelines.self_review import self_review
 from core.pipelines.test_pipeline import (
     TestRun,
     collect_results,
@@ -239,20 +240,27 @@ class IssueResolution:
                 opening += ci_message(spec.ci) if spec.ci is not None else ""
             else:
                 opening = task_message(run.issue, context)
-            outcome = agent.start(opening + (REPRODUCE_FIRST if run.reproducing is not None else ""))
-            rounds = 0
-            while outcome.status is AgentStatus.SUBMITTED:
-                rounds += 1
-                passed, summary = self._verify(ctx, run, rounds)
-                if passed:
-                    break
-                if rounds >= settings.agent_test_rounds:
-                    outcome = AgentOutcome(
-                        status=AgentStatus.GAVE_UP,
-                        detail=f"the tests still fail after {rounds} rounds:\n{summary}",
-                    )
-                    break
-                outcome = agent.resume(failures_message(rounds, settings.agent_test_rounds, summary))
+
+            def verified(outcome: AgentOutcome) -> AgentOutcome:
+                """Each submission checked; failures go back to the agent, in bounded rounds."""
+                for rounds in range(1, settings.agent_test_rounds + 1):
+                    if outcome.status is not AgentStatus.SUBMITTED:
+                        return outcome
+                    passed, summary = self._verify(ctx, run, rounds)
+                    if passed:
+                        return outcome
+                    if rounds < settings.agent_test_rounds:
+                        outcome = agent.resume(failures_message(rounds, settings.agent_test_rounds, summary))
+                detail = f"the tests still fail after {settings.agent_test_rounds} rounds:\n{summary}"
+                return AgentOutcome(status=AgentStatus.GAVE_UP, detail=detail)
+
+            outcome = verified(agent.start(opening + (REPRODUCE_FIRST if run.reproducing is not None else "")))
+            if outcome.status is AgentStatus.SUBMITTED and settings.agent_self_review:
+                title = outcome.submission.title if outcome.submission else ""
+                base = run.tests.tree.commit
+                again = self_review(ctx, client, run.tests.box, base, agent=agent, title=title, budget=budget,
+                                    verified=verified)  # fmt: skip
+                outcome = again or outcome
         except (TaskCancelledError, LeaseLostError):
             raise
         except (DockhandError, sdk_error()) as exc:
