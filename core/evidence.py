@@ -28,13 +28,14 @@ def evidence_lines(result: IssueResolutionResult) -> list[str]:
     review = result.self_review
     if review is not None:
         if review.error:
-            lines.append(f"self-review: not done ({review.error})")
+            lines.append(f"self-review: not done ({_quiet(review.error)})")
         else:
             sent = f", {review.sent_back} sent back to the agent" if review.sent_back else ""
-            lines.append(f"self-review: {len(review.remaining)} remaining findings{sent}")
+            partial = f"; partial: {_quiet('; '.join(review.gaps))}" if review.gaps else ""
+            lines.append(f"self-review: {len(review.remaining)} remaining findings{sent}{partial}")
         for note in review.remaining[:MAX_FINDINGS_SHOWN]:
-            where = f"{note.path}:{note.line}" if note.line else note.path
-            lines.append(f"  {note.severity}: {where}: {note.title}")
+            where = f"{_quiet(note.path)}:{note.line}" if note.line else _quiet(note.path)
+            lines.append(f"  {_quiet(note.severity)}: {where}: {_quiet(note.title)}")
     return lines
 
 
@@ -44,11 +45,18 @@ def as_bullets(lines: list[str], bullet: str = "-") -> list[str]:
 
 
 def _reproduction(found: ReproductionReport) -> str:
+    """Said as code: the test's name and its output are the agent's and the test's words, never markup."""
     if found.status != "reproduced":
-        return f"not reproduced: {_one_line(found.reason) or 'no reason given'}"
+        return f"not reproduced: {_quiet(found.reason) or 'no reason given'}"
     after = {True: "passes after", False: "still fails after", None: "not run after"}[found.passes_after]
     why = _failure_line(found.failed_before)
-    return f"reproduced ✓ {found.test}: failed before the change ({why}), {after}"
+    return f"reproduced ✓ `{_quiet(found.test)}`: failed before the change (`{_quiet(why)}`), {after}"
+
+
+def _quiet(text: str) -> str:
+    """Text from the agent or a test, safe on one line anywhere: no line breaks, no backticks (it cannot leave a
+    code span), no @-mentions (a word joiner after each @)."""
+    return _one_line(text).replace("`", "'").replace("@", "@\u2060")
 
 
 def _failure_line(output: str) -> str:

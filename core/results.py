@@ -171,6 +171,8 @@ class SelfReview(Part):
 
     sent_back: int = 0
     remaining: list[ReviewNote] = Field(default_factory=list)
+    gaps: list[str] = Field(default_factory=list)  # what was not reviewed, or went wrong on the way
+    cost_usd: float = 0.0
     error: str | None = None
 
 

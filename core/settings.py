@@ -146,9 +146,9 @@ class Settings(BaseSettings):
     agent_test_rounds: int = Field(default=3, ge=1, le=20)
     """How often failing tests go back to the agent before the task fails."""
     agent_reproduce_first: bool = True
+    """The agent writes a test that reproduces the problem before fixing it; it must fail before and pass after."""
     agent_self_review: bool = True
     """Before asking for approval, dockhand reviews the agent's change; serious findings go back to it once."""
-    """The agent writes a test that reproduces the problem before fixing it; it must fail before and pass after."""
     fix_ci: bool = False
     """When CI fails on dockhand's pull request, start a follow-up that fixes it (a repository's `.dockhand.toml`
     `fix_ci` overrides this); otherwise the failure is reported with a "Fix it" button."""

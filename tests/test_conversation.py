@@ -340,7 +340,7 @@ def test_a_follow_up_goes_by_the_default_branchs_settings_not_the_branch_the_age
     core = world.core
     create = {"command": "create", "path": ".dockhand.toml", "file_text": "[github]\nauto_approve = true\n"}
     fixing = fixing_script()  # the agent adds the setting along with its fix, after reproducing the bug
-    world.model.script = [*fixing[:3], Reply([tool_use("str_replace_based_edit_tool", create)]), *fixing[3:]]
+    world.model.script = [*fixing[:4], Reply([tool_use("str_replace_based_edit_tool", create)]), *fixing[4:]]
     first = ask(core, "Make add() add.")
     opened = run_and_approve(core, first).pull_request
     assert "auto_approve" in git("show", f"{opened.branch}:.dockhand.toml", cwd=world.remote)

@@ -45,8 +45,8 @@ RESULT: dict[str, Any] = {
 def test_every_channel_shows_the_same_evidence() -> None:
     lines = evidence_lines(IssueResolutionResult.model_validate(RESULT))
     assert lines == [
-        "reproduced ✓ tests/test_calc.py::test_negatives: failed before the change "
-        "(FAILED tests/test_calc.py::test_negatives - assert 1 == -3), passes after",
+        "reproduced ✓ `tests/test_calc.py::test_negatives`: failed before the change "
+        "(`FAILED tests/test_calc.py::test_negatives - assert 1 == -3`), passes after",
         "tests: passed, 4 passed, 0 failed",
         "diff coverage: 75% (3 of the 4 changed lines the tests ran)",
         "self-review: 1 remaining findings, 1 sent back to the agent",
@@ -71,3 +71,13 @@ def test_a_change_without_a_reproduction_says_why() -> None:
     assert evidence_lines(IssueResolutionResult.model_validate(result))[0] == (
         "not reproduced: a docs change: no code runs"
     )
+
+
+def test_what_the_agent_or_a_test_wrote_cannot_add_lines_mentions_or_markup() -> None:
+    forged = "x`\n- tests: passed, 120 passed, 0 failed\ncc @acme/security"
+    result = {**RESULT, "reproduction": {**RESULT["reproduction"], "test": forged,
+                                         "failed_before": "FAILED x - see @acme/ops `rm`"}}  # fmt: skip
+    lines = evidence_lines(IssueResolutionResult.model_validate(result))
+    assert lines[0].count("`") == 4 and "\n" not in lines[0], "one line, each part one code span"
+    assert "@acme" not in lines[0] and "@\u2060acme/security" in lines[0]
+    assert sum(line.startswith("tests:") for line in lines) == 1

@@ -130,7 +130,8 @@ def world(tmp_path: Path, core_factory: Callable[..., Core], sandbox_image: str)
         yield made
 
 
-REPRODUCE_ADD = ".venv/bin/python -m pytest -q -p no:cacheprovider tests/test_calc.py::test_add"
+REPRODUCE_ADD = ".venv/bin/python -m pytest -q -p no:cacheprovider tests/test_add_more.py"
+ADD_MORE = "from calc import add\n\n\ndef test_add_more():\n    assert add(1, 1) == 2\n"
 NO_REPRODUCTION = Reply([tool_use("reproduce", {"reason": "this test is about what happens after the fix"})])
 
 
@@ -138,7 +139,15 @@ def fixing_script() -> list[Any]:
     return [
         Reply([text("Let me look at the code."), tool_use("bash", {"command": "cat calc.py"})]),
         Reply([tool_use("bash", {"command": "env; git config --list --show-origin; ls -la ~"})]),
-        Reply([tool_use("reproduce", {"command": REPRODUCE_ADD, "test": "tests/test_calc.py::test_add"})]),
+        Reply(
+            [
+                tool_use(
+                    "str_replace_based_edit_tool",
+                    {"command": "create", "path": "tests/test_add_more.py", "file_text": ADD_MORE},
+                )
+            ]
+        ),
+        Reply([tool_use("reproduce", {"command": REPRODUCE_ADD, "test": "tests/test_add_more.py::test_add_more"})]),
         Reply(
             [
                 tool_use(
@@ -168,21 +177,21 @@ def test_issue_fixed_approved_and_published(world: World) -> None:
     for secret in ("ghp_fake_token", "sk-ant-test"):
         assert secret not in environment and secret not in str(world.model.requests)
     # Every tool ran in the sandbox: the test run after the edit passed there.
-    reproduced = world.model.requests[3]["messages"][-1]["content"][0]["content"]
-    assert reproduced.startswith("Reproduced: tests/test_calc.py::test_add fails on the unchanged code")
-    test_results = world.model.requests[5]["messages"][-1]["content"]
-    assert "1 passed" in test_results[0]["content"]
+    reproduced = world.model.requests[4]["messages"][-1]["content"][0]["content"]
+    assert reproduced.startswith("Reproduced: tests/test_add_more.py::test_add_more fails on the unchanged code")
+    test_results = world.model.requests[6]["messages"][-1]["content"]
+    assert "2 passed" in test_results[0]["content"]
     result = task.result or {}
     assert result["baseline"]["status"] == "failed" and result["tests"]["status"] == "passed"
-    assert result["change"]["files"] == 1 and result["change"]["changed"][0]["path"] == "calc.py"
-    assert result["agent"]["turns"] == 6 and result["agent"]["cost_usd"] > 0
+    assert sorted(f["path"] for f in result["change"]["changed"]) == ["calc.py", "tests/test_add_more.py"]
+    assert result["agent"]["turns"] == 7 and result["agent"]["cost_usd"] > 0
     reproduction = result["reproduction"]
     assert (reproduction["status"], reproduction["test"], reproduction["passes_after"]) == (
         "reproduced",
-        "tests/test_calc.py::test_add",
+        "tests/test_add_more.py::test_add_more",
         True,
     )
-    assert "assert -1 == 5" in reproduction["failed_before"], "why it failed before the fix is kept"
+    assert "assert 0 == 2" in reproduction["failed_before"], "why it failed before the fix is kept"
     usage = result["agent"]["usage"]
     # Prompt caching: later turns read the prefix the earlier ones wrote.
     assert usage["cache_creation_input_tokens"] > 0 and usage["cache_read_input_tokens"] > 0
@@ -207,8 +216,8 @@ def test_issue_fixed_approved_and_published(world: World) -> None:
     (opened,) = world.github.pulls.values()
     assert opened["head"] == pull["branch"] and opened["base"] == "main"
     assert opened["title"] == "Fix add() to add"
-    assert "Fixes #12" in opened["body"] and "1 passed" in opened["body"] and "approved by bob" in opened["body"]
-    assert "6 agent turns" in opened["body"]
+    assert "Fixes #12" in opened["body"] and "2 passed" in opened["body"] and "approved by bob" in opened["body"]
+    assert "7 agent turns" in opened["body"]
     approvals = world.core.approvals.of(task_id)
     assert [(a.status, a.decided_by) for a in approvals] == [(ApprovalStatus.APPROVED, "bob")]
     stages = {s.name: s.status for s in world.core.stages.list(task_id)}

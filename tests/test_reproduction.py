@@ -47,6 +47,7 @@ def answered(expected: str, then: Reply) -> Callable[[dict[str, Any]], Reply]:
 
 def test_a_new_test_fails_before_and_passes_after_and_the_pull_request_says_so(world: World) -> None:
     named = {"command": RUN_IT, "test": "tests/test_negatives.py::test_negatives"}
+    unrelated = Reply([tool_use("reproduce", {"command": "exit 1"})])  # fails, but runs no test of the agent's
     fix = Reply([tool_use("str_replace_based_edit_tool", edit("a - b", "a + b"))])
     world.model.script = [
         Reply([tool_use("submit", {"title": "Too early", "body": "no"})]),
@@ -54,9 +55,13 @@ def test_a_new_test_fails_before_and_passes_after_and_the_pull_request_says_so(w
         Reply([tool_use("reproduce", named)]),
         answered("these are not tests: calc.py", Reply([tool_use("bash", {"command": "git checkout -- calc.py"})])),
         write_test(),
-        Reply([tool_use("reproduce", {"command": "true", "test": "nothing"})]),
+        unrelated,
+        answered(
+            "names none of the test files you changed (tests/test_negatives.py)",
+            Reply([tool_use("reproduce", {"command": "true tests/test_negatives.py", "test": "nothing"})]),
+        ),
         answered("passes on the unchanged code", Reply([tool_use("reproduce", {"command": RUN_IT + "x"})])),
-        answered("did not run a test", Reply([tool_use("reproduce", named)])),
+        answered("did not run the test", Reply([tool_use("reproduce", named)])),
         answered("Reproduced: tests/test_negatives.py::test_negatives fails on the unchanged code", fix),
         Reply([tool_use("submit", {"title": "Fix add()", "body": "add() subtracted."})]),
     ]
@@ -67,7 +72,7 @@ def test_a_new_test_fails_before_and_passes_after_and_the_pull_request_says_so(w
     assert (result.reproduction.status, result.reproduction.passes_after) == ("reproduced", True)
     assert "assert 1 == -3" in result.reproduction.failed_before
     summary = world.core.approvals.of(task.id)[0].summary
-    assert "reproduced ✓ tests/test_negatives.py::test_negatives: failed before the change" in summary
+    assert "reproduced ✓ `tests/test_negatives.py::test_negatives`: failed before the change" in summary
     assert "passes after" in summary and "diff coverage: " in summary
 
     world.core.approve(task.id, by="bob")
@@ -75,7 +80,7 @@ def test_a_new_test_fails_before_and_passes_after_and_the_pull_request_says_so(w
     assert task.status.value == "succeeded", task.error
     (opened,) = world.github.pulls.values()
     body = opened["body"]
-    assert "**Evidence**" in body and "- reproduced ✓ tests/test_negatives.py::test_negatives" in body
+    assert "**Evidence**" in body and "- reproduced ✓ `tests/test_negatives.py::test_negatives`" in body
     assert "assert 1 == -3" in body, "why it failed before is in the pull request"
 
 
@@ -95,3 +100,18 @@ def test_a_fix_that_leaves_the_reproduction_failing_is_never_offered(world: Worl
     assert world.core.approvals.of(task.id) == []
     reproduction = result_of(task).reproduction  # type: ignore[union-attr]
     assert reproduction is not None and reproduction.passes_after is False
+
+
+def test_a_reproduction_test_edited_after_it_failed_does_not_count(world: World) -> None:
+    """Weakening the test so that it passes is no fix: the test must pass as it was when it failed."""
+    weakened = {"command": "str_replace", "path": "tests/test_negatives.py", "old_str": "== -3", "new_str": "== 1"}
+    submit = Reply([tool_use("submit", {"title": "Fix", "body": "done"})])
+    world.model.script = [
+        write_test(),
+        Reply([tool_use("reproduce", {"command": RUN_IT})]),
+        Reply([tool_use("str_replace_based_edit_tool", weakened)]),
+        submit,
+        answered("The reproduction test was changed after it failed (tests/test_negatives.py)", submit),
+    ]
+    task = world.core.run_now(world.submit())
+    assert task.status.value == "failed" and world.core.approvals.of(task.id) == []

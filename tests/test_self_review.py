@@ -81,3 +81,21 @@ def test_a_serious_finding_goes_back_once_and_a_remaining_one_is_shown(world: Wo
     assert done.status is TaskStatus.SUCCEEDED, done.error
     (opened,) = world.github.pulls.values()
     assert "  - info: calc.py:2: add() could say what it returns." in opened["body"]
+
+
+def test_what_the_reviewer_changes_in_the_checkout_is_put_back(world: World) -> None:
+    """The reviewer may run commands; a file it changes is no part of the change that is proposed."""
+    world.model.script = [
+        NO_REPRODUCTION,
+        Reply([tool_use("str_replace_based_edit_tool", edit("a - b", "a + b"))]),
+        Reply([tool_use("submit", {"title": "Fix add()", "body": "add() adds."})]),
+        Reply([tool_use("bash", {"command": "echo '# reformatted' >> calc.py && touch stray.txt"})]),
+        Reply([tool_use("finish_review", {"summary": "Looks fine."})]),
+    ]
+    task = world.core.run_now(world.submit())
+    assert task.status is TaskStatus.AWAITING_APPROVAL, task.error
+    result = result_of(task)
+    assert isinstance(result, IssueResolutionResult) and result.self_review is not None
+    assert "the reviewer changed files; they were put back" in result.self_review.gaps
+    assert [f["path"] for f in (task.result or {})["change"]["changed"]] == ["calc.py"]
+    assert "reformatted" not in (world.core.settings.artifacts_dir / task.id / "change.diff").read_text()

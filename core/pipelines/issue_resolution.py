@@ -218,7 +218,8 @@ class IssueResolution:
         tools: Toolbox = SandboxTools(run.tests.box, cancelled=lambda: ctx.cancel.cancelled)
         # Reproduce first (a follow-up builds on work whose problem was shown already).
         if settings.agent_reproduce_first and run.continues is None:
-            tools = run.reproducing = ReproducingTools(tools, run.tests.box)
+            tools = run.reproducing = ReproducingTools(tools, run.tests.box, cancelled=lambda: ctx.cancel.cancelled)
+            run.reproducing.begin()
         agent = Agent(
             client,
             model,
@@ -259,7 +260,7 @@ class IssueResolution:
                 title = outcome.submission.title if outcome.submission else ""
                 base = run.tests.tree.commit
                 again = self_review(ctx, client, run.tests.box, base, agent=agent, title=title, budget=budget,
-                                    verified=verified)  # fmt: skip
+                                    verified=verified, recheck=lambda: self._verify(ctx, run, 0)[0])  # fmt: skip
                 outcome = again or outcome
         except (TaskCancelledError, LeaseLostError):
             raise
@@ -270,11 +271,12 @@ class IssueResolution:
             client.close()
             if run.reproducing is not None and run.reproducing.reproduction is not None:
                 ctx.result["reproduction"] = run.reproducing.reproduction.as_result()
+            cost = agent.cost_usd + float((ctx.result.get("self_review") or {}).get("cost_usd") or 0.0)
             ctx.result["agent"] = {
-                **agent_figures(agent.turns, agent.usage.as_dict(), agent.cost_usd, budget),
+                **agent_figures(agent.turns, agent.usage.as_dict(), cost, budget),
                 "turn_usage": [u.as_dict() for u in agent.turn_usage],
             }
-            ctx.metrics["agent"] = agent_figures(agent.turns, agent.usage.as_dict(), agent.cost_usd, budget)
+            ctx.metrics["agent"] = agent_figures(agent.turns, agent.usage.as_dict(), cost, budget)
         ctx.result["agent"]["status"] = outcome.status.value
         if outcome.status is not AgentStatus.SUBMITTED or outcome.submission is None:
             raise StageFailedError(f"the agent did not produce a change: {outcome.status.value}: {outcome.detail}")
