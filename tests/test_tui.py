@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -93,6 +94,14 @@ def table_ids(app: DockhandTui) -> list[str]:
     return [str(table.coordinate_to_cell_key((row, 0)).row_key.value) for row in range(table.row_count)]
 
 
+async def until(pilot: Any, probe: Callable[[], object], *, timeout: float = 10.0) -> None:
+    """Let the app run until `probe()` holds (its pollers read the store in threads: how soon depends on load)."""
+    deadline = time.monotonic() + timeout
+    while not probe():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {probe}"
+        await pilot.pause(0.05)
+
+
 def select_row(app: DockhandTui, task_id: str) -> None:
     table = app.screen.query_one(DataTable)
     table.move_cursor(row=table.get_row_index(task_id))
@@ -109,8 +118,8 @@ async def test_main_screen_lists_counts_filters_and_follows_new_tasks(core: Core
         assert "queued 1" in counts and "awaiting approval 1" in counts and "failed (24 h) 1" in counts
         # A task submitted elsewhere (the service, the CLI) appears without a reload.
         late = submit(core, command="echo late")
-        await pilot.pause(0.4)
-        assert late in table_ids(app) and len(table_ids(app)) == 5
+        await until(pilot, lambda: late in table_ids(app))
+        assert len(table_ids(app)) == 5
         # Filters: status…
         app.screen.query_one("#status", Select).value = TaskStatus.FAILED
         await pilot.pause()
@@ -118,16 +127,13 @@ async def test_main_screen_lists_counts_filters_and_follows_new_tasks(core: Core
         # …and free-text search, typed.
         app.screen.query_one("#status", Select).clear()
         await pilot.press("slash", *filled["gated"][:6])
-        await pilot.pause(0.5)  # the search waits for typing to pause
-        assert table_ids(app) == [filled["gated"]]
+        await until(pilot, lambda: table_ids(app) == [filled["gated"]])  # the search waits for typing to pause
         await pilot.press("escape")
         await pilot.pause()
         assert len(table_ids(app)) == 5
         # A task that changes status elsewhere is updated in place.
         core.cancel(late, by="someone")
-        await pilot.pause(0.4)
-        row = app.screen.query_one(DataTable).get_row(late)
-        assert str(row[4]) == "cancelled"
+        await until(pilot, lambda: str(app.screen.query_one(DataTable).get_row(late)[4]) == "cancelled")
 
 
 @pytest.mark.anyio
@@ -170,8 +176,7 @@ async def test_reject_cancel_and_retry_reach_the_core(core: Core, filled: dict[s
         await pilot.pause()
         select_row(app, filled["broken"])
         await pilot.press("t")
-        await pilot.pause(0.3)
-        assert len(table_ids(app)) == 5  # the retry is a new task, on screen at once
+        await until(pilot, lambda: len(table_ids(app)) == 5)  # the retry is a new task, on screen
     assert core.task(filled["gated"]).status is TaskStatus.CANCELLED
     assert "rejected by carol (TUI)" in (core.task(filled["gated"]).error or "")
     assert core.task(filled["queued"]).status is TaskStatus.CANCELLED
@@ -187,8 +192,7 @@ async def test_the_cursor_stays_on_its_task_and_filters_never_act(core: Core, fi
         select_row(app, filled["queued"])
         for _ in range(3):  # newer tasks arrive above it
             submit(core, command="echo more")
-        await pilot.pause(0.4)
-        assert len(table_ids(app)) == 7
+        await until(pilot, lambda: len(table_ids(app)) == 7)
         table = app.screen.query_one(DataTable)
         assert str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value) == filled["queued"]
         # With a filter focused, the action keys are not actions.
@@ -213,8 +217,7 @@ async def test_task_screen_follows_the_log_and_searches_it(core: Core, filled: d
         log = app.screen.query_one(Log)
         assert log.lines[-1] == "line 19999" and len(log.lines) <= 5000  # opened at the end, bounded
         core.logs.append(task_id, [(LogStream.STDOUT, "a new line"), (LogStream.STDERR, "and an error")])
-        await pilot.pause(0.6)
-        assert log.lines[-2:] == ["a new line", "and an error"]
+        await until(pilot, lambda: log.lines[-2:] == ["a new line", "and an error"])
         await pilot.press("slash", *"line 123", "enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -377,8 +380,7 @@ async def test_the_age_of_a_finished_task_keeps_ticking(core: Core, filled: dict
         table = app.screen.query_one(DataTable)
         assert str(table.get_cell(filled["ok"], "age")) == "2m"
         now[0] += timedelta(hours=3)
-        await pilot.pause(0.3)
-        assert str(table.get_cell(filled["ok"], "age")) == "3.0h"
+        await until(pilot, lambda: str(table.get_cell(filled["ok"], "age")) == "3.0h")
 
 
 @pytest.mark.anyio
