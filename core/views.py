@@ -56,6 +56,7 @@ class TaskView(View):
     retry_count: int
     max_retries: int
     cancel_requested: bool
+    waits_for: str | None = None  # a follow-up: the task that must end before it runs
     result: dict[str, Any] | None
     error: str | None
     metrics: dict[str, Any] | None
@@ -78,6 +79,7 @@ class TaskView(View):
             retry_count=task.retry_count,
             max_retries=task.max_retries,
             cancel_requested=task.cancel_requested,
+            waits_for=task.waits_for,
             result=result_json(task),
             error=task.error,
             metrics=task.metrics,

@@ -316,6 +316,9 @@ def test_a_mention_in_a_tasks_thread_is_a_follow_up_on_its_pull_request(world: S
     assert (waiting.type, waiting.repository, waiting.waits_for) == (TaskType.CHANGE, "acme/calc", first.id)
     assert waiting.payload["request"] == "also sort the keys" and waiting.payload["continues"] == first.id
     assert world.core.queue.claim("w", task_id=waiting.id) is None, "not claimed while the step it continues works"
+    from core.views import TaskView
+
+    assert TaskView.of(waiting).waits_for == first.id, "the API and `dockhand task` say what it waits for"
     claim = world.core.queue.claim("w", task_id=first.id)
     assert claim is not None
     pull = {"branch": "dockhand/change-x", "commit": "c0ffee", "pull_number": 7, "pull_url": "https://x/pull/7"}

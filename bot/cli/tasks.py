@@ -314,6 +314,8 @@ def show_task(
     if t.repository:
         typer.echo(f"repository: {t.repository}")
     typer.echo(f"triggered by {t.trigger_source.value}:{t.triggered_by or '-'} at {t.created_at:%Y-%m-%d %H:%M:%S}")
+    if t.waits_for and t.status is TaskStatus.PENDING:
+        typer.echo(f"waits for task {t.waits_for} to end (it continues that task's work)")
     for stage in detail.stages:
         took = f" ({stage.duration_seconds:.2f}s)" if stage.duration_seconds is not None else ""
         typer.echo(f"  [{stage.status.value:^9}] {stage.name}{took}{': ' + stage.error if stage.error else ''}")

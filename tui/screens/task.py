@@ -111,6 +111,7 @@ class TaskScreen(DockhandScreen):
             status_text(task.status),
             f" · by {task.trigger_source.value}:{task.triggered_by or '-'} · attempt {task.attempt}",
             f" · {ago((now - task.created_at).total_seconds())} ago",
+            f" · waits for {task.waits_for}" if task.waits_for and task.status is TaskStatus.PENDING else "",
         )
         self.query_one("#summary", Static).update(header)
         stages = self.tui.core.stages.list(self.task_id)
