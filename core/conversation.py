@@ -16,8 +16,8 @@ from core.intake.trigger import Actor, Trigger, spec_of
 from core.models import Task
 from core.results import agent_of, result_of
 from core.specs import ChangeSpec, CiFailure
-from core.states import TaskStatus, TaskType, TriggerSource
-from core.store.interface import NotificationStore, TaskStore
+from core.states import EventKind, TaskStatus, TaskType, TriggerSource
+from core.store.interface import EventJournal, NotificationStore, TaskStore
 from core.store.queue_types import TaskFilter
 
 CONTINUED_TYPES = (TaskType.ISSUE_RESOLUTION, TaskType.CHANGE)
@@ -47,19 +47,20 @@ def latest_step(tasks: TaskStore, step: Task) -> Task:
     """The newest step of `step`'s conversation that a new follow-up builds on (`step` itself when none)."""
     current = step
     for _ in range(MAX_STEPS):
-        after = tasks.list(
-            TaskFilter(
-                types=(TaskType.CHANGE,),
-                repository=current.repository,
-                payload_equals={"continues": current.id},
-                limit=20,
-            )
-        )
+        after = _steps_after(tasks, current, limit=20)
         nxt = next((task for task in after if leads_on(task)), None)
         if nxt is None:
             return current
         current = nxt
     return current
+
+
+def _steps_after(tasks: TaskStore, step: Task, *, limit: int) -> list[Task]:
+    """The follow-ups that continue `step` directly, newest first."""
+    return tasks.list(
+        TaskFilter(types=(TaskType.CHANGE,), repository=step.repository, payload_equals={"continues": step.id},
+                   limit=limit)
+    )  # fmt: skip
 
 
 def steps_before(tasks: TaskStore, step: Task) -> list[Task]:
@@ -78,10 +79,7 @@ def all_steps(tasks: TaskStore, first: Task) -> list[Task]:
     found, frontier = [first], [first]
     while frontier and len(found) < MAX_STEPS:
         step = frontier.pop()
-        after = tasks.list(
-            TaskFilter(types=(TaskType.CHANGE,), repository=step.repository, payload_equals={"continues": step.id},
-                       limit=MAX_STEPS)
-        )  # fmt: skip
+        after = _steps_after(tasks, step, limit=MAX_STEPS)
         new = [task for task in after if all(task.id != seen.id for seen in found)]
         found += new
         frontier += new
@@ -129,6 +127,14 @@ def stop(notifications: NotificationStore, first: Task, by: str) -> bool:
 
 def stopped_by(notifications: NotificationStore, first: Task) -> str | None:
     return notifications.get(first.id, STOPPED)
+
+
+def reported_ci_failure(journal: EventJournal, step: Task) -> CiFailure | None:
+    """The newest CI failure reported on a step (its data kept with the `CI_FAILED` event), if any."""
+    for event in reversed(journal.events(step.id)):
+        if event.kind is EventKind.CI_FAILED:
+            return CiFailure.model_validate(event.data.get("ci") or {})
+    return None
 
 
 def ci_fix_trigger(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bot.cli.context import fail, load_settings, open_core
-from bot.cli.tasks import whoami
+from bot.cli.tasks import ContinuesOpt, whoami
 from core.errors import DockhandError, InvalidTransitionError
 from core.repo_ref import RepoRef
 from core.states import EventKind, LogStream, TaskStatus, TaskType, TriggerSource
@@ -167,9 +167,7 @@ def run_do(
         float | None, typer.Option("--budget", min=0.01, help="Dollars the agent may spend (default from settings).")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Publish without asking once the tests pass.")] = False,
-    continues: Annotated[
-        str | None, typer.Option("--continues", help="A task whose pull request this adds to (a follow-up).")
-    ] = None,
+    continues: ContinuesOpt = None,
 ) -> None:
     """Make a change described in words, here and now: the agent works in a sandbox, you approve, the PR is opened."""
     from core.specs import repository_of

@@ -102,6 +102,9 @@ def submit_custom(
     )
 
 
+ContinuesOpt = Annotated[
+    str | None, typer.Option("--continues", help="A task whose pull request this adds to (a follow-up).")
+]
 BudgetOpt = Annotated[
     float | None,
     typer.Option(
@@ -141,9 +144,7 @@ def submit_do(
     priority: PriorityOpt = TaskPriority.MEDIUM,
     max_retries: RetriesOpt = None,
     as_json: JsonFlag = False,
-    continues: Annotated[
-        str | None, typer.Option("--continues", help="A task whose pull request this adds to (a follow-up).")
-    ] = None,
+    continues: ContinuesOpt = None,
 ) -> None:
     """Make a change described in words (no GitHub issue needed): the agent's PR waits for approval."""
     parsed = _repo(repository, needs_number=False)

@@ -21,6 +21,7 @@ from core.conversation import (
     all_steps,
     ci_fix_trigger,
     latest_step,
+    reported_ci_failure,
     spending,
     steps_before,
     stopped_by,
@@ -101,12 +102,8 @@ class CiFailures:
 
     def reported_failure(self, step: Task) -> CiFailure | None:
         """The CI failure reported on the step's newest commit ("@dockhand fix the failing checks" gets it)."""
-        pushed = result_of(step).pull_request
-        for event in reversed(self.core.journal.events(step.id)):
-            if event.kind is EventKind.CI_FAILED:
-                failure = CiFailure.model_validate(event.data.get("ci") or {})
-                return failure if pushed is not None and failure.head_sha == pushed.commit else None
-        return None
+        pushed, failure = result_of(step).pull_request, reported_ci_failure(self.core.journal, step)
+        return failure if failure is not None and pushed is not None and failure.head_sha == pushed.commit else None
 
     def _step_that_pushed(self, repository: str, branch: str) -> Task | None:
         found = self.core.tasks(

@@ -388,8 +388,14 @@ def _checks(event: CheckRunEvent | CheckSuiteEvent | WorkflowRunEvent) -> Interp
         branch, pulls, app = suite.head_branch, suite.pull_requests, suite.app
     else:
         flow = event.workflow_run
-        what, sha, conclusion, url, summary = f"workflow run {flow.name or flow.id}", flow.head_sha, None, None, ""
-        conclusion, url, branch, pulls, app = flow.conclusion, flow.html_url, flow.head_branch, flow.pull_requests, None
+        what, sha, conclusion, url, summary = (
+            f"workflow run {flow.name or flow.id}",
+            flow.head_sha,
+            flow.conclusion,
+            flow.html_url,
+            "",
+        )
+        branch, pulls, app = flow.head_branch, flow.pull_requests, None
         if flow.head_repository is not None and flow.head_repository.full_name != event.repository.full_name:
             return Ignored(reason=f"{what} of a fork ({flow.head_repository.full_name})")
     if event.action != "completed":

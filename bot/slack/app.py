@@ -43,10 +43,10 @@ from bot.slack.commands import (
     parse_command,
     trigger_of,
 )
-from bot.slack.messages import APPROVE, FIX_CI, REJECT, VIEW_DIFF, parent_blocks, parent_text
+from bot.slack.messages import APPROVE, FIX_CI, REJECT, VIEW_DIFF
 from bot.slack.payloads import SlackPayloadError, check_shape
 from bot.slack.thread_context import permalink, thread_context
-from bot.slack.threads import ROOT, THREAD, SlackThreads, place
+from bot.slack.threads import THREAD, SlackThreads, place
 from bot.slack.verbs import Requester, answer, cancel, channel_repo, stop
 from core.conversation import CONTINUED_TYPES, latest_step, leads_on
 from core.errors import RateLimitedError, ValidationError
@@ -309,23 +309,12 @@ class SlackBot:
         """The task's one message (in a conversation's thread when `in_thread` is its ts); what to answer when it
         cannot be posted (the task is cancelled then: nobody here could follow or approve it)."""
         try:
-            posted = self.client.chat_postMessage(
-                channel=channel,
-                thread_ts=in_thread,
-                text=parent_text(task),
-                blocks=parent_blocks(task, self.core.stages.list(task.id), self.web_url),
-            )
+            self.threads.post_task_message(task, channel, in_thread=in_thread)
         except (SlackApiError, OSError) as exc:
             response = getattr(exc, "response", None)
             error = response.get("error") if response else f"cannot reach Slack: {getattr(exc, 'reason', exc)}"
             self.core.cancel(task.id, by="Slack (no message could be posted)", source=TriggerSource.SLACK)
             return f"Not started: I cannot post in this channel ({error}). Invite me, then ask again."
-        if in_thread:
-            self.core.notifications.remember(task.id, ROOT, place(channel, in_thread))
-        where = place(channel, str(posted["ts"]))
-        if self.core.notifications.remember(task.id, THREAD, where):
-            # Events from before this point (a quick worker) found no message to update: catch up once.
-            self.threads.catch_up(task.id, where)
         return None
 
     def _tell(self, who: Requester, text: str) -> None:

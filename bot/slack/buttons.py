@@ -11,7 +11,7 @@ from bot.slack.commands import Verb
 from bot.slack.messages import APPROVE, diff_text
 from bot.slack.threads import unplace
 from bot.slack.verbs import Requester
-from core.conversation import ci_fix_trigger, latest_step
+from core.conversation import ci_fix_trigger, latest_step, reported_ci_failure
 from core.errors import InvalidTransitionError, NotFoundError, ValidationError
 from core.intake.authorise import Decision
 from core.intake.chain import Admission
@@ -20,8 +20,7 @@ from core.models import Task
 from core.pipelines.change_stats import stored_diff
 from core.results import result_of
 from core.service import Core
-from core.specs import CiFailure
-from core.states import EventKind, TaskStatus, TriggerSource
+from core.states import TaskStatus, TriggerSource
 from core.store.audit import AuditAction
 
 
@@ -115,11 +114,10 @@ class Buttons:
                                     target=task.id, reason=decision.reason, task_id=task.id)  # fmt: skip
             self.tell(who, f"Sorry, {decision.reason}.")
             return
-        reported = [e for e in self.core.journal.events(task.id) if e.kind is EventKind.CI_FAILED]
-        if not reported:
+        failure = reported_ci_failure(self.core.journal, task)
+        if failure is None:
             self.tell(who, f"Task {task.id} has no CI failure to fix.")
             return
-        failure = CiFailure.model_validate(reported[-1].data.get("ci") or {})
         newest = latest_step(self.core.queue, task)
         pushed = result_of(newest).pull_request
         if (newest.payload.get("ci") or {}).get("head_sha") == failure.head_sha and newest.id != task.id:

@@ -185,20 +185,22 @@ class SlackThreads:
         if root is None:
             return
         channel, ts = unplace(root)
-        posted = self._call(
-            "post the follow-up's message",
-            lambda: self.client.chat_postMessage(
-                channel=channel,
-                thread_ts=ts,
-                text=parent_text(task),
-                blocks=parent_blocks(task, self.core.stages.list(task.id), self.web_url),
-            ),
+        self._call("post the follow-up's message", lambda: self.post_task_message(task, channel, in_thread=ts))
+
+    def post_task_message(self, task: Task, channel: str, *, in_thread: str | None = None) -> None:
+        """A task's one message (in a conversation's thread when `in_thread` is its ts), remembered so that every
+        process updates it; raises what Slack answered when it cannot be posted."""
+        posted = self.client.chat_postMessage(
+            channel=channel,
+            thread_ts=in_thread,
+            text=parent_text(task),
+            blocks=parent_blocks(task, self.core.stages.list(task.id), self.web_url),
         )
-        if posted is None:
-            return
-        self.core.notifications.remember(task.id, ROOT, root)
+        if in_thread:
+            self.core.notifications.remember(task.id, ROOT, place(channel, in_thread))
         where = place(channel, str(posted["ts"]))
         if self.core.notifications.remember(task.id, THREAD, where):
+            # Events from before this point (a quick worker) found no message to update: catch up once.
             self.catch_up(task.id, where)
 
     def _ci_failed(self, event: TaskEventRecord) -> None:

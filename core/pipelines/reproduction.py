@@ -108,7 +108,7 @@ class ReproducingTools:
         self.cancelled = cancelled
         self.reproduction: Reproduction | None = None
         self.test_files: dict[str, str] = {}  # the reproduction's test files, as they were when it failed
-        self.already_changed: set[str] | None = None  # what differed before the agent began (an install's rewrite)
+        self.already_changed: set[str] = set()  # what differed before the agent began (an install's rewrite)
 
     def definitions(self) -> list[dict[str, Any]]:
         return [*self.inner.definitions(), REPRODUCE]
@@ -206,11 +206,7 @@ class ReproducingTools:
 
     def _changed_paths(self) -> list[str]:
         """What the agent has changed in the checkout (not what was changed before it began)."""
-        found = self._status()
-        if self.already_changed is None:
-            self.already_changed = set(found)
-            return []
-        return [path for path in found if path not in self.already_changed]
+        return [path for path in self._status() if path not in self.already_changed]
 
     def begin(self) -> None:
         """Note what differs from the checkout already (called before the agent's first turn)."""
