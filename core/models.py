@@ -216,6 +216,8 @@ class Approval(SQLModel, table=True):
     expires_at: datetime | None = _time()
     decided_at: datetime | None = _time()
     decided_by: str | None = Field(default=None, max_length=200)
+    choice: int | None = None
+    """Which of several proposals the person approved (an attempt's number); None: the one offered."""
 
 
 class Schedule(SQLModel, table=True):

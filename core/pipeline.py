@@ -249,6 +249,8 @@ class PipelineRunner:
         ctx.metrics.update(task.metrics or {})
         decided = approval.decided_at.isoformat() if approval.decided_at else None
         ctx.result["approval"] = {"gate": approval.action, "by": approval.decided_by, "at": decided}
+        if approval.choice is not None:  # the person picked one of several proposals (an attempt) by number
+            ctx.result["approval"]["attempt"] = approval.choice
         ctx.log.system(f"{approval.action} was approved by {approval.decided_by}: resuming after it")
         return position + 1
 

@@ -21,6 +21,8 @@
     auto_approve = false       # publish the agent's changes without waiting for a person
     fix_ci = false             # when CI fails on dockhand's pull request, let the agent fix it (else: a summary
     fix_ci_attempts = 2        #   and a "Fix it" button); at most this many automatic fixes per pull request
+    attempts = 1               # independent agent attempts per resolution; the best is offered (up to
+                               #   DOCKHAND_AGENT_ATTEMPTS_MAX)
 
 Unset keys fall back to dockhand's settings. Types are strict: `network = "false"` is an error naming the
 key, not a truthy string, and `install = 0` is not the command "0".
@@ -52,6 +54,7 @@ class RepositoryConfig(BaseModel):
     auto_approve: StrictBool | None = None
     fix_ci: StrictBool | None = None
     fix_ci_attempts: int | None = Field(default=None, ge=0, le=20, strict=True)
+    attempts: int | None = Field(default=None, ge=1, le=10, strict=True)
 
 
 class ProjectOverride(BaseModel):

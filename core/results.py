@@ -176,6 +176,40 @@ class SelfReview(Part):
     error: str | None = None
 
 
+class AttemptReport(Part):
+    """One of several independent attempts at a change: how it ended and its evidence, for the pick and its
+    table; `result` is the attempt's own result (its change, tests, evidence), what a pick by hand publishes."""
+
+    number: int = 0
+    status: str = ""  # ready (a checked change was taken), gave-up, failed
+    detail: str = ""
+    reproduced: bool | None = None  # its reproduction passes after the change (None: none was written)
+    tests: str = "not run"
+    new_failures: int = 0  # tests failing now that did not fail before the change
+    diff_coverage: float | None = None  # percent of the lines it adds that the tests ran
+    insertions: int = 0
+    deletions: int = 0
+    findings: int = 0  # what dockhand's own review still doubts
+    cost_usd: float = 0.0
+    result: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "ready"
+
+    @property
+    def size(self) -> int:
+        return self.insertions + self.deletions
+
+
+class AttemptPick(Part):
+    """Which attempt is offered (or was published) and why; `by` a person who picked it by hand."""
+
+    attempt: int = 0
+    reason: str = ""
+    by: str | None = None
+
+
 class IssueResolutionResult(TaskResult):
     issue: dict[str, Any] | None = None
     base_branch: str | None = None
@@ -185,6 +219,8 @@ class IssueResolutionResult(TaskResult):
     approval: dict[str, Any] | None = None
     reproduction: ReproductionReport | None = None
     self_review: SelfReview | None = None
+    attempts: list[AttemptReport] = Field(default_factory=list)
+    picked: AttemptPick | None = None
 
     @property
     def test_projects(self) -> list[ProjectReport]:

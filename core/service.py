@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from core.attempt_choice import check_pickable
 from core.errors import DockhandError, InvalidTransitionError, NotFoundError
 from core.events import TaskEventRecord
 from core.history import TaskHistory
@@ -26,6 +27,7 @@ from core.pipeline import PipelineRegistry, PipelineRunner, RunReport
 from core.pipelines import default_registry
 from core.process_identity import ProcessLiveness
 from core.redaction import Redactor
+from core.results import result_of
 from core.sandboxing import SandboxBackend, SandboxOwner, remove_owned_sandboxes
 from core.scheduler import Scheduler
 from core.settings import Settings
@@ -259,10 +261,15 @@ class Core:
             )
         )
 
-    def approve(self, task_id: str, *, by: str, source: TriggerSource | None = None) -> Decision:
-        """Let a task waiting at its gate go on (it is queued again and resumes after the gate)."""
+    def approve(
+        self, task_id: str, *, by: str, source: TriggerSource | None = None, attempt: int | None = None
+    ) -> Decision:
+        """Let a task waiting at its gate go on (it is queued again and resumes after the gate); `attempt`: publish
+        that one of its attempts instead of the one dockhand picked."""
         try:
-            decision = self.approvals.decide(task_id, approve=True, by=by)
+            if attempt is not None:
+                check_pickable(result_of(self.queue.get(task_id)), attempt)
+            decision = self.approvals.decide(task_id, approve=True, by=by, choice=attempt)
         except DockhandError as exc:
             self._audit(AuditAction.APPROVE, by, source, task_id, AuditOutcome.REFUSED, str(exc))
             raise

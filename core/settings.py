@@ -145,6 +145,13 @@ class Settings(BaseSettings):
     """Dollars one task may spend (a task can ask for its own budget); unset: no dollar limit."""
     agent_test_rounds: int = Field(default=3, ge=1, le=20)
     """How often failing tests go back to the agent before the task fails."""
+    agent_attempts: int = Field(default=1, ge=1, le=10)
+    """Independent agent attempts per resolution, each in its own sandbox with a share of the budget; dockhand
+    offers the best by its evidence (a task or a repository's `.dockhand.toml` `attempts` may ask for more)."""
+    agent_attempts_max: int = Field(default=3, ge=1, le=10)
+    """The most attempts one task may run, whatever it asks; at most `workers` of them run at once."""
+    agent_attempt_models: list[str] = Field(default_factory=list)
+    """Models the further attempts take turns with (JSON list; attempt 1 always runs on agent_model)."""
     agent_reproduce_first: bool = True
     """The agent writes a test that reproduces the problem before fixing it; it must fail before and pass after."""
     agent_self_review: bool = True

@@ -48,9 +48,13 @@ class CustomSpec(Spec):
         return env
 
 
+ATTEMPTS_DESCRIPTION = "Independent agent attempts, in their own sandboxes; the best is offered (up to a cap)"
+
+
 class IssueResolutionSpec(Spec):
     issue_number: int = Field(ge=1)
     budget_usd: float | None = Field(default=None, gt=0, le=10_000, description="Dollars the agent may spend")
+    attempts: int | None = Field(default=None, ge=1, le=10, description=ATTEMPTS_DESCRIPTION)
 
 
 class ThreadMessage(Spec):
@@ -82,6 +86,7 @@ class ChangeSpec(Spec):
 
     request: Text = Field(min_length=1, max_length=20_000)
     budget_usd: float | None = Field(default=None, gt=0, le=10_000, description="Dollars the agent may spend")
+    attempts: int | None = Field(default=None, ge=1, le=10, description=ATTEMPTS_DESCRIPTION)
     requested_in: Text | None = Field(default=None, max_length=2000, description="Where it was asked (a link)")
     thread: list[ThreadMessage] = Field(default_factory=list, max_length=50)
     continues: str | None = Field(default=None, pattern=r"^[0-9a-f]{6,32}$", description="The task whose PR it adds to")

@@ -14,65 +14,25 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import asdict
 
-from core.agent.loop import Agent, AgentOutcome, AgentProgress, AgentStatus, ModelSettings
-from core.agent.prompt import (
-    change_message,
-    failures_message,
-    system_prompt,
-    task_message,
-)
-from core.agent.tools import SandboxTools, Toolbox
 from core.conversation import standing_step
-from core.errors import ApprovalRequired, DockhandError, LeaseLostError, StageFailedError, TaskCancelledError
-from core.forge import ChangeRequest, Forge, IssueThread, ReviewFeedback, branch_name
-from core.model_provider import ClientFactory, model_client, sdk_error
+from core.errors import ApprovalRequired, DockhandError, StageFailedError
+from core.forge import ChangeRequest, Forge, IssueThread, branch_name
+from core.model_provider import ClientFactory, model_client
 from core.models import Task
 from core.pipeline import Pipeline, Stage, StageContext
 from core.pipelines import test_pipeline
-from core.pipelines.change_stats import DIFF_NAME, agent_figures, numstat
-from core.pipelines.feedback import answer_review, ci_message, read_review, review_message, review_record
-from core.pipelines.follow_up import EarlierStep, earlier_step, earlier_work
+from core.pipelines.attempts import adopt, attempts_asked, run_attempts
+from core.pipelines.change_taking import BUNDLE_NAME, take_change
+from core.pipelines.feedback import answer_review, read_review, review_record
+from core.pipelines.follow_up import earlier_step
 from core.pipelines.install_leftovers import exclude_leftovers
-from core.pipelines.repository_context import repository_context
-from core.pipelines.reproduction import REPRODUCE_FIRST, ReproducingTools, changed_by_agent
+from core.pipelines.resolution_agent import Resolution, accept, work
 from core.pipelines.resolution_texts import approval_summary, pull_request_body, request_title
-from core.pipelines.self_review import self_review
-from core.pipelines.test_pipeline import (
-    TestRun,
-    collect_results,
-    detect_plans,
-    execute_tests,
-    open_sandbox,
-    reset_projects,
-    run_state,
-    sandbox_provider,
-)
+from core.pipelines.test_pipeline import collect_results, detect_plans, execute_tests, open_sandbox, run_state
 from core.pipelines.test_results import describe_projects
-from core.redaction import Redactor
 from core.repo_config import FILE_NAME as CONFIG_FILE
-from core.repo_config import RepositoryConfig, parse_dockhand_file, parse_repository_config
-from core.sandboxing import ExecRequest
-from core.secret_scan import scan_diff, scan_text
+from core.repo_config import parse_dockhand_file, parse_repository_config
 from core.specs import ChangeSpec, IssueResolutionSpec
-from core.testrun.detect import WORKSPACE
-
-BUNDLE_NAME = "change.bundle"
-MAX_BUNDLE_BYTES = 100 * 1024 * 1024
-
-
-class Resolution:
-    """What the stages of one resolution share: the test pipeline's checkout, sandbox and projects (composed
-    in: the same steps run the baseline and each round's tests), and the issue being resolved."""
-
-    def __init__(self) -> None:
-        self.tests = TestRun()
-        self.issue: IssueThread | None = None
-        self.base_branch = ""
-        self.baseline = ""
-        self.config = RepositoryConfig()
-        self.continues: EarlierStep | None = None  # a follow-up: the step whose branch and PR it adds to
-        self.review: ReviewFeedback | None = None  # a follow-up on a review: the comments it addresses
-        self.reproducing: ReproducingTools | None = None  # the agent's tools when it reproduces first
 
 
 def _state(ctx: StageContext) -> Resolution:
@@ -203,141 +163,29 @@ class IssueResolution:
         ctx.log.system(f"baseline: {overall}")
 
     def agent(self, ctx: StageContext) -> None:
-        run, settings = _state(ctx), ctx.settings
-        assert run.tests.box is not None and run.tests.tree is not None and run.issue is not None
-        client = self.client_factory(settings)
-        budget = _spec(ctx).budget_usd or settings.agent_budget_usd
-        model = ModelSettings.from_settings(settings, budget)
-
-        def progress(update: AgentProgress) -> None:
-            figures = agent_figures(update.turns, update.usage.as_dict(), update.cost_usd, budget)
-            ctx.metrics["agent"] = figures
-            limit = f" of ${budget:.2f}" if budget is not None else ""
-            ctx.progress(f"agent turn {update.turns}: ${update.cost_usd:.4f}{limit} spent", {"agent": figures})
-
-        tools: Toolbox = SandboxTools(run.tests.box, cancelled=lambda: ctx.cancel.cancelled)
-        # Reproduce first (a follow-up builds on work whose problem was shown already).
-        if settings.agent_reproduce_first and run.continues is None:
-            tools = run.reproducing = ReproducingTools(tools, run.tests.box, cancelled=lambda: ctx.cancel.cancelled)
-            run.reproducing.begin()
-        agent = Agent(
-            client,
-            model,
-            tools,
-            system=system_prompt(settings.bot_name),
-            log=lambda line: ctx.log.agent(line),
-            cancel=ctx.cancel,
-            on_progress=progress,
-        )
+        run = _state(ctx)
+        count = attempts_asked(ctx, run)
+        if count > 1:
+            run_attempts(ctx, run, self.client_factory, count)
+            return
+        client = self.client_factory(ctx.settings)
         try:
-            context = repository_context(run.tests, run.baseline)
-            if isinstance(spec := _spec(ctx), ChangeSpec):
-                thread = [(message.author, message.text) for message in spec.thread]
-                opening = change_message(run.issue.repository, run.issue.body, run.issue.author, context, thread)
-                if run.continues is not None:
-                    so_far = sandbox_provider(ctx).diff(run.tests.tree, run.base_branch, context=3)
-                    opening += earlier_work(run.continues, so_far)
-                opening += review_message(run.review) if run.review is not None else ""
-                opening += ci_message(spec.ci) if spec.ci is not None else ""
-            else:
-                opening = task_message(run.issue, context)
-
-            def verified(outcome: AgentOutcome) -> AgentOutcome:
-                """Each submission checked; failures go back to the agent, in bounded rounds."""
-                for rounds in range(1, settings.agent_test_rounds + 1):
-                    if outcome.status is not AgentStatus.SUBMITTED:
-                        return outcome
-                    passed, summary = self._verify(ctx, run, rounds)
-                    if passed:
-                        return outcome
-                    if rounds < settings.agent_test_rounds:
-                        outcome = agent.resume(failures_message(rounds, settings.agent_test_rounds, summary))
-                detail = f"the tests still fail after {settings.agent_test_rounds} rounds:\n{summary}"
-                return AgentOutcome(status=AgentStatus.GAVE_UP, detail=detail)
-
-            outcome = verified(agent.start(opening + (REPRODUCE_FIRST if run.reproducing is not None else "")))
-            if outcome.status is AgentStatus.SUBMITTED and settings.agent_self_review:
-                title = outcome.submission.title if outcome.submission else ""
-                base = run.tests.tree.commit
-                again = self_review(ctx, client, run.tests.box, base, agent=agent, title=title, budget=budget,
-                                    verified=verified, recheck=lambda: self._verify(ctx, run, 0)[0])  # fmt: skip
-                outcome = again or outcome
-        except (TaskCancelledError, LeaseLostError):
-            raise
-        except (DockhandError, sdk_error()) as exc:
-            # Not retried: another attempt would start the agent (and its spending) over.
-            raise StageFailedError(f"the agent stopped: {type(exc).__name__}: {exc}") from None
+            outcome = work(ctx, run, client, budget=_spec(ctx).budget_usd or ctx.settings.agent_budget_usd)
         finally:
             client.close()
-            if run.reproducing is not None and run.reproducing.reproduction is not None:
-                ctx.result["reproduction"] = run.reproducing.reproduction.as_result()
-            cost = agent.cost_usd + float((ctx.result.get("self_review") or {}).get("cost_usd") or 0.0)
-            ctx.result["agent"] = {
-                **agent_figures(agent.turns, agent.usage.as_dict(), cost, budget),
-                "turn_usage": [u.as_dict() for u in agent.turn_usage],
-            }
-            ctx.metrics["agent"] = agent_figures(agent.turns, agent.usage.as_dict(), cost, budget)
-        ctx.result["agent"]["status"] = outcome.status.value
-        if outcome.status is not AgentStatus.SUBMITTED or outcome.submission is None:
-            raise StageFailedError(f"the agent did not produce a change: {outcome.status.value}: {outcome.detail}")
-        submitted = outcome.submission
-        ctx.result["pull_request_draft"] = {"title": submitted.title, "body": submitted.body}
-        if run.review is not None:  # the agent's word on each comment it was given (others are not posted)
-            asked = {note.comment_id for note in run.review.notes}
-            replies = {str(k): v for k, v in submitted.replies.items() if k in asked}
-            ctx.result["pull_request_draft"]["replies"] = replies
+        accept(ctx, run, outcome)
 
     def commit(self, ctx: StageContext) -> None:
-        """Commit in the sandbox, then rebuild the change on the host: one commit of the end state, with
-        dockhand's identity, its diff made by the host's git — scanned for secrets before anyone sees it."""
+        """The change out of the sandbox, checked on the host (several attempts took theirs as they ended)."""
         run = _state(ctx)
-        assert run.tests.box is not None and run.tests.tree is not None
-        draft = ctx.result["pull_request_draft"]
-        base = run.tests.tree.commit
-        script = (
-            "git add -A && (git diff --cached --quiet || git -c user.name=agent -c user.email=agent@sandbox "
-            "commit --quiet --no-verify -m change) && "
-            f'rm -f .git/{BUNDLE_NAME} && (test "$(git rev-parse HEAD)" = {base} || '
-            f"git bundle create --quiet .git/{BUNDLE_NAME} HEAD ^{base})"
-        )
-        result = run.tests.box.exec(ExecRequest(command=script, timeout_seconds=300))
-        if not result.ok:
-            raise StageFailedError(f"could not commit the change: {result.stderr.strip()[-1000:]}")
-        try:
-            bundle = run.tests.box.read_file(f"{WORKSPACE}/.git/{BUNDLE_NAME}", max_bytes=MAX_BUNDLE_BYTES)
-        except DockhandError as exc:
-            if "no such file" in str(exc):
-                raise StageFailedError("the agent submitted no change to the repository") from None
-            raise StageFailedError(f"could not take the change out of the sandbox: {exc}") from None
-        try:
-            change = sandbox_provider(ctx).squash_change(
-                run.tests.tree, bundle, message=draft["title"], author=(ctx.settings.bot_name, "dockhand@localhost")
-            )
-        except DockhandError as exc:
-            raise StageFailedError(f"the sandbox's change was refused: {exc}") from None
-        if not change.diff.strip():
-            raise StageFailedError("the agent's commits add up to no change")
-        known = Redactor.from_settings(ctx.settings).known
-        findings = [str(f) for f in scan_diff(change.diff, known)]
-        texts = "\n".join([draft["title"], draft["body"], *draft.get("replies", {}).values()])
-        findings += [f"pull request text: {kind}" for kind in scan_text(texts, known)]
-        if findings:
-            raise StageFailedError(
-                "the change contains what looks like a secret; nothing was published: " + "; ".join(findings[:10])
-            )
-        stats = numstat(change.numstat)
-        folder = ctx.settings.artifacts_dir / ctx.task.id
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / BUNDLE_NAME).write_bytes(change.bundle)
-        (folder / DIFF_NAME).write_text(change.diff)
-        stats.update(
-            commit=change.commit,
-            bundle_sha256=hashlib.sha256(change.bundle).hexdigest(),
-            touches_workflows=any(f["path"].startswith(".github/workflows/") for f in stats["changed"]),
-        )
-        ctx.result["change"] = stats
+        if "attempts" in ctx.result:
+            ctx.log.system(f"attempt {ctx.result['picked']['attempt']}'s change was taken when it ended")
+        else:
+            folder = ctx.settings.artifacts_dir / ctx.task.id
+            ctx.result["change"] = take_change(ctx, run.tests, ctx.result["pull_request_draft"], folder)
+        stats = ctx.result["change"]
         ctx.log.system(
-            f"change {change.commit[:12]}: {stats['files']} files, +{stats['insertions']} -{stats['deletions']}: "
+            f"change {stats['commit'][:12]}: {stats['files']} files, +{stats['insertions']} -{stats['deletions']}: "
             + ", ".join(f["path"] for f in stats["changed"][:10])
         )
 
@@ -357,6 +205,10 @@ class IssueResolution:
 
     def publish(self, ctx: StageContext) -> None:
         repository = _repository(ctx)
+        approval, picked = ctx.result.get("approval") or {}, ctx.result.get("picked") or {}
+        if approval.get("attempt") and approval["attempt"] != picked.get("attempt"):  # a person picked another
+            adopt(ctx, approval["attempt"], by=approval.get("by") or "someone")
+            ctx.log.system(f"publishing attempt {approval['attempt']}, as {approval.get('by')} picked")
         bundle_path = ctx.settings.artifacts_dir / ctx.task.id / BUNDLE_NAME
         if not bundle_path.is_file():
             raise StageFailedError("the approved change is no longer on this host (its bundle is missing)")
@@ -395,31 +247,6 @@ class IssueResolution:
 
     def cleanup(self, ctx: StageContext) -> None:
         test_pipeline.cleanup(ctx)
-
-    # --- helpers ------------------------------------------------------------------------------
-    def _verify(self, ctx: StageContext, run: Resolution, round_number: int) -> tuple[bool, str]:
-        """The agent's change checked: its reproduction must pass now, then the project's tests (with the coverage
-        of the lines it changed)."""
-        if run.reproducing is not None:
-            reproduced, why = run.reproducing.check_after()
-            ctx.log.system(
-                f"reproduction after the change (round {round_number}): {'passes' if reproduced else 'fails'}"
-            )
-            if not reproduced:
-                return False, why
-        if not run.tests.plans:
-            return True, "no tests"
-        reset_projects(run.tests)
-        execute_tests(ctx, run.tests)
-        overall = collect_results(ctx, run.tests, changed_by_agent(run.tests), f"round-{round_number}")
-        summary = describe_projects(run.tests.projects)
-        ctx.result["tests"] = {
-            "status": overall,
-            "round": round_number,
-            "projects": [dict(p) for p in run.tests.projects],
-        }
-        ctx.log.system(f"tests after the agent's change (round {round_number}): {overall}")
-        return overall == "passed", summary
 
     def pipeline(self) -> Pipeline:
         stages = (Stage("issue", self.issue), *self._after_the_task())

@@ -46,8 +46,8 @@ class TestRun:
 
     __test__ = False  # not a pytest class
 
-    def __init__(self) -> None:
-        self.tmp = Path(tempfile.mkdtemp(prefix="dockhand-test-"))
+    def __init__(self, tmp: Path | None = None) -> None:
+        self.tmp = tmp or Path(tempfile.mkdtemp(prefix="dockhand-test-"))  # given: shared with another run
         self.tree: SourceTree | None = None
         self.box: LiveSandboxLike | None = None
         self.plans: list[ProjectPlan] = []

@@ -102,7 +102,7 @@ class ApprovalGates:
             )
         return True
 
-    def decide(self, task_id: str, *, approve: bool, by: str, reason: str = "") -> Decision:
+    def decide(self, task_id: str, *, approve: bool, by: str, reason: str = "", choice: int | None = None) -> Decision:
         """Approve (the task is queued again and resumes after its gate) or reject (it ends cancelled)."""
         who = by or "someone"
         with self.journal.transaction() as txn:
@@ -117,6 +117,7 @@ class ApprovalGates:
             approval.status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
             approval.decided_at = now
             approval.decided_by = who[:200]
+            approval.choice = choice if approve else None
             txn.session.add(approval)
             if approve:
                 compare_and_set(
@@ -141,7 +142,7 @@ class ApprovalGates:
                 status=status,
                 stage=approval.action,
                 message=message,
-                data={"approved": approve, "by": who, "reason": reason},
+                data={"approved": approve, "by": who, "reason": reason, "choice": choice},
             )
             if not approve:
                 txn.emit(task_id, EventKind.FINISHED, status=status, message=message)

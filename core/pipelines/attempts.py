@@ -1,0 +1,267 @@
+"""Several independent attempts at one change, at once, and the best of them offered.
+
+Attempt 1 works in the resolution's own sandbox; each further one opens a sandbox of its own from the same checkout
+(dependencies from the cache), so no attempt sees another's edits. They run concurrently (at most `workers` at
+once), each with an equal share of the budget, varied by temperature, the emphasis of its opening and (where
+configured) the model. Every attempt whose change passes its checks has it taken out as a bundle under
+`artifacts/<task>/attempt-N/`; dockhand picks one by evidence (`core.attempt_choice`) and a person may publish
+another instead (`adopt`). Cancelling the task stops every attempt; every further sandbox is removed here."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+from core.agent.loop import AgentOutcome
+from core.attempt_choice import pick
+from core.errors import DockhandError, StageFailedError
+from core.model_provider import ClientFactory
+from core.pipeline import StageContext
+from core.pipelines import test_pipeline
+from core.pipelines.change_stats import DIFF_NAME
+from core.pipelines.change_taking import BUNDLE_NAME, take_change
+from core.pipelines.install_leftovers import exclude_leftovers
+from core.pipelines.resolution_agent import Resolution, Variation, accept, work
+from core.pipelines.test_pipeline import open_sandbox, sandbox_provider
+from core.results import AttemptReport, IssueResolutionResult
+from core.settings import Settings
+from core.specs import ChangeSpec, IssueResolutionSpec
+from core.states import LogStream
+from core.store.logs import LogSink
+
+EMPHASES = (
+    "",
+    "Prefer the smallest change that fixes the problem, and touch nothing else.",
+    "Find the root cause before changing anything, and fix it there rather than around it.",
+    "Think through the edge cases the issue implies, and cover them with tests.",
+)
+TEMPERATURES: tuple[float | None, ...] = (None, 0.8, 1.0, 0.5)
+# What an attempt's result holds that the offered change is made of (its cost stays its own: the task's is the sum).
+ADOPTED = ("tests", "reproduction", "self_review", "pull_request_draft", "change")
+
+
+def attempts_asked(ctx: StageContext, run: Resolution) -> int:
+    """How many attempts this task runs: its own ask, else its repository's, else dockhand's, up to the cap. A
+    follow-up runs one: it adds to a branch that already holds the conversation's change."""
+    if run.continues is not None:
+        return 1
+    spec = ctx.spec
+    assert isinstance(spec, IssueResolutionSpec | ChangeSpec)
+    asked = spec.attempts or run.config.attempts or ctx.settings.agent_attempts
+    if asked > ctx.settings.agent_attempts_max:
+        cap = ctx.settings.agent_attempts_max
+        ctx.log.system(f"{asked} attempts asked; at most {cap} run (DOCKHAND_AGENT_ATTEMPTS_MAX)")
+    return min(asked, ctx.settings.agent_attempts_max)
+
+
+def variation(number: int, of: int, settings: Settings) -> Variation:
+    models = settings.agent_attempt_models
+    return Variation(
+        number=number,
+        of=of,
+        temperature=TEMPERATURES[(number - 1) % len(TEMPERATURES)],
+        model=models[(number - 2) % len(models)] if number > 1 and models else None,
+        emphasis=EMPHASES[(number - 1) % len(EMPHASES)],
+    )
+
+
+class AttemptLog(LogSink):
+    """The task's log, each line marked with the attempt that wrote it."""
+
+    def __init__(self, inner: LogSink, number: int) -> None:  # no buffer of its own: every line goes to `inner`
+        self.inner = inner
+        self.task_id = inner.task_id
+        self.prefix = f"[attempt {number}] "
+
+    def write(self, line: str, stream: LogStream = LogStream.STDOUT) -> None:
+        self.inner.write(self.prefix + line, stream)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+
+@dataclass
+class Attempt:
+    number: int
+    run: Resolution
+    ctx: StageContext  # its own result, metrics and marked log; the task's cancel token
+    outcome: AgentOutcome | None = None
+    failure: str = ""
+
+
+class Spending:
+    """The running figures of all attempts together, published as the task's."""
+
+    def __init__(self, ctx: StageContext, budget: float | None) -> None:
+        self.ctx, self.budget = ctx, budget
+        self.by_attempt: dict[int, dict[str, Any]] = {}
+        self.lock = threading.Lock()
+
+    def progress(self, number: int, message: str, data: dict[str, Any]) -> None:
+        with self.lock:
+            if "agent" in data:
+                self.by_attempt[number] = data["agent"]
+            total = self.total()
+        self.ctx.progress(f"attempt {number}: {message}", {**data, "agent": total})
+
+    def total(self) -> dict[str, Any]:
+        usage: dict[str, int] = {}
+        for figures in self.by_attempt.values():
+            for key, value in (figures.get("usage") or {}).items():
+                usage[key] = usage.get(key, 0) + int(value)
+        return {
+            "turns": sum(int(f.get("turns") or 0) for f in self.by_attempt.values()),
+            "usage": usage,
+            "cost_usd": round(sum(float(f.get("cost_usd") or 0) for f in self.by_attempt.values()), 6),
+            "budget_usd": self.budget,
+        }
+
+
+def run_attempts(ctx: StageContext, run: Resolution, client_factory: ClientFactory, count: int) -> None:
+    """Run `count` attempts at once, take each checked change out, and offer the best (`ctx.result`: the picked
+    attempt's change and evidence, `attempts`, `picked`, the summed `agent` figures)."""
+    budget = _spec(ctx).budget_usd or ctx.settings.agent_budget_usd
+    share = budget / count if budget is not None else None
+    spending = Spending(ctx, budget)
+    attempts = []
+    for number in range(1, count + 1):
+        own = run if number == 1 else run.another_attempt(number)
+        if number == 1:
+            own.label = "attempt-1/"
+        progress = lambda message, data, n=number: spending.progress(n, message, data)  # noqa: E731
+        actx = replace(ctx, result={}, metrics={}, log=AttemptLog(ctx.log, number), run=own, progress=progress)
+        attempts.append(Attempt(number=number, run=own, ctx=actx))
+    ctx.log.system(f"{count} attempts, each with ${share:.2f} of the budget" if share else f"{count} attempts")
+    try:
+        with ThreadPoolExecutor(max_workers=min(count, ctx.settings.workers), thread_name_prefix="attempt") as pool:
+            running = [pool.submit(_attempt, a, client_factory, share, count) for a in attempts]
+            errors = [f.exception() for f in running]
+        ctx.cancel.raise_if_cancelled()
+        for error in errors:
+            if error is not None:  # a lost lease, or what no attempt expects: the task's own handling decides
+                raise error
+        reports = [_report(a, ctx.result.get("baseline")) for a in attempts]
+        for a, report in zip(attempts, reports, strict=True):
+            spending.by_attempt[a.number] = a.ctx.result.get("agent") or {}
+            ctx.log.system(f"attempt {a.number}: {report.status}" + (f": {report.detail}" if report.detail else ""))
+        ctx.result["attempts"] = [r.model_dump(mode="json") for r in reports]
+        best, reason = pick(reports)
+        if best is None:
+            raise StageFailedError(f"none of the {count} attempts produced a change whose checks pass")
+        ctx.result["picked"] = {"attempt": best.number, "reason": reason}
+        adopt(ctx, best.number)
+        ctx.log.system(f"picked {reason}")
+    finally:
+        ctx.result["agent"] = {**spending.total(), "status": "submitted" if "picked" in ctx.result else "gave-up"}
+        ctx.metrics["agent"] = spending.total()
+        for a in attempts[1:]:
+            _remove_sandbox(ctx, a)
+
+
+def adopt(ctx: StageContext, number: int, *, by: str | None = None) -> None:
+    """Make attempt `number`'s change the task's: its evidence in the result, its bundle and diff where the
+    approval and the publish stage read them. `by`: the person who picked it instead of dockhand's pick."""
+    result = IssueResolutionResult.model_validate(ctx.result)
+    chosen = next((a for a in result.attempts if a.number == number), None)
+    if chosen is None or not chosen.ready:
+        raise StageFailedError(f"attempt {number} has no change to publish")
+    for key in ADOPTED:
+        ctx.result.pop(key, None)
+        if key in chosen.result:
+            ctx.result[key] = chosen.result[key]
+    folder = ctx.settings.artifacts_dir / ctx.task.id
+    for name in (BUNDLE_NAME, DIFF_NAME):
+        shutil.copyfile(folder / f"attempt-{number}" / name, folder / name)
+    if by is not None:
+        picked = ctx.result.get("picked") or {}
+        instead = f"picked by hand instead of attempt {picked.get('attempt')}"
+        ctx.result["picked"] = {"attempt": number, "reason": instead, "by": by}
+
+
+def _attempt(attempt: Attempt, client_factory: ClientFactory, share: float | None, count: int) -> None:
+    """One attempt, start to taken change; what ends it as a failed attempt is kept, not raised."""
+    ctx, run = attempt.ctx, attempt.run
+    try:
+        if attempt.number > 1:
+            _prepare(ctx, run, attempt.number)
+        client = client_factory(ctx.settings)
+        try:
+            varied = variation(attempt.number, count, ctx.settings)
+            attempt.outcome = work(ctx, run, client, budget=share, variation=varied)
+        finally:
+            client.close()
+        accept(ctx, run, attempt.outcome)
+        folder = ctx.settings.artifacts_dir / ctx.task.id / f"attempt-{attempt.number}"
+        ctx.result["change"] = take_change(ctx, run.tests, ctx.result["pull_request_draft"], folder)
+    except StageFailedError as exc:
+        attempt.failure = str(exc)
+    finally:
+        ctx.log.flush()
+
+
+def _prepare(ctx: StageContext, run: Resolution, number: int) -> None:
+    """A sandbox of the attempt's own, with the checkout and the projects' dependencies (from the cache)."""
+    open_sandbox(ctx, run.tests, f"resolve-{number}")
+    test_pipeline.install(ctx)
+    broken = [p for p in run.tests.projects if p["status"] == "install-failed"]
+    if broken:
+        errors = "; ".join(p.get("error", "") for p in broken)
+        raise StageFailedError(f"its sandbox's dependencies did not install: {errors}")
+    assert run.tests.box is not None
+    exclude_leftovers(run.tests.box)
+
+
+def _report(attempt: Attempt, baseline: dict[str, Any] | None) -> AttemptReport:
+    result = IssueResolutionResult.model_validate(attempt.ctx.result)
+    ready = result.change is not None
+    if ready:
+        status, detail = "ready", ""
+    elif attempt.failure:
+        status, detail = "failed", attempt.failure
+    else:
+        outcome = attempt.outcome
+        status = "gave-up"
+        detail = f"{outcome.status.value}: {outcome.detail}" if outcome is not None else "no outcome"
+    reproduction = result.reproduction
+    reproduced = reproduction.passes_after if reproduction is not None and reproduction.status == "reproduced" else None
+    projects = result.test_projects
+    failing = sum(p.totals.failed + p.totals.errors for p in projects)
+    before = sum(
+        int((p.get("totals") or {}).get("failed") or 0) + int((p.get("totals") or {}).get("errors") or 0)
+        for p in (baseline or {}).get("projects") or []
+    )
+    covered = [p.diff_coverage for p in projects if p.diff_coverage]
+    total = sum(int(c.get("total") or 0) for c in covered)
+    ran = sum(int(c.get("covered") or 0) for c in covered)
+    return AttemptReport(
+        number=attempt.number,
+        status=status,
+        detail=" ".join(detail.split())[:300],
+        reproduced=reproduced,
+        tests=result.tests.status if result.tests is not None else "not run",
+        new_failures=max(failing - before, 0),
+        diff_coverage=100 * ran / total if total else None,
+        insertions=result.change.insertions if result.change else 0,
+        deletions=result.change.deletions if result.change else 0,
+        findings=len(result.self_review.remaining) if result.self_review else 0,
+        cost_usd=result.agent.cost_usd if result.agent else 0.0,
+        result=attempt.ctx.result,
+    )
+
+
+def _remove_sandbox(ctx: StageContext, attempt: Attempt) -> None:
+    box = attempt.run.tests.box
+    if box is None:
+        return
+    try:
+        sandbox_provider(ctx).destroy(box.sandbox_id)
+    except DockhandError as exc:
+        ctx.log.system(f"could not remove sandbox {box.sandbox_id}: {exc}")
+
+
+def _spec(ctx: StageContext) -> IssueResolutionSpec | ChangeSpec:
+    assert isinstance(ctx.spec, IssueResolutionSpec | ChangeSpec)
+    return ctx.spec
