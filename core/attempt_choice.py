@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.errors import ValidationError
-from core.results import AnyResult, AttemptReport, IssueResolutionResult
+from core.models import Task
+from core.results import AnyResult, AttemptReport, IssueResolutionResult, result_of
 
 
 @dataclass(frozen=True)
@@ -94,3 +95,11 @@ def check_pickable(result: AnyResult, number: int) -> None:
         raise ValidationError("this task ran one attempt: there is no other to pick")
     if number not in ready:
         raise ValidationError(f"attempt {number} has no change to publish; these do: {', '.join(map(str, ready))}")
+
+
+def other_attempts(task: Task) -> list[int]:
+    """The attempts of a task that a person may publish instead of the one dockhand picked."""
+    result = result_of(task)
+    if not isinstance(result, IssueResolutionResult) or result.picked is None:
+        return []
+    return [a.number for a in result.attempts if a.ready and a.number != result.picked.attempt]

@@ -51,8 +51,9 @@ class DockhandTui(App[None]):
         self.push_screen(MainScreen())
 
     # --- actions shared by both screens ----------------------------------------------------------
-    def decide(self, task_id: str, approve: bool) -> None:
-        """Show the change, then approve or reject it through the core."""
+    def decide(self, task_id: str, approve: bool, attempt: int | None = None) -> None:
+        """Show the change, then approve or reject it through the core (`attempt`: approve that one of the task's
+        attempts instead of the one offered)."""
         try:
             task = self.core.task(task_id)
         except DockhandError as exc:
@@ -67,7 +68,7 @@ class DockhandTui(App[None]):
                 return
             try:
                 if approve:
-                    self.core.approve(task_id, by=f"{self.user} (TUI)", source=TriggerSource.TUI)
+                    self.core.approve(task_id, by=f"{self.user} (TUI)", source=TriggerSource.TUI, attempt=attempt)
                 else:
                     self.core.reject(task_id, by=f"{self.user} (TUI)", source=TriggerSource.TUI)
             except DockhandError as exc:
@@ -75,8 +76,8 @@ class DockhandTui(App[None]):
                 return
             self.notify(f"task {task_id} {'approved' if approve else 'rejected'}")
 
-        diff = self.core.redactor.text(stored_diff(self.core.settings.artifacts_dir, task_id) or NO_DIFF)
-        self.push_screen(DiffScreen(shown(self.core, task), diff, approve=approve), chosen)
+        diff = self.core.redactor.text(stored_diff(self.core.settings.artifacts_dir, task_id, attempt) or NO_DIFF)
+        self.push_screen(DiffScreen(shown(self.core, task), diff, approve=approve, attempt=attempt), chosen)
 
     def cancel_task(self, task_id: str) -> None:
         """Ask first, then cancel through the core."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bot.cli.context import fail, load_settings, open_core
-from bot.cli.tasks import ContinuesOpt, whoami
+from bot.cli.tasks import AttemptsOpt, ContinuesOpt, whoami
 from core.errors import DockhandError, InvalidTransitionError
 from core.repo_ref import RepoRef
 from core.states import EventKind, LogStream, TaskStatus, TaskType, TriggerSource
@@ -148,12 +148,15 @@ def run_resolve(
         float | None, typer.Option("--budget", min=0.01, help="Dollars the agent may spend (default from settings).")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Publish without asking once the tests pass.")] = False,
+    attempts: AttemptsOpt = None,
 ) -> None:
     """Resolve an issue here and now: the agent works in a sandbox, you approve, the PR is opened."""
     repository, number = _numbered_ref(ref, "issue")
     payload: dict[str, Any] = {"issue_number": number}
     if budget is not None:
         payload["budget_usd"] = budget
+    if attempts is not None:
+        payload["attempts"] = attempts
     core = open_core(load_settings(), sandboxes=True, require_docker=True)
     task_id = _submit_here(core, TaskType.ISSUE_RESOLUTION, repository, f"{repository}#{number}", payload)
     _change_here(core, task_id, yes=yes)
@@ -167,6 +170,7 @@ def run_do(
         float | None, typer.Option("--budget", min=0.01, help="Dollars the agent may spend (default from settings).")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Publish without asking once the tests pass.")] = False,
+    attempts: AttemptsOpt = None,
     continues: ContinuesOpt = None,
 ) -> None:
     """Make a change described in words, here and now: the agent works in a sandbox, you approve, the PR is opened."""
@@ -179,6 +183,8 @@ def run_do(
     payload: dict[str, Any] = {"request": request}
     if budget is not None:
         payload["budget_usd"] = budget
+    if attempts is not None:
+        payload["attempts"] = attempts
     if continues is not None:
         payload["continues"] = continues
     core = open_core(load_settings(), sandboxes=True, require_docker=True)

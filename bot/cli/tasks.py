@@ -105,6 +105,13 @@ def submit_custom(
 ContinuesOpt = Annotated[
     str | None, typer.Option("--continues", help="A task whose pull request this adds to (a follow-up).")
 ]
+AttemptsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--attempts", min=1, max=10,
+        help="Independent agent attempts, at once; the best is offered (default DOCKHAND_AGENT_ATTEMPTS).",
+    ),
+]  # fmt: skip
 BudgetOpt = Annotated[
     float | None,
     typer.Option(
@@ -117,6 +124,7 @@ BudgetOpt = Annotated[
 def submit_issue(
     ref: Annotated[str, typer.Argument(help="owner/repo#12")],
     budget: BudgetOpt = None,
+    attempts: AttemptsOpt = None,
     priority: PriorityOpt = TaskPriority.MEDIUM,
     max_retries: RetriesOpt = None,
     as_json: JsonFlag = False,
@@ -126,6 +134,8 @@ def submit_issue(
     payload: dict[str, object] = {"issue_number": parsed.number}
     if budget is not None:
         payload["budget_usd"] = budget
+    if attempts is not None:
+        payload["attempts"] = attempts
     _submit_or_fail(
         TaskType.ISSUE_RESOLUTION,
         payload,
@@ -141,6 +151,7 @@ def submit_do(
     repository: Annotated[str, typer.Argument(help="owner/repo to change")],
     request: Annotated[str, typer.Argument(help='What to change, in words: "add a --json flag to report".')],
     budget: BudgetOpt = None,
+    attempts: AttemptsOpt = None,
     priority: PriorityOpt = TaskPriority.MEDIUM,
     max_retries: RetriesOpt = None,
     as_json: JsonFlag = False,
@@ -153,6 +164,8 @@ def submit_do(
     payload: dict[str, object] = {"request": request}
     if budget is not None:
         payload["budget_usd"] = budget
+    if attempts is not None:
+        payload["attempts"] = attempts
     if continues is not None:
         payload["continues"] = continues
     _submit_or_fail(
@@ -366,10 +379,14 @@ def _follow(core: Core, task_id: str) -> int:
 
 def approve_task(
     task_id: Annotated[str, typer.Argument(help="Task ID.")],
+    attempt: Annotated[
+        int | None,
+        typer.Option("--attempt", min=1, help="Publish this one of the task's attempts instead of the one offered."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Approve a task waiting for approval (e.g. push the branch and open the PR); a worker then goes on."""
-    _decide(task_id, approve=True, reason="", as_json=as_json)
+    _decide(task_id, approve=True, reason="", as_json=as_json, attempt=attempt)
 
 
 def reject_task(
@@ -381,13 +398,13 @@ def reject_task(
     _decide(task_id, approve=False, reason=reason, as_json=as_json)
 
 
-def _decide(task_id: str, *, approve: bool, reason: str, as_json: bool) -> None:
+def _decide(task_id: str, *, approve: bool, reason: str, as_json: bool, attempt: int | None = None) -> None:
     from core.views import task_view
 
     core = open_core()
     try:
         if approve:
-            core.approve(task_id, by=whoami(), source=TriggerSource.CLI)
+            core.approve(task_id, by=whoami(), source=TriggerSource.CLI, attempt=attempt)
         else:
             core.reject(task_id, by=whoami(), reason=reason, source=TriggerSource.CLI)
         task = core.task(task_id)
@@ -398,7 +415,8 @@ def _decide(task_id: str, *, approve: bool, reason: str, as_json: bool) -> None:
     if as_json:
         print_json(task_view(task))
     elif approve:
-        typer.echo(f"task {task_id} approved: a worker (dockhand serve or worker) publishes it now")
+        which = f" (attempt {attempt})" if attempt is not None else ""
+        typer.echo(f"task {task_id} approved{which}: a worker (dockhand serve or worker) publishes it now")
     else:
         typer.echo(f"task {task_id} rejected")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.slack.access import SlackAccess
 from bot.slack.commands import Verb
-from bot.slack.messages import APPROVE, diff_text
+from bot.slack.messages import APPROVE, PICK_ATTEMPT, diff_text
 from bot.slack.threads import unplace
 from bot.slack.verbs import Requester
 from core.conversation import ci_fix_trigger, latest_step, reported_ci_failure
@@ -63,8 +63,11 @@ class Buttons:
             return
         who, task, decision = pressed
         task_id = task.id
+        action_id = str(action.get("action_id", ""))
+        attempt = int(action_id.removeprefix(PICK_ATTEMPT)) if action_id.startswith(PICK_ATTEMPT) else None
+        approving = action_id == APPROVE or attempt is not None
         if not decision.allowed:
-            action_name = AuditAction.APPROVE if action.get("action_id") == APPROVE else AuditAction.REJECT
+            action_name = AuditAction.APPROVE if approving else AuditAction.REJECT
             self.core.intake.refuse(
                 source=TriggerSource.SLACK,
                 actor=who.user,
@@ -77,10 +80,12 @@ class Buttons:
             return
         by = f"{who.name} (Slack {who.user})" if who.name != who.user else f"Slack {who.user}"
         try:
-            if action.get("action_id") == APPROVE:
-                self.core.approve(task_id, by=by, source=TriggerSource.SLACK)
+            if approving:
+                self.core.approve(task_id, by=by, source=TriggerSource.SLACK, attempt=attempt)
             else:
                 self.core.reject(task_id, by=by, source=TriggerSource.SLACK)
+        except ValidationError as exc:
+            self.tell(who, f"Not possible: {exc}.")
         except InvalidTransitionError as exc:
             # A double click, someone else was quicker, or the approval expired: say so, change nothing.
             current = self.core.task(task_id)

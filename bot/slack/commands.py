@@ -1,6 +1,6 @@
 """What people type to the bot in Slack (`/agent …` or an @-mention) → typed commands. Pure: no I/O.
 
-    resolve repo#12 [--budget 5]     fix an issue (alias: fix)
+    resolve repo#12 [--budget 5] [--attempts 3]   fix an issue (alias: fix); several attempts: the best is offered
     do repo "what to change"         a change described in words (alias: `in repo: what to change`)
     review repo#34 [--budget 5]      review a pull request
     test repo[@ref]                  run the test pipeline
@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from core.errors import DockhandError
@@ -29,7 +29,8 @@ from core.specs import ChangeSpec, IssueResolutionSpec, PRReviewSpec, Spec, Test
 from core.states import TaskType, TriggerSource
 
 USAGE = """Usage: `/agent <command>` (or mention me with the same words)
-• `resolve repo#12 [--budget 5]` — fix issue 12 (owner/repo#12 works too)
+• `resolve repo#12 [--budget 5] [--attempts 3]` — fix issue 12 (owner/repo#12 works too); with several attempts \
+at once, the best is offered
 • `do repo "what to change"` — make a change described in words (or mention me: `in repo: what to change`)
 • `review repo#34 [--budget 5]` — review pull request 34
 • `test repo[@ref]` — run the tests (a branch, tag or commit after @)
@@ -41,6 +42,7 @@ USAGE = """Usage: `/agent <command>` (or mention me with the same words)
 • `help` — this text"""
 
 MAX_BUDGET_USD = 1000.0
+MAX_ATTEMPTS = 10  # what a task may ask; DOCKHAND_AGENT_ATTEMPTS_MAX caps what runs
 _MENTION = re.compile(r"^<@[A-Z0-9]+(?:\|[^>]*)?>\s*")
 _LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
 _GITHUB_URL = re.compile(r"^https?://[^/]+/(?P<repo>[^/]+/[^/#?]+)/(?:issues|pull)/(?P<number>\d+)")
@@ -81,6 +83,7 @@ class Resolve:
     repository: str
     number: int
     budget_usd: float | None = None
+    attempts: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,7 +183,9 @@ def trigger_of(
         )
         ref = command.repository
     elif isinstance(command, Resolve):
-        spec = spec_of(IssueResolutionSpec, issue_number=command.number, budget_usd=command.budget_usd)
+        spec = spec_of(
+            IssueResolutionSpec, issue_number=command.number, budget_usd=command.budget_usd, attempts=command.attempts
+        )
         ref = f"{command.repository}#{command.number}"
     else:
         spec = spec_of(PRReviewSpec, pr_number=command.number, budget_usd=command.budget_usd)
@@ -219,16 +224,20 @@ def parse_command(text: str, *, default_owner: str | None = None, channel_reposi
         raise CommandError(f"I don't know the command `{words[0]}`.") from None
     if verb is Verb.CHANNEL_REPO:
         return _channel_repo(words[1:], default_owner)
-    args, budget = _budget(words[1:])
+    args, options = _options(words[1:])
     if verb is Verb.HELP:
         return Help()
-    if budget is not None and verb not in (Verb.RESOLVE, Verb.REVIEW):
+    if options.budget is not None and verb not in (Verb.RESOLVE, Verb.REVIEW):
         raise CommandError(f"`--budget` goes with resolve and review, not {verb.value}.")
+    if options.attempts is not None and verb is not Verb.RESOLVE:
+        raise CommandError(f"`--attempts` goes with resolve, not {verb.value}.")
     if verb in (Verb.RESOLVE, Verb.REVIEW):
         ref = _numbered(_one(args, verb, "repo#12"), default_owner, verb)
         assert ref.owner is not None and ref.number is not None
-        kind = Resolve if verb is Verb.RESOLVE else Review
-        return kind(repository=ref.full_name, number=ref.number, budget_usd=budget)
+        if verb is Verb.REVIEW:
+            return Review(repository=ref.full_name, number=ref.number, budget_usd=options.budget)
+        budget, attempts = options.budget, options.attempts
+        return Resolve(repository=ref.full_name, number=ref.number, budget_usd=budget, attempts=attempts)
     if verb is Verb.DO:
         raise CommandError('`do` takes a repository and what to change: `do repo "add a --json flag"`.')
     if verb is Verb.TEST:
@@ -290,25 +299,46 @@ def _unlink(target: str, label: str | None) -> str:
     return label or target
 
 
-def _budget(words: list[str]) -> tuple[list[str], float | None]:
-    rest, budget = [], None
+@dataclass(frozen=True)
+class Options:
+    budget: float | None = None
+    attempts: int | None = None
+
+
+_OPTION_EXAMPLES = {
+    "--budget": "an amount in dollars, e.g. `--budget 5`",
+    "--attempts": "a number, e.g. `--attempts 3`",
+}
+
+
+def _options(words: list[str]) -> tuple[list[str], Options]:
+    rest, found = [], Options()
     i = 0
     while i < len(words):
         word = words[i]
-        if word == "--budget" or word.startswith("--budget="):
-            if word == "--budget":
+        name, has_value, value = word.partition("=")
+        if name in _OPTION_EXAMPLES:
+            if not has_value:
                 if i + 1 >= len(words):
-                    raise CommandError("`--budget` needs an amount in dollars, e.g. `--budget 5`.")
-                value, i = words[i + 1], i + 2
+                    raise CommandError(f"`{name}` needs {_OPTION_EXAMPLES[name]}.")
+                value, i = words[i + 1], i + 1
+            i += 1
+            if name == "--budget":
+                found = replace(found, budget=_dollars(value))
             else:
-                value, i = word.split("=", 1)[1], i + 1
-            budget = _dollars(value)
+                found = replace(found, attempts=_attempts(value))
             continue
         if word.startswith("--"):
             raise CommandError(f"I don't know the option `{word}`.")
         rest.append(word)
         i += 1
-    return rest, budget
+    return rest, found
+
+
+def _attempts(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_ATTEMPTS:
+        raise CommandError(f"`{value}` is not a number of attempts (1 to {MAX_ATTEMPTS}).")
+    return int(value)
 
 
 def _dollars(value: str) -> float:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from core.attempt_choice import other_attempts
 from core.evidence import evidence_lines
 from core.models import Task, TaskStage
 from core.results import IssueResolutionResult, PRReviewResult, ReviewedPull, agent_of, result_of
@@ -11,6 +13,8 @@ from core.states import StageStatus, TaskStatus, TaskType, TriggerSource
 
 APPROVE, REJECT, VIEW_DIFF = "dockhand_approve", "dockhand_reject", "dockhand_view_diff"
 FIX_CI = "dockhand_fix_ci"
+PICK_ATTEMPT = "dockhand_pick_attempt_"  # + the attempt's number: publish that attempt instead of the one offered
+PICK_ATTEMPT_PATTERN = re.compile(rf"^{PICK_ATTEMPT}[0-9]+$")
 MAX_SECTION = 2900  # Slack's limit is 3000 characters per section text
 
 _STATUS = {
@@ -146,6 +150,7 @@ def approval_blocks(task: Task, summary: str, decided: str | None = None) -> lis
     if decided is not None:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": clip(decided)}]})
         return blocks
+    others = other_attempts(task)
     blocks.append(
         {
             "type": "actions",
@@ -154,6 +159,7 @@ def approval_blocks(task: Task, summary: str, decided: str | None = None) -> lis
                 _button("Approve", APPROVE, task.id, "primary"),
                 _button("Reject", REJECT, task.id, "danger"),
                 _button("View diff", VIEW_DIFF, task.id, None),
+                *(_button(f"Publish attempt {n} instead", f"{PICK_ATTEMPT}{n}", task.id, None) for n in others),
             ],
         }
     )

@@ -262,6 +262,8 @@ class SlackThreads:
         by = escape(str(event.data.get("by") or ""))
         if approved:
             decided = f":white_check_mark: Approved by {by}"
+            if event.data.get("choice"):
+                decided += f", who picked attempt {int(event.data['choice'])}"
         elif by:
             decided = f":no_entry_sign: Rejected by {by}" + (
                 f": {escape(str(event.data['reason']))}" if event.data.get("reason") else ""

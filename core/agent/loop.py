@@ -62,7 +62,6 @@ class ModelSettings:
     pricing: Pricing = field(default_factory=Pricing)
     caching: bool = True
     streaming: bool = True
-    temperature: float | None = None  # None: the model's default
 
     @classmethod
     def from_settings(cls, settings: Settings, budget_usd: float | None) -> ModelSettings:
@@ -232,16 +231,13 @@ class Agent:
             user_turns = [m for m in messages if m["role"] == "user"]
             for turn in user_turns[-2:]:
                 turn["content"][-1]["cache_control"] = _CACHE
-        request: dict[str, Any] = {
+        return {
             "model": self.settings.model,
             "max_tokens": self.settings.limits.max_output_tokens,
             "system": system,
             "tools": tools,
             "messages": messages,
         }
-        if self.settings.temperature is not None:
-            request["temperature"] = self.settings.temperature
-        return request
 
     def _count(self, message: Any) -> None:
         self.turns += 1

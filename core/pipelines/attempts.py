@@ -2,8 +2,8 @@
 
 Attempt 1 works in the resolution's own sandbox; each further one opens a sandbox of its own from the same checkout
 (dependencies from the cache), so no attempt sees another's edits. They run concurrently (at most `workers` at
-once), each with an equal share of the budget, varied by temperature, the emphasis of its opening and (where
-configured) the model. Every attempt whose change passes its checks has it taken out as a bundle under
+once), each with an equal share of the budget, varied by the emphasis of its opening and (where configured) the
+model. Every attempt whose change passes its checks has it taken out as a bundle under
 `artifacts/<task>/attempt-N/`; dockhand picks one by evidence (`core.attempt_choice`) and a person may publish
 another instead (`adopt`). Cancelling the task stops every attempt; every further sandbox is removed here."""
 
@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from core.agent.loop import AgentOutcome
+from core.agent.loop import AgentOutcome, AgentStatus
 from core.attempt_choice import pick
 from core.errors import DockhandError, StageFailedError
 from core.model_provider import ClientFactory
@@ -38,7 +38,6 @@ EMPHASES = (
     "Find the root cause before changing anything, and fix it there rather than around it.",
     "Think through the edge cases the issue implies, and cover them with tests.",
 )
-TEMPERATURES: tuple[float | None, ...] = (None, 0.8, 1.0, 0.5)
 # What an attempt's result holds that the offered change is made of (its cost stays its own: the task's is the sum).
 ADOPTED = ("tests", "reproduction", "self_review", "pull_request_draft", "change")
 
@@ -62,7 +61,6 @@ def variation(number: int, of: int, settings: Settings) -> Variation:
     return Variation(
         number=number,
         of=of,
-        temperature=TEMPERATURES[(number - 1) % len(TEMPERATURES)],
         model=models[(number - 2) % len(models)] if number > 1 and models else None,
         emphasis=EMPHASES[(number - 1) % len(EMPHASES)],
     )
@@ -217,14 +215,13 @@ def _prepare(ctx: StageContext, run: Resolution, number: int) -> None:
 def _report(attempt: Attempt, baseline: dict[str, Any] | None) -> AttemptReport:
     result = IssueResolutionResult.model_validate(attempt.ctx.result)
     ready = result.change is not None
+    outcome = attempt.outcome
     if ready:
         status, detail = "ready", ""
-    elif attempt.failure:
-        status, detail = "failed", attempt.failure
+    elif outcome is not None and outcome.status is not AgentStatus.SUBMITTED:  # out of rounds, budget, turns…
+        status, detail = "gave-up", f"{outcome.status.value}: {outcome.detail}"
     else:
-        outcome = attempt.outcome
-        status = "gave-up"
-        detail = f"{outcome.status.value}: {outcome.detail}" if outcome is not None else "no outcome"
+        status, detail = "failed", attempt.failure or "no outcome"
     reproduction = result.reproduction
     reproduced = reproduction.passes_after if reproduction is not None and reproduction.status == "reproduced" else None
     projects = result.test_projects

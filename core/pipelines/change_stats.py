@@ -9,10 +9,12 @@ from typing import Any
 DIFF_NAME = "change.diff"
 
 
-def stored_diff(artifacts_dir: Path, task_id: str) -> str:
-    """The change a resolution task wants to publish, as its commit stage stored it ("" when there is none)."""
+def stored_diff(artifacts_dir: Path, task_id: str, attempt: int | None = None) -> str:
+    """The change a resolution task wants to publish, as its commit stage stored it ("" when there is none);
+    `attempt`: that one of its several attempts' change."""
+    folder = artifacts_dir / task_id / (f"attempt-{attempt}" if attempt is not None else "")
     try:
-        return (artifacts_dir / task_id / DIFF_NAME).read_text(errors="replace")
+        return (folder / DIFF_NAME).read_text(errors="replace")
     except OSError:
         return ""
 

@@ -55,11 +55,12 @@ class Resolution:
 
 @dataclass(frozen=True)
 class Variation:
-    """How one of several attempts differs from the others, so they do not all write the same change."""
+    """How one of several attempts differs from the others, so they do not all write the same change: the emphasis
+    of its opening, and its model where several are configured. (Not the temperature: the Messages API of the
+    current models, and the SDK, take none.)"""
 
     number: int
     of: int
-    temperature: float | None = None
     model: str | None = None
     emphasis: str = ""
 
@@ -77,7 +78,7 @@ def work(
     assert run.tests.box is not None and run.tests.tree is not None and run.issue is not None
     model = ModelSettings.from_settings(settings, budget)
     if variation is not None:
-        model = replace(model, model=variation.model or model.model, temperature=variation.temperature)
+        model = replace(model, model=variation.model or model.model)
 
     def progress(update: AgentProgress) -> None:
         figures = agent_figures(update.turns, update.usage.as_dict(), update.cost_usd, budget)

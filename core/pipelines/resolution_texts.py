@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.attempt_choice import attempts_table
 from core.evidence import evidence_lines
 from core.results import IssueResolutionResult
 
@@ -20,8 +21,19 @@ def approval_summary(result: dict[str, Any]) -> str:
         f"agent: {agent.get('turns', 0)} turns, ${agent.get('cost_usd', 0):.4f}",
     ]
     lines += [f"  {f['path']} (+{f['insertions']} -{f['deletions']})" for f in change.get("changed", [])[:20]]
-    evidence = evidence_lines(IssueResolutionResult.model_validate(result))
-    return "\n".join(lines + (["evidence:", *(f"  {line}" for line in evidence)] if evidence else []))
+    parsed = IssueResolutionResult.model_validate(result)
+    evidence = evidence_lines(parsed)
+    lines += ["evidence:", *(f"  {line}" for line in evidence)] if evidence else []
+    return "\n".join(lines + attempts_lines(parsed))
+
+
+def attempts_lines(result: IssueResolutionResult) -> list[str]:
+    """Several attempts: their table, and why the offered one was picked (nothing for a single attempt)."""
+    if not result.attempts:
+        return []
+    picked = result.picked.attempt if result.picked else None
+    reason = result.picked.reason if result.picked else "none picked"
+    return ["attempts:", *(f"  {row}" for row in attempts_table(result.attempts, picked)), f"picked: {reason}"]
 
 
 def request_title(request: str) -> str:
@@ -58,6 +70,9 @@ def pull_request_body(result: dict[str, Any], task_id: str) -> str:
         )
     if not tests.get("projects"):
         lines.append("- no tests were found to run")
+    attempts = attempts_lines(IssueResolutionResult.model_validate(result))
+    if attempts:
+        lines += ["", f"**Attempts** ({attempts[-1]})", "```", *(row.strip() for row in attempts[1:-1]), "```"]
     lines += [
         "",
         f"Made by dockhand task `{task_id}`: {agent.get('turns', 0)} agent turns, "

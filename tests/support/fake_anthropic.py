@@ -198,10 +198,6 @@ def check_request(body: Body) -> str | None:
         return "model: Field required"
     if "max_tokens" not in body:
         return "max_tokens: Field required"
-    if "temperature" in body:
-        value = body["temperature"]
-        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
-            return "temperature: Input should be less than or equal to 1"
     if not isinstance(body["max_tokens"], int) or isinstance(body["max_tokens"], bool):
         return "max_tokens: Input should be a valid integer"
     if body["max_tokens"] < 1:

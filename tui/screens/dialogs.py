@@ -55,18 +55,25 @@ class DiffScreen(ModalScreen[bool]):
         Binding("y", "confirm", "Confirm"),
     ]
 
-    def __init__(self, task: Task, diff: str, *, approve: bool) -> None:
+    def __init__(self, task: Task, diff: str, *, approve: bool, attempt: int | None = None) -> None:
         super().__init__()
         self.task_ = task
         self.diff = diff
         self.approve = approve
+        self.attempt = attempt  # approving another of its attempts than the one offered
 
     def compose(self) -> ComposeResult:
         result = result_of(self.task_)
         draft = result.pull_request_draft
         verb = "Approve" if self.approve else "Reject"
+        title = f"{verb} task {self.task_.id}: {draft.title if draft else ''}"
+        if self.attempt is not None:
+            verb, title = (
+                "Publish",
+                f"Publish attempt {self.attempt} of task {self.task_.id} instead of the one offered",
+            )
         with Vertical(id="dialog"):
-            yield Static(Text(f"{verb} task {self.task_.id}: {draft.title if draft else ''}", style="bold"))
+            yield Static(Text(title, style="bold"))
             yield Static(result_text(self.task_))
             yield RichLog(id="diff", highlight=False, markup=False, wrap=False)
             with Horizontal(id="buttons"):

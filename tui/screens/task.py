@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Input, Log, Static
 
+from core.attempt_choice import other_attempts
 from core.errors import DockhandError
 from core.states import TaskStatus
 from tui.format import STAGE_MARK, ago, log_text, result_text, shown, status_text
@@ -35,6 +36,7 @@ class TaskScreen(DockhandScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
         *TASK_ACTION_KEYS,
+        Binding("p", "pick_attempt", "Pick attempt"),
         Binding("f", "follow", "Follow log"),
         Binding("slash", "search", "Search log"),
         *COMMON_KEYS,
@@ -47,6 +49,7 @@ class TaskScreen(DockhandScreen):
         self.after_log = 0
         self.after_event = 0
         self._reading = False  # a poll's read is under way
+        self.picks = 0  # how often another attempt was offered (the next press offers the next one)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail"):
@@ -159,6 +162,19 @@ class TaskScreen(DockhandScreen):
 
     def action_reject(self) -> None:
         self.tui.decide(self.task_id, approve=False)
+
+    def action_pick_attempt(self) -> None:
+        """Publish another of the task's attempts: each press offers the next one there is."""
+        try:
+            others = other_attempts(self.tui.core.task(self.task_id))
+        except DockhandError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if not others:
+            self.notify("this task has no other attempt to pick", severity="warning")
+            return
+        self.picks += 1
+        self.tui.decide(self.task_id, approve=True, attempt=others[(self.picks - 1) % len(others)])
 
     def action_cancel(self) -> None:
         self.tui.cancel_task(self.task_id)
