@@ -12,6 +12,9 @@ MAX_FINDINGS_SHOWN = 10
 
 def evidence_lines(result: IssueResolutionResult) -> list[str]:
     lines = []
+    if result.attempts and result.picked is not None:
+        ready, why = sum(a.ready for a in result.attempts), _quiet(result.picked.reason)
+        lines.append(f"attempts: {len(result.attempts)} ({ready} with a passing change); {why}")
     if result.reproduction is not None:
         lines.append(_reproduction(result.reproduction))
     if result.tests is not None and result.tests.projects:

@@ -16,6 +16,7 @@ import pytest
 from core.errors import ValidationError
 from core.service import Core
 from core.states import StageStatus, TaskStatus
+from tests.support.cli import cli_invoker
 from tests.support.fake_anthropic import Reply, text, tool_use
 from tests.test_issue_resolution import World, edit, issue_world
 
@@ -72,7 +73,9 @@ def three_attempts() -> dict[int, list[Any]]:
     }
 
 
-def test_the_attempt_with_the_best_evidence_is_offered_and_another_can_be_published(world: World) -> None:
+def test_the_attempt_with_the_best_evidence_is_offered_and_another_can_be_published(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str
+) -> None:
     world.model.script = by_attempt(three_attempts())
     task_id = world.submit(attempts=3, budget_usd=3.0)
     task = world.core.run_now(task_id)
@@ -96,7 +99,9 @@ def test_the_attempt_with_the_best_evidence_is_offered_and_another_can_be_publis
     assert len(openings) == 3 and sum("Prefer the smallest change" in o for o in openings) == 1
     # The approval request shows the table and the reason.
     (approval,) = world.core.approvals.of(task_id)
-    assert "attempts:" in approval.summary and "picked: attempt 3" in approval.summary
+    assert "attempts: 3 (2 with a passing change); attempt 3 (tests passed); over attempt 2: a smaller diff" in (
+        approval.summary
+    )
     rows = [line.split() for line in approval.summary.splitlines() if line.strip()[:1].isdigit()]
     assert [row[:3] for row in rows] == [["1", "gave-up", "failed"], ["2", "ready", "passed"], ["3", "*", "ready"]]
     # Every sandbox is gone (the further ones when the attempts ended, the first at clean-up).
@@ -104,17 +109,24 @@ def test_the_attempt_with_the_best_evidence_is_offered_and_another_can_be_publis
     log = "\n".join(line.line for line in world.core.logs.tail(task_id, limit=10_000))
     assert "[attempt 2] " in log and "[attempt 3] " in log
 
-    # An attempt without a change cannot be picked; attempt 2 can, and then it is what is published.
+    # An attempt without a change cannot be picked; attempt 2 can (`dockhand approve --attempt 2`), and then it is
+    # what is published.
     with pytest.raises(ValidationError, match="attempt 1 has no change"):
         world.core.approve(task_id, by="bob", attempt=1)
+    invoke = cli_invoker(monkeypatch, tmp_path, database_url, USER="bob")
+    assert (
+        "attempt 1 has no change to publish; these do: 2, 3"
+        in invoke("approve", task_id, "--attempt", "1", code=2).output
+    )
     assert world.core.task(task_id).status is TaskStatus.AWAITING_APPROVAL
-    world.core.approve(task_id, by="bob", attempt=2)
+    said = invoke("approve", task_id, "--attempt", "2").output
+    assert f"task {task_id} approved (attempt 2)" in said
     task = world.core.run_now(task_id)
     assert task.status is TaskStatus.SUCCEEDED, task.error
     result = task.result or {}
     branch = result["pull_request"]["branch"]
     assert world.remote_file(branch, "NOTES.md") == NOTES
-    assert result["picked"] == {"attempt": 2, "reason": "picked by hand instead of attempt 3", "by": "bob"}
+    assert result["picked"]["attempt"] == 2 and result["picked"]["reason"] == "picked by hand instead of attempt 3"
     assert result["pull_request_draft"]["title"] == "Fix add() with notes"
     (opened,) = world.github.pulls.values()
     assert opened["title"] == "Fix add() with notes"
@@ -161,3 +173,50 @@ def test_attempts_asked_beyond_the_cap_run_the_cap(world: World) -> None:
     assert [a["number"] for a in (task.result or {})["attempts"]] == [1, 2, 3]
     log = "\n".join(line.line for line in world.core.logs.tail(task.id, limit=10_000))
     assert "5 attempts asked; at most 3 run (DOCKHAND_AGENT_ATTEMPTS_MAX)" in log
+
+
+@pytest.mark.slow
+def test_slack_asks_for_attempts_and_a_button_publishes_another(
+    tmp_path: Path, core_factory: Callable[..., Core], sandbox_image: str
+) -> None:
+    from pydantic import SecretStr
+
+    from bot.slack.messages import APPROVE, PICK_ATTEMPT
+    from core.store.queue_types import TaskFilter
+    from tests.support.waiting import wait_for
+    from tests.test_slack import ALICE, CHANNEL, SECRET, slack_world
+
+    slack = {"slack_bot_token": SecretStr("xoxb-test"), "slack_signing_secret": SecretStr(SECRET)}
+    with issue_world(tmp_path, core_factory, sandbox_image, agent_reproduce_first=False, workers=2) as issue:
+        issue.core.settings = issue.core.settings.model_copy(
+            update={**slack, "slack_default_owner": "acme", "slack_update_seconds": 0.0}
+        )
+        scripts = three_attempts()
+        issue.model.script = by_attempt({1: scripts[3], 2: scripts[2]})  # 1 fixes it in a line, 2 with notes
+        with slack_world(issue.core) as world:
+            assert world.command("resolve calc#12 --attempts 2", trigger="8.8.a").status_code == 200
+            (task,) = wait_for(lambda: world.core.tasks(TaskFilter()), what="the task")
+            assert task.payload["attempts"] == 2
+            assert world.core.run_now(task.id).status is TaskStatus.AWAITING_APPROVAL
+            (parent_ts,) = [ts for (ch, ts), m in world.slack.messages.items() if "thread_ts" not in m]
+
+            def approval_message() -> dict[str, Any] | None:
+                found = [m for m in world.slack.thread(CHANNEL, parent_ts) if APPROVE in str(m.get("blocks"))]
+                return found[0] if found else None
+
+            asking = wait_for(approval_message, what="the approval buttons")
+            (actions,) = [b for b in asking["blocks"] if b["type"] == "actions"]
+            labels = {e["action_id"]: e["text"]["text"] for e in actions["elements"]}
+            assert labels[f"{PICK_ATTEMPT}2"] == "Publish attempt 2 instead" and f"{PICK_ATTEMPT}1" not in labels
+            assert "attempts:" in str(asking["blocks"]) and "1 *" in str(asking["blocks"])
+
+            world.click(f"{PICK_ATTEMPT}2", task.id, user=ALICE)
+            wait_for(lambda: world.core.task(task.id).status is TaskStatus.PENDING, what="the approval")
+            shown = wait_for(
+                lambda: "picked attempt 2" in str(world.slack.messages[(CHANNEL, asking["ts"])]["blocks"]),
+                what="the decision on the approval message",
+            )
+            assert shown
+            done = world.core.run_now(task.id)
+            assert done.status is TaskStatus.SUCCEEDED, done.error
+            assert issue.remote_file((done.result or {})["pull_request"]["branch"], "NOTES.md") == NOTES

@@ -456,3 +456,50 @@ def test_snapshot_audit_and_schedules_screens(audited: Core, snap_compare: Any, 
 
     app = DockhandTui(audited, clock=lambda: NOW, poll_seconds=60, user="t")
     assert snap_compare(app, terminal_size=(120, 24), run_before=open_screen)
+
+
+@pytest.mark.anyio
+async def test_p_on_a_task_with_attempts_publishes_another_one(core_factory: Callable[..., Core]) -> None:
+    """A resolution that ran attempts offers `p`: each press shows the next other attempt's diff, y approves it."""
+
+    def attempts(ctx: StageContext) -> None:
+        ready = {"status": "ready", "tests": "passed", "insertions": 1, "deletions": 1}
+        ctx.result["attempts"] = [{"number": n, **ready} for n in (1, 2, 3)]
+        ctx.result["picked"] = {"attempt": 1, "reason": "attempt 1 (tests passed)"}
+        for n in (1, 2, 3):
+            folder = ctx.settings.artifacts_dir / ctx.task.id / f"attempt-{n}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "change.diff").write_text(DIFF.replace("a + b", f"a + b  # attempt {n}"))
+
+    def gate(ctx: StageContext) -> None:
+        raise ApprovalRequired("attempts", expires_in_seconds=3600)
+
+    made = PipelineRegistry()
+    made.register(
+        TaskType.ISSUE_RESOLUTION,
+        Pipeline(name="tried", stages=(Stage("agent", attempts), Stage("approval", gate), Stage("publish", print))),
+    )
+    core = core_factory(registry=made)
+    task_id = submit(core, TaskType.ISSUE_RESOLUTION, issue_number=12)
+    assert core.run_now(task_id).status is TaskStatus.AWAITING_APPROVAL
+    app = DockhandTui(core, poll_seconds=0.1, user="carol")
+    async with app.run_test(size=(140, 40)) as pilot:
+        app.push_screen(TaskScreen(task_id))
+        screen = app.screen
+        assert isinstance(screen, TaskScreen)
+        await until(pilot, lambda: screen.others == [2, 3])
+        shown = []
+        for _ in range(2):  # 2, then 3
+            await pilot.press("p")
+            await until(pilot, lambda: isinstance(app.screen, DiffScreen))
+            shown.append("\n".join(line.text for line in app.screen.query_one(RichLog).lines))
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen is screen)
+        assert "# attempt 2" in shown[0] and "# attempt 3" in shown[1]
+        await pilot.press("p")  # 2 again
+        await until(pilot, lambda: isinstance(app.screen, DiffScreen))
+        assert str(app.screen.query_one("#decide", Button).label) == "Publish (y)"
+        await pilot.press("y")
+        await until(pilot, lambda: core.task(task_id).status is TaskStatus.PENDING)
+    (approval,) = core.approvals.of(task_id)
+    assert (approval.decided_by, approval.choice) == ("carol (TUI)", 2)

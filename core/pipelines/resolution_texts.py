@@ -28,12 +28,11 @@ def approval_summary(result: dict[str, Any]) -> str:
 
 
 def attempts_lines(result: IssueResolutionResult) -> list[str]:
-    """Several attempts: their table, and why the offered one was picked (nothing for a single attempt)."""
+    """Several attempts: their table, the picked one marked (why: in the evidence); nothing for a single one."""
     if not result.attempts:
         return []
     picked = result.picked.attempt if result.picked else None
-    reason = result.picked.reason if result.picked else "none picked"
-    return ["attempts:", *(f"  {row}" for row in attempts_table(result.attempts, picked)), f"picked: {reason}"]
+    return ["attempts:", *(f"  {row}" for row in attempts_table(result.attempts, picked))]
 
 
 def request_title(request: str) -> str:
@@ -72,7 +71,7 @@ def pull_request_body(result: dict[str, Any], task_id: str) -> str:
         lines.append("- no tests were found to run")
     attempts = attempts_lines(IssueResolutionResult.model_validate(result))
     if attempts:
-        lines += ["", f"**Attempts** ({attempts[-1]})", "```", *(row.strip() for row in attempts[1:-1]), "```"]
+        lines += ["", "**Attempts** (`*`: published)", "```", *(row.strip() for row in attempts[1:]), "```"]
     lines += [
         "",
         f"Made by dockhand task `{task_id}`: {agent.get('turns', 0)} agent turns, "

@@ -49,6 +49,7 @@ class TaskScreen(DockhandScreen):
         self.after_log = 0
         self.after_event = 0
         self._reading = False  # a poll's read is under way
+        self.others: list[int] = []  # attempts a person may publish instead of the one offered
         self.picks = 0  # how often another attempt was offered (the next press offers the next one)
 
     def compose(self) -> ComposeResult:
@@ -124,11 +125,14 @@ class TaskScreen(DockhandScreen):
             timeline.append(f"{STAGE_MARK[stage.status]} {stage.name}{took}   ")
         self.query_one("#stages", Static).update(timeline)
         self.query_one("#result", Static).update(result_text(task))
-        if task.status is not self.status:
-            self.status = task.status
+        others = other_attempts(task) if task.status is TaskStatus.AWAITING_APPROVAL else []
+        if task.status is not self.status or others != self.others:
+            self.status, self.others = task.status, others
             self.refresh_bindings()  # the footer offers what the task's status allows
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "pick_attempt":
+            return bool(self.others)
         return action in allowed_actions(self.status) if action in TASK_ACTIONS else True
 
     def action_follow(self) -> None:
@@ -165,13 +169,8 @@ class TaskScreen(DockhandScreen):
 
     def action_pick_attempt(self) -> None:
         """Publish another of the task's attempts: each press offers the next one there is."""
-        try:
-            others = other_attempts(self.tui.core.task(self.task_id))
-        except DockhandError as exc:
-            self.notify(str(exc), severity="error")
-            return
+        others = self.others
         if not others:
-            self.notify("this task has no other attempt to pick", severity="warning")
             return
         self.picks += 1
         self.tui.decide(self.task_id, approve=True, attempt=others[(self.picks - 1) % len(others)])
