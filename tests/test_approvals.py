@@ -177,3 +177,23 @@ def test_a_cancel_during_the_last_irreversible_stage_leaves_the_task_succeeded(
     task_id = core.submit(TaskSubmission(type=TaskType.CUSTOM, payload={"command": "x"}, max_retries=0)).task.id
     task = core.run_now(task_id)
     assert task.status is TaskStatus.SUCCEEDED and (task.result or {})["pull_request"] == "opened"
+
+
+def test_the_api_approves_another_attempt_only_by_a_number_it_has(core: Core) -> None:
+    import httpx
+
+    from bot.http.app import create_app
+    from tests.support.server import serve_in_thread
+
+    task_id = parked(core)
+    headers = {"Authorization": "Bearer t"}
+    with serve_in_thread(create_app(core, api_token="t")) as base, httpx.Client(base_url=base, headers=headers) as http:
+        for bad in ("2", 0, True, 2.0):
+            answer = http.post(f"/task/{task_id}/approve", json={"attempt": bad})
+            assert answer.status_code == 422 and "attempt must be" in answer.text, bad
+        refused = http.post(f"/task/{task_id}/approve", json={"attempt": 2})
+        assert refused.status_code == 422 and "ran one attempt" in refused.text
+        assert core.task(task_id).status is TaskStatus.AWAITING_APPROVAL
+        assert http.post(f"/task/{task_id}/approve").status_code == 202
+    (approval,) = core.approvals.of(task_id)
+    assert (approval.status, approval.choice) == (ApprovalStatus.APPROVED, None)

@@ -107,8 +107,13 @@ class AdminApi:
         return self._json(task_view(task), status_code=202)
 
     async def approve_task(self, request: Request) -> JSONResponse:
+        """An optional body `{"attempt": 2}` publishes that one of the task's attempts instead of the one offered."""
         task_id = request.path_params["task_id"]
-        await run_in_threadpool(lambda: self.core.approve(task_id, by="api", source=TriggerSource.API))
+        body = await read_body(request, self.core.settings.max_request_bytes)
+        attempt = (json_object(body) if body else {}).get("attempt")
+        if attempt is not None and (type(attempt) is not int or not 1 <= attempt <= 100):
+            raise ValidationError("attempt must be an attempt's number")
+        await run_in_threadpool(lambda: self.core.approve(task_id, by="api", source=TriggerSource.API, attempt=attempt))
         return self._json(task_view(await run_in_threadpool(self.core.task, task_id)), status_code=202)
 
     async def reject_task(self, request: Request) -> JSONResponse:

@@ -28,12 +28,14 @@ import math
 import re
 import secrets
 import string
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -122,15 +124,21 @@ class FakeAnthropic:
     min_cacheable_tokens: int = 0
     """A breakpoint's prefix shorter than this is not cached (real models want 1,024 to 4,096)."""
     _cached: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take_step(self, body: Body) -> Reply | Fail | None:
-        if not self.script:
-            return None
-        step = self.script.pop(0)
+        with self._lock:  # requests of several conversations at once each take their own step
+            if not self.script:
+                return None
+            step = self.script.pop(0)
         return step if isinstance(step, Reply | Fail) else step(body)
 
     def bill(self, body: Body) -> dict[str, int]:
         """Input usage for a validated request; remembers the prefixes at its breakpoints."""
+        with self._lock:
+            return self._bill(body)
+
+    def _bill(self, body: Body) -> dict[str, int]:
         blocks = prompt_blocks(body)
         running = hashlib.sha256(body["model"].encode())
         digests, totals = [""], [0]
@@ -381,7 +389,8 @@ def _app(fake: FakeAnthropic) -> Starlette:
         if not request.headers.get("anthropic-version"):
             fake.requests.append(body)
             return refuse(400, "invalid_request_error", "anthropic-version: header is required")
-        return answer(body)
+        return await run_in_threadpool(answer, body)  # a step may take its time, as a model does, without
+        # holding up the requests of other conversations
 
     async def vertex(request: Request) -> Response:
         """Vertex AI's publisher endpoint: `…/publishers/anthropic/models/{model}:rawPredict` (or
@@ -406,7 +415,7 @@ def _app(fake: FakeAnthropic) -> Starlette:
             return refuse(400, "invalid_request_error", "stream must match the endpoint")
         fake.vertex_calls.append(f"{match['project']}/{match['region']}/{match['model']}")
         body = {k: v for k, v in body.items() if k != "anthropic_version"} | {"model": match["model"]}
-        return answer(body)
+        return await run_in_threadpool(answer, body)
 
     def answer(body: Body) -> Response:
         fake.requests.append(body)
