@@ -488,6 +488,8 @@ async def test_p_on_a_task_with_attempts_publishes_another_one(core_factory: Cal
         screen = app.screen
         assert isinstance(screen, TaskScreen)
         await until(pilot, lambda: screen.others == [2, 3])
+        shown_result = str(screen.query_one("#result", Static).render())
+        assert "attempt  status" in shown_result and "1 *" in shown_result and "evidence: attempts: 3" in shown_result
         shown = []
         for _ in range(2):  # 2, then 3
             await pilot.press("p")

@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.text import Text
 
+from core.attempt_choice import attempts_table
 from core.evidence import evidence_lines
 from core.models import Task
 from core.results import IssueResolutionResult, PRReviewResult, agent_of, result_of
@@ -71,6 +72,9 @@ def result_text(task: Task) -> Text:
     if isinstance(result, IssueResolutionResult):
         for line in evidence_lines(result):
             text.append(f"evidence: {line.strip()}\n" if not line.startswith("  ") else f"  {line.strip()}\n")
+        if result.attempts:  # several attempts: their table, the offered (or published) one marked
+            picked = result.picked.attempt if result.picked else None
+            text.append("".join(f"  {row}\n" for row in attempts_table(result.attempts, picked)))
     agent = agent_of(task)
     if agent:
         usage = agent.usage
