@@ -273,7 +273,9 @@ class Core:
         except DockhandError as exc:
             self._audit(AuditAction.APPROVE, by, source, task_id, AuditOutcome.REFUSED, str(exc))
             raise
-        self._audit(AuditAction.APPROVE, by, source, task_id, AuditOutcome.DONE)
+        self._audit(
+            AuditAction.APPROVE, by, source, task_id, AuditOutcome.DONE, f"attempt {attempt}" if attempt else ""
+        )
         self._wake_at(utcnow())
         return decision
 

@@ -181,7 +181,7 @@ def test_slack_asks_for_attempts_and_a_button_publishes_another(
 ) -> None:
     from pydantic import SecretStr
 
-    from bot.slack.messages import APPROVE, PICK_ATTEMPT
+    from bot.slack.messages import APPROVE, PICK_ATTEMPT, VIEW_ATTEMPT_DIFF
     from core.store.queue_types import TaskFilter
     from tests.support.waiting import wait_for
     from tests.test_slack import ALICE, CHANNEL, SECRET, slack_world
@@ -210,6 +210,8 @@ def test_slack_asks_for_attempts_and_a_button_publishes_another(
             assert labels[f"{PICK_ATTEMPT}2"] == "Publish attempt 2 instead" and f"{PICK_ATTEMPT}1" not in labels
             assert "attempts:" in str(asking["blocks"]) and "1 *" in str(asking["blocks"])
 
+            world.click(f"{VIEW_ATTEMPT_DIFF}2", task.id, user=ALICE)  # what would be published, first
+            wait_for(lambda: any("note 29" in t for t in world.ephemeral_to(ALICE)), what="attempt 2's diff")
             world.click(f"{PICK_ATTEMPT}2", task.id, user=ALICE)
             wait_for(lambda: world.core.task(task.id).status is TaskStatus.PENDING, what="the approval")
             shown = wait_for(
@@ -220,3 +222,26 @@ def test_slack_asks_for_attempts_and_a_button_publishes_another(
             done = world.core.run_now(task.id)
             assert done.status is TaskStatus.SUCCEEDED, done.error
             assert issue.remote_file((done.result or {})["pull_request"]["branch"], "NOTES.md") == NOTES
+
+
+def test_an_attempt_that_starts_later_sees_nothing_of_one_that_ended(
+    tmp_path: Path, core_factory: Callable[..., Core], sandbox_image: str
+) -> None:
+    """With one thread the attempts run one after the other: the second's sandbox is loaded after the first's
+    change was taken out on the host, and holds none of it (no commit, no ref), nor does its workspace."""
+    looked: list[str] = []
+
+    def look(body: dict[str, Any]) -> Reply:
+        return Reply([tool_use("bash", {"command": "git for-each-ref; git log --all --oneline; cat calc.py"})])
+
+    def remember(body: dict[str, Any]) -> Reply:
+        looked.append(body["messages"][-1]["content"][0]["content"])
+        return submit("Fix")
+
+    fix = Reply([tool_use("str_replace_based_edit_tool", edit("a - b", "a + b"))])
+    with issue_world(tmp_path, core_factory, sandbox_image, agent_reproduce_first=False, workers=1) as world:
+        world.model.script = by_attempt({1: [fix, submit("Fix")], 2: [look, remember, fix, submit("Fix")]})
+        task = world.core.run_now(world.submit(attempts=2))
+    assert task.status is TaskStatus.AWAITING_APPROVAL, task.error
+    (seen,) = looked
+    assert "dockhand" not in seen and "a - b" in seen and seen.count("\n") <= 4, seen

@@ -43,7 +43,14 @@ from bot.slack.commands import (
     parse_command,
     trigger_of,
 )
-from bot.slack.messages import APPROVE, FIX_CI, PICK_ATTEMPT_PATTERN, REJECT, VIEW_DIFF
+from bot.slack.messages import (
+    APPROVE,
+    FIX_CI,
+    PICK_ATTEMPT_PATTERN,
+    REJECT,
+    VIEW_ATTEMPT_DIFF_PATTERN,
+    VIEW_DIFF,
+)
 from bot.slack.payloads import SlackPayloadError, check_shape
 from bot.slack.thread_context import permalink, thread_context
 from bot.slack.threads import THREAD, SlackThreads, place
@@ -117,6 +124,7 @@ class SlackBot:
         self.app.action(REJECT)(self.buttons.on_decision)
         self.app.action(PICK_ATTEMPT_PATTERN)(self.buttons.on_decision)
         self.app.action(VIEW_DIFF)(self.buttons.on_view_diff)
+        self.app.action(VIEW_ATTEMPT_DIFF_PATTERN)(self.buttons.on_view_diff)
         self.app.action(FIX_CI)(self.buttons.on_fix_ci)
         self.app.error(self._on_error)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.slack.access import SlackAccess
 from bot.slack.commands import Verb
-from bot.slack.messages import APPROVE, PICK_ATTEMPT, diff_text
+from bot.slack.messages import APPROVE, PICK_ATTEMPT, VIEW_ATTEMPT_DIFF, diff_text
 from bot.slack.threads import unplace
 from bot.slack.verbs import Requester
 from core.conversation import ci_fix_trigger, latest_step, reported_ci_failure
@@ -103,7 +103,9 @@ class Buttons:
         if not decision.allowed:  # the diff may be of a private repository: only those who decide see it
             self.tell(who, f"Sorry, {decision.reason}.")
             return
-        self.tell(who, diff_text(stored_diff(self.core.settings.artifacts_dir, task.id)))
+        action_id = str(action.get("action_id", ""))
+        attempt = int(action_id.removeprefix(VIEW_ATTEMPT_DIFF)) if action_id.startswith(VIEW_ATTEMPT_DIFF) else None
+        self.tell(who, diff_text(stored_diff(self.core.settings.artifacts_dir, task.id, attempt)))
 
     def on_fix_ci(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         """Fix it: a follow-up that makes the failing checks pass, asked by whoever pressed (if they may ask for a

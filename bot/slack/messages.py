@@ -15,6 +15,8 @@ APPROVE, REJECT, VIEW_DIFF = "dockhand_approve", "dockhand_reject", "dockhand_vi
 FIX_CI = "dockhand_fix_ci"
 PICK_ATTEMPT = "dockhand_pick_attempt_"  # + the attempt's number: publish that attempt instead of the one offered
 PICK_ATTEMPT_PATTERN = re.compile(rf"^{PICK_ATTEMPT}[0-9]+$")
+VIEW_ATTEMPT_DIFF = "dockhand_view_attempt_diff_"  # + the attempt's number: that attempt's diff, privately
+VIEW_ATTEMPT_DIFF_PATTERN = re.compile(rf"^{VIEW_ATTEMPT_DIFF}[0-9]+$")
 MAX_SECTION = 2900  # Slack's limit is 3000 characters per section text
 
 _STATUS = {
@@ -159,7 +161,14 @@ def approval_blocks(task: Task, summary: str, decided: str | None = None) -> lis
                 _button("Approve", APPROVE, task.id, "primary"),
                 _button("Reject", REJECT, task.id, "danger"),
                 _button("View diff", VIEW_DIFF, task.id, None),
-                *(_button(f"Publish attempt {n} instead", f"{PICK_ATTEMPT}{n}", task.id, None) for n in others),
+                *(
+                    button
+                    for n in others
+                    for button in (
+                        _button(f"Diff of attempt {n}", f"{VIEW_ATTEMPT_DIFF}{n}", task.id, None),
+                        _button(f"Publish attempt {n} instead", f"{PICK_ATTEMPT}{n}", task.id, None),
+                    )
+                ),
             ],
         }
     )

@@ -9,6 +9,8 @@ another instead (`adopt`). Cancelling the task stops every attempt; every furthe
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +19,7 @@ from typing import Any
 
 from core.agent.loop import AgentOutcome, AgentStatus
 from core.attempt_choice import pick
-from core.errors import DockhandError, StageFailedError
+from core.errors import DockhandError, LeaseLostError, StageFailedError, TaskCancelledError
 from core.model_provider import ClientFactory
 from core.pipeline import StageContext
 from core.pipelines import test_pipeline
@@ -31,6 +33,8 @@ from core.settings import Settings
 from core.specs import ChangeSpec, IssueResolutionSpec
 from core.states import LogStream
 from core.store.logs import LogSink
+
+log = logging.getLogger(__name__)
 
 EMPHASES = (
     "",
@@ -99,11 +103,10 @@ class Spending:
         self.lock = threading.Lock()
 
     def progress(self, number: int, message: str, data: dict[str, Any]) -> None:
-        with self.lock:
+        with self.lock:  # published in order: the running total never seems to go back
             if "agent" in data:
                 self.by_attempt[number] = data["agent"]
-            total = self.total()
-        self.ctx.progress(f"attempt {number}: {message}", {**data, "agent": total})
+            self.ctx.progress(f"attempt {number}: {message}", {**data, "agent": self.total()})
 
     def total(self) -> dict[str, Any]:
         usage: dict[str, int] = {}
@@ -124,9 +127,14 @@ def run_attempts(ctx: StageContext, run: Resolution, client_factory: ClientFacto
     budget = _spec(ctx).budget_usd or ctx.settings.agent_budget_usd
     share = budget / count if budget is not None else None
     spending = Spending(ctx, budget)
+    for stale in (ctx.settings.artifacts_dir / ctx.task.id).glob("attempt-*"):  # an earlier run's, before a crash
+        shutil.rmtree(stale, ignore_errors=True)
     attempts = []
     for number in range(1, count + 1):
-        own = run if number == 1 else run.another_attempt(number)
+        try:
+            own = run if number == 1 else run.another_attempt(number)
+        except OSError as exc:
+            raise StageFailedError(f"could not copy the checkout for attempt {number}: {exc}") from None
         if number == 1:
             own.label = "attempt-1/"
         progress = lambda message, data, n=number: spending.progress(n, message, data)  # noqa: E731
@@ -171,8 +179,14 @@ def adopt(ctx: StageContext, number: int, *, by: str | None = None) -> None:
         if key in chosen.result:
             ctx.result[key] = chosen.result[key]
     folder = ctx.settings.artifacts_dir / ctx.task.id
-    for name in (BUNDLE_NAME, DIFF_NAME):
-        shutil.copyfile(folder / f"attempt-{number}" / name, folder / name)
+    try:
+        bundle = (folder / f"attempt-{number}" / BUNDLE_NAME).read_bytes()
+        if hashlib.sha256(bundle).hexdigest() != (chosen.result.get("change") or {}).get("bundle_sha256"):
+            raise StageFailedError(f"attempt {number}'s stored change is not the one it made; nothing was published")
+        for name in (BUNDLE_NAME, DIFF_NAME):
+            shutil.copyfile(folder / f"attempt-{number}" / name, folder / name)
+    except OSError:
+        raise StageFailedError(f"attempt {number}'s change is no longer on this host (its bundle is missing)") from None
     if by is not None:
         picked = ctx.result.get("picked") or {}
         instead = f"picked by hand instead of attempt {picked.get('attempt')}"
@@ -183,6 +197,7 @@ def _attempt(attempt: Attempt, client_factory: ClientFactory, share: float | Non
     """One attempt, start to taken change; what ends it as a failed attempt is kept, not raised."""
     ctx, run = attempt.ctx, attempt.run
     try:
+        ctx.cancel.raise_if_cancelled()  # one that waited for a free thread starts nothing after a cancel
         if attempt.number > 1:
             _prepare(ctx, run, attempt.number)
         client = client_factory(ctx.settings)
@@ -194,8 +209,13 @@ def _attempt(attempt: Attempt, client_factory: ClientFactory, share: float | Non
         accept(ctx, run, attempt.outcome)
         folder = ctx.settings.artifacts_dir / ctx.task.id / f"attempt-{attempt.number}"
         ctx.result["change"] = take_change(ctx, run.tests, ctx.result["pull_request_draft"], folder)
+    except (TaskCancelledError, LeaseLostError):
+        raise
     except StageFailedError as exc:
         attempt.failure = str(exc)
+    except Exception as exc:  # whatever else ends this attempt ends only this one; the others go on
+        log.exception("task %s: attempt %d failed", ctx.task.id, attempt.number)
+        attempt.failure = f"{type(exc).__name__}: {exc}"
     finally:
         ctx.log.flush()
 

@@ -7,6 +7,7 @@ an attempt's results go to the context it is given, its artifacts under `Resolut
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, replace
 
 from core.agent.loop import Agent, AgentOutcome, AgentProgress, AgentStatus, ModelSettings
@@ -44,9 +45,15 @@ class Resolution:
         self.label = ""  # where this attempt's test reports are kept, under the task's artifacts ("attempt-2/")
 
     def another_attempt(self, number: int) -> Resolution:
-        """The same task in a sandbox of its own (to be opened): the checkout, projects and baseline shared."""
+        """The same task in a sandbox of its own (to be opened), with a host checkout of its own (copied before any
+        attempt works: taking a change out writes into the checkout's `.git`, which a sandbox is loaded from); the
+        projects and baseline shared."""
+        assert self.tests.tree is not None
         twin = Resolution(TestRun(tmp=self.tests.tmp))
-        twin.tests.tree, twin.tests.plans, twin.tests.config = self.tests.tree, self.tests.plans, self.tests.config
+        copy = self.tests.tmp / f"tree-attempt-{number}"
+        shutil.copytree(self.tests.tree.path, copy, symlinks=True)
+        twin.tests.tree = replace(self.tests.tree, path=copy)
+        twin.tests.plans, twin.tests.config = self.tests.plans, self.tests.config
         twin.issue, twin.base_branch, twin.baseline = self.issue, self.base_branch, self.baseline
         twin.config = self.config
         twin.label = f"attempt-{number}/"
