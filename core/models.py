@@ -281,3 +281,26 @@ class AuditEntry(SQLModel, table=True):
     outcome: str = Field(max_length=32)
     detail: str = Field(default="", sa_type=sa.Text)
     task_id: str | None = Field(default=None, max_length=32)
+
+
+class Artifact(SQLModel, table=True):
+    """A file a task made that a later stage, an approval, a follow-up or a screen reads (a change's bundle and
+    diff, test reports, coverage): kept in the database, so any machine can read it. Its bytes are in chunks."""
+
+    __table_args__ = (sa.UniqueConstraint("task_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: str = _task_fk()
+    name: str = Field(max_length=500)
+    """Its path under the task: `change.bundle`, `attempt-2/change.diff`, `round-1/reports/junit.xml`."""
+    size: int = 0
+    sha256: str = Field(max_length=64)
+    created_at: datetime = _time(nullable=False)
+
+
+class ArtifactChunk(SQLModel, table=True):
+    """One piece of an artifact's bytes, in order."""
+
+    artifact_id: int = Field(foreign_key="artifact.id", ondelete="CASCADE", primary_key=True)
+    seq: int = Field(primary_key=True)
+    data: bytes = Field(sa_type=sa.LargeBinary)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from core.artifacts import ArtifactStore
 from core.cancellation import CancelToken, StopKind
 from core.errors import (
     ApprovalRequired,
@@ -54,6 +55,8 @@ class StageContext:
     log: LogSink
     cancel: CancelToken
     sandboxes: SandboxProvider | None = None
+    artifacts: ArtifactStore | None = None
+    """Where the files a task made are kept for any machine to read (the database)."""
     previous_result: Callable[[str], dict[str, Any] | None] = lambda run_key: None
     """The result of an earlier finished run with this run key, if any (to skip repeating work)."""
     result: dict[str, Any] = field(default_factory=dict)
@@ -74,6 +77,12 @@ class StageContext:
 
 
 StageFn = Callable[[StageContext], None]
+
+
+def artifact_store(ctx: StageContext) -> ArtifactStore:
+    if ctx.artifacts is None:
+        raise StageFailedError("no artifact store: this worker cannot keep what the task makes")
+    return ctx.artifacts
 
 
 @dataclass(frozen=True)
@@ -157,8 +166,10 @@ class PipelineRunner:
         previous_result: Callable[[str], dict[str, Any] | None] | None = None,
         approved_gate: Callable[[str], Approval | None] | None = None,
         redactor: Redactor | None = None,
+        artifacts: ArtifactStore | None = None,
     ) -> None:
         self.previous_result = previous_result or (lambda run_key: None)
+        self.artifacts = artifacts
         self.approved_gate = approved_gate or (lambda task_id: None)
         self.registry = registry
         self.stages = stages
@@ -181,6 +192,7 @@ class PipelineRunner:
             log=log_sink,
             cancel=cancel,
             sandboxes=self.sandboxes,
+            artifacts=self.artifacts,
             previous_result=self.previous_result,
             progress=lambda message, data: self.stages.progress(task.id, message, data),
         )

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from core.attempt_choice import check_pickable
@@ -105,6 +105,7 @@ class Core:
         self.approvals = store.approvals
         self.audit = store.audit
         self.board = store.board
+        self.artifacts = store.artifacts
         self.installations = store.installations
         self.channels = store.channels
         self.sandbox_records = store.sandboxes
@@ -121,6 +122,7 @@ class Core:
             previous_result=self.history.previous_test_result,
             approved_gate=self.approvals.approved_gate,
             redactor=self.redactor,
+            artifacts=self.artifacts,
         )
         self.metrics = Metrics()
         self.metrics.add_gauges(
@@ -151,6 +153,8 @@ class Core:
             self.scheduler.every("lease-sweep", self.settings.sweep_interval_seconds, self.sweep)
             self.scheduler.every("schedule-sync", 30, self.sync_schedules)
             self.scheduler.every("prune-deliveries", 3600, self.deliveries.prune)
+            if days := self.settings.artifact_retention_days:
+                self.scheduler.every("prune-artifacts", 3600, lambda: self.artifacts.prune(timedelta(days=days)))
             self.scheduler.every("approval-expiry", 30, self.approvals.expire)
             for cache in self.caches:
                 self.scheduler.every(f"cache-expire-{cache.name}", 3600, cache.expire)

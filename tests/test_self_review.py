@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from core.artifacts import stored_diff
 from core.results import IssueResolutionResult, result_of
 from core.states import TaskStatus
 from tests.support.fake_anthropic import Reply, tool_use
@@ -98,4 +99,4 @@ def test_what_the_reviewer_changes_in_the_checkout_is_put_back(world: World) -> 
     assert isinstance(result, IssueResolutionResult) and result.self_review is not None
     assert "the reviewer changed files; they were put back" in result.self_review.gaps
     assert [f["path"] for f in (task.result or {})["change"]["changed"]] == ["calc.py"]
-    assert "reformatted" not in (world.core.settings.artifacts_dir / task.id / "change.diff").read_text()
+    assert "reformatted" not in stored_diff(world.core.artifacts, task.id)

@@ -93,7 +93,7 @@ def test_an_old_mocha_runs_the_scripts_own_env_and_flags(core: Core, tmp_path: P
     assert status is TaskStatus.FAILED and js["framework"] == "mocha", result
     assert js["results_from"] == "report"
     assert [f["name"] for f in js["failures"]] == ["env.fails"], js["failures"]
-    xunit = (core.settings.artifacts_dir / task_id / "javascript-root" / "junit.xml").read_text()
+    xunit = (core.artifacts.get(task_id, "javascript-root/junit.xml") or b"").decode()
     assert 'tests="4"' in xunit
     # The same script as the project runs it, with mocha's own reporter: its printed summary is the truth.
     plain = {**MOCHA_OLD, ".dockhand.toml": "[[project]]\npath = '.'\ntest = 'npm test'\n"}

@@ -13,7 +13,7 @@ import pytest
 from textual.widgets import Button, DataTable, Log, RichLog, Select, Static
 
 from core.errors import ApprovalRequired
-from core.pipeline import Pipeline, PipelineRegistry, Stage, StageContext
+from core.pipeline import Pipeline, PipelineRegistry, Stage, StageContext, artifact_store
 from core.pipelines import custom
 from core.service import Core
 from core.specs import TaskSubmission
@@ -46,9 +46,7 @@ def registry() -> PipelineRegistry:
         for i in range(3):
             ctx.log.write(f"working {i}")
         ctx.result["change"] = {"files": 1, "insertions": 1, "deletions": 1}
-        folder = ctx.settings.artifacts_dir / ctx.task.id
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "change.diff").write_text(DIFF)
+        artifact_store(ctx).put(ctx.task.id, "change.diff", DIFF.encode())
 
     def gate(ctx: StageContext) -> None:
         raise ApprovalRequired("calc.py +1 -1", expires_in_seconds=3600)
@@ -467,9 +465,8 @@ async def test_p_on_a_task_with_attempts_publishes_another_one(core_factory: Cal
         ctx.result["attempts"] = [{"number": n, **ready} for n in (1, 2, 3)]
         ctx.result["picked"] = {"attempt": 1, "reason": "attempt 1 (tests passed)"}
         for n in (1, 2, 3):
-            folder = ctx.settings.artifacts_dir / ctx.task.id / f"attempt-{n}"
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "change.diff").write_text(DIFF.replace("a + b", f"a + b  # attempt {n}"))
+            diff = DIFF.replace("a + b", f"a + b  # attempt {n}")
+            artifact_store(ctx).put(ctx.task.id, f"attempt-{n}/change.diff", diff.encode())
 
     def gate(ctx: StageContext) -> None:
         raise ApprovalRequired("attempts", expires_in_seconds=3600)

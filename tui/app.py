@@ -13,9 +13,9 @@ from datetime import datetime
 
 from textual.app import App
 
+from core.artifacts import stored_diff
 from core.errors import DockhandError
 from core.models import utcnow
-from core.pipelines.change_stats import stored_diff
 from core.service import Core
 from core.states import TaskStatus, TriggerSource
 from tui.board import TaskBoard
@@ -76,7 +76,7 @@ class DockhandTui(App[None]):
                 return
             self.notify(f"task {task_id} {'approved' if approve else 'rejected'}")
 
-        diff = self.core.redactor.text(stored_diff(self.core.settings.artifacts_dir, task_id, attempt) or NO_DIFF)
+        diff = self.core.redactor.text(stored_diff(self.core.artifacts, task_id, attempt) or NO_DIFF)
         self.push_screen(DiffScreen(shown(self.core, task), diff, approve=approve, attempt=attempt), chosen)
 
     def cancel_task(self, task_id: str) -> None:

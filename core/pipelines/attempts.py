@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
 from core.agent.loop import AgentOutcome, AgentStatus
+from core.artifacts import BUNDLE_NAME, DIFF_NAME, change_name
 from core.attempt_choice import pick
 from core.errors import DockhandError, LeaseLostError, StageFailedError, TaskCancelledError
 from core.model_provider import ClientFactory
-from core.pipeline import StageContext
+from core.pipeline import StageContext, artifact_store
 from core.pipelines import test_pipeline
-from core.pipelines.change_stats import DIFF_NAME
-from core.pipelines.change_taking import BUNDLE_NAME, take_change
+from core.pipelines.change_taking import take_change
 from core.pipelines.install_leftovers import exclude_leftovers
 from core.pipelines.resolution_agent import Resolution, Variation, accept, work
 from core.pipelines.test_pipeline import open_sandbox, sandbox_provider
@@ -127,8 +126,8 @@ def run_attempts(ctx: StageContext, run: Resolution, client_factory: ClientFacto
     budget = _spec(ctx).budget_usd or ctx.settings.agent_budget_usd
     share = budget / count if budget is not None else None
     spending = Spending(ctx, budget)
-    for stale in (ctx.settings.artifacts_dir / ctx.task.id).glob("attempt-*"):  # an earlier run's, before a crash
-        shutil.rmtree(stale, ignore_errors=True)
+    for number in range(1, count + 1):  # what an earlier run (that crashed) left
+        artifact_store(ctx).delete(ctx.task.id, prefix=f"attempt-{number}/")
     attempts = []
     for number in range(1, count + 1):
         try:
@@ -178,15 +177,14 @@ def adopt(ctx: StageContext, number: int, *, by: str | None = None) -> None:
         ctx.result.pop(key, None)
         if key in chosen.result:
             ctx.result[key] = chosen.result[key]
-    folder = ctx.settings.artifacts_dir / ctx.task.id
-    try:
-        bundle = (folder / f"attempt-{number}" / BUNDLE_NAME).read_bytes()
-        if hashlib.sha256(bundle).hexdigest() != (chosen.result.get("change") or {}).get("bundle_sha256"):
-            raise StageFailedError(f"attempt {number}'s stored change is not the one it made; nothing was published")
-        for name in (BUNDLE_NAME, DIFF_NAME):
-            shutil.copyfile(folder / f"attempt-{number}" / name, folder / name)
-    except OSError:
-        raise StageFailedError(f"attempt {number}'s change is no longer on this host (its bundle is missing)") from None
+    store = artifact_store(ctx)
+    bundle, diff = (store.get(ctx.task.id, change_name(name, number)) for name in (BUNDLE_NAME, DIFF_NAME))
+    if bundle is None or diff is None:
+        raise StageFailedError(f"attempt {number}'s change is no longer stored (it was removed)")
+    if hashlib.sha256(bundle).hexdigest() != (chosen.result.get("change") or {}).get("bundle_sha256"):
+        raise StageFailedError(f"attempt {number}'s stored change is not the one it made; nothing was published")
+    store.put(ctx.task.id, BUNDLE_NAME, bundle)
+    store.put(ctx.task.id, DIFF_NAME, diff)
     if by is not None:
         picked = ctx.result.get("picked") or {}
         instead = f"picked by hand instead of attempt {picked.get('attempt')}"
@@ -207,8 +205,7 @@ def _attempt(attempt: Attempt, client_factory: ClientFactory, share: float | Non
         finally:
             client.close()
         accept(ctx, run, attempt.outcome)
-        folder = ctx.settings.artifacts_dir / ctx.task.id / f"attempt-{attempt.number}"
-        ctx.result["change"] = take_change(ctx, run.tests, ctx.result["pull_request_draft"], folder)
+        ctx.result["change"] = take_change(ctx, run.tests, ctx.result["pull_request_draft"], attempt.number)
     except (TaskCancelledError, LeaseLostError):
         raise
     except StageFailedError as exc:

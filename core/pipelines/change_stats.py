@@ -3,20 +3,7 @@ and the change's diff (an artifact the approval screens show)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
-
-DIFF_NAME = "change.diff"
-
-
-def stored_diff(artifacts_dir: Path, task_id: str, attempt: int | None = None) -> str:
-    """The change a resolution task wants to publish, as its commit stage stored it ("" when there is none);
-    `attempt`: that one of its several attempts' change."""
-    folder = artifacts_dir / task_id / (f"attempt-{attempt}" if attempt is not None else "")
-    try:
-        return (folder / DIFF_NAME).read_text(errors="replace")
-    except OSError:
-        return ""
 
 
 def agent_figures(turns: int, usage: dict[str, int], cost: float, budget: float | None) -> dict[str, Any]:

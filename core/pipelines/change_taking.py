@@ -4,25 +4,25 @@ state with dockhand's identity, its diff made by the host's git, and scanned for
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any
 
+from core.artifacts import BUNDLE_NAME, DIFF_NAME, change_name
 from core.errors import DockhandError, StageFailedError
-from core.pipeline import StageContext
-from core.pipelines.change_stats import DIFF_NAME, numstat
+from core.pipeline import StageContext, artifact_store
+from core.pipelines.change_stats import numstat
 from core.pipelines.test_pipeline import TestRun, sandbox_provider
 from core.redaction import Redactor
 from core.sandboxing import ExecRequest
 from core.secret_scan import scan_diff, scan_text
 from core.testrun.detect import WORKSPACE
 
-BUNDLE_NAME = "change.bundle"
 MAX_BUNDLE_BYTES = 100 * 1024 * 1024
 
 
-def take_change(ctx: StageContext, tests: TestRun, draft: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """The change in `tests`' sandbox as a bundle and diff in `folder`; its figures (files, lines, commit, the
-    bundle's hash). Refused (nothing kept) when it is empty or looks like it holds a secret."""
+def take_change(ctx: StageContext, tests: TestRun, draft: dict[str, Any], attempt: int | None = None) -> dict[str, Any]:
+    """The change in `tests`' sandbox as a bundle and diff in the artifact store (the task's, or one of its
+    attempts'); its figures (files, lines, commit, the bundle's hash). Refused (nothing kept) when it is empty or
+    looks like it holds a secret."""
     assert tests.box is not None and tests.tree is not None
     base = tests.tree.commit
     script = (
@@ -57,9 +57,9 @@ def take_change(ctx: StageContext, tests: TestRun, draft: dict[str, Any], folder
             "the change contains what looks like a secret; nothing was published: " + "; ".join(findings[:10])
         )
     stats = numstat(change.numstat)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / BUNDLE_NAME).write_bytes(change.bundle)
-    (folder / DIFF_NAME).write_text(change.diff)
+    store = artifact_store(ctx)
+    store.put(ctx.task.id, change_name(BUNDLE_NAME, attempt), change.bundle)
+    store.put(ctx.task.id, change_name(DIFF_NAME, attempt), change.diff.encode())
     stats.update(
         commit=change.commit,
         bundle_sha256=hashlib.sha256(change.bundle).hexdigest(),

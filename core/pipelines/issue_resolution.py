@@ -14,15 +14,16 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import asdict
 
+from core.artifacts import BUNDLE_NAME
 from core.conversation import standing_step
 from core.errors import ApprovalRequired, DockhandError, StageFailedError
 from core.forge import ChangeRequest, Forge, IssueThread, branch_name
 from core.model_provider import ClientFactory, model_client
 from core.models import Task
-from core.pipeline import Pipeline, Stage, StageContext
+from core.pipeline import Pipeline, Stage, StageContext, artifact_store
 from core.pipelines import test_pipeline
 from core.pipelines.attempts import adopt, attempts_asked, run_attempts
-from core.pipelines.change_taking import BUNDLE_NAME, take_change
+from core.pipelines.change_taking import take_change
 from core.pipelines.feedback import answer_review, read_review, review_record
 from core.pipelines.follow_up import earlier_step
 from core.pipelines.install_leftovers import exclude_leftovers
@@ -181,8 +182,7 @@ class IssueResolution:
         if "attempts" in ctx.result:
             ctx.log.system(f"attempt {ctx.result['picked']['attempt']}'s change was taken when it ended")
         else:
-            folder = ctx.settings.artifacts_dir / ctx.task.id
-            ctx.result["change"] = take_change(ctx, run.tests, ctx.result["pull_request_draft"], folder)
+            ctx.result["change"] = take_change(ctx, run.tests, ctx.result["pull_request_draft"])
         stats = ctx.result["change"]
         ctx.log.system(
             f"change {stats['commit'][:12]}: {stats['files']} files, +{stats['insertions']} -{stats['deletions']}: "
@@ -209,10 +209,9 @@ class IssueResolution:
         if approval.get("attempt") and approval["attempt"] != picked.get("attempt"):  # a person picked another
             adopt(ctx, approval["attempt"], by=approval.get("by") or "someone")
             ctx.log.system(f"publishing attempt {approval['attempt']}, as {approval.get('by')} picked")
-        bundle_path = ctx.settings.artifacts_dir / ctx.task.id / BUNDLE_NAME
-        if not bundle_path.is_file():
-            raise StageFailedError("the approved change is no longer on this host (its bundle is missing)")
-        bundle = bundle_path.read_bytes()
+        bundle = artifact_store(ctx).get(ctx.task.id, BUNDLE_NAME)
+        if bundle is None:
+            raise StageFailedError("the approved change is no longer stored (its bundle was removed)")
         change = ctx.result["change"]
         if hashlib.sha256(bundle).hexdigest() != change.get("bundle_sha256"):
             raise StageFailedError("the stored change is not the one that was approved; nothing was published")

@@ -18,8 +18,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from core.artifacts import put_folder
 from core.errors import DockhandError, StageFailedError
-from core.pipeline import Pipeline, Stage, StageContext
+from core.pipeline import Pipeline, Stage, StageContext, artifact_store
 from core.pipelines.test_results import last_lines, overall_status, report_project
 from core.repo_config import DockhandFile
 from core.sandboxing import ExecRequest, LiveSandboxLike, SandboxProvider, SourceTree, cache_key, size_in_bytes
@@ -362,10 +363,12 @@ def report(ctx: StageContext) -> None:
 def collect_results(ctx: StageContext, run: TestRun, changed: dict[str, set[int]] | None, label: str = "") -> str:
     """Parse each project's reports (kept as artifacts, under `label` when given); the overall status."""
     assert run.box is not None
-    artifacts = ctx.settings.artifacts_dir / ctx.task.id / label
+    reports = Path(tempfile.mkdtemp(prefix="reports-", dir=run.tmp))
     for index, (plan, project) in enumerate(zip(run.plans, run.projects, strict=True)):
         source = run.tree.path / plan.root if run.tree else None  # Go's per-line coverage reads the source
-        report_project(run.box, plan, project, changed, artifacts, run.outputs.get(index, ""), source)
+        report_project(run.box, plan, project, changed, reports, run.outputs.get(index, ""), source)
+    put_folder(artifact_store(ctx), ctx.task.id, reports, label)
+    shutil.rmtree(reports, ignore_errors=True)
     return overall_status(run.projects)
 
 

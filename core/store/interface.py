@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from core.artifacts import ArtifactStore
 from core.events import EventBus, TaskEventRecord
 from core.models import Approval, AuditEntry, Sandbox, Schedule, Task, TaskStage, WebhookDelivery
 from core.specs import TaskSubmission
@@ -202,3 +203,4 @@ class Store:
     installations: InstallationIndex
     channels: ChannelRepositoryStore
     board: BoardStore
+    artifacts: ArtifactStore

@@ -6,6 +6,7 @@ from core.events import EventBus
 from core.redaction import Redactor
 from core.settings import Settings
 from core.store.approvals import ApprovalGates
+from core.store.artifacts import TaskArtifacts
 from core.store.audit import AuditLog
 from core.store.board import BoardQueries
 from core.store.channels import ChannelRepositories
@@ -58,4 +59,5 @@ def open_sql_store(settings: Settings, *, migrate: bool = True, bus: EventBus | 
         installations=Installations(db),
         channels=ChannelRepositories(db),
         board=BoardQueries(db),
+        artifacts=TaskArtifacts(db, max_bytes=settings.artifact_max_bytes, legacy_dir=settings.artifacts_dir),
     )
