@@ -305,6 +305,7 @@ class Settings(BaseSettings):
 
     @property
     def artifacts_dir(self) -> Path:
+        """Where earlier versions kept tasks' artifacts on disk: read once, then moved into the database."""
         return self.data_dir / "artifacts"
 
     def configured_credentials(self) -> dict[str, bool]:
