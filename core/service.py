@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from core.attempt_choice import check_pickable
@@ -23,6 +23,7 @@ from core.intake.chain import Intake
 from core.intake.trigger import Trigger
 from core.metrics import Metrics, StateFigures, state_gauges
 from core.models import Sandbox, Task, TaskStage, utcnow
+from core.periodic import start_scheduler
 from core.pipeline import PipelineRegistry, PipelineRunner, RunReport
 from core.pipelines import default_registry
 from core.process_identity import ProcessLiveness
@@ -106,6 +107,7 @@ class Core:
         self.audit = store.audit
         self.board = store.board
         self.artifacts = store.artifacts
+        self.fleet = store.fleet
         self.installations = store.installations
         self.channels = store.channels
         self.sandbox_records = store.sandboxes
@@ -149,26 +151,16 @@ class Core:
             if removed:
                 log.warning("removed %d orphaned sandboxes: %s", len(removed), ", ".join(removed))
         if scheduler:
-            self.scheduler = Scheduler()
-            self.scheduler.every("lease-sweep", self.settings.sweep_interval_seconds, self.sweep)
-            self.scheduler.every("schedule-sync", 30, self.sync_schedules)
-            self.scheduler.every("prune-deliveries", 3600, self.deliveries.prune)
-            if days := self.settings.artifact_retention_days:
-                self.scheduler.every("prune-artifacts", 3600, lambda: self.artifacts.prune(timedelta(days=days)))
-            self.scheduler.every("approval-expiry", 30, self.approvals.expire)
-            for cache in self.caches:
-                self.scheduler.every(f"cache-expire-{cache.name}", 3600, cache.expire)
-            if self.sandboxes is not None:
-                backend, ttl = self.sandboxes, self.settings.sandbox_idle_ttl_seconds
-                self.scheduler.every("sandbox-reap", min(60.0, ttl / 2), lambda: backend.reap_idle(ttl))
-            self.scheduler.start()
+            self.scheduler = start_scheduler(self)
             self.sync_schedules()
         self.sweep()
         if size > 0:
             self.pool = self._worker_pool(size)
             self.pool.start()
+            self.fleet.listen(self.pool.wake)  # work announced by any process on the database
 
     def stop(self, grace_seconds: float = 10.0) -> None:
+        self.fleet.close()
         if self.scheduler is not None:
             self.scheduler.shutdown()
             self.scheduler = None
@@ -180,6 +172,7 @@ class Core:
 
     def close(self) -> None:
         """Let go of the store's connections (a CLI command that ran no workers is done)."""
+        self.fleet.close()
         self.store.lifecycle.dispose()
 
     def run_now(self, task_id: str) -> Task:
@@ -364,9 +357,9 @@ class Core:
         )
 
     def sweep(self) -> None:
-        """Recover tasks whose worker died (lease expired, or its process known gone), then remove
-        the sandboxes of attempts that are over, with whatever still runs in them."""
-        for decision in self.queue.sweep_expired(dead=self.liveness.known_dead):
+        """Recover tasks whose worker died (lease expired, or its process known gone) — the leading process
+        does — then remove this machine's sandboxes of attempts that are over, with whatever runs in them."""
+        for decision in self.queue.sweep_expired(dead=self.liveness.known_dead) if self.fleet.leads() else []:
             log.warning("task %s recovered from a dead worker: now %s", decision.task_id, decision.status.value)
             if decision.run_after is not None:
                 self._wake_at(decision.run_after)
@@ -410,6 +403,8 @@ class Core:
 
     def _schedule_firer(self, name: str) -> Callable[[datetime], object]:
         def fire(fire_time: datetime) -> None:
+            if not self.fleet.leads():  # every process keeps the cron jobs; the leading one fires them
+                return
             for schedule in self.schedules.list(enabled_only=True):
                 if schedule.name == name:
                     self.submit(submission_for(schedule, fire_time))
@@ -432,6 +427,9 @@ class Core:
         )
 
     def _wake_at(self, when: datetime) -> None:
+        """Claimable now: every process's idle workers look (this one's directly); later: this one's then."""
+        if when <= utcnow():
+            self.fleet.announce()
         if self.pool is None:
             return
         if when <= utcnow() or self.scheduler is None:

@@ -382,25 +382,16 @@ def publish_bundle(
     with tempfile.TemporaryDirectory(prefix="dockhand-publish-") as tmp:
         path = Path(tmp) / "work.bundle"
         path.write_bytes(bundle)
-        # The change may have been made on another machine: this one's mirror may be missing, or behind the
-        # commit the change builds on.
-        with _locked(mirror):
-            verify = ["-C", str(mirror), "bundle", "verify", "--quiet", str(path)]
-            known = (mirror / "HEAD").exists() and _run_check(verify)
-        if not known:
+        verify = ["-C", str(mirror), "bundle", "verify", "--quiet", str(path)]
+        if not (mirror / "HEAD").exists() or not _run_check(verify):  # made on another machine: fetch its base
             mirrors.fetch(source, None, credentials)
         with _locked(mirror):
-            return _publish_locked(mirror, source, path, branch, env)
-
-
-def _publish_locked(mirror: Path, source: str, path: Path, branch: str, env: dict[str, str]) -> str:
-    """Push the bundle at `path` to `branch` of `source` through the mirror (whose lock the caller holds)."""
-    _git(["-C", str(mirror), "bundle", "verify", "--quiet", str(path)])
-    head = _only_head(mirror, path)
-    local = f"refs/dockhand/publish/{branch}"
-    _git(["-C", str(mirror), *_FSCK, "fetch", "--no-tags", "--quiet", str(path), f"+{head}:{local}"])
-    commit = _git(["-C", str(mirror), "rev-parse", local]).strip()
-    _git(["-C", str(mirror), "push", "--quiet", source, f"{local}:refs/heads/{branch}"], env=env)
+            _git(verify)
+            head = _only_head(mirror, path)
+            local = f"refs/dockhand/publish/{branch}"
+            _git(["-C", str(mirror), *_FSCK, "fetch", "--no-tags", "--quiet", str(path), f"+{head}:{local}"])
+            commit = _git(["-C", str(mirror), "rev-parse", local]).strip()
+            _git(["-C", str(mirror), "push", "--quiet", source, f"{local}:refs/heads/{branch}"], env=env)
     return commit
 
 

@@ -187,6 +187,15 @@ class Lifecycle(Protocol):
     def dispose(self) -> None: ...
 
 
+class FleetLink(Protocol):
+    """The processes on one database: new work announced to all, one of them leading the periodic jobs."""
+
+    def announce(self) -> None: ...
+    def listen(self, on_wake: Callable[[], None]) -> None: ...
+    def leads(self) -> bool: ...
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class Store:
     lifecycle: Lifecycle
@@ -204,3 +213,4 @@ class Store:
     channels: ChannelRepositoryStore
     board: BoardStore
     artifacts: ArtifactStore
+    fleet: FleetLink

@@ -12,6 +12,7 @@ from core.store.board import BoardQueries
 from core.store.channels import ChannelRepositories
 from core.store.database import Database
 from core.store.deliveries import DeliveryLog
+from core.store.fleet import Fleet
 from core.store.installations import Installations
 from core.store.interface import Store
 from core.store.journal import Journal
@@ -60,4 +61,5 @@ def open_sql_store(settings: Settings, *, migrate: bool = True, bus: EventBus | 
         channels=ChannelRepositories(db),
         board=BoardQueries(db),
         artifacts=TaskArtifacts(db, max_bytes=settings.artifact_max_bytes, legacy_dir=settings.artifacts_dir),
+        fleet=Fleet(db),
     )
