@@ -304,3 +304,15 @@ class ArtifactChunk(SQLModel, table=True):
     artifact_id: int = Field(foreign_key="artifact.id", ondelete="CASCADE", primary_key=True)
     seq: int = Field(primary_key=True)
     data: bytes = Field(sa_type=sa.LargeBinary)
+
+
+class WorkerProcess(SQLModel, table=True):
+    """A process that runs workers (`dockhand serve`, `dockhand worker`) on some machine, as it last said."""
+
+    id: str = Field(primary_key=True, max_length=300)  # host:pid:nonce
+    host: str = Field(max_length=255)
+    pid: int = 0
+    threads: int = 0
+    running: int = 0  # tasks it ran when it last said
+    started_at: datetime = _time(nullable=False)
+    seen_at: datetime = _time(nullable=False, index=True)

@@ -27,6 +27,7 @@ def start_scheduler(core: Core) -> Scheduler:
     if days := settings.artifact_retention_days:
         scheduler.every("prune-artifacts", 3600, led(lambda: core.artifacts.prune(timedelta(days=days))))
     scheduler.every("approval-expiry", 30, led(core.approvals.expire))
+    scheduler.every("prune-workers", 3600, led(core.store.workers.prune))
     for cache in core.caches:
         scheduler.every(f"cache-expire-{cache.name}", 3600, cache.expire)
     if core.sandboxes is not None:

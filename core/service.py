@@ -22,7 +22,7 @@ from core.intake.authorise import TRUSTED, Authoriser
 from core.intake.chain import Intake
 from core.intake.trigger import Trigger
 from core.metrics import Metrics, StateFigures, state_gauges
-from core.models import Sandbox, Task, TaskStage, utcnow
+from core.models import Sandbox, Task, TaskStage, WorkerProcess, utcnow
 from core.periodic import start_scheduler
 from core.pipeline import PipelineRegistry, PipelineRunner, RunReport
 from core.pipelines import default_registry
@@ -79,6 +79,7 @@ class StatusReport:
     credentials: dict[str, bool]
     workers: int
     running_here: list[str]
+    fleet: list[WorkerProcess]  # the processes running workers on any machine, heard from in the last minute
 
 
 class Core:
@@ -261,8 +262,7 @@ class Core:
     def approve(
         self, task_id: str, *, by: str, source: TriggerSource | None = None, attempt: int | None = None
     ) -> Decision:
-        """Let a task waiting at its gate go on (it is queued again and resumes after the gate); `attempt`: publish
-        that one of its attempts instead of the one dockhand picked."""
+        """Let a waiting task go on (queued again, it resumes after its gate); `attempt`: which attempt to publish."""
         try:
             if attempt is not None:
                 check_pickable(result_of(self.queue.get(task_id)), attempt)
@@ -354,6 +354,7 @@ class Core:
             credentials=self.settings.configured_credentials(),
             workers=self.pool.size if self.pool is not None else 0,
             running_here=self.pool.running_task_ids if self.pool is not None else [],
+            fleet=self.store.workers.alive(),
         )
 
     def sweep(self) -> None:
@@ -424,6 +425,7 @@ class Core:
             on_finished=self._finished,
             approvals=self.approvals,
             liveness=self.liveness,
+            roster=self.store.workers,
         )
 
     def _wake_at(self, when: datetime) -> None:

@@ -133,6 +133,18 @@ class DetailView(TaskView):
         )
 
 
+class WorkerProcessView(View):
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+    id: str
+    host: str
+    pid: int
+    threads: int
+    running: int
+    started_at: Timestamp
+    seen_at: Timestamp
+
+
 class StatusView(View):
     tasks: dict[str, int]
     queue_depth: int
@@ -141,6 +153,8 @@ class StatusView(View):
     workers: int
     running_here: list[str]
     credentials: dict[str, bool]
+    fleet: list[WorkerProcessView]
+    """The worker processes of every machine on the database, heard from in the last minute."""
 
     @classmethod
     def of(cls, report: StatusReport) -> StatusView:
@@ -152,6 +166,7 @@ class StatusView(View):
             workers=report.workers,
             running_here=report.running_here,
             credentials=report.credentials,
+            fleet=[WorkerProcessView.model_validate(w) for w in report.fleet],
         )
 
 

@@ -20,7 +20,7 @@ from core.states import TaskStatus
 from core.store.queue_types import Claim
 
 if TYPE_CHECKING:  # the store's protocols name pipeline types: imported for annotations only
-    from core.store.interface import ApprovalStore, LogStore, TaskStore
+    from core.store.interface import ApprovalStore, LogStore, TaskStore, WorkerRosterStore
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class WorkerPool:
         on_claimed: Callable[[Claim], None] | None = None,
         approvals: ApprovalStore | None = None,
         liveness: ProcessLiveness | None = None,
+        roster: WorkerRosterStore | None = None,
     ) -> None:
         self.queue = queue
         self.approvals = approvals
@@ -60,6 +61,7 @@ class WorkerPool:
         self.on_claimed = on_claimed
         self.process_id = process_identity()
         self.liveness = liveness
+        self.roster = roster if size > 0 else None  # a pool that only runs one task here and now is no worker
         if liveness is not None:  # before the first claim: while this process lives, its leases are its own
             liveness.hold(self.process_id)
         self._wake = threading.Event()
@@ -94,6 +96,11 @@ class WorkerPool:
         timer.cancel()
         self._threads.clear()
         self._beat_stop.set()
+        if self.roster is not None:
+            try:
+                self.roster.leave(self.process_id)
+            except Exception as exc:  # it is forgotten once it has been silent long enough
+                log.warning("could not take this process off the roster: %s", exc)
         if self.liveness is not None:
             self.liveness.release(self.process_id)
 
@@ -195,9 +202,11 @@ class WorkerPool:
         return self.queue.finish(claim, status, result=report.result, error=report.error, metrics=report.metrics)
 
     def _heartbeat_loop(self) -> None:
+        self._say_alive()
         while not self._beat_stop.wait(self.heartbeat_seconds):
             with self._lock:
                 tokens = {tid: r.claim.token for tid, r in self._running.items()}
+            self._say_alive(len(tokens))
             if not tokens:
                 continue
             try:
@@ -209,6 +218,15 @@ class WorkerPool:
                 self._cancel(task_id, "lease lost: another worker may own this task now", StopKind.LEASE_LOST)
             for task_id in reply.cancel_requested:
                 self._cancel(task_id, "cancelled", StopKind.CANCELLED)
+
+    def _say_alive(self, running: int = 0) -> None:
+        """On the roster every machine's `/status` and TUI read."""
+        if self.roster is None or self._stopping.is_set():
+            return
+        try:
+            self.roster.beat(self.process_id, threads=self.size, running=running)
+        except Exception as exc:  # the store away for a moment: the next beat says it
+            log.warning("could not tell the roster this process is alive: %s", exc)
 
     def _cancel(self, task_id: str, reason: str, kind: StopKind) -> None:
         with self._lock:

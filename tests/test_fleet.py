@@ -57,3 +57,19 @@ def test_a_cron_tick_is_fired_by_the_leading_process_only(core_factory: Callable
     leader._schedule_firer("nightly")(tick)
     (fired,) = leader.tasks(TaskFilter())
     assert fired.type is TaskType.CUSTOM
+
+
+def test_every_worker_process_is_on_the_roster_while_it_runs(core_factory: Callable[..., Core]) -> None:
+    """`/status` (and the TUI) list the worker processes of every machine on the database; `run_now` is none."""
+    from core.views import status_view
+
+    worker, service = core_factory(), core_factory()
+    service.run_now(service.submit(TaskSubmission(type=TaskType.CUSTOM, payload={"command": "true"})).task.id)
+    assert service.status().fleet == []
+    worker.start(workers=2, scheduler=False)
+    (seen,) = wait_for(lambda: service.status().fleet, what="the worker on the roster")
+    assert (seen.threads, seen.host) == (2, worker.pool.process_id.split(":")[0] if worker.pool else "")
+    shown = status_view(service.status())["fleet"]
+    assert [(w["host"], w["threads"], w["running"]) for w in shown] == [(seen.host, 2, 0)]
+    worker.stop()
+    assert service.status().fleet == []

@@ -23,6 +23,7 @@ from tui.app import DockhandTui
 from tui.screens.dialogs import DiffScreen
 from tui.screens.main import MainScreen
 from tui.screens.task import TaskScreen
+from tui.screens.workers import WorkersScreen
 
 DIFF = (
     "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1 +1 @@\n-    return a - b\n+    return a + b\n"
@@ -502,3 +503,16 @@ async def test_p_on_a_task_with_attempts_publishes_another_one(core_factory: Cal
         await until(pilot, lambda: core.task(task_id).status is TaskStatus.PENDING)
     (approval,) = core.approvals.of(task_id)
     assert (approval.decided_by, approval.choice) == ("carol (TUI)", 2)
+
+
+@pytest.mark.anyio
+async def test_w_lists_the_worker_processes(core: Core) -> None:
+    core.start(workers=1, scheduler=False)
+    app = DockhandTui(core, poll_seconds=0.1, user="carol")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: core.store.workers.alive())
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(app.screen, WorkersScreen))
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 1
+        assert table.get_row_at(0)[2] == "1"  # its one thread

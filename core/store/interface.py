@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from core.artifacts import ArtifactStore
 from core.events import EventBus, TaskEventRecord
-from core.models import Approval, AuditEntry, Sandbox, Schedule, Task, TaskStage, WebhookDelivery
+from core.models import Approval, AuditEntry, Sandbox, Schedule, Task, TaskStage, WebhookDelivery, WorkerProcess
 from core.specs import TaskSubmission
 from core.states import EventKind, LogStream, SandboxState, StageStatus, TaskStatus
 from core.store.approvals import ApprovalRequest, Decision
@@ -187,6 +187,15 @@ class Lifecycle(Protocol):
     def dispose(self) -> None: ...
 
 
+class WorkerRosterStore(Protocol):
+    """The processes running workers on any machine, as they last said."""
+
+    def beat(self, process_id: str, *, threads: int, running: int) -> None: ...
+    def leave(self, process_id: str) -> None: ...
+    def alive(self) -> list[WorkerProcess]: ...
+    def prune(self, older_than: timedelta = ...) -> int: ...
+
+
 class FleetLink(Protocol):
     """The processes on one database: new work announced to all, one of them leading the periodic jobs."""
 
@@ -214,3 +223,4 @@ class Store:
     board: BoardStore
     artifacts: ArtifactStore
     fleet: FleetLink
+    workers: WorkerRosterStore

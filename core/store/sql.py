@@ -23,6 +23,7 @@ from core.store.queue_types import QueuePolicy
 from core.store.sandboxes import SandboxRecords
 from core.store.schedules import ScheduleBook
 from core.store.stages import StageRecorder
+from core.store.workers import WorkerRoster
 
 
 def queue_policy(settings: Settings) -> QueuePolicy:
@@ -62,4 +63,5 @@ def open_sql_store(settings: Settings, *, migrate: bool = True, bus: EventBus | 
         board=BoardQueries(db),
         artifacts=TaskArtifacts(db, max_bytes=settings.artifact_max_bytes, legacy_dir=settings.artifacts_dir),
         fleet=Fleet(db),
+        workers=WorkerRoster(db),
     )

@@ -20,6 +20,7 @@ from tui.screens.base import COMMON_KEYS, TASK_ACTION_KEYS, TASK_ACTIONS, Dockha
 from tui.screens.sandboxes import SandboxesScreen
 from tui.screens.schedules import SchedulesScreen
 from tui.screens.task import TaskScreen
+from tui.screens.workers import WorkersScreen
 
 SORTS = ("newest", "status", "repository", "duration")
 SEARCH_DELAY = 0.25
@@ -49,6 +50,7 @@ class MainScreen(DockhandScreen):
         Binding("u", "audit", "Audit"),
         Binding("s", "schedules", "Schedules"),
         Binding("x", "sandboxes", "Sandboxes"),
+        Binding("w", "workers", "Workers"),
         *COMMON_KEYS,
     ]
 
@@ -319,6 +321,9 @@ class MainScreen(DockhandScreen):
 
     def action_sandboxes(self) -> None:
         self.app.push_screen(SandboxesScreen())
+
+    def action_workers(self) -> None:
+        self.app.push_screen(WorkersScreen())
 
     def action_audit(self) -> None:
         self.app.push_screen(AuditScreen())
