@@ -4,20 +4,16 @@
 from __future__ import annotations
 
 import os
-import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from core.service import Core
 from core.settings import Settings
-from tests.support.store import sql_core
+from tests.support.store import fresh_postgres_database, sql_core
 
 POSTGRES_URL = os.environ.get("DOCKHAND_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
@@ -36,28 +32,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'dockhand.db'}"
         return
     assert POSTGRES_URL is not None
-    name = f"dockhand_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        _drop_database(admin, name)
-        admin.dispose()
-
-
-def _drop_database(admin: sa.Engine, name: str) -> None:
-    """Best effort: a session PostgreSQL itself holds (autovacuum) can outlive the test for a moment."""
-    for attempt in range(10):
-        try:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            return
-        except sa.exc.SQLAlchemyError as exc:
-            if attempt == 9:
-                warnings.warn(f"test database {name} was left behind: {exc}", stacklevel=2)
-            time.sleep(0.3)
+    with fresh_postgres_database(POSTGRES_URL) as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -64,6 +65,24 @@ def test_compose_yaml_is_valid_and_demands_its_secret() -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert missing.returncode != 0 and "set POSTGRES_PASSWORD" in missing.stderr
+
+
+def test_the_fleet_profile_adds_two_workers_with_data_of_their_own() -> None:
+    compose = shutil.which("docker-compose")
+    assert compose
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "DOCKHAND_", "GITHUB_", "SLACK_"))}
+    shown = subprocess.run(
+        [compose, "-f", "compose.yaml", "--profile", "fleet", "config"], cwd=REPO_ROOT,
+        env=env | {"POSTGRES_PASSWORD": "pw", "DOCKHAND_SERVE_WORKERS": "0"},
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    services = dict(re.findall(r"(?m)^  ([a-z0-9-]+):\n((?:    .*\n|\n)*)", shown))
+    assert "- serve\n    - --workers\n    - '0'" in services["dockhand"]
+    for name in ("worker-1", "worker-2"):
+        worker = services[name]
+        assert "command:\n    - worker\n" in worker and "- fleet" in worker
+        assert "postgresql+psycopg://dockhand:pw@postgres:5432/dockhand" in worker
+        assert f"{name}-data:/var/lib/dockhand:rw" in worker and "/var/run/docker.sock" in worker
 
 
 def test_the_systemd_unit_runs_serve_and_restarts(tmp_path: Path) -> None:

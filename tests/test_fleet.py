@@ -73,3 +73,13 @@ def test_every_worker_process_is_on_the_roster_while_it_runs(core_factory: Calla
     assert [(w["host"], w["threads"], w["running"]) for w in shown] == [(seen.host, 2, 0)]
     worker.stop()
     assert service.status().fleet == []
+
+
+def test_who_leads_can_be_seen_from_any_process(core_factory: Callable[..., Core]) -> None:
+    first, second = core_factory(), core_factory()
+    on_postgres(first)
+    assert second.fleet.leader() is None
+    assert first.fleet.leads()
+    from core.process_identity import process_identity
+
+    assert second.fleet.leader() == process_identity()[:54]  # one process here: the name says which

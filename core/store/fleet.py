@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from core.process_identity import process_identity
 from core.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,9 @@ class Fleet:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.shared = not db.is_sqlite
-        self._engine = sa.create_engine(db.url, poolclass=NullPool) if self.shared else None
+        # Its sessions are named after this process, so who leads can be seen (`leader`, pg_stat_activity).
+        named = {"application_name": f"dockhand {process_identity()}"[:63]}
+        self._engine = sa.create_engine(db.url, poolclass=NullPool, connect_args=named) if self.shared else None
         self._conn: Any = None  # the DBAPI connection that asks for (and holds) the leader lock
         self._holding = False
         self._leader_lock = threading.Lock()
@@ -100,6 +103,19 @@ class Fleet:
                 if self._holding:
                     log.info("this process now leads the periodic jobs")
             return self._holding
+
+    def leader(self) -> str | None:
+        """The process that leads now (`host:pid:nonce`, as its session is named); None: none, or SQLite."""
+        if not self.shared:
+            return None
+        query = sa.text(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objid = :key AND l.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        with self.db.read() as session:
+            name = session.execute(query, {"key": _LEADER_LOCK_KEY}).scalar()
+        return str(name).removeprefix("dockhand ") if name else None
 
     @staticmethod
     def _alive(raw: Any) -> bool:

@@ -31,6 +31,8 @@ class WorkersScreen(DockhandScreen):
             table.add_column(label, key=label.lower().replace(" ", "_"))
         now = self.tui.clock()
         workers = self.tui.core.store.workers.alive()
+        if leader := self.tui.core.fleet.leader():
+            self.query_one("#counts", Static).update(f"Worker processes on every machine; {leader} leads the fleet")
         for worker in workers:
             table.add_row(
                 worker.host,
