@@ -5,8 +5,10 @@ process is killed another takes the lead within seconds."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from tests.conftest import make_settings
 from tests.support.processes import dockhand_env, running
 from tests.support.store import sql_core
 from tests.support.waiting import wait_for
+from tests.test_issue_resolution import FIXED, fixing_script, issue_world
 
 pytestmark = pytest.mark.slow
 
@@ -86,3 +89,52 @@ def test_when_the_leading_process_is_killed_another_takes_the_lead(tmp_path: Pat
         )
         assert after and time.monotonic() - began < 20
     core.stop()
+
+
+def test_a_change_made_by_a_killed_machine_is_published_by_another(
+    tmp_path: Path, core_factory: Callable[..., Core], sandbox_image: str, database_url: str
+) -> None:
+    """Machine A (a `dockhand worker` with a data directory of its own) resolves the issue; while the change
+    waits for approval A is killed and its disk is gone. The service (no workers) takes the approval; of
+    machines B and C, one publishes the PR from the change stored in the database."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("machines share a PostgreSQL database")
+    with issue_world(tmp_path, core_factory, sandbox_image) as world:
+        world.model.script = fixing_script()
+        settings = world.core.settings
+
+        def machine(name: str) -> dict[str, str]:
+            return dockhand_env(
+                tmp_path / name, settings.database_url, sandbox_image=settings.sandbox_image,
+                github_git_url=settings.github_git_url, agent_test_rounds=2, agent_self_review=False,
+                poll_interval_seconds=0.2, lease_seconds=5,
+            ) | {"GITHUB_TOKEN": "ghp_fake_token", "GITHUB_API_URL": settings.github_api_url,
+                 "ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": settings.anthropic_base_url}  # fmt: skip
+
+        task_id = world.submit()
+        with running(machine("machine-a"), tmp_path, "worker", "--workers", "1") as a:
+            waiting = wait_for(
+                lambda: (t := world.core.task(task_id)).status.is_final or t.status is TaskStatus.AWAITING_APPROVAL,
+                timeout=240, interval=0.5, what="the change to wait for approval",
+            )  # fmt: skip
+            assert world.core.task(task_id).status is TaskStatus.AWAITING_APPROVAL, world.core.task(task_id).error
+            os.killpg(a.pid, signal.SIGKILL)
+            a.wait(timeout=10)
+        assert waiting
+        made_by = world.core.task(task_id).worker_id or ""
+        shutil.rmtree(tmp_path / "machine-a")
+        world.core.approve(task_id, by="bob")
+        with (
+            running(machine("machine-b"), tmp_path, "worker", "--workers", "1"),
+            running(machine("machine-c"), tmp_path, "worker", "--workers", "1"),
+        ):
+            done = wait_for(
+                lambda: (t := world.core.task(task_id)).status.is_final and t, timeout=240, interval=0.5,
+                what="the change to be published",
+            )  # fmt: skip
+        assert done.status is TaskStatus.SUCCEEDED, done.error
+        assert done.worker_id and done.worker_id.split("/")[0] != made_by.split("/")[0]
+        branch = (done.result or {})["pull_request"]["branch"]
+        assert world.remote_file(branch, "calc.py") == FIXED
+        (opened,) = world.github.pulls.values()
+        assert "approved by bob" in opened["body"]
