@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from core.service import Core
@@ -18,7 +19,7 @@ from core.specs import TaskSubmission
 from core.states import TaskStatus, TaskType
 from core.store.queue_types import TaskFilter
 from tests.conftest import make_settings
-from tests.support.processes import dockhand_env, running
+from tests.support.processes import dockhand_env, free_port, running, until_healthy
 from tests.support.store import sql_core
 from tests.support.waiting import wait_for
 from tests.test_issue_resolution import FIXED, fixing_script, issue_world
@@ -138,3 +139,28 @@ def test_a_change_made_by_a_killed_machine_is_published_by_another(
         assert world.remote_file(branch, "calc.py") == FIXED
         (opened,) = world.github.pulls.values()
         assert "approved by bob" in opened["body"]
+
+
+def test_a_service_without_workers_leaves_the_tasks_to_worker_machines(tmp_path: Path, database_url: str) -> None:
+    """`dockhand serve --workers 0` takes the request over HTTP and runs nothing; a worker on another machine (its
+    own data directory) runs it at once, and the service's /status lists that worker."""
+    core = _core(tmp_path, database_url)
+    port = free_port()
+    service_env = _env(tmp_path, "service-machine", database_url, api_token="fleet-token")
+    with (
+        running(service_env, tmp_path, "serve", "--workers", "0", "--port", str(port)) as service,
+        running(_env(tmp_path, "worker-machine", database_url, poll_interval_seconds=30), tmp_path, "worker"),
+    ):
+        base = f"http://127.0.0.1:{port}"
+        until_healthy(base, lambda: service.poll() is None)
+        headers = {"Authorization": "Bearer fleet-token"}
+        fleet = wait_for(lambda: httpx.get(f"{base}/status", headers=headers).json()["fleet"], what="the worker")
+        assert [w["host"] for w in fleet] and {w["pid"] for w in fleet} != {service.pid}
+        asked = {"type": "custom", "payload": {"command": "true"}}
+        answer = httpx.post(f"{base}/api/submit", headers=headers, json=asked)
+        task_id = answer.json()["task"]["id"]
+        done = wait_for(lambda: (t := core.task(task_id)).status.is_final and t, timeout=20, what="the task")
+        assert done.status is TaskStatus.SUCCEEDED
+        worker_pid = int((done.worker_id or "").split(":")[1])
+        assert worker_pid != service.pid and worker_pid in {w["pid"] for w in fleet}
+    core.stop()
