@@ -161,13 +161,13 @@ class Core:
             self.fleet.listen(self.pool.wake)  # work announced by any process on the database
 
     def stop(self, grace_seconds: float = 10.0) -> None:
-        self.fleet.close()
         if self.scheduler is not None:
             self.scheduler.shutdown()
             self.scheduler = None
         if self.pool is not None:
             self.pool.stop(grace_seconds)
             self.pool = None
+        self.fleet.close()  # after the scheduler: a job still running does not take the lead again
         self.bus.close()
         self.store.lifecycle.dispose()
 
@@ -358,9 +358,9 @@ class Core:
         )
 
     def sweep(self) -> None:
-        """Recover tasks whose worker died (lease expired, or its process known gone) — the leading process
-        does — then remove this machine's sandboxes of attempts that are over, with whatever runs in them."""
-        for decision in self.queue.sweep_expired(dead=self.liveness.known_dead) if self.fleet.leads() else []:
+        """Recover tasks whose worker died (its process known gone here; its lease expired: the leader does),
+        then remove this machine's sandboxes of attempts that are over, with whatever still runs in them."""
+        for decision in self.queue.sweep_expired(dead=self.liveness.known_dead, leases=self.fleet.leads()):
             log.warning("task %s recovered from a dead worker: now %s", decision.task_id, decision.status.value)
             if decision.run_after is not None:
                 self._wake_at(decision.run_after)

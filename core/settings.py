@@ -145,7 +145,7 @@ class Settings(BaseSettings):
     """Dollars one task may spend (a task can ask for its own budget); unset: no dollar limit."""
     agent_test_rounds: int = Field(default=3, ge=1, le=20)
     """How often failing tests go back to the agent before the task fails."""
-    artifact_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    artifact_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024, le=2**31 - 1)
     """The largest file a task may keep in the artifact store (a change's bundle, a test report)."""
     artifact_retention_days: float = Field(default=30.0, ge=0)
     """Finished tasks' artifacts are removed after this many days (0: kept)."""

@@ -70,6 +70,7 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._running: dict[str, _Running] = {}
         self._threads: list[threading.Thread] = []
+        self._beat_thread: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -78,7 +79,8 @@ class WorkerPool:
             thread.start()
             self._threads.append(thread)
         self._beat_stop.clear()
-        threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
+        self._beat_thread = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
+        self._beat_thread.start()
 
     def stop(self, grace_seconds: float = 10.0) -> None:
         """Stop claiming; give running tasks `grace_seconds`, then hand them back to the queue."""
@@ -96,6 +98,8 @@ class WorkerPool:
         timer.cancel()
         self._threads.clear()
         self._beat_stop.set()
+        if self._beat_thread is not None:  # a beat under way ends before this process leaves the roster
+            self._beat_thread.join(timeout=10)
         if self.roster is not None:
             try:
                 self.roster.leave(self.process_id)

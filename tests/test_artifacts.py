@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -135,3 +136,35 @@ def test_a_change_made_on_one_machine_is_published_by_another(
             assert world.remote_file(branch, "calc.py") == FIXED and world.remote_file("main", "calc.py") == BUGGY
         finally:
             machine_b.stop()
+
+
+def test_concurrent_writers_and_readers_of_one_artifact(core_factory: Callable[..., Core]) -> None:
+    """Two writers replace one artifact over and over while two readers read it: no write is refused, and every
+    read is one whole version, never a mix (which would look damaged)."""
+    import threading
+
+    core = core_factory()
+    task_id = task_of(core)
+    versions = [bytes([n]) * (2 * CHUNK_BYTES + 100) for n in (1, 2)]
+    core.artifacts.put(task_id, BUNDLE_NAME, versions[0])
+    errors: list[BaseException] = []
+    stop = time.monotonic() + 3.0
+
+    def keep(action: Callable[[], None]) -> None:
+        try:
+            while time.monotonic() < stop:
+                action()
+        except BaseException as exc:  # a thread's failure fails the test
+            errors.append(exc)
+
+    def read() -> None:
+        assert core.artifacts.get(task_id, BUNDLE_NAME) in versions
+
+    threads = [threading.Thread(target=keep, args=(lambda v=v: core.artifacts.put(task_id, BUNDLE_NAME, v),))
+               for v in versions] + [threading.Thread(target=keep, args=(read,)) for _ in range(2)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert core.artifacts.names(task_id) == [BUNDLE_NAME]

@@ -83,3 +83,21 @@ def test_who_leads_can_be_seen_from_any_process(core_factory: Callable[..., Core
     from core.process_identity import process_identity
 
     assert second.fleet.leader() == process_identity()[:54]  # one process here: the name says which
+
+
+def test_someone_elses_advisory_lock_is_not_taken_for_the_leader_and_a_closed_fleet_never_leads(
+    core_factory: Callable[..., Core],
+) -> None:
+    import sqlalchemy as sa
+
+    from core.store.fleet import _LEADER_LOCK_KEY
+    from tests.support.store import database
+
+    core = core_factory()
+    on_postgres(core)
+    with database(core).engine.connect() as other:  # another program's two-key lock with the same low word
+        other.execute(sa.text("SELECT pg_advisory_lock(7, :key)"), {"key": _LEADER_LOCK_KEY})
+        assert core.fleet.leader() is None
+        core.fleet.close()
+        assert not core.fleet.leads(), "a fleet that was closed does not take the lead again"
+        other.execute(sa.text("SELECT pg_advisory_unlock_all()"))

@@ -302,3 +302,51 @@ def test_tasks_are_found_by_fields_of_their_payload_and_result(core: Core) -> No
     assert found(result_equals={"run_key": "nope"}) == []
     assert found(result_equals={"pull_request.pull_number": 8}) == [second.id]
     assert found(result_equals={"pull_request.branch": "b-abc"}) == [first.id]
+
+
+def test_concurrent_claims_keep_the_per_repository_limit(core_factory) -> None:  # type: ignore[no-untyped-def]
+    """Eight threads claim at once (on PostgreSQL each locks a different candidate row): never more than the
+    limit of one repository's tasks run together, and every task runs once."""
+    core = core_factory(per_repo_limit=2)
+    total = 60
+    for i in range(total):
+        core.queue.submit(custom(f"echo {i}", repository="acme/api" if i % 3 else "acme/web"))
+    lock = threading.Lock()
+    running: Counter[str] = Counter()
+    peak: Counter[str] = Counter()
+    claimed: Counter[str] = Counter()
+
+    errors: list[BaseException] = []
+
+    def drain(name: str) -> None:
+        try:
+            claim_until_done(name)
+        except BaseException as exc:  # a thread's failure fails the test
+            errors.append(exc)
+
+    def claim_until_done(name: str) -> None:
+        deadline = time.monotonic() + 120
+        while core.queue.counts_by_status()[TaskStatus.SUCCEEDED] < total and time.monotonic() < deadline:
+            claim = core.queue.claim(name)
+            if claim is None:
+                time.sleep(0.005)
+                continue
+            repository = claim.task.repository or ""
+            with lock:
+                claimed[claim.task.id] += 1
+                running[repository] += 1
+                peak[repository] = max(peak[repository], running[repository])
+            time.sleep(0.01)
+            with lock:
+                running[repository] -= 1
+            assert core.queue.finish(claim, TaskStatus.SUCCEEDED)
+
+    threads = [threading.Thread(target=drain, args=(f"t{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=150)
+    assert errors == []
+    assert core.queue.counts_by_status()[TaskStatus.SUCCEEDED] == total
+    assert len(claimed) == total and max(claimed.values()) == 1
+    assert peak["acme/api"] == 2 and peak["acme/web"] <= 2, peak

@@ -76,7 +76,11 @@ class DockhandTui(App[None]):
                 return
             self.notify(f"task {task_id} {'approved' if approve else 'rejected'}")
 
-        diff = self.core.redactor.text(stored_diff(self.core.artifacts, task_id, attempt) or NO_DIFF)
+        try:
+            diff = self.core.redactor.text(stored_diff(self.core.artifacts, task_id, attempt) or NO_DIFF)
+        except DockhandError as exc:  # a damaged artifact: said, and nothing decided without seeing the change
+            self.notify(str(exc), severity="error")
+            return
         self.push_screen(DiffScreen(shown(self.core, task), diff, approve=approve, attempt=attempt), chosen)
 
     def cancel_task(self, task_id: str) -> None:

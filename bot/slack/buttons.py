@@ -13,7 +13,7 @@ from bot.slack.threads import unplace
 from bot.slack.verbs import Requester
 from core.artifacts import stored_diff
 from core.conversation import ci_fix_trigger, latest_step, reported_ci_failure
-from core.errors import InvalidTransitionError, NotFoundError, ValidationError
+from core.errors import DockhandError, InvalidTransitionError, NotFoundError, ValidationError
 from core.intake.authorise import Decision
 from core.intake.chain import Admission
 from core.intake.trigger import Actor
@@ -105,7 +105,10 @@ class Buttons:
             return
         action_id = str(action.get("action_id", ""))
         attempt = int(action_id.removeprefix(VIEW_ATTEMPT_DIFF)) if action_id.startswith(VIEW_ATTEMPT_DIFF) else None
-        self.tell(who, diff_text(stored_diff(self.core.artifacts, task.id, attempt)))
+        try:
+            self.tell(who, diff_text(stored_diff(self.core.artifacts, task.id, attempt)))
+        except DockhandError as exc:
+            self.tell(who, f"The change cannot be shown: {exc}.")
 
     def on_fix_ci(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         """Fix it: a follow-up that makes the failing checks pass, asked by whoever pressed (if they may ask for a

@@ -126,8 +126,7 @@ def run_attempts(ctx: StageContext, run: Resolution, client_factory: ClientFacto
     budget = _spec(ctx).budget_usd or ctx.settings.agent_budget_usd
     share = budget / count if budget is not None else None
     spending = Spending(ctx, budget)
-    for number in range(1, count + 1):  # what an earlier run (that crashed) left
-        artifact_store(ctx).delete(ctx.task.id, prefix=f"attempt-{number}/")
+    artifact_store(ctx).delete(ctx.task.id, prefix="attempt-")  # what an earlier run (that crashed) left
     attempts = []
     for number in range(1, count + 1):
         try:

@@ -23,6 +23,7 @@ from core.store.database import Database
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024 * 1024
+ARTIFACT_LOCK_SPACE = 0x61727466  # "artf": two-key advisory locks, one per artifact name being written
 MAX_NAME = 500
 
 
@@ -56,6 +57,7 @@ class TaskArtifacts:
             )
         digest = hashlib.sha256(data).hexdigest()
         with self.db.write() as session:
+            self.db.xact_lock(session, ARTIFACT_LOCK_SPACE, f"{task_id}/{name}")  # one writer of a name at a time
             session.execute(delete(Artifact).where(col(Artifact.task_id) == task_id, col(Artifact.name) == name))
             row = Artifact(task_id=task_id, name=name, size=len(data), sha256=digest, created_at=utcnow())
             session.add(row)
@@ -71,23 +73,20 @@ class TaskArtifacts:
     def get(self, task_id: str, name: str) -> bytes | None:
         """A task's artifact (None: there is none); its bytes are checked against the hash they were stored with."""
         check_name(name)
+        query = (  # one statement, so one snapshot: a replace going on meanwhile is not seen half-way
+            select(Artifact.size, Artifact.sha256, ArtifactChunk.data)
+            .join(ArtifactChunk, col(ArtifactChunk.artifact_id) == col(Artifact.id))
+            .where(Artifact.task_id == task_id, Artifact.name == name)
+            .order_by(col(ArtifactChunk.seq))
+        )
         with self.db.read() as session:
-            row = session.exec(select(Artifact).where(Artifact.task_id == task_id, Artifact.name == name)).first()
-            if row is None:
-                found = None
-            else:
-                chunks = session.exec(
-                    select(ArtifactChunk.data)
-                    .where(ArtifactChunk.artifact_id == row.id)
-                    .order_by(col(ArtifactChunk.seq))
-                ).all()
-                found = b"".join(chunks)
-                if len(found) != row.size or hashlib.sha256(found).hexdigest() != row.sha256:
-                    raise DockhandError(
-                        f"artifact {name} of task {task_id} is damaged (its bytes do not match its hash)"
-                    )
-        if found is None:
+            rows = session.exec(query).all()
+        if not rows:
             return self._move_in(task_id, name)
+        found = b"".join(data for _, _, data in rows)
+        size, digest = rows[0][0], rows[0][1]
+        if len(found) != size or hashlib.sha256(found).hexdigest() != digest:
+            raise DockhandError(f"artifact {name} of task {task_id} is damaged (its bytes do not match its hash)")
         return found
 
     def names(self, task_id: str, prefix: str = "") -> list[str]:
@@ -126,6 +125,6 @@ class TaskArtifacts:
             return None
         try:
             self.put(task_id, name, data)
-        except DockhandError as exc:  # too large, or the task is gone: read once more from disk, not kept
+        except (DockhandError, sa.exc.SQLAlchemyError) as exc:  # too large, or the task is gone: not kept
             log.warning("could not move artifact %s of task %s into the store: %s", name, task_id, exc)
         return data

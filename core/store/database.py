@@ -23,7 +23,8 @@ from sqlmodel import Session
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-_CLAIM_LOCK_KEY = 0x646F636B  # "dock": the PostgreSQL advisory lock guarding task claims
+_CLAIM_LOCK_KEY = 0x646F636B  # "dock": the PostgreSQL advisory lock guarding the queue's serial changes
+_REPOSITORY_LOCK_SPACE = 0x7265706F  # "repo": two-key advisory locks, one per repository, taken by claims
 _MIGRATE_LOCK_KEY = 0x6D696772  # "migr"
 
 _WRITE_OPTION = "dockhand_write"
@@ -89,9 +90,31 @@ class Database:
             yield session
 
     def claim_lock(self, session: Session) -> None:
-        """Serialise task claims: the SQLite write lock already does; PostgreSQL takes an advisory lock."""
+        """Serialise what must not interleave (rate-limited submissions, sweeps, retries, cancels, decisions):
+        the SQLite write lock already does; PostgreSQL takes an advisory lock. Claims on PostgreSQL do not take
+        it: they lock their candidate row (`FOR UPDATE SKIP LOCKED`) and its repository (`try_repository_lock`)."""
         if not self.is_sqlite:
             session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK_KEY})
+
+    def xact_lock(self, session: Session, space: int, name: str) -> None:
+        """Wait for, then hold until the transaction ends, the lock named `name` in `space` (PostgreSQL; on SQLite
+        the write lock already serialises writers). Two-key advisory locks: a key space apart from one-key ones."""
+        if not self.is_sqlite:
+            session.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:name))"), {"space": space, "name": name}
+            )
+
+    def try_repository_lock(self, session: Session, repository: str) -> bool:
+        """This repository's claim lock until the transaction ends, if no other claim holds it now (PostgreSQL;
+        on SQLite the write lock serialises every claim). Never waits: a claim that looked at several
+        repositories cannot deadlock with another. Two-key advisory locks: a key space apart from one-key ones."""
+        if self.is_sqlite:
+            return True
+        taken = session.execute(
+            sa.text("SELECT pg_try_advisory_xact_lock(:space, hashtext(:repository))"),
+            {"space": _REPOSITORY_LOCK_SPACE, "repository": repository},
+        ).scalar()
+        return bool(taken)
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration; safe when several processes start at once."""

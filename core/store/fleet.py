@@ -32,8 +32,16 @@ class Fleet:
         self.db = db
         self.shared = not db.is_sqlite
         # Its sessions are named after this process, so who leads can be seen (`leader`, pg_stat_activity).
-        named = {"application_name": f"dockhand {process_identity()}"[:63]}
+        # Keepalives both ways: a leader whose machine vanished loses the lock within about half a minute, not
+        # the hours the operating system's defaults take.
+        named = {
+            "application_name": f"dockhand {process_identity()}"[:63],
+            "connect_timeout": 10,
+            **{"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3},
+            "options": "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3",
+        }
         self._engine = sa.create_engine(db.url, poolclass=NullPool, connect_args=named) if self.shared else None
+        self._closed = False
         self._conn: Any = None  # the DBAPI connection that asks for (and holds) the leader lock
         self._holding = False
         self._leader_lock = threading.Lock()
@@ -86,19 +94,25 @@ class Fleet:
             return True
         assert self._engine is not None
         with self._leader_lock:
+            if self._closed:
+                return False
             if self._conn is not None and not self._alive(self._conn):
                 self._drop_connection()
             if self._conn is None:
                 try:
                     self._conn = self._engine.raw_connection()
                     self._conn.driver_connection.autocommit = True
-                except sa.exc.SQLAlchemyError as exc:
+                except Exception as exc:
                     log.warning("cannot reach the database to ask for the lead: %s", exc)
                     return False
             if not self._holding:
-                row = self._conn.driver_connection.execute(
-                    "SELECT pg_try_advisory_lock(%s)", (_LEADER_LOCK_KEY,)
-                ).fetchone()
+                try:
+                    query = "SELECT pg_try_advisory_lock(%s)"
+                    row = self._conn.driver_connection.execute(query, (_LEADER_LOCK_KEY,)).fetchone()
+                except Exception as exc:  # the connection broke meanwhile: ask again next time, on a new one
+                    log.warning("could not ask for the lead: %s", exc)
+                    self._drop_connection()
+                    return False
                 self._holding = bool(row and row[0])
                 if self._holding:
                     log.info("this process now leads the periodic jobs")
@@ -110,7 +124,8 @@ class Fleet:
             return None
         query = sa.text(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.objid = :key AND l.database = "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = :key AND l.objsubid = 1 "
+            "AND l.database = "
             "(SELECT oid FROM pg_database WHERE datname = current_database())"
         )
         with self.db.read() as session:
@@ -135,6 +150,8 @@ class Fleet:
 
     def close(self) -> None:
         self._stop.set()
+        with self._leader_lock:
+            self._closed = True
         if self._listener is not None:
             self._listener.join(timeout=LISTEN_TIMEOUT + 1)
             self._listener = None

@@ -1,15 +1,17 @@
 """The durable task queue.
 
-A task is claimed inside `Database.claim_lock()` (SQLite's write lock, PostgreSQL's advisory
-lock), so no two workers — threads or processes — ever claim the same task, and the per-repository
-limit is counted against what is really running. A claim hands out a `claim_token`; every later
+No two workers — threads or processes, on any machine — ever claim the same task, and the per-repository
+limit is counted against what is really running: on SQLite every claim holds the write lock; on PostgreSQL
+a claim locks its candidate row (`FOR UPDATE SKIP LOCKED`: concurrent claims take different tasks instead
+of queueing behind each other) and, for a task of a repository, that repository's advisory lock before it
+counts the repository's running tasks. A claim hands out a `claim_token`; every later
 change by the worker (heartbeat, finish) is a compare-and-set on that token, so a worker that lost
 its lease can no longer touch the task. Tasks whose lease expired are recovered by `sweep_expired`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +27,8 @@ from core.store.admission import LIMITED_SOURCES, check_rates, live_task, same_w
 from core.store.journal import Journal, JournalTransaction
 from core.store.queue_types import Claim, HeartbeatReply, QueuePolicy, RetryDecision, SubmitResult, TaskFilter
 from core.store.task_rows import close_pending_approvals, close_waiting_stages, compare_and_set, load_task
+
+MAX_CANDIDATES = 5  # repositories found at their limit in one claim before it gives up (the next poll tries again)
 
 
 class TaskQueue:
@@ -90,14 +94,10 @@ class TaskQueue:
         """Atomically take the most urgent runnable task (or that one), respecting the per-repository limit."""
         token = new_task_id() + new_task_id()
         with self.journal.transaction() as txn:
-            self.db.claim_lock(txn.session)
-            now = utcnow()  # after the lock: waiting for it must not eat into the lease
-            candidate = self._candidate(now)
-            if task_id is not None:
-                candidate = candidate.where(Task.id == task_id)
-            task_id = txn.session.exec(candidate).first()
+            task_id = self._lock_candidate(txn.session, task_id)
             if task_id is None:
                 return None
+            now = utcnow()  # after the locks: waiting for them must not eat into the lease
             changed = compare_and_set(
                 txn,
                 task_id,
@@ -125,7 +125,35 @@ class TaskQueue:
             )
         return Claim(task=task, token=token, worker_id=worker_id)
 
-    def _candidate(self, now: datetime) -> Any:
+    def _lock_candidate(self, session: Any, wanted: str | None) -> str | None:
+        """The most urgent runnable task (or `wanted`), locked for this transaction; None: nothing to claim. A
+        repository another claim is counting right now, or found at its limit once its lock is held, is left
+        out, and the next candidate tried."""
+        full: set[str] = set()
+        for _ in range(MAX_CANDIDATES):
+            candidate = self._candidate(utcnow(), full)
+            if wanted is not None:
+                candidate = candidate.where(Task.id == wanted)
+            if not self.db.is_sqlite:
+                candidate = candidate.with_for_update(skip_locked=True, of=Task)
+            row = session.execute(candidate).first()
+            if row is None:
+                return None
+            task_id, repository = row
+            if repository is None or self.db.is_sqlite:
+                return str(task_id)
+            if not self.db.try_repository_lock(session, repository):
+                full.add(repository)
+                continue
+            running = session.execute(
+                select(func.count()).where(Task.status == TaskStatus.RUNNING, Task.repository == repository)
+            ).scalar_one()
+            if running < self.policy.per_repo_limit:
+                return str(task_id)
+            full.add(repository)
+        return None
+
+    def _candidate(self, now: datetime, full: Collection[str] = ()) -> Any:
         busy_repositories = (
             select(Task.repository)
             .where(Task.status == TaskStatus.RUNNING, col(Task.repository).is_not(None))
@@ -135,11 +163,12 @@ class TaskQueue:
         earlier = aliased(Task)
         unfinished = select(earlier.id).where(col(earlier.status).not_in(FINAL_STATUSES))
         return (
-            select(Task.id)
+            select(Task.id, Task.repository)
             .where(
                 Task.status == TaskStatus.PENDING,
                 col(Task.run_after) <= now,
                 sa.or_(col(Task.repository).is_(None), col(Task.repository).not_in(busy_repositories)),
+                sa.or_(col(Task.repository).is_(None), col(Task.repository).not_in(sorted(full))),
                 sa.or_(col(Task.waits_for).is_(None), col(Task.waits_for).not_in(unfinished)),
             )
             .order_by(col(Task.priority_rank).desc(), col(Task.created_at), col(Task.id))
@@ -229,9 +258,11 @@ class TaskQueue:
                 txn.emit(claim.task.id, EventKind.RETRY_SCHEDULED, status=TaskStatus.PENDING, message=reason)
         return changed
 
-    def sweep_expired(self, dead: Callable[[str | None], bool] = lambda worker_id: False) -> list[RetryDecision]:
-        """Recover running tasks whose lease ran out (their worker died or stalled), and those whose worker
-        `dead` says is surely gone (without waiting for the lease)."""
+    def sweep_expired(
+        self, dead: Callable[[str | None], bool] = lambda worker_id: False, *, leases: bool = True
+    ) -> list[RetryDecision]:
+        """Recover running tasks whose lease ran out (their worker died or stalled; unless not `leases`), and those
+        whose worker `dead` says is surely gone (without waiting for the lease)."""
         now = utcnow()
         decisions: list[RetryDecision | None] = []
         with self.journal.transaction() as txn:
@@ -243,7 +274,7 @@ class TaskQueue:
                 ).all()
             )
             for task in running:
-                if task.id in expired:
+                if leases and task.id in expired:
                     reason = f"lease expired: worker {task.worker_id} stopped heartbeating"
                     decisions.append(self._retry_or_fail(txn, task, reason, lease_expired_before=now))
                 elif dead(task.worker_id):  # the claim token still guards against a claim that moved on

@@ -63,5 +63,5 @@ def open_sql_store(settings: Settings, *, migrate: bool = True, bus: EventBus | 
         board=BoardQueries(db),
         artifacts=TaskArtifacts(db, max_bytes=settings.artifact_max_bytes, legacy_dir=settings.artifacts_dir),
         fleet=Fleet(db),
-        workers=WorkerRoster(db),
+        workers=WorkerRoster(db, heartbeat_seconds=settings.effective_heartbeat_seconds),
     )

@@ -14,8 +14,10 @@ SILENCE = timedelta(seconds=60)  # a process not heard from for this long is not
 
 
 class WorkerRoster:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, heartbeat_seconds: float = 2.0) -> None:
+        """A process is listed while it was heard from within a minute (or three heartbeats, if longer)."""
         self.db = db
+        self.silence = max(SILENCE, timedelta(seconds=3 * heartbeat_seconds))
 
     def beat(self, process_id: str, *, threads: int, running: int) -> None:
         host, _, rest = process_id.partition(":")
@@ -33,9 +35,9 @@ class WorkerRoster:
             session.execute(delete(WorkerProcess).where(col(WorkerProcess.id) == process_id))
 
     def alive(self) -> list[WorkerProcess]:
-        """The processes heard from lately (in the last `SILENCE`), by host."""
+        """The processes heard from lately, by host."""
         with self.db.read() as session:
-            query = select(WorkerProcess).where(col(WorkerProcess.seen_at) >= utcnow() - SILENCE)
+            query = select(WorkerProcess).where(col(WorkerProcess.seen_at) >= utcnow() - self.silence)
             return list(session.exec(query.order_by(col(WorkerProcess.host), col(WorkerProcess.started_at))))
 
     def prune(self, older_than: timedelta = timedelta(days=1)) -> int:
