@@ -149,6 +149,13 @@ class Settings(BaseSettings):
     """The largest file a task may keep in the artifact store (a change's bundle, a test report)."""
     artifact_retention_days: float = Field(default=30.0, ge=0)
     """Finished tasks' artifacts are removed after this many days (0: kept)."""
+    artifact_bucket: str | None = Field(default=None, min_length=3, max_length=63)
+    """An S3-compatible bucket for tasks' artifacts instead of the database (`pip install '.[s3]'`; credentials
+    from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile or an instance role)."""
+    artifact_bucket_prefix: str = Field(default="dockhand/artifacts/", max_length=200)
+    artifact_bucket_endpoint_url: str | None = None
+    """The bucket's S3 endpoint when it is not AWS (MinIO, Ceph, R2…)."""
+    artifact_bucket_region: str | None = None
     agent_attempts: int = Field(default=1, ge=1, le=10)
     """Independent agent attempts per resolution, each in its own sandbox with a share of the budget; dockhand
     offers the best by its evidence (a task or a repository's `.dockhand.toml` `attempts` may ask for more)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.artifacts import ArtifactStore
+from core.errors import SettingsError
 from core.events import EventBus
 from core.redaction import Redactor
 from core.settings import Settings
@@ -61,7 +63,30 @@ def open_sql_store(settings: Settings, *, migrate: bool = True, bus: EventBus | 
         installations=Installations(db),
         channels=ChannelRepositories(db),
         board=BoardQueries(db),
-        artifacts=TaskArtifacts(db, max_bytes=settings.artifact_max_bytes, legacy_dir=settings.artifacts_dir),
+        artifacts=artifact_store(settings, db),
         fleet=Fleet(db),
         workers=WorkerRoster(db, heartbeat_seconds=settings.effective_heartbeat_seconds),
+    )
+
+
+def artifact_store(settings: Settings, db: Database) -> ArtifactStore:
+    """In the database, or in the configured S3-compatible bucket."""
+    if not settings.artifact_bucket:
+        return TaskArtifacts(db, max_bytes=settings.artifact_max_bytes, legacy_dir=settings.artifacts_dir)
+    try:
+        import boto3
+    except ImportError:
+        raise SettingsError("DOCKHAND_ARTIFACT_BUCKET needs boto3: pip install '.[s3]'") from None
+    from core.store.bucket_artifacts import BucketArtifacts
+
+    client = boto3.client(
+        "s3", endpoint_url=settings.artifact_bucket_endpoint_url, region_name=settings.artifact_bucket_region
+    )
+    return BucketArtifacts(
+        client,
+        settings.artifact_bucket,
+        db,
+        prefix=settings.artifact_bucket_prefix,
+        max_bytes=settings.artifact_max_bytes,
+        legacy_dir=settings.artifacts_dir,
     )
