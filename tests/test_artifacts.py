@@ -1,5 +1,6 @@
-"""The artifact store: what tasks make, in the database (SQLite and PostgreSQL), read by any machine — down to a
-change made on one machine, approved while it is gone, and published by another with a data directory of its own."""
+"""The artifact store: what tasks make, in the database (SQLite and PostgreSQL), read by any machine. A change made
+on one machine and published by another: `tests/test_fleet_processes.py` (worker processes on PostgreSQL) and
+`tests/test_bucket_artifacts.py` (an S3-compatible bucket)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,9 @@ from core.errors import DockhandError, ValidationError
 from core.models import utcnow
 from core.service import Core
 from core.specs import TaskSubmission
-from core.states import TaskStatus, TaskType
+from core.states import TaskType
 from core.store.artifacts import CHUNK_BYTES, ArtifactTooLargeError, TaskArtifacts
-from tests.support.store import database, sql_core
-from tests.test_issue_resolution import BUGGY, FIXED, fixing_script, issue_world
+from tests.support.store import database
 
 
 def task_of(core: Core) -> str:
@@ -102,40 +102,6 @@ def test_a_folder_of_reports_is_stored_under_a_name(core_factory: Callable[..., 
     (folder / "link").symlink_to("/etc/passwd")
     assert put_folder(core.artifacts, task_id, folder, "round-1") == 1
     assert core.artifacts.names(task_id) == ["round-1/python/junit.xml"]
-
-
-@pytest.mark.slow
-def test_a_change_made_on_one_machine_is_published_by_another(
-    tmp_path: Path, core_factory: Callable[..., Core], sandbox_image: str
-) -> None:
-    """Machine A resolves the issue and stops while the change waits for approval; its data directory is gone.
-    Machine B (its own data directory, the same database) shows the diff, takes the approval and publishes."""
-    with issue_world(tmp_path, core_factory, sandbox_image) as world:
-        world.model.script = fixing_script()
-        task_id = world.submit()
-        assert world.core.run_now(task_id).status is TaskStatus.AWAITING_APPROVAL
-        machine_a = world.core.settings.data_dir
-        world.core.stop()
-        shutil.rmtree(machine_a)
-        settings_b = world.core.settings.model_copy(update={"data_dir": tmp_path / "machine-b"})
-        from bot.github.forge import attach_github_pipelines
-        from sandbox.backend import dependency_cache, docker_backend
-
-        cache = dependency_cache(settings_b)
-        machine_b = sql_core(settings_b, sandboxes=lambda i: docker_backend(settings_b, i, cache), caches=[cache])
-        attach_github_pipelines(machine_b)
-        try:
-            shown = stored_diff(machine_b.artifacts, task_id)
-            assert "-    return a - b" in shown and "+    return a + b" in shown
-            reports = machine_b.artifacts.names(task_id, "round-1/")
-            assert any(name.endswith(".xml") for name in reports), reports  # the test reports, too
-            machine_b.approve(task_id, by="bob")
-            task = machine_b.run_now(task_id)
-            assert task.status is TaskStatus.SUCCEEDED, task.error
-            branch = (task.result or {})["pull_request"]["branch"]
-            assert world.remote_file(branch, "calc.py") == FIXED and world.remote_file("main", "calc.py") == BUGGY
-        finally:
-            machine_b.stop()
 
 
 def test_concurrent_writers_and_readers_of_one_artifact(core_factory: Callable[..., Core]) -> None:
