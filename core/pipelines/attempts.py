@@ -23,6 +23,7 @@ from core.errors import DockhandError, LeaseLostError, StageFailedError, TaskCan
 from core.model_provider import ClientFactory
 from core.pipeline import StageContext, artifact_store
 from core.pipelines import test_pipeline
+from core.pipelines.change_stats import agent_figures
 from core.pipelines.change_taking import take_change
 from core.pipelines.install_leftovers import exclude_leftovers
 from core.pipelines.resolution_agent import Resolution, Variation, accept, work
@@ -112,12 +113,9 @@ class Spending:
         for figures in self.by_attempt.values():
             for key, value in (figures.get("usage") or {}).items():
                 usage[key] = usage.get(key, 0) + int(value)
-        return {
-            "turns": sum(int(f.get("turns") or 0) for f in self.by_attempt.values()),
-            "usage": usage,
-            "cost_usd": round(sum(float(f.get("cost_usd") or 0) for f in self.by_attempt.values()), 6),
-            "budget_usd": self.budget,
-        }
+        turns = sum(int(f.get("turns") or 0) for f in self.by_attempt.values())
+        cost = sum(float(f.get("cost_usd") or 0) for f in self.by_attempt.values())
+        return agent_figures(turns, usage, cost, self.budget)
 
 
 def run_attempts(ctx: StageContext, run: Resolution, client_factory: ClientFactory, count: int) -> None:

@@ -53,7 +53,8 @@ def pull_request_body(result: dict[str, Any], task_id: str) -> str:
     else:
         asked = f"Fixes #{result['issue']['number']}"
     lines = [draft["body"].strip(), "", asked, "", "---"]
-    evidence = evidence_lines(IssueResolutionResult.model_validate(result))
+    parsed = IssueResolutionResult.model_validate(result)
+    evidence = evidence_lines(parsed)
     if evidence:
         lines += [
             "**Evidence**",
@@ -69,7 +70,7 @@ def pull_request_body(result: dict[str, Any], task_id: str) -> str:
         )
     if not tests.get("projects"):
         lines.append("- no tests were found to run")
-    attempts = attempts_lines(IssueResolutionResult.model_validate(result))
+    attempts = attempts_lines(parsed)
     if attempts:
         lines += ["", "**Attempts** (`*`: published)", "```", *(row.strip() for row in attempts[1:]), "```"]
     lines += [

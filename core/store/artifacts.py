@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 import sqlalchemy as sa
 from sqlmodel import col, delete, select
 
+from core.artifacts import ArtifactStore
 from core.errors import DockhandError, ValidationError
 from core.models import Artifact, ArtifactChunk, Task, utcnow
 from core.store.database import Database
@@ -82,7 +83,7 @@ class TaskArtifacts:
         with self.db.read() as session:
             rows = session.exec(query).all()
         if not rows:
-            return self._move_in(task_id, name)
+            return move_in(self, self.legacy_dir, task_id, name)
         found = b"".join(data for _, _, data in rows)
         size, digest = rows[0][0], rows[0][1]
         if len(found) != size or hashlib.sha256(found).hexdigest() != digest:
@@ -114,17 +115,18 @@ class TaskArtifacts:
             done = session.execute(delete(Artifact).where(col(Artifact.task_id).in_(finished)))
             return int(done.rowcount)  # type: ignore[attr-defined]
 
-    def _move_in(self, task_id: str, name: str) -> bytes | None:
-        """An artifact an older version kept on this machine's disk: stored here from now on."""
-        if self.legacy_dir is None:
-            return None
-        path = self.legacy_dir / task_id / name
-        try:
-            data = path.read_bytes()
-        except OSError:
-            return None
-        try:
-            self.put(task_id, name, data)
-        except (DockhandError, sa.exc.SQLAlchemyError) as exc:  # too large, or the task is gone: not kept
-            log.warning("could not move artifact %s of task %s into the store: %s", name, task_id, exc)
-        return data
+
+def move_in(store: ArtifactStore, legacy_dir: Path | None, task_id: str, name: str) -> bytes | None:
+    """An artifact an older version kept on this machine's disk (`<legacy_dir>/<task>/<name>`): stored in `store`
+    from now on (when it can be: too large, or its task gone, it is only read)."""
+    if legacy_dir is None:
+        return None
+    try:
+        data = (legacy_dir / task_id / name).read_bytes()
+    except OSError:
+        return None
+    try:
+        store.put(task_id, name, data)
+    except (DockhandError, sa.exc.SQLAlchemyError) as exc:
+        log.warning("could not move artifact %s of task %s into the store: %s", name, task_id, exc)
+    return data

@@ -6,7 +6,6 @@ tasks finished when (for retention) is read from the database. Credentials come 
 from __future__ import annotations
 
 import hashlib
-import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,8 @@ from sqlmodel import col, select
 
 from core.errors import DockhandError
 from core.models import Task, utcnow
-from core.store.artifacts import ArtifactTooLargeError, check_name
+from core.store.artifacts import ArtifactTooLargeError, check_name, move_in
 from core.store.database import Database
-
-log = logging.getLogger(__name__)
 
 DIGEST_KEY = "sha256"
 PRUNE_WINDOW = timedelta(days=30)
@@ -65,7 +62,7 @@ class BucketArtifacts:
         try:
             found = self.client.get_object(Bucket=self.bucket, Key=key)
         except self.client.exceptions.NoSuchKey:
-            return self._move_in(task_id, name)
+            return move_in(self, self.legacy_dir, task_id, name)
         except Exception as exc:
             raise DockhandError(f"could not read artifact {name} from bucket {self.bucket}: {exc}") from None
         data: bytes = found["Body"].read()
@@ -97,17 +94,3 @@ class BucketArtifacts:
     def _keys(self, prefix: str) -> list[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
-
-    def _move_in(self, task_id: str, name: str) -> bytes | None:
-        """An artifact an older version kept on this machine's disk: stored in the bucket from now on."""
-        if self.legacy_dir is None:
-            return None
-        try:
-            data = (self.legacy_dir / task_id / name).read_bytes()
-        except OSError:
-            return None
-        try:
-            self.put(task_id, name, data)
-        except DockhandError as exc:
-            log.warning("could not move artifact %s of task %s into the bucket: %s", name, task_id, exc)
-        return data
