@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import statistics
+from dataclasses import asdict, dataclass
 
 
 def percentile(ordered: list[float], q: float) -> float:
@@ -24,3 +26,27 @@ def latency_line(seconds: list[float], decimals: int = 1) -> str:
         f"p50 {ms(statistics.median(ordered))}   p95 {ms(percentile(ordered, 0.95))}   "
         f"p99 {ms(percentile(ordered, 0.99))}   max {ms(ordered[-1])}   (n={len(ordered)})"
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchResult:
+    """One row of `bench/run`'s summary: a figure beside the floor of the same machine in the same run.
+
+    `ok` is whether the figure is within its goal (None: the bench could not tell, e.g. it skipped).
+    """
+
+    path: str  # what was measured, e.g. "sandbox reused → first command"
+    figure: float | None  # None when skipped
+    unit: str  # "ms", "s", "x" (a ratio) …
+    floor: float | None = None  # the same machine's floor for this path, in `unit`
+    goal: str = ""  # human-readable, e.g. "< 2x floor"
+    ok: bool | None = None
+    note: str = ""  # e.g. why it was skipped
+
+
+RESULT_PREFIX = "BENCH-RESULT "
+
+
+def report(result: BenchResult) -> None:
+    """Print a result as one machine-readable line (bench/run collects them) after the bench's own output."""
+    print(RESULT_PREFIX + json.dumps(asdict(result), ensure_ascii=False), flush=True)
