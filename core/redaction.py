@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from core.secret_scan import PATTERNS
+from core.secret_scan import MAY_HOLD_A_TOKEN, PATTERNS
 from core.settings import Settings
 
 MIN_KNOWN_LENGTH = 8
@@ -49,7 +49,9 @@ class Redactor:
         for value in self.known:
             if value in text:
                 text = text.replace(value, MARK)
-        for kind, pattern in PATTERNS.items() if self.patterns else ():
+        if not self.patterns or not MAY_HOLD_A_TOKEN.search(text):
+            return text
+        for kind, pattern in PATTERNS.items():
             if kind == "private key":
                 text = _PRIVATE_KEY.sub(f"[redacted {kind}]", text)
             else:

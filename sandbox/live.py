@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import math
 import tarfile
 import threading
 import time
@@ -20,6 +19,7 @@ from docker.models.networks import Network
 
 from core.sandboxing import ExecRequest, ExecResult, OutputSink, SandboxPolicy, SourceTree
 from core.states import LogStream
+from sandbox.command_wrapper import KILL_ALL, WRITABLE_PLACES, ReportReader, WrapperReport, full_places_in, wrap
 from sandbox.errors import FileTooLargeError, SandboxError
 from sandbox.output import BoundedOutput, LineSplitter
 
@@ -29,17 +29,6 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 # Docker reports a path's mode as Go's os.FileMode: these high bits mark anything but a regular file.
 _GO_MODE_TYPE_BITS = 0xFF000000
 MAX_STREAMED_BYTES = 4 * 1024 * 1024  # what one command may put into the task log
-# Kill every process of the sandbox user except PID 1 (the reaper) and this shell, until none is left
-# (kill -1 fails once there is nothing to signal, zombies included, i.e. once all are reaped).
-KILL_ALL = "i=0; while [ $i -lt 40 ] && kill -KILL -1 2>/dev/null; do i=$((i+1)); sleep 0.05; done; echo $i"
-# Every command also has its deadline inside the sandbox, a little after the host's own timer: it holds
-# when nobody watches any more (the worker was killed). `timeout` signals the command's process group,
-# then kills it; an image without `timeout` runs the command unbounded (the host's timer still holds).
-IN_SANDBOX_GRACE_SECONDS = 5
-_BOUNDED = (  # `timeout -k` is probed, not assumed: an old busybox's timeout has no -k
-    'if timeout -k 1 5 true >/dev/null 2>&1; then exec timeout -k 5 "$0" /bin/sh -c "$1"; fi; exec /bin/sh -c "$1"'
-)
-WRITABLE_PLACES = ("/workspace", "/home/sandbox", "/tmp")
 SANDBOX_UID = 10001  # not a user on the host (uid 1000 often is)
 _USER = f"{SANDBOX_UID}:{SANDBOX_UID}"
 
@@ -65,7 +54,6 @@ class LiveSandbox:
         exec_lock: threading.Lock | None = None,
         on_use: Callable[[], None] | None = None,
         network_allowed: Callable[[], str | None] | None = None,
-        fresh: bool = False,
     ) -> None:
         self._id = sandbox_id
         self.container = container
@@ -75,8 +63,6 @@ class LiveSandbox:
         self._on_use = on_use or (lambda: None)
         self._network_allowed = network_allowed or (lambda: None)
         self._api = container.client.api  # type: ignore[union-attr]
-        # A container created just now has had no OOM kill; a reused one may have: read its counter.
-        self._oom_seen = 0 if fresh else self._oom_count()
 
     @property
     def sandbox_id(self) -> str:
@@ -100,10 +86,11 @@ class LiveSandbox:
         self, request: ExecRequest, output: OutputSink | None, cancelled: Callable[[], bool] | None
     ) -> ExecResult:
         started = time.monotonic()
+        wrapped = wrap(request)
         try:
             exec_id = self._api.exec_create(
                 self.container.id,
-                bounded_command(request),
+                wrapped.argv,
                 stdout=True,
                 stderr=True,
                 environment=dict(request.env),
@@ -113,7 +100,7 @@ class LiveSandbox:
             stream = self._api.exec_start(exec_id, stream=True, demux=True)
         except docker.errors.APIError as exc:
             raise SandboxError(f"sandbox {self._id}: cannot run a command: {exc.explanation or exc}") from None
-        capture = _Capture(output)
+        capture = _Capture(output, ReportReader(wrapped.tag))
         reader = threading.Thread(target=capture.drain, args=(stream,), daemon=True, name=f"exec-{self._id}")
         reader.start()
         timed_out = was_cancelled = False
@@ -123,20 +110,20 @@ class LiveSandbox:
             elif cancelled is not None and cancelled():
                 was_cancelled = True
             if timed_out or was_cancelled:
-                self._kill_everything(exec_id)
+                self._kill_everything()
                 reader.join(10)
                 break
             reader.join(0.1)
         capture.finish()
         exit_code = self._api.exec_inspect(exec_id).get("ExitCode")
-        leftovers = 0 if request.keep_background else self._kill_everything(exec_id)
-        oom = False
-        full: tuple[str, ...] = ()
-        if exit_code == 137 and not (timed_out or was_cancelled):
-            count = self._oom_count()
-            oom, self._oom_seen = count > self._oom_seen, count
-        if exit_code != 0 and not (timed_out or was_cancelled or oom):
-            full = self.full_places()
+        report = capture.reports.report()
+        stopped = timed_out or was_cancelled
+        if report is None or not _trusted(report, exit_code):
+            said = report
+            report = self._clean_up(request, exit_code, stopped, capture.reports.oom_kills_before)
+            if said is not None and said.exit_code == exit_code:  # it finished, then the command died of a signal
+                report.kill_rounds += said.kill_rounds
+        oom = exit_code == 137 and not stopped and report.oom_kills > 0
         return ExecResult(
             exit_code=exit_code if exit_code is not None else -1,
             stdout=capture.stdout.text(),
@@ -145,16 +132,29 @@ class LiveSandbox:
             timed_out=timed_out,
             cancelled=was_cancelled,
             oom_killed=oom,
-            disk_full=full,
+            disk_full=() if stopped or oom else report.full_places,
             truncated_bytes=capture.unstreamed,
-            killed_leftovers=leftovers > 0,
+            killed_leftovers=report.kill_rounds > 0,
         )
+
+    def _clean_up(
+        self, request: ExecRequest, exit_code: int | None, stopped: bool, oom_kills_before: int | None
+    ) -> WrapperReport:
+        """What the wrapper would have reported, found out by separate execs (it did not finish)."""
+        rounds = 0 if request.keep_background else self._kill_everything()
+        if stopped:
+            return WrapperReport(exit_code or 0, rounds, 0, ())
+        oom_kills = 0
+        if exit_code == 137:
+            oom_kills = self._oom_count() - (oom_kills_before or 0)
+        full = self.full_places() if exit_code != 0 and oom_kills <= 0 else ()
+        return WrapperReport(exit_code or 0, rounds, oom_kills, full)
 
     def run(self, command: str, *, timeout: float = 120.0) -> ExecResult:
         """A short helper command whose output is only returned, not streamed."""
         return self.exec(ExecRequest(command=command, timeout_seconds=timeout))
 
-    def _kill_everything(self, exec_id: str) -> int:
+    def _kill_everything(self) -> int:
         """Kill all the sandbox's processes (but PID 1); the number of kill rounds it took (0: none was left).
 
         When not even the killer can start (a fork bomb holds every PID), the container is restarted: its
@@ -176,7 +176,6 @@ class LiveSandbox:
             self.container.restart(timeout=0)
         except docker.errors.APIError as exc:
             raise SandboxError(f"sandbox {self._id}: cannot restart it: {exc.explanation or exc}") from None
-        self._oom_seen = self._oom_count()
         return 1
 
     def full_places(self) -> tuple[str, ...]:
@@ -186,14 +185,7 @@ class LiveSandbox:
             text = self._api.exec_start(exec_id).decode("utf-8", "replace")
         except docker.errors.APIError:
             return ()
-        full = []
-        for line in text.splitlines()[1:]:  # Filesystem 1024-blocks Used Available Capacity Mounted-on
-            fields = line.split()
-            if len(fields) >= 6 and fields[1].isdigit() and fields[3].isdigit():
-                size_kib, available_kib = int(fields[1]), int(fields[3])
-                if size_kib and available_kib < max(1024, size_kib // 200):  # under 1 MiB or 0.5% left
-                    full.append(fields[5])
-        return tuple(full)
+        return full_places_in(text)
 
     def _oom_count(self) -> int:
         """The cgroup's OOM-kill counter (v1 or v2); 0 when it cannot be read."""
@@ -217,18 +209,23 @@ class LiveSandbox:
         refusal = self._network_allowed() if enabled else None
         if refusal:
             raise SandboxError(f"sandbox {self._id}: {refusal}")
-        attached = self._network.name in _networks_of(self.container)
+        networks = _networks_of(self.container)
+        attached = self._network.name in networks
         try:
             if enabled and not attached:
+                if "none" in networks:  # made without network: it cannot join one until it leaves "none"
+                    self._api.disconnect_container_from_network(self.container.id, "none")
                 self._network.connect(self.container)
             elif not enabled and attached:
                 self._network.disconnect(self.container, force=True)
+            self.container.reload()
         except docker.errors.APIError as exc:
             raise SandboxError(f"sandbox {self._id}: cannot change its network: {exc.explanation or exc}") from None
 
     @property
     def network_enabled(self) -> bool:
-        return self._network.name in _networks_of(self.container)
+        """Whether the sandbox is on its network, as of the container's last listing or inspection."""
+        return self._network.name in _networks_of(self.container, fresh=False)
 
     def load_tree(self, tree: SourceTree) -> None:
         from sandbox.git import load_tree
@@ -302,19 +299,18 @@ class LiveSandbox:
         return sorted(entries, key=lambda e: e.name)
 
 
-def bounded_command(request: ExecRequest) -> list[str]:
-    """The exec argv: the command in `sh -c`, under its own deadline inside the sandbox."""
-    if not math.isfinite(request.timeout_seconds):
-        return ["/bin/sh", "-c", request.command]  # no deadline asked for
-    seconds = math.ceil(request.timeout_seconds) + IN_SANDBOX_GRACE_SECONDS
-    return ["/bin/sh", "-c", _BOUNDED, str(seconds), request.command]
+def _trusted(report: WrapperReport, exit_code: int | None) -> bool:
+    """The wrapper's report stands when it finished and Docker agrees on the exit code. A wrapper that died
+    of a signal (over 128: killed by the command, the OOM killer or the host's timeout) cleaned nothing up."""
+    return exit_code is not None and report.exit_code == exit_code and exit_code < 128
 
 
 class _Capture:
     """Consumes an exec's demultiplexed stream: bounded copies in memory, lines to the sink, up to a cap."""
 
-    def __init__(self, sink: OutputSink | None) -> None:
+    def __init__(self, sink: OutputSink | None, reports: ReportReader) -> None:
         self.sink = sink
+        self.reports = reports
         self.stdout, self.stderr = BoundedOutput(), BoundedOutput()
         self._lines = {LogStream.STDOUT: LineSplitter(), LogStream.STDERR: LineSplitter()}
         self.streamed = 0
@@ -327,6 +323,8 @@ class _Capture:
                 if out:
                     self.stdout.add(out)
                     self._emit(out, LogStream.STDOUT)
+                if err:
+                    err = self.reports.feed(err)
                 if err:
                     self.stderr.add(err)
                     self._emit(err, LogStream.STDERR)
@@ -347,6 +345,10 @@ class _Capture:
             self._send(line, kind)
 
     def finish(self) -> None:
+        rest = self.reports.close()
+        if rest:
+            self.stderr.add(rest)
+            self._emit(rest, LogStream.STDERR)
         if self.sink is None:
             return
         for kind, splitter in self._lines.items():
@@ -363,8 +365,9 @@ class _Capture:
             log.exception("output sink failed; dropping a line")
 
 
-def _networks_of(container: Container) -> set[str]:
-    container.reload()
+def _networks_of(container: Container, *, fresh: bool = True) -> set[str]:
+    if fresh:
+        container.reload()
     return set((container.attrs.get("NetworkSettings", {}).get("Networks") or {}).keys())
 
 

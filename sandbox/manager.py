@@ -12,6 +12,7 @@ import hashlib
 import logging
 import re
 import threading
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -47,6 +48,7 @@ LABEL_INSTANCE = "dockhand.instance"
 LABEL_TASK = "dockhand.task"
 LABEL_ATTEMPT = "dockhand.attempt"
 NETWORK = "dockhand-sandboxes"
+TOUCH_INTERVAL_SECONDS = 1.0
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$")
 
 # PID 1 of every sandbox: sleeps and reaps orphans, so finished processes never pile up as zombies.
@@ -106,6 +108,7 @@ class SandboxManager:
         self.instance = instance
         self._lock = threading.Lock()
         self._exec_locks: dict[str, threading.Lock] = {}
+        self._touched: dict[str, float] = {}  # sandbox ID → when this process last recorded its use
         self._network: Network | None = None
 
     def default_policy(self) -> SandboxPolicy:
@@ -162,7 +165,6 @@ class SandboxManager:
                 log.warning("sandbox %s: its disk is not the one it was made with (a reboot?): made afresh", sandbox_id)
                 self._remove(container)
                 container = None
-            fresh = container is None
             if container is None:
                 container = self._create(sandbox_id, policy, owner)
             if container.status != "running":
@@ -177,11 +179,10 @@ class SandboxManager:
             policy,
             self._sandbox_network(),
             exec_lock=exec_lock,
-            on_use=lambda: self.touch(sandbox_id),
+            on_use=lambda: self._touch_now_and_then(sandbox_id),
             network_allowed=self._network_allowed,
-            fresh=fresh,
         )
-        if live.network_enabled != policy.network:
+        if live.network_enabled != policy.network:  # as listed or created just now: no inspection
             live.set_network(policy.network)
         return live
 
@@ -288,7 +289,8 @@ class SandboxManager:
                 memswap_limit=policy.memory,
                 nano_cpus=int(policy.cpus * 1e9),
                 ipc_mode="private",
-                network=self._sandbox_network().name,
+                # Without network from the start when none is wanted: nothing to attach and detach again.
+                **({"network": self._sandbox_network().name} if policy.network else {"network_mode": "none"}),
                 detach=True,
             )
         except SandboxError:
@@ -375,3 +377,10 @@ class SandboxManager:
 
     def touch(self, sandbox_id: str) -> None:
         self.records.touch(sandbox_id)
+        self._touched[sandbox_id] = time.monotonic()
+
+    def _touch_now_and_then(self, sandbox_id: str) -> None:
+        """Record a use, at most once a second per sandbox: the idle reaper counts in minutes, and a write
+        per command would double a quick command's cost (a running command is never idle: see `_busy`)."""
+        if time.monotonic() - self._touched.get(sandbox_id, -TOUCH_INTERVAL_SECONDS) >= TOUCH_INTERVAL_SECONDS:
+            self.touch(sandbox_id)

@@ -45,18 +45,20 @@ class LineSplitter:
     pending: bytearray = field(default_factory=bytearray)
 
     def feed(self, data: bytes) -> list[str]:
-        self.pending += data
+        if b"\n" not in data and len(self.pending) + len(data) < self.max_line:
+            self.pending += data
+            return []
+        *complete, rest = (bytes(self.pending) + data).split(b"\n")
         lines = []
-        while True:
-            cut = self.pending.find(b"\n")
-            if cut == -1:
-                if len(self.pending) < self.max_line:
-                    break
-                cut = self.max_line
-                piece, self.pending = bytes(self.pending[:cut]), self.pending[cut:]
-            else:
-                piece, self.pending = bytes(self.pending[:cut]), self.pending[cut + 1 :]
+        for piece in complete:
+            while len(piece) > self.max_line:
+                lines.append(piece[: self.max_line].decode("utf-8", "replace"))
+                piece = piece[self.max_line :]
             lines.append(piece.decode("utf-8", "replace"))
+        while len(rest) >= self.max_line:
+            lines.append(rest[: self.max_line].decode("utf-8", "replace"))
+            rest = rest[self.max_line :]
+        self.pending = bytearray(rest)
         return lines
 
     def close(self) -> list[str]:

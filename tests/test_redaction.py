@@ -120,3 +120,27 @@ def test_slack_credentials_in_call_parameters_are_not_redacted() -> None:
         client.redactor = Redactor(["xoxb-test"])
         answer = client.api_call("auth.test", params={"token": "xoxb-test"})  # as Socket Mode sends its token
         assert answer["ok"] is True
+
+
+def test_every_token_shape_passes_the_quick_scan_that_lets_plain_text_skip_the_patterns() -> None:
+    """Redaction only runs the patterns on text the quick scan flags: each pattern's matches must be flagged."""
+    from core.secret_scan import MAY_HOLD_A_TOKEN, PATTERNS
+
+    samples = {
+        "GitHub token": ["ghp_" + "a" * 36, "gho_" + "b" * 40, "github_pat_" + "c" * 30],
+        "Slack token": ["xoxb-1234567890-abc", "xoxp-" + "d" * 20],
+        "Slack app token": ["xapp-1-A0123456789-xyz"],
+        "Anthropic API key": [ANTHROPIC_KEY],
+        "OpenAI API key": ["sk-" + "e" * 40, "sk-proj-" + "f" * 40],
+        "AWS access key id": ["AKIA" + "G" * 16, "ASIA" + "H" * 16],
+        "Google API key": ["AIza" + "i" * 35],
+        "private key": ["-----BEGIN RSA PRIVATE KEY-----", "-----BEGIN PRIVATE KEY-----"],
+    }
+    assert set(samples) == set(PATTERNS), "a new pattern needs samples here (and perhaps a literal in the scan)"
+    for kind, tokens in samples.items():
+        for token in tokens:
+            match = PATTERNS[kind].search(f"x {token} y")
+            assert match is not None, (kind, token)
+            assert MAY_HOLD_A_TOKEN.search(match.group(0)), f"the quick scan misses a {kind}: {token}"
+            assert f"[redacted {kind}]" in Redactor([]).text(f"x {token} y")
+    assert Redactor([]).text("plain output, nothing to hide") == "plain output, nothing to hide"

@@ -11,9 +11,10 @@ import pytest
 from core.models import Sandbox, utcnow
 from core.sandboxing import ExecRequest
 from core.states import LogStream
+from sandbox.command_wrapper import wrap
 from sandbox.disk import DiskLimitMode
 from sandbox.errors import FileTooLargeError, SandboxError, SandboxNotFoundError
-from sandbox.live import MAX_STREAMED_BYTES, bounded_command
+from sandbox.live import MAX_STREAMED_BYTES
 from sandbox.manager import SandboxManager
 from tests.support.waiting import wait_for
 
@@ -106,8 +107,9 @@ def test_timeout_kills_the_whole_process_tree(sandbox_manager: SandboxManager) -
 
 
 def test_a_command_without_a_finite_timeout_runs_unbounded() -> None:
-    assert bounded_command(ExecRequest(command="true", timeout_seconds=float("inf"))) == ["/bin/sh", "-c", "true"]
-    assert bounded_command(ExecRequest(command="true", timeout_seconds=1.2))[3] == "7"
+    unbounded, bounded = (wrap(ExecRequest(command="true", timeout_seconds=t)).argv for t in (float("inf"), 1.2))
+    assert unbounded[4] == "0" and unbounded[-1] == "true"
+    assert bounded[4] == "7"
 
 
 def test_a_command_s_deadline_holds_in_the_sandbox_when_nobody_watches(sandbox_manager: SandboxManager) -> None:
@@ -115,7 +117,7 @@ def test_a_command_s_deadline_holds_in_the_sandbox_when_nobody_watches(sandbox_m
     box = sandbox_manager.get_or_create("unwatched")
     api = box.container.client.api
     request = ExecRequest(command="sh -c 'sleep 300' & sleep 300", timeout_seconds=1)
-    exec_id = api.exec_create(box.container.id, bounded_command(request), user="10001:10001")["Id"]
+    exec_id = api.exec_create(box.container.id, wrap(request).argv, user="10001:10001")["Id"]
     api.exec_start(exec_id, detach=True)
     wait_for(lambda: "sleep" in run(box, "ps -eo comm", keep_background=True).stdout, timeout=5, what="it to run")
     wait_for(lambda: not api.exec_inspect(exec_id)["Running"], timeout=15, what="its deadline inside the sandbox")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlmodel import col, select
 
 from core.models import TaskLog, utcnow
@@ -16,6 +17,7 @@ from core.states import LogStream
 from core.store.database import Database
 
 MAX_LINE_CHARS = 8_000
+BACKLOG_BATCHES = 20  # lines waiting, in batches, before a writer waits for the database
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,11 +40,12 @@ class TaskLogs:
         if not lines:
             return
         now = utcnow()
-        with self.db.write() as session:
-            session.add_all(
-                TaskLog(task_id=task_id, stream=stream, line=_clip(self.redact(text)), created_at=now)
-                for stream, text in lines
-            )
+        rows = [
+            {"task_id": task_id, "stream": stream, "line": _clip(self.redact(text)), "created_at": now}
+            for stream, text in lines
+        ]
+        with self.db.write() as session:  # one executemany of plain rows: no ORM object per line
+            session.execute(insert(TaskLog.__table__), rows)  # type: ignore[attr-defined]
 
     def tail(self, task_id: str, *, after_id: int = 0, limit: int = 1000) -> list[LogLine]:
         with self.db.read() as session:
@@ -93,9 +96,13 @@ def _clip(text: str) -> str:
 
 class LogSink:
     """A thread-safe buffered writer for one task's log; flushes by size or age — also when nothing more
-    is written (a command that prints one line and then works quietly is seen at once by followers)."""
+    is written (a command that prints one line and then works quietly is seen at once by followers).
 
-    def __init__(self, logs: TaskLogs, task_id: str, *, max_lines: int = 200, max_age: float = 0.25) -> None:
+    Writing never waits for the database while the buffer is under its cap: a full batch is written by a
+    background thread, so a command's output keeps streaming meanwhile. `flush` writes everything now.
+    """
+
+    def __init__(self, logs: TaskLogs, task_id: str, *, max_lines: int = 1000, max_age: float = 0.25) -> None:
         self._logs = logs
         self.task_id = task_id
         self._max_lines = max_lines
@@ -105,6 +112,7 @@ class LogSink:
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         self._flush_lock = threading.Lock()
+        self._flushing = False  # a background flush is under way
         self._redact: Callable[[str], str] = lambda text: text
 
     def hide(self, redact: Callable[[str], str]) -> None:
@@ -121,9 +129,15 @@ class LogSink:
                     self._timer.daemon = True
                     self._timer.start()
             self._buffer.append((stream, line))
-            due = len(self._buffer) >= self._max_lines or time.monotonic() - self._oldest >= self._max_age
-        if due:
+            waiting = len(self._buffer)
+            due = waiting >= self._max_lines or time.monotonic() - self._oldest >= self._max_age
+            start = due and not self._flushing
+            if start:
+                self._flushing = True
+        if waiting >= self._max_lines * BACKLOG_BATCHES:  # the database cannot keep up: wait for it
             self.flush()
+        elif start:
+            threading.Thread(target=self._flush_late, daemon=True, name=f"log-{self.task_id}").start()
 
     def _flush_late(self) -> None:
         with self._lock:
@@ -132,6 +146,9 @@ class LogSink:
             self.flush()
         except Exception:  # the next write or the final flush tries again
             logging.getLogger(__name__).exception("task %s: could not write its log", self.task_id)
+        finally:
+            with self._lock:
+                self._flushing = False
 
     def system(self, line: str) -> None:
         self.write(line, LogStream.SYSTEM)

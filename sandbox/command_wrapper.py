@@ -1,0 +1,145 @@
+"""The shell wrapper every sandbox command runs in: one Docker exec per command, clean-up included.
+
+The wrapper runs the command under its in-sandbox deadline, then — in the same exec — kills whatever the
+command left running, reads the cgroup's OOM-kill counter when the command died of SIGKILL, and lists the
+writable places' free space when it failed. It reports all that in one line on stderr, marked with a
+random per-command tag that `ReportReader` takes out of the output before anyone sees it.
+
+The report is a saving, not a trust boundary: the host checks it against Docker's own exit code, and when
+the wrapper itself did not finish (it was killed: exit code above 128, or no report) the host cleans up
+with a separate exec as before.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass, field
+
+from core.sandboxing import ExecRequest
+
+# Every command also has its deadline inside the sandbox, a little after the host's own timer: it holds
+# when nobody watches any more (the worker was killed). `timeout` signals the command's process group,
+# then kills it; an image without `timeout -k` (an old busybox) runs the command unbounded there.
+IN_SANDBOX_GRACE_SECONDS = 5
+WRITABLE_PLACES = ("/workspace", "/home/sandbox", "/tmp")
+# Kill every process of the sandbox user but PID 1 (the reaper) and this shell until none is left (kill -1
+# fails once there is nothing to signal, i.e. once all are reaped); `k` counts the rounds (0: none was left).
+KILL_LOOP = "k=0; while [ $k -lt 40 ] && kill -KILL -1 2>/dev/null; do k=$((k+1)); sleep 0.05; done"
+KILL_ALL = KILL_LOOP + "; echo $k"  # the stand-alone clean-up exec
+
+# $0 tag, $1 deadline seconds (0: none), $2 1 to leave background processes running, $3 the command.
+_WRAPPER = (
+    "t=$0; d=$1; keep=$2\n"
+    "oomk() { o=0; for f in /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control; do\n"
+    '  if [ -r "$f" ]; then while read -r a b; do [ "$a" = oom_kill ] && o=$b; done < "$f"; break; fi; done; }\n'
+    'oomk; b=$o; printf \'%s start %s\\n\' "$t" "$b" >&2\n'
+    'if [ "$d" != 0 ] && timeout -k 1 5 true >/dev/null 2>&1; then timeout -k 5 "$d" /bin/sh -c "$3"\n'
+    'else /bin/sh -c "$3"; fi\n'
+    "rc=$?; k=0; o=0\n"
+    f'if [ "$keep" != 1 ]; then {KILL_LOOP}; fi\n'
+    'if [ "$rc" = 137 ]; then oomk; o=$((o-b)); fi\n'
+    'if [ "$rc" != 0 ]; then df -Pk ' + " ".join(WRITABLE_PLACES) + " 2>/dev/null | "
+    'while read -r _ size _ free _ at; do printf \'%s df %s %s %s\\n\' "$t" "$size" "$free" "$at" >&2; done; fi\n'
+    'printf \'%s end %s %s %s\\n\' "$t" "$rc" "$k" "$o" >&2\n'
+    'exit "$rc"'
+)
+_TAG_START = b"\x1edockhand-"
+
+
+@dataclass
+class WrapperReport:
+    """What the wrapper said after the command: its exit code, kill rounds, OOM kills meanwhile, full places."""
+
+    exit_code: int
+    kill_rounds: int
+    oom_kills: int
+    full_places: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WrappedCommand:
+    argv: list[str]
+    tag: bytes
+
+
+def wrap(request: ExecRequest) -> WrappedCommand:
+    """The exec argv of a command: the wrapper, a fresh tag, the deadline, whether to keep background work."""
+    tag = _TAG_START + secrets.token_hex(8).encode()
+    seconds = 0
+    if math.isfinite(request.timeout_seconds):
+        seconds = math.ceil(request.timeout_seconds) + IN_SANDBOX_GRACE_SECONDS
+    keep = "1" if request.keep_background else "0"
+    return WrappedCommand(["/bin/sh", "-c", _WRAPPER, tag.decode(), str(seconds), keep, request.command], tag)
+
+
+@dataclass
+class ReportReader:
+    """Takes the wrapper's tagged lines out of a stderr stream; passes everything else on, unchanged."""
+
+    tag: bytes
+    _pending: bytearray = field(default_factory=bytearray)
+    _lines: list[str] = field(default_factory=list)
+    oom_kills_before: int | None = None  # the cgroup's OOM-kill counter as the command started
+
+    def feed(self, data: bytes) -> bytes:
+        self._pending += data
+        passed = bytearray()
+        while True:
+            at = self._pending.find(self.tag)
+            if at == -1:
+                keep = _partial_tag_length(self._pending, self.tag)
+                cut = len(self._pending) - keep
+                passed += self._pending[:cut]
+                del self._pending[:cut]
+                return bytes(passed)
+            passed += self._pending[:at]
+            end = self._pending.find(b"\n", at)
+            if end == -1:
+                del self._pending[:at]
+                return bytes(passed)
+            self._lines.append(self._pending[at + len(self.tag) : end].decode("utf-8", "replace").strip())
+            del self._pending[: end + 1]
+
+    def close(self) -> bytes:
+        """What was held back (the start of a tag that never finished)."""
+        rest, self._pending = bytes(self._pending), bytearray()
+        return rest
+
+    def report(self) -> WrapperReport | None:
+        """The wrapper's report, or None when it did not finish (killed, or the stream was cut)."""
+        full: list[str] = []
+        for line in self._lines:
+            kind, _, rest = line.partition(" ")
+            fields = rest.split()
+            if kind == "df" and len(fields) == 3 and fields[0].isdigit() and fields[1].isdigit():
+                if is_full(int(fields[0]), int(fields[1])):
+                    full.append(fields[2])
+            elif kind == "start" and rest.isdigit():
+                self.oom_kills_before = int(rest)
+            elif kind == "end" and len(fields) == 3 and all(f.lstrip("-").isdigit() for f in fields):
+                return WrapperReport(int(fields[0]), int(fields[1]), max(0, int(fields[2])), tuple(full))
+        return None
+
+
+def is_full(size_kib: int, free_kib: int) -> bool:
+    """A place with (next to) no space left: under 1 MiB or 0.5% free."""
+    return size_kib > 0 and free_kib < max(1024, size_kib // 200)
+
+
+def full_places_in(df_output: str) -> tuple[str, ...]:
+    """The places with (next to) no space left in `df -Pk` output."""
+    full = []
+    for line in df_output.splitlines()[1:]:  # Filesystem 1024-blocks Used Available Capacity Mounted-on
+        fields = line.split()
+        if len(fields) >= 6 and fields[1].isdigit() and fields[3].isdigit() and is_full(int(fields[1]), int(fields[3])):
+            full.append(fields[5])
+    return tuple(full)
+
+
+def _partial_tag_length(data: bytearray, tag: bytes) -> int:
+    """How many bytes at the end of `data` could be the start of a tag still arriving."""
+    for size in range(min(len(tag) - 1, len(data)), 0, -1):
+        if data.endswith(tag[:size]):
+            return size
+    return 0
