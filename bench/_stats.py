@@ -33,7 +33,7 @@ def latency_line(seconds: list[float], decimals: int = 1) -> str:
 class BenchResult:
     """One row of `bench/run`'s summary: a figure beside the floor of the same machine in the same run.
 
-    `ok` is whether the figure is within its goal (None: the bench could not tell, e.g. it skipped).
+    `ok` is whether the figure is within its goal (None: no goal); `figure` None: skipped, `note` says why.
     """
 
     path: str  # what was measured, e.g. "sandbox reused → first command"

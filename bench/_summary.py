@@ -20,6 +20,7 @@ class Verdict(StrEnum):
     YES = "yes"
     NO = "no"
     SKIPPED = "skipped"
+    NO_GOAL = "-"  # a figure shown for context, judged by nothing
     FAILED = "bench failed"
 
 
@@ -46,8 +47,10 @@ def results_in(output: str) -> list[BenchResult]:
 
 
 def verdict(result: BenchResult) -> Verdict:
-    if result.figure is None or result.ok is None:
+    if result.figure is None:
         return Verdict.SKIPPED
+    if result.ok is None:
+        return Verdict.NO_GOAL
     return Verdict.YES if result.ok else Verdict.NO
 
 
