@@ -1,6 +1,6 @@
 """Benchmark: submit→claim latency and HTTP API latency under a burst, on loopback.
 
-    .venv/bin/python bench/queue_latency.py [--tasks 500] [--clients 8] [--workers 4] [--database-url URL]
+    .venv/bin/python bench/queue_latency.py [--tasks 500] [--clients 8] [--workers 4] [--database-url URL] [--quick]
 
 Runs the real service (uvicorn on 127.0.0.1, workers, SQLite by default) in this process, fires a
 burst of POST /api/submit from client threads while polling GET /status, and prints p50/p99 of:

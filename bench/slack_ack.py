@@ -1,6 +1,7 @@
 """Benchmark: how fast Slack slash commands are acknowledged under a burst, while pipelines run in the process.
 
     .venv/bin/python bench/slack_ack.py [--requests 500] [--clients 8] [--background-tasks 4] [--task-seconds 0.2]
+                                        [--quick]
 
 One process holds everything, as `dockhand serve` with Slack in HTTP mode does: a Core on SQLite in a
 temporary data directory with its worker pool (2 workers) and scheduler running, the Slack bot (Bolt)
