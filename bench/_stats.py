@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 from dataclasses import asdict, dataclass
@@ -32,7 +33,7 @@ def latency_line(seconds: list[float], decimals: int = 1) -> str:
 class BenchResult:
     """One row of `bench/run`'s summary: a figure beside the floor of the same machine in the same run.
 
-    `ok` is whether the figure is within its goal (None: the bench could not tell, e.g. it skipped).
+    `ok` is whether the figure is within its goal (None: no goal); `figure` None: skipped, `note` says why.
     """
 
     path: str  # what was measured, e.g. "sandbox reused → first command"
@@ -50,3 +51,22 @@ RESULT_PREFIX = "BENCH-RESULT "
 def report(result: BenchResult) -> None:
     """Print a result as one machine-readable line (bench/run collects them) after the bench's own output."""
     print(RESULT_PREFIX + json.dumps(asdict(result), ensure_ascii=False), flush=True)
+
+
+def parse_with_quick(parser: argparse.ArgumentParser, **quick_sizes: object) -> argparse.Namespace:
+    """Parse the bench's arguments, with `--quick`: the small sizes `bench/run` uses (explicit options still win)."""
+    shown = ", ".join(f"--{name.replace('_', '-')} {value}" for name, value in quick_sizes.items())
+    parser.add_argument("--quick", action="store_true", help=f"small sizes, as bench/run runs it ({shown})")
+    args = parser.parse_args()
+    if args.quick:
+        parser.set_defaults(**quick_sizes)
+        args = parser.parse_args()
+    return args
+
+
+def median_ms(seconds: list[float]) -> float:
+    return round(statistics.median(seconds) * 1000, 2)
+
+
+def p99_ms(seconds: list[float]) -> float:
+    return round(percentile(sorted(seconds), 0.99) * 1000, 2)

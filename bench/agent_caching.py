@@ -5,7 +5,7 @@ like the real service: cache reads, cache writes and uncached input reported apa
 for real in a scratch directory on this host (the script only lists and prints files), so the
 conversation grows as a real one does. Figures are tokens and list-price dollars, not time.
 
-    .venv/bin/python bench/agent_caching.py [--turns 30] [--min-cacheable 1024]
+    .venv/bin/python bench/agent_caching.py [--turns 30] [--min-cacheable 1024] [--quick]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import anthropic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._stats import BenchResult, parse_with_quick, report
 from core.agent.loop import Agent, AgentStatus, ModelSettings
 from core.agent.prompt import system_prompt
 from core.agent.tools import SandboxTools
@@ -97,7 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--turns", type=int, default=30)
     parser.add_argument("--min-cacheable", type=int, default=1024, help="Smallest cacheable prefix, in tokens.")
-    args = parser.parse_args()
+    args = parse_with_quick(parser, turns=10)
     pricing = Pricing()
     with tempfile.TemporaryDirectory(prefix="dockhand-bench-") as tmp:
         scratch = Path(tmp)
@@ -123,6 +124,17 @@ def main() -> None:
     plain_cost = sum(pricing.cost(u) for u in runs[False])
     cached_cost = sum(pricing.cost(u) for u in runs[True])
     print(f"prompt caching saves {100 * (1 - cached_cost / plain_cost):.1f}% of the session's cost")
+    report(
+        BenchResult(
+            path="agent session cost with prompt caching",
+            figure=round(cached_cost, 4),
+            unit="USD",
+            floor=round(plain_cost, 4),  # not a floor but the baseline: the same session without caching
+            goal="< 0.3x without caching",
+            ok=cached_cost < 0.3 * plain_cost,
+            note=f"{args.turns} turns; floor = without caching",
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark: sandbox start-up and exec latency, and a cached-dependency start against a fresh install.
 
-    .venv/bin/python bench/sandbox_latency.py [--rounds 10] [--packages "requests rich"]
+    .venv/bin/python bench/sandbox_latency.py [--rounds 10] [--packages "requests rich"] [--quick]
 
 Needs the Docker engine and the sandbox image (`dockhand image build`); the fresh install fetches
 from PyPI (through DOCKHAND_SANDBOX_CA_BUNDLE's proxy where there is one). Prints:
@@ -22,7 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._stats import latency_line
+import docker
+
+from bench._docker import docker_missing
+from bench._stats import BenchResult, latency_line, median_ms, parse_with_quick, report
 from core.sandboxing import ExecRequest, cache_key
 from core.settings import Settings
 from core.store.database import Database
@@ -33,13 +36,23 @@ from sandbox.disk import SandboxDisks
 from sandbox.live import SANDBOX_UID
 from sandbox.manager import SandboxManager, connect_docker
 
+WARM = "sandbox reused → first command"
+COLD = "sandbox cold → first command"
+CACHED = "cached deps vs fresh install"
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--packages", default="requests rich pyyaml")
-    args = parser.parse_args()
+    args = parse_with_quick(parser, rounds=3)
     settings = Settings.load()
+    missing = docker_missing(default_policy(settings).image)
+    if missing:
+        print(missing)
+        for path in (WARM, COLD, CACHED):
+            report(BenchResult(path=path, figure=None, unit="", note=missing[:80]))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(f"sqlite:///{tmp}/bench.db")
         db.migrate()
@@ -111,6 +124,44 @@ def run(manager: SandboxManager, limited: SandboxManager, cache: DependencyCache
     print(f"  exec round trip (true)         {latency_line(trips)}")
     print(f"  fresh install ({args.packages}): {fresh:.2f} s")
     print(f"  cached start (new sandbox + restore + first command): {cached:.2f} s  ({fresh / cached:.1f}x faster)")
+    bare_start, bare_exec = bare_docker(manager.client, manager.policy.image, args.rounds)
+    print(f"  floor: bare docker create+start {latency_line(bare_start)}")
+    print(f"  floor: bare docker exec (true)  {latency_line(bare_exec)}")
+    rows = ((WARM, warm, bare_exec, 2.0), (COLD, cold, bare_start, 1.5))
+    for path, figures, floor, times in rows:
+        figure, bare = median_ms(figures), median_ms(floor)
+        report(
+            BenchResult(
+                path=path, figure=figure, unit="ms", floor=bare, goal=f"< {times:g}x floor", ok=figure < times * bare
+            )
+        )
+    report(
+        BenchResult(
+            path=CACHED,
+            figure=round(fresh / cached, 1),
+            unit="x",
+            goal=">= 10x",
+            ok=fresh / cached >= 10,
+            note=f"fresh {fresh:.1f} s, cached {cached:.1f} s; {args.packages}",
+        )
+    )
+
+
+def bare_docker(client: docker.DockerClient, image: str, rounds: int) -> tuple[list[float], list[float]]:
+    """The floors: create+start of a plain container of the image, and an exec of `true` in it, nothing else."""
+    starts, execs = [], []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        container = client.containers.run(image, ["sleep", "300"], detach=True, network_disabled=True)
+        starts.append(time.perf_counter() - started)
+        try:
+            for _ in range(rounds * 3):
+                started = time.perf_counter()
+                container.exec_run(["true"])
+                execs.append(time.perf_counter() - started)
+        finally:
+            container.remove(force=True)
+    return starts, execs
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark: a burst of signed GitHub push deliveries over HTTP, redeliveries included, then the intake.
 
-    .venv/bin/python bench/webhook_burst.py [--count 1000] [--duplicates 0.1] [--clients 4] [--in-process]
+    .venv/bin/python bench/webhook_burst.py [--count 1000] [--duplicates 0.1] [--clients 4] [--in-process] [--quick]
 
 Runs the real HTTP app (uvicorn on 127.0.0.1, SQLite in a temporary data directory, GITHUB_WEBHOOK_SECRET
 set; no workers, no scheduler) in a child process, or in this process with --in-process, and fires
@@ -42,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlmodel import select
 
-from bench._stats import latency_line
+from bench._floors import http_round_trips
+from bench._stats import BenchResult, latency_line, p99_ms, parse_with_quick, report
 from bot.github.intake import GitHubIntake, github_client_factory, rules_from
 from bot.github.signature import sign
 from bot.http.app import create_app
@@ -57,6 +58,7 @@ from tests.support.server import serve_in_thread
 from tests.support.store import database, sql_core
 
 SECRET = "bench-webhook-secret"
+INTAKE_GOAL_MS = 20.0  # issue 21: p99 of the answers to a burst from 4 clients
 API_TOKEN = "bench-token"
 GITHUB_TOKEN = "ghp_fake_token"  # one the fake GitHub accepts
 HOOK_ID = "512345678"
@@ -96,7 +98,7 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true", help="serve from a thread of this process")
     parser.add_argument("--fresh-connections", action="store_true", help="a new TCP connection per delivery")
     parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+    args = parse_with_quick(parser, count=300)
     if args.count < 1 or not 0 <= args.duplicates < 1 or args.clients < 1 or args.intakes < 1 or args.batch < 1:
         parser.error("--count, --clients, --intakes, --batch must be ≥ 1 and --duplicates from 0 to below 1")
 
@@ -344,6 +346,20 @@ def run(core: Core, fake: FakeGitHub, base_url: str, args: argparse.Namespace) -
         print(f"    per delivery (batch mean)    {latency_line(per_delivery)}")
     print(f"  {task_summary}")
     print(f"  GitHub API calls during the intake: {github_calls} (pushes need none)")
+    floor = http_round_trips()
+    print(f"  floor: POST to an empty app    {latency_line(floor)}")
+    figure = p99_ms([s.seconds for s in sent])
+    report(
+        BenchResult(
+            path="webhook intake p99",
+            figure=figure,
+            unit="ms",
+            floor=p99_ms(floor),
+            goal=f"< {INTAKE_GOAL_MS:g} ms",
+            ok=figure < INTAKE_GOAL_MS,
+            note=f"{len(sent)} signed deliveries, {args.clients} clients",
+        )
+    )
     return failures
 
 
