@@ -14,7 +14,7 @@ import argparse
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import anthropic
@@ -52,7 +52,7 @@ class ScratchBox:
     def set_network(self, enabled: bool) -> None:
         pass
 
-    def load_tree(self, tree: SourceTree) -> None:
+    def load_tree(self, tree: SourceTree, *, keep: Sequence[str] = ()) -> None:
         pass
 
     def read_file(self, path: str, *, max_bytes: int = 0) -> bytes:

@@ -12,8 +12,9 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from core.errors import NotFoundError
 from core.models import Sandbox
@@ -143,8 +144,8 @@ class LiveSandboxLike(Protocol):
 
     def set_network(self, enabled: bool) -> None: ...
 
-    def load_tree(self, tree: SourceTree) -> None:
-        """Replace /workspace with the tree."""
+    def load_tree(self, tree: SourceTree, *, keep: Sequence[str] = ()) -> None:
+        """Replace /workspace with the tree (but the paths in `keep`, e.g. a snapshot's dependencies)."""
         ...
 
     def read_file(self, path: str, *, max_bytes: int = ...) -> bytes: ...
@@ -184,6 +185,37 @@ class SandboxProvider(Protocol):
     def save_cache(self, box: LiveSandboxLike, key: str, paths: Sequence[str]) -> int: ...
 
     def restore_cache(self, box: LiveSandboxLike, key: str) -> bool: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class SnapshotInfo:
+    """A repository's prepared dependencies as a local image (see `sandbox.snapshots`)."""
+
+    image: str  # the image ID a sandbox is made from
+    key: str  # repository + manifests and lockfiles (see `core.pipelines.snapshot_use.snapshot_key`)
+    repository: str
+    commit: str  # the default branch's commit it was made at
+    base: str  # the image ID it was made on
+    paths: tuple[str, ...]  # what it holds, in the sandbox (kept when a checkout replaces /workspace)
+    size_bytes: int
+    created: datetime
+    last_used: datetime
+
+
+@runtime_checkable
+class SnapshotProvider(Protocol):
+    """A provider that can start sandboxes from per-repository snapshots (optional: a provider without
+    them starts every sandbox from its image and the dependency cache)."""
+
+    def find_snapshot(self, key: str, base_image: str) -> SnapshotInfo | None: ...
+
+    def build_snapshot(
+        self, *, key: str, repository: str, commit: str, base_image: str, cache_keys: Sequence[str]
+    ) -> SnapshotInfo: ...
+
+    def default_branch(self, source: str) -> str | None:
+        """The source's default branch as its host mirror knows it (None: not a git repository)."""
+        ...
 
 
 class SandboxBackend(SandboxProvider, Protocol):

@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     """Idle sandboxes are removed after this long."""
     cache_ttl_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
     """Dependency-cache entries expire after this long."""
+    snapshots: bool = True
+    """Start sandboxes from per-repository snapshot images (the default branch's prepared dependencies)."""
+    snapshot_max_size: str = Field(default="20g", pattern=r"^[0-9]+[kmgt]?$")
+    """The total size of snapshot images kept; the least recently used go first."""
     debian_mirror: str = "http://deb.debian.org/debian"
     """Where `dockhand image build` fetches Debian packages."""
     debian_suite: str = "bookworm"

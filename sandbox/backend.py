@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from core.sandboxing import SandboxPolicy
+import docker
+
+from core.redaction import Redactor
+from core.sandboxing import SandboxPolicy, size_in_bytes
 from core.settings import Settings
 from core.store.interface import SandboxIndex
 from sandbox.cache import DependencyCache
@@ -11,6 +14,7 @@ from sandbox.git import RepoMirrors
 from sandbox.image import IMAGE_REPOSITORY, ImageRecipe
 from sandbox.live import SANDBOX_UID
 from sandbox.manager import SandboxManager, connect_docker, instance_label
+from sandbox.snapshots import SnapshotImages
 
 
 def image_recipe(settings: Settings) -> ImageRecipe:
@@ -44,6 +48,16 @@ def docker_backend(settings: Settings, records: SandboxIndex, cache: DependencyC
         allow_unisolated_network=settings.sandbox_unisolated_network,
         mirrors=RepoMirrors(settings.git_cache_dir),
         cache=cache or dependency_cache(settings),
+        snapshots=snapshot_images(client, settings) if settings.snapshots else None,
+    )
+
+
+def snapshot_images(client: docker.DockerClient, settings: Settings) -> SnapshotImages:
+    return SnapshotImages(
+        client,
+        settings.data_dir / "snapshots",
+        max_bytes=size_in_bytes(settings.snapshot_max_size) or 2**62,
+        secrets=Redactor.from_settings(settings).known,
     )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from core.sandboxing import ExecRequest
 from sandbox.errors import SandboxError
 from sandbox.live import LiveSandbox
+from sandbox.snapshots import Archive
 
 MAX_ENTRY_BYTES = 4 * 1024**3
 _ALWAYS_THERE = {"/workspace", "/home/sandbox", "/tmp"}
@@ -54,6 +55,15 @@ class DependencyCache:
                 box.put_archive(str(PurePosixPath(path).parent), archive)
         self._count(hit=True)
         return True
+
+    def archives(self, key: str) -> list[Archive]:
+        """An entry's paths and their archives on the host (none when there is no such entry)."""
+        entry = self._entry(key)
+        manifest = entry / "manifest.json"
+        if not manifest.exists() or self._expired(manifest):
+            return []
+        paths = json.loads(manifest.read_text())["paths"]
+        return [Archive(path, entry / f"{index}.tar") for index, path in enumerate(paths)]
 
     def save(self, box: LiveSandbox, key: str, paths: Sequence[str]) -> int:
         """Store `paths` (absolute, in the sandbox) under `key`; returns the bytes stored."""

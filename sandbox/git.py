@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import subprocess
-import tarfile
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from core.sandboxing import ExecRequest, SourceTree, VerifiedChange
 from sandbox.errors import SandboxError
-from sandbox.live import SANDBOX_UID, LiveSandbox
+from sandbox.live import LiveSandbox
 
 WORKSPACE = "/workspace"
 _PULL_REF = re.compile(r"^(?:refs/)?pull/([0-9]+)/(head|merge)$")
@@ -202,37 +201,6 @@ def _sdist_version(tree: Path) -> str | None:
     return match["version"] if match else None
 
 
-def load_tree(box: LiveSandbox, tree: SourceTree) -> None:
-    """Replace the sandbox's /workspace with the tree (files owned by the sandbox user).
-
-    Every file's modification time is the commit's committer time, not the time of this checkout: build
-    tools that judge freshness by mtime (cargo) then see a restored target/ as up to date for the same
-    sources, where a checkout's "now" would make every source newer than every cached artifact."""
-    with tempfile.TemporaryDirectory(prefix="dockhand-tree-") as tmp:
-        archive = Path(tmp) / "tree.tar"
-        _tar_tree(tree.path, archive, mtime=_commit_time(tree.path, tree.commit))
-        wipe = box.exec(ExecRequest(command=f"find {WORKSPACE} -mindepth 1 -delete", timeout_seconds=120))
-        if not wipe.ok:
-            raise GitError(f"sandbox {box.sandbox_id}: cannot empty the workspace: {wipe.stderr.strip()}")
-        with archive.open("rb") as data:
-            box.put_archive(WORKSPACE, data)
-
-
-def checkout(
-    box: LiveSandbox,
-    mirrors: RepoMirrors,
-    source: str,
-    ref: str | None = None,
-    *,
-    credentials: GitCredentials | None = None,
-) -> Checkout:
-    """Put `source` at `ref` into the sandbox's /workspace (replacing what was there), with no remote."""
-    with tempfile.TemporaryDirectory(prefix="dockhand-checkout-") as tmp:
-        tree = materialize(mirrors, source, ref, Path(tmp) / "tree", credentials=credentials)
-        load_tree(box, tree)
-    return Checkout(source=source, ref=tree.ref, commit=tree.commit)
-
-
 def diff_against(
     mirrors: RepoMirrors, source: str, base: str, commit: str, *, context: int = 0, renames: bool = False
 ) -> str:
@@ -334,27 +302,6 @@ def _locked(mirror: Path) -> Iterator[None]:
     with open(f"{mirror}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
-
-
-def _commit_time(repo: Path, commit: str) -> int | None:
-    """The commit's committer time (seconds since the epoch); None when `repo` cannot say."""
-    try:
-        return int(_git(["-C", str(repo), "show", "--no-patch", "--format=%ct", "--end-of-options", commit]).strip())
-    except (GitError, ValueError):
-        return None
-
-
-def _tar_tree(root: Path, destination: Path, *, mtime: int | None = None) -> None:
-    def owned_by_sandbox(info: tarfile.TarInfo) -> tarfile.TarInfo:
-        info.uid = info.gid = SANDBOX_UID
-        info.uname = info.gname = "sandbox"
-        if mtime is not None:
-            info.mtime = mtime
-        return info
-
-    with tarfile.open(destination, mode="w") as tar:
-        for entry in sorted(root.iterdir()):
-            tar.add(entry, arcname=entry.name, filter=owned_by_sandbox)
 
 
 def _q(text: str) -> str:

@@ -7,7 +7,7 @@ import logging
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -227,10 +227,10 @@ class LiveSandbox:
         """Whether the sandbox is on its network, as of the container's last listing or inspection."""
         return self._network.name in _networks_of(self.container, fresh=False)
 
-    def load_tree(self, tree: SourceTree) -> None:
-        from sandbox.git import load_tree
+    def load_tree(self, tree: SourceTree, *, keep: Sequence[str] = ()) -> None:
+        from sandbox.workspace_tree import load_tree
 
-        load_tree(self, tree)
+        load_tree(self, tree, keep=keep)
 
     # --- files ------------------------------------------------------------------------------
     def write_file(self, path: str, data: bytes, *, mode: int = 0o644) -> None:

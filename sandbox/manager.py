@@ -27,6 +27,7 @@ from core.sandboxing import (
     LiveSandboxLike,
     SandboxOwner,
     SandboxPolicy,
+    SnapshotInfo,
     SourceTree,
     VerifiedChange,
     size_in_bytes,
@@ -39,6 +40,7 @@ from sandbox.errors import DockerUnavailableError, SandboxError, SandboxNotFound
 from sandbox.firewall import IsolationError, isolate
 from sandbox.git import RepoMirrors, diff_against, materialize, squash_change
 from sandbox.live import SANDBOX_UID, LiveSandbox
+from sandbox.snapshots import SnapshotImages
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +98,13 @@ class SandboxManager:
         mirrors: RepoMirrors | None = None,
         cache: DependencyCache | None = None,
         disks: SandboxDisks | None = None,
+        snapshots: SnapshotImages | None = None,
     ) -> None:
         self.client = client
         self.disks = disks or SandboxDisks(client, None, owner_uid=SANDBOX_UID)
         self.mirrors = mirrors
         self.cache = cache
+        self.snapshots = snapshots
         self.allow_unisolated_network = allow_unisolated_network
         self.isolation_error: str | None = None
         self.records = records
@@ -140,6 +144,29 @@ class SandboxManager:
         if self.cache is None or not isinstance(box, LiveSandbox):
             return False
         return self.cache.restore(box, key)
+
+    # --- snapshots (implements core.sandboxing.SnapshotProvider when there is a snapshot store) ---------
+    def find_snapshot(self, key: str, base_image: str) -> SnapshotInfo | None:
+        return self.snapshots.find(key, base_image) if self.snapshots is not None else None
+
+    def build_snapshot(
+        self, *, key: str, repository: str, commit: str, base_image: str, cache_keys: Sequence[str]
+    ) -> SnapshotInfo:
+        if self.snapshots is None or self.cache is None:
+            raise SandboxError("snapshots are off (DOCKHAND_SNAPSHOTS) or there is no dependency cache")
+        archives = [archive for cache_key in cache_keys for archive in self.cache.archives(cache_key)]
+        return self.snapshots.build(
+            key=key, repository=repository, commit=commit, base_image=base_image, archives=archives
+        )
+
+    def default_branch(self, source: str) -> str | None:
+        if self.mirrors is None:
+            return None
+        with contextlib.suppress(SandboxError, OSError):
+            head = (self.mirrors.path_for(source) / "HEAD").read_text().strip()
+            if head.startswith("ref: refs/heads/"):
+                return head.removeprefix("ref: refs/heads/")
+        return None
 
     def _network_allowed(self) -> str | None:
         """Why network must stay off (no isolation and the operator did not accept that), or None."""

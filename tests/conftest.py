@@ -55,6 +55,8 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
         # Rate limits are tested where they are the subject; bursts elsewhere must not trip them.
         "repo_tasks_per_hour": 0,
         "submissions_per_minute": 0,
+        # Snapshot images outlive a test (they are the engine's): made only where they are the subject.
+        "snapshots": False,
     }
     base.update(overrides)
     return Settings.load(**base)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from core.sandboxing import ExecRequest
-from sandbox.git import GitCredentials, GitError, RepoMirrors, checkout, export_bundle, export_patch
+from sandbox.git import GitCredentials, GitError, RepoMirrors, export_bundle, export_patch
 from sandbox.manager import SandboxManager
+from sandbox.workspace_tree import checkout
 
 pytestmark = pytest.mark.slow
 CANARY = "ghs_canary_token_never_in_sandbox"

@@ -16,8 +16,9 @@ import pytest
 from core.sandboxing import ExecRequest
 from core.testrun.coverage import changed_lines, diff_coverage, parse_coverage_py, parse_go_coverprofile
 from core.testrun.model import Coverage, FileCoverage
-from sandbox.git import RepoMirrors, load_tree, materialize
+from sandbox.git import RepoMirrors, materialize
 from sandbox.manager import SandboxManager
+from sandbox.workspace_tree import load_tree
 
 FIXTURES = Path(__file__).parent / "fixtures" / "testrun"
 SHAPES = FIXTURES / "go-shapes"

@@ -310,7 +310,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
         if p.get("error"):
             typer.echo(f"    {p['error']}")
     if timings := summary.get("timings"):
-        from core.pipelines.test_pipeline import describe_timings
+        from core.pipelines.test_results import describe_timings
 
         typer.echo(describe_timings(timings))
     color = typer.colors.GREEN if summary["status"] == "passed" else typer.colors.RED

@@ -21,20 +21,14 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from core.artifacts import put_folder
 from core.errors import DockhandError, StageFailedError
 from core.pipeline import Pipeline, Stage, StageContext, artifact_store
-from core.pipelines.test_results import last_lines, overall_status, report_project
+from core.pipelines import snapshot_use
+from core.pipelines.test_results import describe_timings, last_lines, overall_status, report_project, timings
 from core.repo_config import DockhandFile
 from core.sandboxing import ExecRequest, LiveSandboxLike, SandboxProvider, SourceTree, cache_key, size_in_bytes
 from core.specs import TestPipelineSpec
 from core.states import LogStream, TriggerSource
-from core.testrun.coverage import (
-    changed_lines,
-)
-from core.testrun.detect import (
-    Language,
-    ProjectPlan,
-    detect,
-    dockhand_file,
-)
+from core.testrun.coverage import changed_lines
+from core.testrun.detect import Language, ProjectPlan, detect, dockhand_file
 from core.testrun.python import TOOLS as PYTHON_TOOLS
 
 INSTALL_TIMEOUT = 1200.0
@@ -58,6 +52,8 @@ class TestRun:
         # The `.dockhand.toml` to go by when the checkout's own may not be trusted (a branch the agent wrote).
         self.config: DockhandFile | None = None
         self.started = time.monotonic()
+        self.snapshot: snapshot_use.SnapshotInfo | None = None  # the repository's, when the sandbox began from it
+        self.base_image = ""  # the image the sandbox would be made from without a snapshot
 
 
 @runtime_checkable
@@ -168,9 +164,19 @@ def open_sandbox(ctx: StageContext, run: TestRun, kind: str) -> None:
     if image:
         policy = policy.with_overrides(image=image)
     policy = policy.with_overrides(disk=_disk_limit(ctx, run.tree, policy.disk, run.config))
+    run.base_image = policy.image
+    begin = snapshot_use.start(
+        provider,
+        snapshot_use.snapshot_key(_repository(ctx), run.plans, run.tree),
+        policy,
+        enabled=ctx.settings.snapshots,
+    )
+    if begin.snapshot is not None:
+        ctx.log.system(f"starting from the snapshot of {begin.snapshot.repository} at {begin.snapshot.commit[:12]}")
+    run.snapshot = begin.snapshot
     try:
-        run.box = provider.get_or_create(ctx.sandbox_id(kind), policy, owner=ctx.sandbox_owner)
-        run.box.load_tree(run.tree)
+        run.box = provider.get_or_create(ctx.sandbox_id(kind), begin.policy, owner=ctx.sandbox_owner)
+        run.box.load_tree(run.tree, keep=run.snapshot.paths if run.snapshot else ())
     except DockhandError as exc:
         raise StageFailedError(f"could not prepare the sandbox: {exc}") from None
 
@@ -221,6 +227,10 @@ def _install_project(ctx: StageContext, run: TestRun, plan: ProjectPlan, project
     provider = sandbox_provider(ctx)
     assert run.box is not None and run.tree is not None
     key = _cache_key(ctx, plan, run.tree)
+    if run.snapshot is not None:
+        ctx.log.system(f"{plan.language.value} {plan.root}: dependencies are in the snapshot")
+        project["cache"] = "snapshot"
+        return
     if provider.restore_cache(run.box, key):
         ctx.log.system(f"{plan.language.value} {plan.root}: dependencies restored from the cache")
         project["cache"] = "hit"
@@ -276,6 +286,7 @@ def run_tests(ctx: StageContext) -> None:
     for plan, project in zip(run.plans, run.projects, strict=True):
         if plan.save_cache_after_test and project.get("cache") == "miss" and project["status"] != "install-failed":
             _save_cache(ctx, run.box, _cache_key(ctx, plan, run.tree), plan)
+    snapshot_use.refresh_after_install(ctx, run, _repository(ctx), _cache_key)
 
 
 def execute_tests(ctx: StageContext, run: TestRun) -> None:
@@ -345,7 +356,7 @@ def reset_projects(run: TestRun) -> None:
 def report(ctx: StageContext) -> None:
     run, spec = _run(ctx), _spec(ctx)
     if run.reused is not None:
-        ctx.result.update(run.reused, timings=timings(run))
+        ctx.result.update(run.reused, timings=timings(run.started, run.projects))
         if run.reused.get("status") != "passed":
             raise StageFailedError(f"tests {run.reused.get('status')} (result of task {run.reused['reused_from']})")
         return
@@ -372,27 +383,10 @@ def collect_results(ctx: StageContext, run: TestRun, changed: dict[str, set[int]
     return overall_status(run.projects)
 
 
-def timings(run: TestRun) -> dict[str, float]:
-    """The run so far, split into the projects' own install and test commands and dockhand's own overhead
-    (checkout, sandbox, caches, detection, reading reports)."""
-    total = time.monotonic() - run.started
-    commands = sum(float(p.get("install_seconds") or 0) + float(p.get("duration_seconds") or 0) for p in run.projects)
-    return {
-        "total_seconds": round(total, 2),
-        "commands_seconds": round(commands, 2),
-        "overhead_seconds": round(max(total - commands, 0.0), 2),
-    }
-
-
-def describe_timings(took: dict[str, float]) -> str:
-    return (
-        f"took {took['total_seconds']:.1f}s: {took['commands_seconds']:.1f}s in the projects' own install and test "
-        f"commands, {took['overhead_seconds']:.1f}s dockhand's own"
-    )
-
-
 def _finish(ctx: StageContext, run: TestRun, overall: str) -> None:
-    ctx.result.update(status=overall, projects=run.projects, run_key=_run_key(ctx, run), timings=timings(run))
+    ctx.result.update(
+        status=overall, projects=run.projects, run_key=_run_key(ctx, run), timings=timings(run.started, run.projects)
+    )
     ctx.metrics["projects"] = len(run.projects)
     summary = ", ".join(f"{p['language']} {p['root']}: {p['status']}" for p in run.projects)
     ctx.log.write(f"result: {overall} ({summary})", LogStream.SYSTEM)
@@ -402,18 +396,12 @@ def _finish(ctx: StageContext, run: TestRun, overall: str) -> None:
 
 
 def _cache_key(ctx: StageContext, plan: ProjectPlan, tree: SourceTree) -> str:
-    manifests = {}
-    for name in plan.manifests:
-        path = tree.path / plan.root / name
-        if path.is_file():
-            manifests[name] = path.read_bytes()
-    manifests["#plan"] = (plan.install or "").encode() + plan.root.encode()
-    if plan.language is Language.RUST:
-        # cargo judges the crate's own sources by mtime (checkouts carry the commit's time): a target/ built
-        # from another commit could look fresh for changed sources, so it is reused for the same commit only.
-        manifests["#commit"] = tree.commit.encode()
-    repository = ctx.task.repository or hashlib.sha256(source_of(ctx).encode()).hexdigest()[:12]
-    return cache_key(repository, tree.ref, manifests, kind=plan.language.value)
+    manifests = snapshot_use.plan_manifests(plan, tree)
+    return cache_key(_repository(ctx), tree.ref, manifests, kind=plan.language.value)
+
+
+def _repository(ctx: StageContext) -> str:
+    return ctx.task.repository or hashlib.sha256(source_of(ctx).encode()).hexdigest()[:12]
 
 
 def _run_key(ctx: StageContext, run: TestRun) -> str:

@@ -5,6 +5,7 @@ project's error (or, where the tool prints one, its own summary line stands in),
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -181,3 +182,22 @@ def _coverage(
     except Exception as exc:  # as above: a bad coverage file only costs the coverage figure
         project["coverage_note"] = f"no coverage: {exc}"
         return None
+
+
+def timings(started: float, projects: list[dict[str, Any]]) -> dict[str, float]:
+    """A run since `started` (monotonic), split into the projects' own install and test commands and
+    dockhand's own overhead (checkout, sandbox, caches, detection, reading reports)."""
+    total = time.monotonic() - started
+    commands = sum(float(p.get("install_seconds") or 0) + float(p.get("duration_seconds") or 0) for p in projects)
+    return {
+        "total_seconds": round(total, 2),
+        "commands_seconds": round(commands, 2),
+        "overhead_seconds": round(max(total - commands, 0.0), 2),
+    }
+
+
+def describe_timings(took: dict[str, float]) -> str:
+    return (
+        f"took {took['total_seconds']:.1f}s: {took['commands_seconds']:.1f}s in the projects' own install and test "
+        f"commands, {took['overhead_seconds']:.1f}s dockhand's own"
+    )

@@ -1,0 +1,282 @@
+"""Per-repository snapshots: a repository's prepared dependencies baked into a local image.
+
+A snapshot is the sandbox image plus the paths the dependency cache holds for a repository (its
+virtualenv, node_modules, module and build caches), committed as a local image `dockhand-snapshot:<key>`.
+A sandbox made from it starts with those paths in place: Docker copies an image's content into a new,
+empty volume when it first mounts it, so /workspace and the home directory are filled before the first
+command, without a byte streamed through dockhand.
+
+The key is repository + the dependency manifests and lockfiles + the base image (its ID), so a change
+to any of them finds no snapshot and the task falls back to the dependency cache, then to an install.
+Snapshots are built from the dependency cache's archives (not from a running sandbox), so they hold only
+what the cache holds: never the checkout, a credential or anything a command wrote elsewhere.
+Least recently used ones go when their total passes a size cap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import tarfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.images import Image
+
+from core.sandboxing import SnapshotInfo
+from sandbox.errors import SandboxError
+
+log = logging.getLogger(__name__)
+
+REPOSITORY = "dockhand-snapshot"
+LABEL_SNAPSHOT = "dockhand.snapshot"
+LABEL_KEY = "dockhand.snapshot.key"
+LABEL_REPOSITORY = "dockhand.snapshot.repository"
+LABEL_COMMIT = "dockhand.snapshot.commit"
+LABEL_BASE = "dockhand.snapshot.base"
+LABEL_PATHS = "dockhand.snapshot.paths"
+LABEL_BUILDING = "dockhand.snapshot.building"  # a build's scratch container (left by a crash: pruned)
+SANDBOX_UID = 10001
+# Where git and package managers keep a user's credentials: a snapshot holding one of these is not made.
+CREDENTIAL_FILES = {
+    f"/home/sandbox/{name}"
+    for name in (
+        ".netrc",
+        ".git-credentials",
+        ".pypirc",
+        ".npmrc",
+        ".yarnrc.yml",
+        ".docker/config.json",
+        ".cargo/credentials",
+        ".cargo/credentials.toml",
+        ".config/gh/hosts.yml",
+        ".gem/credentials",
+    )
+}
+MAX_SCANNED_FILE_BYTES = 8 * 1024 * 1024
+SCRATCH_TTL_SECONDS = 3600  # a build's scratch container older than this was left by a crash
+WRITABLE = (PurePosixPath("/workspace"), PurePosixPath("/home/sandbox"))  # a snapshot adds nothing elsewhere
+
+
+@dataclass(frozen=True)
+class Archive:
+    """One path of a snapshot and the tar of its content (as the dependency cache stores it)."""
+
+    path: str
+    tar: Path
+
+
+class SnapshotImages:
+    """Implements the snapshot half of `core.sandboxing.SandboxProvider` on the Docker engine."""
+
+    def __init__(
+        self, client: docker.DockerClient, state_dir: Path, *, max_bytes: int, secrets: Sequence[str] = ()
+    ) -> None:
+        self.client = client
+        self.state_dir = state_dir  # one file per snapshot: its mtime is when it was last used
+        self.max_bytes = max_bytes
+        self.secrets = [s.encode() for s in secrets if len(s) >= 8]  # dockhand's own: never in a snapshot
+
+    # --- finding and using ------------------------------------------------------------------
+    def find(self, key: str, base_image: str) -> SnapshotInfo | None:
+        """The newest snapshot for `key` made on `base_image` (by name or ID), marked as used now."""
+        base_id = self._image_id(base_image)
+        if base_id is None:
+            return None
+        found = [s for s in self.all() if s.key == key and s.base == base_id]
+        if not found:
+            return None
+        newest = max(found, key=lambda s: s.created)
+        self._mark_used(newest.image)
+        return newest
+
+    def all(self) -> list[SnapshotInfo]:
+        try:
+            images = self.client.images.list(filters={"label": f"{LABEL_SNAPSHOT}=true"})
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"cannot list snapshots: {exc.explanation or exc}") from None
+        bases: dict[str, int] = {}
+        listed = []
+        for image in images:
+            labels = image.labels or {}
+            base = labels.get(LABEL_BASE, "")
+            if base not in bases:
+                bases[base] = self._size_of(base)
+            listed.append(
+                SnapshotInfo(
+                    image=image.id or "",
+                    key=labels.get(LABEL_KEY, ""),
+                    repository=labels.get(LABEL_REPOSITORY, ""),
+                    commit=labels.get(LABEL_COMMIT, ""),
+                    base=base,
+                    paths=tuple(json.loads(labels.get(LABEL_PATHS, "[]"))),
+                    size_bytes=max(0, int(image.attrs.get("Size", 0)) - bases[base]),
+                    created=_created(image.attrs),
+                    last_used=self._last_used(image),
+                )
+            )
+        return sorted(listed, key=lambda s: (s.repository, s.created))
+
+    # --- building ---------------------------------------------------------------------------
+    def build(
+        self, *, key: str, repository: str, commit: str, base_image: str, archives: Sequence[Archive]
+    ) -> SnapshotInfo:
+        """Bake the archives into a new snapshot of `base_image`; older ones of the same key go."""
+        base_id = self._image_id(base_image)
+        if base_id is None:
+            raise SandboxError(f"no image {base_image!r} to make a snapshot on")
+        if not archives:
+            raise SandboxError("nothing to put in a snapshot (the dependency cache holds no paths for it)")
+        outside = [a.path for a in archives if not _inside_writable(PurePosixPath(a.path))]
+        if outside:
+            raise SandboxError(f"a snapshot holds only paths in /workspace and the home directory, not {outside}")
+        for archive in archives:
+            self._refuse_credentials(archive)
+        labels = {
+            LABEL_SNAPSHOT: "true",
+            LABEL_KEY: key,
+            LABEL_REPOSITORY: repository,
+            LABEL_COMMIT: commit,
+            LABEL_BASE: base_id,
+            LABEL_PATHS: json.dumps([a.path for a in archives]),
+        }
+        try:
+            scratch = self.client.containers.create(
+                base_id, ["true"], network_mode="none", labels={LABEL_BUILDING: "true"}
+            )
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"cannot start a snapshot: {exc.explanation or exc}") from None
+        try:
+            scratch.put_archive("/", _parents([a.path for a in archives]))
+            for archive in archives:
+                with archive.tar.open("rb") as data:
+                    if not scratch.put_archive(str(PurePosixPath(archive.path).parent), data):
+                        raise SandboxError(f"cannot put {archive.path} into the snapshot")
+            image = scratch.commit(repository=REPOSITORY, tag=key[:64], conf={"Labels": labels})
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"cannot make the snapshot: {exc.explanation or exc}") from None
+        finally:
+            with contextlib.suppress(docker.errors.APIError):
+                scratch.remove(force=True)
+        self._mark_used(image.id or "")
+        for older in self.all():
+            if older.key == key and older.image != image.id:
+                self.remove(older.image)
+        self.prune()
+        made = next((s for s in self.all() if s.image == image.id), None)
+        if made is None:
+            raise SandboxError("the snapshot was pruned at once: DOCKHAND_SNAPSHOT_MAX_SIZE is smaller than it")
+        return made
+
+    def _refuse_credentials(self, archive: Archive) -> None:
+        """A snapshot is shared by every later task of the repository: none is made from dependencies that
+        hold a credential file or one of dockhand's own secrets (however they got there)."""
+        with tarfile.open(archive.tar, mode="r|") as tar:
+            for member in tar:
+                if str(PurePosixPath(archive.path).parent / member.name) in CREDENTIAL_FILES:
+                    raise SandboxError(f"no snapshot: {archive.path} holds a credential file ({member.name})")
+                if not self.secrets or not member.isfile() or member.size > MAX_SCANNED_FILE_BYTES:
+                    continue
+                handle = tar.extractfile(member)
+                data = handle.read() if handle is not None else b""
+                if any(secret in data for secret in self.secrets):
+                    raise SandboxError(f"no snapshot: {member.name} in {archive.path} holds one of dockhand's secrets")
+
+    # --- removing ---------------------------------------------------------------------------
+    def prune(self, *, everything: bool = False) -> list[SnapshotInfo]:
+        """Remove the least recently used snapshots until the rest fit the size cap (all: `everything`),
+        and any scratch container a crashed build left."""
+        building = self.client.containers.list(
+            all=True, filters={"label": f"{LABEL_BUILDING}=true"}, ignore_removed=True
+        )
+        for scratch in building:  # one a build uses now is minutes younger
+            if _created(scratch.attrs) < datetime.now(UTC) - timedelta(seconds=SCRATCH_TTL_SECONDS):
+                with contextlib.suppress(docker.errors.APIError):
+                    scratch.remove(force=True)
+        kept = sorted(self.all(), key=lambda s: s.last_used, reverse=True)
+        removed, total = [], 0
+        for snapshot in kept:
+            total += snapshot.size_bytes
+            if (everything or total > self.max_bytes) and self.remove(snapshot.image):
+                removed.append(snapshot)
+        return removed
+
+    def remove(self, image_id: str) -> bool:
+        """False when the image is in use by a sandbox (it goes with a later prune)."""
+        try:
+            self.client.images.remove(image_id, force=False)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            log.info("snapshot %s is kept for now: %s", image_id[:19], exc.explanation or exc)
+            return False
+        (self.state_dir / _marker(image_id)).unlink(missing_ok=True)
+        return True
+
+    # --- details ------------------------------------------------------------------------------
+    def _image_id(self, name: str) -> str | None:
+        try:
+            return self.client.images.get(name).id
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"cannot look up image {name!r}: {exc.explanation or exc}") from None
+
+    def _size_of(self, image_id: str) -> int:
+        try:
+            return int(self.client.images.get(image_id).attrs.get("Size", 0))
+        except docker.errors.APIError:
+            return 0
+
+    def _mark_used(self, image_id: str) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / _marker(image_id)).touch()
+
+    def _last_used(self, image: Image) -> datetime:
+        marker = self.state_dir / _marker(image.id or "")
+        if marker.exists():
+            return datetime.fromtimestamp(marker.stat().st_mtime, UTC)
+        return _created(image.attrs)
+
+
+def _inside_writable(path: PurePosixPath) -> bool:
+    return any(path == place or place in path.parents for place in WRITABLE)
+
+
+def _marker(image_id: str) -> str:
+    return image_id.replace(":", "-") + ".used"
+
+
+def _created(attrs: dict[str, Any]) -> datetime:
+    text = str(attrs.get("Created", ""))
+    try:  # RFC 3339 with nanoseconds: keep microseconds
+        head, _, fraction = text.rstrip("Z").partition(".")
+        return datetime.fromisoformat(head + ("." + fraction[:6] if fraction else "")).replace(tzinfo=UTC)
+    except ValueError:
+        return datetime.fromtimestamp(time.time(), UTC)
+
+
+def _parents(paths: Sequence[str]) -> bytes:
+    """A tar of the directories leading to each path, owned by the sandbox user (archives go into them)."""
+    needed: set[str] = set()
+    for path in paths:
+        for parent in PurePosixPath(path).parents:
+            if _inside_writable(parent):
+                needed.add(str(parent).lstrip("/"))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name in sorted(needed):
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o755
+            info.uid = info.gid = SANDBOX_UID
+            tar.addfile(info)
+    return buffer.getvalue()
