@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import functools
 import json
+import os
 import random
 import resource
 import shutil
@@ -43,6 +44,9 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._startup import bare_python_seconds, seconds_until_shown
+from bench._stats import BenchResult
+from bench._stats import report as report_result
 from core.models import Task, TaskEvent, TaskLog, TaskStage, utcnow
 from core.service import Core
 from core.settings import Settings
@@ -62,6 +66,8 @@ BIG_SHARE = 0.9
 NEEDLE = "needle"
 NEEDLES_IN_BIG = 7
 SIZE = (160, 50)
+DOCKHAND = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "dockhand"
+FIRST_ROWS_GOAL_SECONDS = 1.0
 STAGES = ("prepare", "work", "publish")
 STATUS_WEIGHTS = {
     TaskStatus.PENDING: 2,
@@ -553,6 +559,36 @@ def report(filled: dict[str, Any], fill_seconds: float, out: dict[str, Any], db:
     print(f"  {'(the filling process, for comparison)':<40}{mib(filled['fill_peak_rss_kib'])}")
 
 
+def first_rows(data_dir: Path, filled: dict[str, Any], runs: int) -> list[str]:
+    """`dockhand tui` as a person starts it (in a terminal of SIZE) until its first rows show, beside the floor:
+    a bare `python -c pass` of the same venv. Reported as the row "dockhand tui first rows"."""
+    env = os.environ | {
+        "DOCKHAND_DATA_DIR": str(data_dir),
+        "DOCKHAND_DATABASE_URL": database_url(data_dir),
+        "DOCKHAND_PORT": "9",  # no service there: the TUI's notice, as on a machine without `dockhand serve`
+    }
+    wanted = [filled["newest_id"], filled["big_id"]]
+    floor = bare_python_seconds(runs)
+    times = [seconds_until_shown([str(DOCKHAND), "tui"], wanted, env=env, size=SIZE) for _ in range(runs)]
+    shown = [t for t in times if t is not None]
+    figure = statistics.median(shown) if len(shown) == runs else None
+    print("the command, to its first rows")
+    print(f"  {'python -c pass (floor)':<40}{ms(floor)}")
+    print(f"  {'dockhand tui → first rows shown':<40}{ms(figure)} (runs: {', '.join(ms(t).strip() for t in times)})")
+    report_result(
+        BenchResult(
+            path="dockhand tui first rows",
+            figure=None if figure is None else round(figure * 1000, 1),
+            unit="ms",
+            floor=round(floor * 1000, 1),
+            goal=f"< {FIRST_ROWS_GOAL_SECONDS * 1000:.0f} ms",
+            ok=None if figure is None else figure < FIRST_ROWS_GOAL_SECONDS,
+            note=f"median of {runs}, {filled['tasks']} tasks; floor: python -c pass",
+        )
+    )
+    return [] if figure is not None else ["`dockhand tui` never showed its first rows"]
+
+
 def run_child(arguments: list[str]) -> None:
     child = subprocess.run([sys.executable, __file__, *arguments], check=False)
     if child.returncode != 0:
@@ -565,9 +601,13 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--log-lines", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    parser.add_argument("--quick", action="store_true", help="1,000 tasks, 10,000 log lines, 3 runs of the command")
+    parser.add_argument("--runs", type=int, default=5, help="runs of `dockhand tui` to its first rows")
     parser.add_argument("--fill", type=Path, help=argparse.SUPPRESS)  # internal: the filling process
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # internal: the fresh measuring process
     args = parser.parse_args()
+    if args.quick:
+        args.tasks, args.log_lines, args.runs = 1000, 10_000, 3
     if args.tasks < 1 or args.log_lines < 1:
         parser.error("--tasks and --log-lines must be at least 1")
 
@@ -589,10 +629,11 @@ def main() -> None:
         run_child(["--fill", str(data_dir), *sizes])
         fill_seconds = time.perf_counter() - started
         filled = json.loads((data_dir / "expected.json").read_text())
+        command_failures = first_rows(data_dir, filled, args.runs)  # first: the measuring child adds tasks
         run_child(["--measure", str(data_dir)])
         out = json.loads((data_dir / "measured.json").read_text())
         report(filled, fill_seconds, out, data_dir / "dockhand.db")
-        failures = list(out["failures"])
+        failures = list(out["failures"]) + command_failures
         if filled["log_lines"] != args.log_lines:
             failures.append(f"wrote {filled['log_lines']} log lines, not {args.log_lines}")
         print("checks: " + ("all passed" if not failures else f"{len(failures)} FAILED"))
