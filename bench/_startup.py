@@ -84,3 +84,14 @@ def _end(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def runs_argument(description: str, default: int, quick: int = 3) -> int:
+    """How many runs the command line asks for: `--runs N`, or `--quick` (a few, for bench/run)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=default)
+    parser.add_argument("--quick", action="store_true", help=f"{quick} runs")
+    args = parser.parse_args()
+    return quick if args.quick else int(args.runs)

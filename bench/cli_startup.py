@@ -9,7 +9,6 @@ The goal is under 0.5 s for `--help` (the row "dockhand --help" of bench/run's s
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._startup import bare_python_seconds
+from bench._startup import bare_python_seconds, runs_argument
 from bench._stats import BenchResult, report
 
 DOCKHAND = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "dockhand"
@@ -26,11 +25,7 @@ GOAL_SECONDS = 0.5
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--quick", action="store_true", help="3 runs each")
-    args = parser.parse_args()
-    runs = 3 if args.quick else args.runs
+    runs = runs_argument(__doc__ or "", default=10)
     floor = bare_python_seconds(runs)
     print(f"{'python -c pass (floor)':<29} median {floor * 1000:5.0f} ms")
     medians: dict[str, float] = {}

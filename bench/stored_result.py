@@ -10,7 +10,6 @@ a bare `python -c pass` of the same venv measured in the same run (row "stored r
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._startup import bare_python_seconds
+from bench._startup import bare_python_seconds, runs_argument
 from bench._stats import BenchResult, report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,11 +45,7 @@ def run_test(env: dict[str, str]) -> tuple[float, dict[str, object]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="3 reuses")
-    args = parser.parse_args()
-    runs = 3 if args.quick else args.runs
+    runs = runs_argument(__doc__ or "", default=5)
     if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         print("skipped: Docker is not available")
         report(BenchResult(path=PATH, figure=None, unit="ms", note="skipped: no Docker"))
