@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -107,10 +108,19 @@ class PipelineRegistry:
     def __init__(self) -> None:
         self._pipelines: dict[TaskType, Pipeline] = {}
         self._missing: dict[TaskType, str] = {}  # why a task type cannot run here, and what to do
+        self._deferred: dict[TaskType, Callable[[], None]] = {}
+        self._loading = threading.RLock()
 
     def register(self, task_type: TaskType, pipeline: Pipeline) -> None:
         self._pipelines[task_type] = pipeline
         self._missing.pop(task_type, None)
+        self._deferred.pop(task_type, None)
+
+    def defer(self, task_types: Iterable[TaskType], load: Callable[[], None]) -> None:
+        """`load` registers these task types' pipelines (or says why they are unavailable) when one of them is
+        first asked for: a process that never runs or submits them never imports what they need (an SDK)."""
+        for task_type in task_types:
+            self._deferred[task_type] = load
 
     def unavailable(self, task_type: TaskType, reason: str) -> None:
         """This task type needs something that is not configured: `reason` says what to set."""
@@ -118,6 +128,8 @@ class PipelineRegistry:
             self._missing[task_type] = reason
 
     def get(self, task_type: TaskType) -> Pipeline:
+        if task_type in self._deferred:
+            self._load(task_type)
         try:
             return self._pipelines[task_type]
         except KeyError:
@@ -126,6 +138,21 @@ class PipelineRegistry:
                 f"{task_type.value} tasks {reason}" if reason else f"no pipeline is registered for {task_type.value}"
             )
             raise NoPipelineError(message) from None
+
+    def _load(self, task_type: TaskType) -> None:
+        with self._loading:  # worker threads may ask at once: one of them loads
+            load = self._deferred.get(task_type)
+            if load is None:
+                return
+            types = [t for t, pending in self._deferred.items() if pending is load]
+            for other in types:
+                del self._deferred[other]
+            try:
+                load()
+            except Exception as exc:  # said on every later submission, not only in this one's traceback
+                for other in types:
+                    self.unavailable(other, f"cannot run here: loading their pipeline failed ({exc})")
+                raise
 
 
 class Outcome(Enum):

@@ -50,7 +50,7 @@ def setup_logging(settings: Settings) -> None:
 
 def open_core(settings: Settings | None = None, *, sandboxes: bool = False, require_docker: bool = False) -> Core:
     """A core on the configured store, with the dependency cache; with `sandboxes`, backed by Docker."""
-    from bot.github.forge import attach_github_pipelines
+    from bot.github.pipelines import defer_github_pipelines
     from core.service import Core
     from core.store.sql import open_sql_store
     from sandbox.backend import dependency_cache, docker_backend
@@ -74,7 +74,7 @@ def open_core(settings: Settings | None = None, *, sandboxes: bool = False, requ
                 core = Core(settings, store, caches=caches)
     except DockhandError as exc:
         fail(str(exc))
-    attach_github_pipelines(core)
+    defer_github_pipelines(core)
     return core
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.github import feedback
 from bot.github.client import GitHubClient, GitHubError, app_installation_token
 from bot.github.intake import ClientFor, github_client, github_client_factory, installation_for
+from bot.github.pipelines import NEEDS_GITHUB_AND_MODEL
 from core.forge import ChangeRequest, IssueThread, PublishedChange, PullInfo, ReviewFeedback
 from core.model_provider import missing_model
 from core.pipelines.issue_resolution import IssueResolution
@@ -118,9 +119,6 @@ class GitHubForge:
             yield GitCredentials.github_token(self.settings.github_token.get_secret_value(), url_prefix=prefix)
         else:
             yield None
-
-
-NEEDS_GITHUB_AND_MODEL = (TaskType.ISSUE_RESOLUTION, TaskType.CHANGE, TaskType.PR_REVIEW)
 
 
 def attach_github_pipelines(core: Core) -> None:

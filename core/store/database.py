@@ -20,6 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from core.store.schema_version import at_head
+
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -118,6 +120,8 @@ class Database:
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration; safe when several processes start at once."""
+        if at_head(self.engine):  # every start but the first: alembic is not even imported
+            return
         from core.migrate import upgrade_to_head
 
         if self.is_sqlite:

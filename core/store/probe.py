@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
-from core.migrate import current_revision
 from core.models import Installation
+from core.store.schema_version import stored_revisions
 
 CONNECT_TIMEOUT_SECONDS = 5
 
@@ -40,7 +40,7 @@ def probe_database(url: str) -> DatabaseProbe:
     try:
         with engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
-        return DatabaseProbe(shown=shown, revision=current_revision(engine))
+        return DatabaseProbe(shown=shown, revision=", ".join(sorted(stored_revisions(engine))) or None)
     except sa.exc.SQLAlchemyError as exc:
         detail = " ".join(str(exc).split())[:300]
         return DatabaseProbe(shown=shown, error=f"{exc.__class__.__name__}: {detail}")

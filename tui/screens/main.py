@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -15,12 +16,7 @@ from textual.widgets import DataTable, Footer, Input, Select, Static
 from core.states import TaskStatus, TaskType
 from tui.board import PAGE, Board, Counts, Filter, TaskRow
 from tui.format import ago, status_text
-from tui.screens.audit import AuditScreen
 from tui.screens.base import COMMON_KEYS, TASK_ACTION_KEYS, TASK_ACTIONS, DockhandScreen, allowed_actions
-from tui.screens.sandboxes import SandboxesScreen
-from tui.screens.schedules import SchedulesScreen
-from tui.screens.task import TaskScreen
-from tui.screens.workers import WorkersScreen
 
 SORTS = ("newest", "status", "repository", "duration")
 SEARCH_DELAY = 0.25
@@ -162,7 +158,7 @@ class MainScreen(DockhandScreen):
         key = (row_id, column)
         if self._shown.get(key) != text:
             self._shown[key] = text
-            self.query_one(DataTable).update_cell(row_id, column, text)
+            self.query_one(DataTable).update_cell(row_id, column, Text(text))
 
     def _trim(self) -> None:
         """Keep the table to two pages: the oldest finished rows go (the filter brings them back)."""
@@ -182,15 +178,17 @@ class MainScreen(DockhandScreen):
             table.move_cursor(row=table.get_row_index(task_id), animate=False)
 
     def _cells(self, row: TaskRow, now: datetime) -> tuple[Any, ...]:
+        # Text, not str: a str cell is parsed as markup (the first paint's largest cost, and `[main]` is no markup).
+        # The id stays a str: sorting by creation time looks rows up by it.
         return (
             row.id,
-            row.type.value,
-            row.repository,
-            row.trigger,
+            Text(row.type.value),
+            Text(row.repository),
+            Text(row.trigger),
             status_text(row.status),
-            row.stage,
-            ago((now - row.created_at).total_seconds()),
-            self._duration(row, now),
+            Text(row.stage),
+            Text(ago((now - row.created_at).total_seconds())),
+            Text(self._duration(row, now)),
         )
 
     @staticmethod
@@ -217,7 +215,7 @@ class MainScreen(DockhandScreen):
         elif by == "status":
             table.sort("status", key=lambda text: str(text))
         elif by == "repository":
-            table.sort("repository")
+            table.sort("repository", key=lambda text: str(text))
         else:
             now = self.tui.clock()
             table.sort("id", key=lambda task_id: rows[task_id].duration(now) or 0.0, reverse=True)
@@ -283,12 +281,18 @@ class MainScreen(DockhandScreen):
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.app.push_screen(TaskScreen(str(event.row_key.value)))
+            self._open(str(event.row_key.value))
 
     def action_open(self) -> None:
         task_id = self._selected()
         if task_id:
-            self.app.push_screen(TaskScreen(task_id))
+            self._open(task_id)
+
+    # The other screens are imported when first opened: the first rows do not wait for their modules.
+    def _open(self, task_id: str) -> None:
+        from tui.screens.task import TaskScreen
+
+        self.app.push_screen(TaskScreen(task_id))
 
     def action_approve(self) -> None:
         if task_id := self._selected():
@@ -317,15 +321,23 @@ class MainScreen(DockhandScreen):
         self.query_one("#search", Input).focus()
 
     def action_schedules(self) -> None:
+        from tui.screens.schedules import SchedulesScreen
+
         self.app.push_screen(SchedulesScreen())
 
     def action_sandboxes(self) -> None:
+        from tui.screens.sandboxes import SandboxesScreen
+
         self.app.push_screen(SandboxesScreen())
 
     def action_workers(self) -> None:
+        from tui.screens.workers import WorkersScreen
+
         self.app.push_screen(WorkersScreen())
 
     def action_audit(self) -> None:
+        from tui.screens.audit import AuditScreen
+
         self.app.push_screen(AuditScreen())
 
     def action_clear(self) -> None:

@@ -1,0 +1,61 @@
+"""What the quick commands import: `dockhand --help` and the TUI's start must not pull in the SDKs and
+servers they do not use (each costs a tenth of a second to a second of start-up). Checked on
+`sys.modules` of a fresh interpreter, never by timing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from core.store.database import Database
+
+ROOT = Path(__file__).resolve().parent.parent
+HELP_MUST_NOT_IMPORT = (
+    "anthropic", "slack_bolt", "slack_sdk", "github", "docker", "apscheduler", "uvicorn", "starlette", "textual",
+)  # fmt: skip
+TUI_MUST_NOT_IMPORT = ("anthropic", "slack_bolt", "slack_sdk", "github", "uvicorn", "starlette", "alembic")
+
+
+def imported_after(code: str, watched: tuple[str, ...], env: dict[str, str] | None = None) -> list[str]:
+    """Which of `watched` a fresh interpreter has imported after running `code`."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps([m for m in {list(watched)!r} if m in sys.modules]))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True, timeout=120
+    )
+    return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_dockhand_help_imports_no_sdk_server_or_ui() -> None:
+    code = (
+        "import contextlib, io\n"
+        "from bot.cli.main import app\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    app(['--help'], prog_name='dockhand')\n"
+    )
+    assert imported_after(code, HELP_MUST_NOT_IMPORT) == []
+
+
+def test_the_check_sees_an_import() -> None:
+    """The probe itself works: a module the code imports is reported."""
+    assert imported_after("import textual.app", HELP_MUST_NOT_IMPORT) == ["textual"]
+
+
+def test_the_tui_starts_on_a_migrated_store_without_sdks_or_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'dockhand.db'}"
+    Database(url).migrate()  # what `dockhand serve` did before: the TUI finds the schema at its head
+    env = os.environ | {"DOCKHAND_DATA_DIR": str(tmp_path), "DOCKHAND_DATABASE_URL": url}
+    code = (
+        "from bot.cli.context import load_settings, open_core\n"
+        "from bot.doctor import service_answers\n"
+        "from tui.app import DockhandTui\n"
+        "from tui.launch import check_database\n"
+        "settings = load_settings()\n"
+        "assert check_database(settings) is None\n"
+        "core = open_core(settings)\n"
+        "DockhandTui(core, notice='')\n"
+        "core.close()\n"
+    )
+    assert imported_after(code, TUI_MUST_NOT_IMPORT, env) == []
