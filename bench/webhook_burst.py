@@ -1,6 +1,6 @@
 """Benchmark: a burst of signed GitHub push deliveries over HTTP, redeliveries included, then the intake.
 
-    .venv/bin/python bench/webhook_burst.py [--count 1000] [--duplicates 0.1] [--clients 4] [--in-process]
+    .venv/bin/python bench/webhook_burst.py [--count 1000] [--duplicates 0.1] [--clients 4] [--in-process] [--quick]
 
 Runs the real HTTP app (uvicorn on 127.0.0.1, SQLite in a temporary data directory, GITHUB_WEBHOOK_SECRET
 set; no workers, no scheduler) in a child process, or in this process with --in-process, and fires
@@ -8,10 +8,14 @@ set; no workers, no scheduler) in a child process, or in this process with --in-
 share of them are redeliveries of earlier ones (same X-GitHub-Delivery and X-GitHub-Hook-ID, same body).
 Then this process drains the stored deliveries through `GitHubIntake.process_pending` (its GitHub client
 points at the fake GitHub on loopback; pushes should not call it) and checks that each unique delivery
-made exactly one pending test-pipeline task. Prints:
-  - response time p50/p95/p99/max and throughput of the burst, and the answers by status code;
+made exactly one pending test-pipeline task. Before all that the same deliveries go to a trivial route on the
+same server (it reads the body and answers 202; no signature check, no store): the floor, what a signed POST
+of this size costs on this machine now.
+Prints:
+  - response time p50/p95/p99/max and throughput of the burst (and of the floor), the answers by status code;
   - the intake's drain time and rate;
-  - the correctness checks; the exit status is 1 when one of them fails (timings are never judged).
+  - the correctness checks; the exit status is 1 when one of them fails (timings are never judged);
+  - the row "webhook intake p99" for bench/run, beside the floor's p99 (goal: under 20 ms).
 """
 
 from __future__ import annotations
@@ -41,11 +45,15 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlmodel import select
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
-from bench._stats import latency_line
+from bench._stats import BenchResult, latency_line, percentile, report
 from bot.github.intake import GitHubIntake, github_client_factory, rules_from
 from bot.github.signature import sign
 from bot.http.app import create_app
+from bot.http.server import server_config
 from core.models import Task, WebhookDelivery
 from core.service import Core
 from core.settings import Settings
@@ -61,6 +69,10 @@ API_TOKEN = "bench-token"
 GITHUB_TOKEN = "ghp_fake_token"  # one the fake GitHub accepts
 HOOK_ID = "512345678"
 PUSH_FIXTURE = FIXTURES / "github-webhooks" / "push" / "with-new-branch.payload.json"
+WEBHOOK_PATH = "/webhook/github"
+FLOOR_PATH = "/bench/floor"
+GOAL_MS = 20.0
+QUICK_COUNT = 300
 
 
 @dataclass(frozen=True)
@@ -96,7 +108,10 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true", help="serve from a thread of this process")
     parser.add_argument("--fresh-connections", action="store_true", help="a new TCP connection per delivery")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_COUNT} deliveries (for bench/run)")
     args = parser.parse_args()
+    if args.quick:
+        args.count = QUICK_COUNT
     if args.count < 1 or not 0 <= args.duplicates < 1 or args.clients < 1 or args.intakes < 1 or args.batch < 1:
         parser.error("--count, --clients, --intakes, --batch must be ≥ 1 and --duplicates from 0 to below 1")
 
@@ -131,7 +146,7 @@ def main() -> None:
 def serving(core: Core, config: dict[str, Any], in_process: bool) -> Iterator[str]:
     """The app without workers or scheduler, so nothing but the request path touches the deliveries."""
     if in_process:
-        with serve_in_thread(create_app(core, api_token=API_TOKEN)) as base_url:
+        with serve_in_thread(with_floor(create_app(core, api_token=API_TOKEN))) as base_url:
             yield base_url
         return
     context = multiprocessing.get_context("spawn")  # this process already runs threads: no fork
@@ -157,10 +172,7 @@ def serve_child(config: dict[str, Any], conn: Any) -> None:
     import uvicorn
 
     core = sql_core(Settings.load(**config))
-    app = create_app(core, api_token=API_TOKEN)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on")
-    )
+    server = uvicorn.Server(server_config(with_floor(create_app(core, api_token=API_TOKEN)), host="127.0.0.1", port=0))
 
     def report_port() -> None:
         while not server.started:
@@ -173,6 +185,17 @@ def serve_child(config: dict[str, Any], conn: Any) -> None:
         server.run()
     finally:
         core.stop()
+
+
+def with_floor(app: Any) -> Any:
+    """The app with a trivial route beside the webhook: it reads the body and answers, nothing else."""
+
+    async def floor(request: Request) -> JSONResponse:
+        await request.body()
+        return JSONResponse({"status": "queued"}, status_code=202)
+
+    app.router.routes.append(Route(FLOOR_PATH, floor, methods=["POST"]))
+    return app
 
 
 def plan(count: int, duplicates: float, clients: int, rng: random.Random) -> list[Delivery]:
@@ -198,7 +221,9 @@ def plan(count: int, duplicates: float, clients: int, rng: random.Random) -> lis
     return [d for _, d in keyed]
 
 
-def send_burst(base_url: str, deliveries: list[Delivery], args: argparse.Namespace) -> tuple[list[Sent], float]:
+def send_burst(
+    base_url: str, deliveries: list[Delivery], args: argparse.Namespace, path: str = WEBHOOK_PATH
+) -> tuple[list[Sent], float]:
     todo: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
     for delivery in deliveries:
         todo.put(delivery)
@@ -227,7 +252,7 @@ def send_burst(base_url: str, deliveries: list[Delivery], args: argparse.Namespa
                 }
                 started = time.perf_counter()
                 try:
-                    response = http.post("/webhook/github", content=delivery.body, headers=headers)
+                    response = http.post(path, content=delivery.body, headers=headers)
                     status, answer = response.status_code, _answer(response)
                 except httpx.HTTPError as exc:
                     status, answer = 0, f"{type(exc).__name__}: {exc}"
@@ -279,6 +304,7 @@ def run(core: Core, fake: FakeGitHub, base_url: str, args: argparse.Namespace) -
     unique = {d.delivery_id: d for d in deliveries if not d.redelivery}
     redeliveries = len(deliveries) - len(unique)
 
+    floor, floor_seconds = send_burst(base_url, deliveries, args, FLOOR_PATH)
     sent, burst_seconds = send_burst(base_url, deliveries, args)
 
     by_id: dict[str, list[Sent]] = collections.defaultdict(list)
@@ -325,6 +351,7 @@ def run(core: Core, fake: FakeGitHub, base_url: str, args: argparse.Namespace) -
         f"server in {mode}, {database(core).url.get_backend_name()}"
     )
     print(f"  burst sent in {burst_seconds:.2f} s: {len(sent) / burst_seconds:.0f} deliveries/s")
+    print(f"  floor: POST {FLOOR_PATH} ({len(floor) / floor_seconds:.0f}/s) {latency_line([s.seconds for s in floor])}")
     print(f"  POST /webhook/github, all      {latency_line([s.seconds for s in sent])}")
     firsts = [s for s in sent if (s.status, s.answer) == (202, "queued")]
     dups = [s for s in sent if (s.status, s.answer) == (200, "duplicate")]
@@ -344,6 +371,19 @@ def run(core: Core, fake: FakeGitHub, base_url: str, args: argparse.Namespace) -
         print(f"    per delivery (batch mean)    {latency_line(per_delivery)}")
     print(f"  {task_summary}")
     print(f"  GitHub API calls during the intake: {github_calls} (pushes need none)")
+    p99 = percentile(sorted(s.seconds for s in sent), 0.99) * 1000
+    floor_p99 = percentile(sorted(s.seconds for s in floor), 0.99) * 1000
+    report(
+        BenchResult(
+            path="webhook intake p99",
+            figure=round(p99, 1),
+            unit="ms",
+            floor=round(floor_p99, 1),
+            goal=f"< {GOAL_MS:.0f} ms",
+            ok=p99 < GOAL_MS and not failures,
+            note=f"{len(sent)} signed pushes, {args.clients} clients; floor: a trivial route on the same server",
+        )
+    )
     return failures
 
 
