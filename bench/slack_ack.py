@@ -1,6 +1,7 @@
 """Benchmark: how fast Slack slash commands are acknowledged under a burst, while pipelines run in the process.
 
     .venv/bin/python bench/slack_ack.py [--requests 500] [--clients 8] [--background-tasks 4] [--task-seconds 0.2]
+        [--quick]
 
 One process holds everything, as `dockhand serve` with Slack in HTTP mode does: a Core on SQLite in a
 temporary data directory with its worker pool (2 workers) and scheduler running, the Slack bot (Bolt)
@@ -31,6 +32,9 @@ one fails; timings are never judged, except Slack's own 3-second limit on an ack
     one parent message, and nothing else made a task from Slack;
   - no reply through a response_url (that only happens when starting a task went wrong), and the fake
     Slack recorded no errors.
+
+Its row for bench/run, "Slack ack p99", stands beside a floor measured just before the burst, with the workers
+busy too: the same signed bodies from the same clients to a trivial route on the same server (bench/_floor.py).
 """
 
 from __future__ import annotations
@@ -58,7 +62,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlmodel import col, select
 
-from bench._stats import latency_line
+from bench._floor import FLOOR_PATH, with_floor
+from bench._stats import BenchResult, latency_line, percentile, report
 from bot.http.app import create_app
 from bot.slack.app import SlackBot
 from bot.slack.client import slack_client
@@ -80,6 +85,8 @@ SLASH_FIXTURE = FIXTURES / "slack" / "slash_command.json"
 SLACK_LIMIT_SECONDS = 3.0
 MALFORMED = ("deploy everything", "test", "status a b", "resolve calc", "test calc#3", "cancel", "review calc#x")
 KINDS = ("status", "test", "malformed")
+EVENTS_PATH = "/slack/events"
+GOAL_MS = 100.0
 
 
 @dataclass(frozen=True)
@@ -121,7 +128,10 @@ def main() -> None:
         help="run the client threads in this process too (by default they run in a child process)",
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="200 requests after 1 s of quiet (for bench/run)")
     args = parser.parse_args()
+    if args.quick:
+        args.requests, args.quiet_seconds = 200, 1.0
     if args.requests < 1 or args.clients < 1 or args.background_tasks < 0 or args.workers < 1:
         parser.error("--requests, --clients and --workers must be ≥ 1, --background-tasks ≥ 0")
     if not 0 <= args.task_seconds <= 60 or not 0 < args.quiet_seconds <= 60:
@@ -149,7 +159,7 @@ def main() -> None:
         stopped = False
         try:
             core.start()
-            with serve_in_thread(create_app(core, api_token=API_TOKEN, slack=bot)) as base_url:
+            with serve_in_thread(with_floor(create_app(core, api_token=API_TOKEN, slack=bot))) as base_url:
                 failures = run(core, fake, feeder, base_url, args)
             feeder.stop()
             core.stop(grace_seconds=5)
@@ -263,11 +273,11 @@ def signed_request(template: dict[str, str], command: Command) -> tuple[bytes, d
     return body.encode(), headers
 
 
-def post(http: httpx.Client, template: dict[str, str], command: Command) -> Sent:
+def post(http: httpx.Client, template: dict[str, str], command: Command, path: str = EVENTS_PATH) -> Sent:
     body, headers = signed_request(template, command)
     started = time.perf_counter()
     try:
-        response = http.post("/slack/events", content=body, headers=headers)
+        response = http.post(path, content=body, headers=headers)
         seconds = time.perf_counter() - started
         try:
             answer = response.json()
@@ -278,7 +288,9 @@ def post(http: httpx.Client, template: dict[str, str], command: Command) -> Sent
         return Sent(command, 0, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - started, time.time())
 
 
-def send_burst(base_url: str, commands: list[Command], clients: int) -> tuple[list[Sent], float, float, float]:
+def send_burst(
+    base_url: str, commands: list[Command], clients: int, path: str = EVENTS_PATH
+) -> tuple[list[Sent], float, float, float]:
     """Send `commands` from `clients` threads; the answers, the burst's duration, its start and end (epoch)."""
     template = json.loads(SLASH_FIXTURE.read_text())
     todo: queue.SimpleQueue[Command] = queue.SimpleQueue()
@@ -296,7 +308,7 @@ def send_burst(base_url: str, commands: list[Command], clients: int) -> tuple[li
                     command = todo.get_nowait()
                 except queue.Empty:
                     return
-                result = post(http, template, command)
+                result = post(http, template, command, path)
                 with lock:
                     sent.append(result)
 
@@ -313,13 +325,13 @@ def send_burst(base_url: str, commands: list[Command], clients: int) -> tuple[li
 
 
 def send_burst_from_child(
-    base_url: str, commands: list[Command], clients: int
+    base_url: str, commands: list[Command], clients: int, path: str = EVENTS_PATH
 ) -> tuple[list[Sent], float, float, float]:
     """The same from a child process, so the clients' own work does not share the server's interpreter lock."""
     context = multiprocessing.get_context("spawn")  # this process already runs threads: no fork
     with context.Pool(1) as pool:
         pool.apply(time.time)  # the child is up and has imported this module before the burst starts
-        return pool.apply(send_burst, (base_url, commands, clients))
+        return pool.apply(send_burst, (base_url, commands, clients, path))
 
 
 def wait_until(what: Any, timeout: float, interval: float = 0.05) -> bool:
@@ -364,6 +376,7 @@ def run(core: Core, fake: FakeSlack, feeder: Feeder, base_url: str, args: argpar
 
     commands = plan(args.requests, random.Random(args.seed), fake)
     burst = send_burst if args.in_process_clients else send_burst_from_child
+    floor = burst(base_url, commands, args.clients, FLOOR_PATH)[0]
     sent, burst_seconds, started_at, ended_at = burst(base_url, commands, args.clients)
     burst_start, burst_end = datetime.fromtimestamp(started_at, UTC), datetime.fromtimestamp(ended_at, UTC)
 
@@ -442,6 +455,7 @@ def run(core: Core, fake: FakeSlack, feeder: Feeder, base_url: str, args: argpar
     )
     print(f"  warm-up (first request, Bolt's auth.test): {warm[0].seconds * 1000:.1f} ms")
     print(f"  burst sent in {burst_seconds:.2f} s: {len(sent) / burst_seconds:.0f} requests/s")
+    print(f"  floor: POST {FLOOR_PATH}      {latency_line([s.seconds for s in floor])}")
     print(f"  all                         {latency_line([s.seconds for s in sent])}")
     labels = {
         "status": "status (answered in ack)",
@@ -477,6 +491,19 @@ def run(core: Core, fake: FakeSlack, feeder: Feeder, base_url: str, args: argpar
     print(f"  parent messages: {len(parents)}; showing the task's final status afterwards: {shown}/{len(tasks)}")
     calls = collections.Counter(method for method, _ in list(fake.calls))
     print("  fake Slack calls: " + ", ".join(f"{n} {method}" for method, n in sorted(calls.items())))
+    p99 = percentile(sorted(s.seconds for s in sent), 0.99) * 1000
+    report(
+        BenchResult(
+            path="Slack ack p99",
+            figure=round(p99, 1),
+            unit="ms",
+            floor=round(percentile(sorted(s.seconds for s in floor), 0.99) * 1000, 1),
+            goal=f"< {GOAL_MS:.0f} ms",
+            ok=p99 < GOAL_MS,
+            note=f"{len(sent)} /agent commands, {args.clients} clients, {args.workers} workers busy; floor: a trivial "
+            "route on the same server",
+        )
+    )
     return failures
 
 
