@@ -46,8 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlmodel import select
 
-from bench._floor import FLOOR_PATH, with_floor
-from bench._stats import BenchResult, latency_line, percentile, report
+from bench._floor import FLOOR_PATH, p99_row, with_floor
+from bench._stats import latency_line, report
 from bot.github.intake import GitHubIntake, github_client_factory, rules_from
 from bot.github.signature import sign
 from bot.http.app import create_app
@@ -357,18 +357,9 @@ def run(core: Core, fake: FakeGitHub, base_url: str, args: argparse.Namespace) -
         print(f"    per delivery (batch mean)    {latency_line(per_delivery)}")
     print(f"  {task_summary}")
     print(f"  GitHub API calls during the intake: {github_calls} (pushes need none)")
-    p99 = percentile(sorted(s.seconds for s in sent), 0.99) * 1000
-    floor_p99 = percentile(sorted(s.seconds for s in floor), 0.99) * 1000
+    note = f"{len(sent)} signed pushes, {args.clients} clients"
     report(
-        BenchResult(
-            path="webhook intake p99",
-            figure=round(p99, 1),
-            unit="ms",
-            floor=round(floor_p99, 1),
-            goal=f"< {GOAL_MS:.0f} ms",
-            ok=p99 < GOAL_MS,
-            note=f"{len(sent)} signed pushes, {args.clients} clients; floor: a trivial route on the same server",
-        )
+        p99_row("webhook intake p99", [s.seconds for s in sent], [s.seconds for s in floor], goal_ms=GOAL_MS, note=note)
     )
     return failures
 
