@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from bot.http.app import create_app
 from bot.slack.app import SlackBot
@@ -25,6 +26,7 @@ from core.store.queue_types import TaskFilter
 from tests.conftest import FIXTURES as REPO_FIXTURES
 from tests.support.fake_slack import FakeSlack, running_fake_slack, signed_headers
 from tests.support.server import serve_in_thread
+from tests.support.store import database
 from tests.support.waiting import wait_for
 
 SECRET = "slack-signing-secret"
@@ -120,6 +122,25 @@ def test_a_command_is_acknowledged_at_once_and_a_bad_one_gets_usage(world: Slack
     assert "/agent <command>" in reply["text"]
     assert world.command("help").json()["text"].startswith("Usage:")
     assert world.core.tasks(TaskFilter()) == []
+
+
+def test_acknowledgements_never_wait_behind_the_work_of_earlier_commands(world: SlackWorld) -> None:
+    """While the store keeps every command's work waiting, later commands are still acknowledged within
+    Slack's 3 s (none queues behind what earlier ones do after their acknowledgement), and the work is done
+    once the store lets it."""
+    db = database(world.core)
+    triggers = [f"9.9.{i}" for i in range(8)]
+    with db.write() as session:  # SQLite: its write lock, held; PostgreSQL: no insert into task meanwhile
+        session.execute(sa.text("SELECT 1" if db.is_sqlite else "LOCK TABLE task IN EXCLUSIVE MODE"))
+        answers = []
+        for trigger in triggers:
+            started = time.monotonic()
+            answers.append((world.command("test calc", trigger=trigger), time.monotonic() - started))
+    assert [(a.status_code, a.text) for a, _ in answers] == [(200, "")] * len(triggers)
+    assert max(seconds for _, seconds in answers) < 3
+    tasks = wait_for(lambda: len(world.core.tasks(TaskFilter())) == len(triggers) and world.core.tasks(TaskFilter()))
+    assert {t.dedup_key for t in tasks} == {f"slack:command:{trigger}" for trigger in triggers}
+    wait_for(lambda: all(world.answers(trigger) for trigger in triggers), what="every answer")
 
 
 def test_requests_without_a_valid_signature_or_too_old_are_refused(world: SlackWorld) -> None:

@@ -1,9 +1,10 @@
 """The Slack app (Bolt): `/agent …` and @-mentions start and steer tasks; buttons decide on approvals.
 
-Every request is acknowledged at once (Bolt answers Slack when `ack()` is called; the rest of a
-listener runs after the answer). Bolt checks each HTTP request's signature and its timestamp (a
-5-minute window) before any listener runs. A task's dedup key is the Slack request it came from, so a
-retried delivery never makes a second task; a click on a decided approval only says it was decided.
+Every request is acknowledged at once: Bolt answers Slack when a listener's ack function returns, in the
+request's thread; the rest runs after the answer, as a lazy listener on a small executor (`after_ack.py`).
+The signature and the timestamp (a 5-minute window) of each HTTP request are checked before any listener
+runs. A task's dedup key is the Slack request it came from, so a retried delivery never makes a second
+task; a click on a decided approval only says it was decided.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from starlette.responses import Response
 
 from bot.http.body import read_body
 from bot.slack.access import SlackAccess
+from bot.slack.after_ack import ack_only, after_ack_executor, logged
 from bot.slack.buttons import Buttons
 from bot.slack.client import slack_client
 from bot.slack.commands import (
@@ -114,18 +116,23 @@ class SlackBot:
             client=client,
             token_verification_enabled=False,  # start without reaching Slack; auth.test runs on first use
             request_verification_enabled=False,  # verified in handle_http, before anything parses the body
+            process_before_response=True,  # the ack function runs in the request's thread: no waiting for it
+            listener_executor=after_ack_executor(),
         )
-        self.app.command("/agent")(self._on_command)
-        self.app.event("app_mention")(self._on_mention)
+        self.app.command("/agent")(ack=self._ack_command, lazy=[logged(self._on_command)])
+        self.app.event("app_mention")(ack=ack_only, lazy=[logged(self._on_mention)])
         self.buttons = Buttons(
             core, self.access, tell=self._tell, announce=self.announce, thread_of=self.threads.conversation_thread
         )
-        self.app.action(APPROVE)(self.buttons.on_decision)
-        self.app.action(REJECT)(self.buttons.on_decision)
-        self.app.action(PICK_ATTEMPT_PATTERN)(self.buttons.on_decision)
-        self.app.action(VIEW_DIFF)(self.buttons.on_view_diff)
-        self.app.action(VIEW_ATTEMPT_DIFF_PATTERN)(self.buttons.on_view_diff)
-        self.app.action(FIX_CI)(self.buttons.on_fix_ci)
+        for action, listener in (
+            (APPROVE, self.buttons.on_decision),
+            (REJECT, self.buttons.on_decision),
+            (PICK_ATTEMPT_PATTERN, self.buttons.on_decision),
+            (VIEW_DIFF, self.buttons.on_view_diff),
+            (VIEW_ATTEMPT_DIFF_PATTERN, self.buttons.on_view_diff),
+            (FIX_CI, self.buttons.on_fix_ci),
+        ):
+            self.app.action(action)(ack=ack_only, lazy=[logged(listener)])
         self.app.error(self._on_error)
 
     # --- entry points ---------------------------------------------------------------------------
@@ -173,18 +180,28 @@ class SlackBot:
         self.core.bus.subscribe(self.threads, name="slack-threads", maxsize=10_000)
 
     # --- listeners ------------------------------------------------------------------------------
-    def _on_command(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
-        """Acknowledged before anything that may wait (a user-group lookup, the store); answers follow privately."""
-        who = Requester(user=command["user_id"], channel=command["channel_id"], name=command.get("user_name", ""))
+    def _ack_command(self, ack: Any, command: dict[str, Any]) -> None:
+        """A malformed command or `help` is answered in the acknowledgement; anything else is acknowledged empty,
+        before anything that may wait (a user-group lookup, the intake, Slack's Web API)."""
         try:
-            parsed = self._parse(command.get("text", ""), who.channel)
+            parsed = self._parse(command.get("text", ""), command["channel_id"])
         except CommandError as exc:
             ack(response_type="ephemeral", text=str(exc))
             return
         if isinstance(parsed, Help):
             ack(response_type="ephemeral", text=USAGE)
+        else:
+            ack()
+
+    def _on_command(self, command: dict[str, Any], respond: Any) -> None:
+        """After the acknowledgement: do what the command asks; answers follow privately."""
+        who = Requester(user=command["user_id"], channel=command["channel_id"], name=command.get("user_name", ""))
+        try:
+            parsed = self._parse(command.get("text", ""), who.channel)
+        except CommandError:
+            return  # answered in the acknowledgement
+        if isinstance(parsed, Help):
             return
-        ack()
         dedup = f"slack:command:{command.get('trigger_id') or command['user_id']}"
         reply = self._handle(parsed, who, dedup=dedup) or STARTED
         respond(response_type="ephemeral", replace_original=False, text=self.redactor.text(reply))
