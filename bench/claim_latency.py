@@ -14,39 +14,28 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa
 
+from bench._backends import each_backend, fresh_database
 from bench._stats import BenchResult, latency_line, report
 from core.service import Core
 from core.specs import TaskSubmission
 from core.states import TaskType
 from tests.conftest import make_settings
 from tests.support.processes import dockhand_env, running
-from tests.support.store import database, fresh_postgres_database, sql_core
+from tests.support.store import database, sql_core
 from tests.support.waiting import wait_for
 
 ROW = "submit → claim across processes"
 GOAL_MS = 20.0
-
-
-@contextmanager
-def fresh_database(backend: str, tmp: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp / 'bench.db'}"
-        return
-    with fresh_postgres_database(os.environ["DOCKHAND_TEST_POSTGRES_URL"], prefix="dockhand_bench") as url:
-        yield url
 
 
 def floor_seconds(core: Core, rounds: int) -> list[float]:
@@ -110,11 +99,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=3)
     args = parser.parse_args()
     submissions = args.submissions or (20 if args.quick else 100)
-    backends = ["sqlite"] + (["postgresql"] if os.environ.get("DOCKHAND_TEST_POSTGRES_URL") else [])
     ok = True
-    for backend in backends:
-        with tempfile.TemporaryDirectory(prefix="dockhand-claim-") as tmp:
-            seconds, floor = measure(backend, Path(tmp), submissions, args.workers)
+    for backend, tmp in each_backend("dockhand-claim-"):
+        seconds, floor = measure(backend, tmp, submissions, args.workers)
         p50, floor_p50 = statistics.median(seconds) * 1000, statistics.median(floor) * 1000
         within = p50 < GOAL_MS
         ok &= within
@@ -133,8 +120,6 @@ def main() -> int:
                 f"{sorted(seconds)[int(0.95 * (len(seconds) - 1))] * 1000:.1f} ms",
             )
         )
-    if len(backends) == 1:
-        print("PostgreSQL skipped: DOCKHAND_TEST_POSTGRES_URL is not set")
     return 0 if ok else 1
 
 

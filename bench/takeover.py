@@ -21,7 +21,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -30,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._backends import each_backend, fresh_database
 from bench._stats import BenchResult, report
-from bench.claim_latency import fresh_database
 from core.models import Task
 from core.service import Core
 from core.specs import TaskSubmission
@@ -128,11 +127,9 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=None)
     args = parser.parse_args()
     kills = args.kills or (1 if args.quick else 3)
-    backends = ["sqlite"] + (["postgresql"] if os.environ.get("DOCKHAND_TEST_POSTGRES_URL") else [])
     ok = True
-    for backend in backends:
-        with tempfile.TemporaryDirectory(prefix="dockhand-takeover-") as tmp:
-            takeovers, finishes, lease = measure(backend, Path(tmp), kills)
+    for backend, tmp in each_backend("dockhand-takeover-"):
+        takeovers, finishes, lease = measure(backend, tmp, kills)
         figure = statistics.median(takeovers)
         within = figure < GOAL_SECONDS and max(finishes) < 20
         ok &= within
@@ -149,8 +146,6 @@ def main() -> int:
                 f"{statistics.median(finishes):.1f} s (max {max(finishes):.1f} s); floor: the lease",
             )
         )
-    if len(backends) == 1:
-        print("PostgreSQL skipped: DOCKHAND_TEST_POSTGRES_URL is not set")
     return 0 if ok else 1
 
 
