@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from core.scheduler import Scheduler
 
+SANDBOX_SWEEP_SECONDS = 5.0
+
 if TYPE_CHECKING:
     from core.service import Core
 
@@ -21,7 +23,10 @@ def start_scheduler(core: Core) -> Scheduler:
     def led(fn: Callable[[], object]) -> Callable[[], object]:
         return lambda: fn() if core.fleet.leads() else None
 
-    scheduler.every("lease-sweep", settings.sweep_interval_seconds, core.sweep)  # it asks for the lead itself
+    # Leases every second or so (a cheap read); this machine's sandboxes of attempts that are over less often (that
+    # lists the Docker engine's containers).
+    scheduler.every("lease-sweep", settings.sweep_interval_seconds, lambda: core.sweep(sandboxes=False))
+    scheduler.every("sandbox-sweep", max(settings.sweep_interval_seconds, SANDBOX_SWEEP_SECONDS), core.sweep)
     scheduler.every("schedule-sync", 30, core.sync_schedules)  # every process keeps the jobs; the leader fires
     scheduler.every("prune-deliveries", 3600, led(core.deliveries.prune))
     if days := settings.artifact_retention_days:

@@ -357,14 +357,14 @@ class Core:
             fleet=self.store.workers.alive(),
         )
 
-    def sweep(self) -> None:
-        """Recover tasks whose worker died (its process known gone here; its lease expired: the leader does),
-        then remove this machine's sandboxes of attempts that are over, with whatever still runs in them."""
+    def sweep(self, *, sandboxes: bool = True) -> None:
+        """Take over tasks whose worker died (known gone here; lease expired: the leader does), then (unless not
+        `sandboxes`) remove this machine's sandboxes of attempts that are over, with whatever still runs in them."""
         for decision in self.queue.sweep_expired(dead=self.liveness.known_dead, leases=self.fleet.leads()):
-            log.warning("task %s recovered from a dead worker: now %s", decision.task_id, decision.status.value)
+            log.warning("task %s taken over from a dead worker: now %s", decision.task_id, decision.status.value)
             if decision.run_after is not None:
                 self._wake_at(decision.run_after)
-        if self.sandboxes is not None:
+        if self.sandboxes is not None and sandboxes:
             try:
                 self.remove_abandoned_sandboxes()
             except Exception as exc:  # the Docker engine away for a moment: the next sweep tries again

@@ -82,17 +82,20 @@ class Settings(BaseSettings):
     """Tasks one repository may get per hour from Slack, GitHub and the API (0: no limit)."""
     submissions_per_minute: int = Field(default=100, ge=0)
     """Tasks Slack, GitHub and the API may submit per minute together (0: no limit)."""
-    lease_seconds: float = Field(default=60.0, gt=0.5, le=3600)
-    """How long a claimed task stays owned without a heartbeat."""
+    lease_seconds: float = Field(default=10.0, gt=0.5, le=3600)
+    """How long a claimed task stays owned without a heartbeat: a dead worker's task is taken over this long after
+    its last heartbeat (sooner when a process sharing the data directory sees the worker is gone)."""
     heartbeat_seconds: float | None = Field(default=None, gt=0)
     """How often a worker renews its leases and looks for cancellations (default lease/4, at most 2 s)."""
     max_retries: int = Field(default=2, ge=0, le=100)
-    """Default retries for a task whose worker died or whose run hit an unexpected error."""
+    """Default retries for a task whose run hit an unexpected error (a worker's death is a takeover, not a retry)."""
+    max_takeovers: int = Field(default=3, ge=0, le=100)
+    """Times a task is taken over from a dead worker (not counted as retries); the next death fails it."""
     retry_backoff_seconds: float = Field(default=10.0, ge=0)
     """First retry delay; doubles on each further retry."""
     retry_backoff_max_seconds: float = Field(default=600.0, ge=0)
-    sweep_interval_seconds: float = Field(default=5.0, gt=0)
-    """How often expired leases are looked for."""
+    sweep_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    """How often expired leases are looked for (a cheap read unless one expired)."""
     poll_interval_seconds: float = Field(default=0.5, gt=0, le=60)
     """How often an idle worker looks for work that another process queued."""
     custom_timeout_seconds: float = Field(default=3600.0, gt=0)

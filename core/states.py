@@ -102,6 +102,8 @@ class EventKind(StrEnum):
     STAGE_STARTED = "stage-started"
     STAGE_FINISHED = "stage-finished"
     RETRY_SCHEDULED = "retry-scheduled"
+    TAKEN_OVER = "taken-over"
+    """A dead worker's task went back to the queue at once (not counted as a retry; its data: which takeover)."""
     CANCEL_REQUESTED = "cancel-requested"
     APPROVAL_REQUESTED = "approval-requested"
     APPROVAL_DECIDED = "approval-decided"

@@ -97,9 +97,9 @@ def test_a_task_of_a_killed_worker_is_recovered_as_soon_as_a_worker_starts(tmp_p
             _kill_quietly(int(pidfile.read_text()))
     recovered = core.task(task.id)
     assert recovered.status is TaskStatus.SUCCEEDED
-    assert recovered.attempt == 2 and recovered.retry_count == 1
-    retry = [e for e in core.journal.events(task.id) if e.kind is EventKind.RETRY_SCHEDULED]
-    assert retry and "is no longer running" in retry[0].message
+    assert recovered.attempt == 2 and recovered.retry_count == 0
+    taken = [e for e in core.journal.events(task.id) if e.kind is EventKind.TAKEN_OVER]
+    assert taken and "is no longer running" in taken[0].message
     assert "recovered" in [line.line for line in core.logs.tail(task.id)]
     core.stop()
 

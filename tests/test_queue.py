@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import select
 
 from core.errors import InvalidTransitionError, NotFoundError, ValidationError
-from core.models import Task, TaskEvent, utcnow
+from core.models import TaskEvent, utcnow
 from core.process_identity import ProcessLiveness, process_identity
 from core.service import Core
 from core.specs import TaskSubmission
@@ -119,34 +119,56 @@ def test_heartbeat_extends_the_lease(core_factory) -> None:  # type: ignore[no-u
     assert before is not None and after is not None and after > before
 
 
-def test_expired_lease_is_retried_with_backoff_then_failed(core_factory) -> None:  # type: ignore[no-untyped-def]
-    core = core_factory(lease_seconds=1, retry_backoff_seconds=30, max_retries=1)
+def test_an_expired_lease_is_taken_over_at_once_without_charging_a_retry(core_factory) -> None:  # type: ignore[no-untyped-def]
+    core = core_factory(lease_seconds=1, retry_backoff_seconds=30, max_retries=0)
     task = core.submit(custom()).task
     first = core.queue.claim("dead-worker")
     assert first is not None
+    assert core.queue.sweep_expired() == [], "the lease still stands"
     time.sleep(1.1)
     [decision] = core.queue.sweep_expired()
-    assert decision.status is TaskStatus.PENDING
-    retried = core.task(task.id)
-    assert retried.retry_count == 1 and retried.status is TaskStatus.PENDING
-    assert retried.run_after > utcnow() + timedelta(seconds=25), "first retry waits the backoff"
-    assert core.queue.claim("w") is None
+    assert decision.status is TaskStatus.PENDING and decision.run_after is not None
+    taken = core.task(task.id)
+    assert taken.retry_count == 0 and taken.status is TaskStatus.PENDING, "a dead worker is not the task's failure"
+    assert taken.run_after <= utcnow(), "no retry backoff"
+    [event] = [e for e in core.journal.events(task.id) if e.kind is EventKind.TAKEN_OVER]
+    assert "lease expired: worker dead-worker" in event.message and event.data["takeover"] == 1
 
     # The dead worker's token no longer works once the task moved on.
     assert not core.queue.finish(first, TaskStatus.SUCCEEDED)
     assert core.queue.heartbeat({task.id: first.token}).lost == {task.id}
-
-    with database(core).write() as session:  # fast-forward the backoff
-        row = session.get(Task, task.id)
-        assert row is not None
-        row.run_after = utcnow()
     second = core.queue.claim("w2")
     assert second is not None and second.task.attempt == 2
-    time.sleep(1.1)
-    [decision] = core.queue.sweep_expired()
-    assert decision.status is TaskStatus.FAILED
+    assert core.queue.finish(second, TaskStatus.SUCCEEDED)
+    assert core.task(task.id).status is TaskStatus.SUCCEEDED
+
+
+def test_a_task_whose_worker_keeps_dying_fails_after_its_takeovers(core_factory) -> None:  # type: ignore[no-untyped-def]
+    core = core_factory(lease_seconds=1, max_retries=5, max_takeovers=2)
+    task = core.submit(custom()).task
+    for attempt in (1, 2, 3):
+        claim = core.queue.claim(f"doomed-{attempt}")
+        assert claim is not None and claim.task.attempt == attempt
+        time.sleep(1.05)
+        [decision] = core.queue.sweep_expired()
+        assert decision.status is (TaskStatus.PENDING if attempt < 3 else TaskStatus.FAILED)
     final = core.task(task.id)
-    assert final.status is TaskStatus.FAILED and "lease expired" in (final.error or "")
+    assert final.status is TaskStatus.FAILED and final.retry_count == 0
+    assert "died on each of its last 3 attempts" in (final.error or "")
+    assert "DOCKHAND_MAX_TAKEOVERS=2" in (final.error or "")
+    kinds = [e.kind for e in core.journal.events(task.id)]
+    assert kinds.count(EventKind.TAKEN_OVER) == 2 and kinds[-1] is EventKind.FINISHED
+
+
+def test_a_lease_renewed_after_the_sweep_looked_stays_with_its_worker(core_factory) -> None:  # type: ignore[no-untyped-def]
+    core = core_factory(lease_seconds=1)
+    task = core.submit(custom()).task
+    claim = core.queue.claim("slow-worker")
+    assert claim is not None
+    time.sleep(1.1)
+    assert core.queue.heartbeat({task.id: claim.token}).lost == frozenset(), "late, but nobody took it yet"
+    assert core.queue.sweep_expired() == []
+    assert core.task(task.id).status is TaskStatus.RUNNING
 
 
 def test_a_worker_known_dead_is_recovered_before_its_lease_expires(core: Core) -> None:
@@ -175,6 +197,7 @@ def test_a_worker_known_dead_is_recovered_before_its_lease_expires(core: Core) -
         [decision] = core.queue.sweep_expired(dead=other.known_dead)
         assert decision.task_id == task.id and decision.status is TaskStatus.PENDING
         assert "is no longer running" in (core.task(task.id).error or "")
+        assert core.task(task.id).retry_count == 0, "a takeover, not a retry"
         assert core.task(alive.id).status is TaskStatus.RUNNING
         assert core.queue.running_attempts() == {alive.id: 1}
     finally:

@@ -29,7 +29,7 @@ def test_a_delayed_task_runs_when_due_without_waiting_for_a_poll(core_factory) -
 
 
 def test_the_sweep_runs_periodically(core_factory) -> None:  # type: ignore[no-untyped-def]
-    core = core_factory(lease_seconds=1, sweep_interval_seconds=0.3, max_retries=0)
+    core = core_factory(lease_seconds=1, sweep_interval_seconds=0.3, max_takeovers=0)
     task = core.submit(TaskSubmission(type=TaskType.CUSTOM, payload={"command": "true"})).task
     assert core.queue.claim("a-worker-that-dies") is not None
     core.start(workers=0)  # scheduler only

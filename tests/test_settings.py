@@ -89,6 +89,23 @@ def test_heartbeat_follows_the_lease() -> None:
     assert Settings.load(_env_file=None, lease_seconds=60).effective_heartbeat_seconds == 2.0
 
 
+def test_a_dead_workers_task_is_taken_over_well_within_15_seconds_by_default() -> None:
+    settings = Settings.load(_env_file=None)
+    worst = settings.lease_seconds + settings.sweep_interval_seconds  # after the last heartbeat
+    assert worst < 15 and settings.effective_heartbeat_seconds <= settings.lease_seconds / 4
+    assert settings.max_takeovers == 3
+
+
+def test_takeovers_and_sweeps_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKHAND_MAX_TAKEOVERS", "-1")
+    with pytest.raises(SettingsError, match=r"max_takeovers|MAX_TAKEOVERS"):
+        Settings.load(_env_file=None)
+    monkeypatch.setenv("DOCKHAND_MAX_TAKEOVERS", "0")
+    monkeypatch.setenv("DOCKHAND_SWEEP_INTERVAL_SECONDS", "600")
+    with pytest.raises(SettingsError, match=r"sweep_interval_seconds|SWEEP_INTERVAL_SECONDS"):
+        Settings.load(_env_file=None)
+
+
 def test_heartbeat_must_be_well_inside_the_lease(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKHAND_LEASE_SECONDS", "10")
     monkeypatch.setenv("DOCKHAND_HEARTBEAT_SECONDS", "6")

@@ -4,13 +4,15 @@ holder of a session advisory lock — leads: it runs the fleet's periodic jobs (
 expiry, cron schedules) once for all. When the leader dies its connection closes, the lock is free, and the next
 process that asks takes it over.
 
-On SQLite (one machine) there is nothing to tell across processes: workers poll, and every process leads."""
+On SQLite (one machine) new work is announced by ringing the other processes' doorbells (`core.store.doorbell`),
+and every process leads."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +20,7 @@ from sqlalchemy.pool import NullPool
 
 from core.process_identity import process_identity
 from core.store.database import Database
+from core.store.doorbell import Doorbell
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,8 @@ class Fleet:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.shared = not db.is_sqlite
+        sqlite_file = db.url.database if db.is_sqlite and db.url.database not in (None, "", ":memory:") else None
+        self.doorbell = Doorbell.beside(Path(sqlite_file)) if sqlite_file else None
         # Its sessions are named after this process, so who leads can be seen (`leader`, pg_stat_activity).
         # Keepalives both ways: a leader whose machine vanished loses the lock within about half a minute, not
         # the hours the operating system's defaults take.
@@ -51,6 +56,8 @@ class Fleet:
     # --- new work ----------------------------------------------------------------------------
     def announce(self) -> None:
         """Tell every listening process that a task may be claimable now (after its transaction committed)."""
+        if self.doorbell is not None:
+            self.doorbell.ring()
         if not self.shared:
             return
         try:
@@ -61,6 +68,8 @@ class Fleet:
 
     def listen(self, on_wake: Callable[[], None]) -> None:
         """Call `on_wake` whenever another process announces work (a thread, until `close`)."""
+        if self.doorbell is not None:
+            self.doorbell.listen(on_wake)
         if not self.shared or self._listener is not None:
             return
         self._listener = threading.Thread(target=self._listen, args=(on_wake,), name="fleet-listener", daemon=True)
@@ -150,6 +159,8 @@ class Fleet:
 
     def close(self) -> None:
         self._stop.set()
+        if self.doorbell is not None:
+            self.doorbell.close()
         with self._leader_lock:
             self._closed = True
         if self._listener is not None:

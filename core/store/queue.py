@@ -6,7 +6,7 @@ a claim locks its candidate row (`FOR UPDATE SKIP LOCKED`: concurrent claims tak
 of queueing behind each other) and, for a task of a repository, that repository's advisory lock before it
 counts the repository's running tasks. A claim hands out a `claim_token`; every later
 change by the worker (heartbeat, finish) is a compare-and-set on that token, so a worker that lost
-its lease can no longer touch the task. Tasks whose lease expired are recovered by `sweep_expired`.
+its lease can no longer touch the task. Tasks whose lease expired are taken over by `sweep_expired`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,15 @@ from core.states import FINAL_STATUSES, ApprovalStatus, EventKind, StageStatus, 
 from core.store.admission import LIMITED_SOURCES, check_rates, live_task, same_work
 from core.store.journal import Journal, JournalTransaction
 from core.store.queue_types import Claim, HeartbeatReply, QueuePolicy, RetryDecision, SubmitResult, TaskFilter
-from core.store.task_rows import close_pending_approvals, close_waiting_stages, compare_and_set, load_task
+from core.store.takeover import take_over
+from core.store.task_rows import (
+    close_pending_approvals,
+    close_waiting_stages,
+    compare_and_set,
+    end_claim,
+    load_task,
+    requeue,
+)
 
 MAX_CANDIDATES = 5  # repositories found at their limit in one claim before it gives up (the next poll tries again)
 
@@ -261,25 +269,23 @@ class TaskQueue:
     def sweep_expired(
         self, dead: Callable[[str | None], bool] = lambda worker_id: False, *, leases: bool = True
     ) -> list[RetryDecision]:
-        """Recover running tasks whose lease ran out (their worker died or stalled; unless not `leases`), and those
-        whose worker `dead` says is surely gone (without waiting for the lease)."""
+        """Take over running tasks whose lease ran out (their worker died or stalled; unless not `leases`), and those
+        whose worker `dead` says is surely gone (without waiting for the lease): see `core.store.takeover`."""
         now = utcnow()
+        leased = select(Task.worker_id, Task.lease_expires_at).where(Task.status == TaskStatus.RUNNING)
+        with self.db.read() as session:  # a cheap look first: most sweeps find nothing, and take no lock
+            running = session.exec(leased).all()
+        if not any((leases and lease is not None and lease < now) or dead(worker) for worker, lease in running):
+            return []
         decisions: list[RetryDecision | None] = []
         with self.journal.transaction() as txn:
             self.db.claim_lock(txn.session)
-            running = txn.session.exec(select(Task).where(Task.status == TaskStatus.RUNNING)).all()
-            expired = set(
-                txn.session.exec(
-                    select(Task.id).where(Task.status == TaskStatus.RUNNING, col(Task.lease_expires_at) < now)
-                ).all()
-            )
-            for task in running:
-                if leases and task.id in expired:
+            for task in txn.session.exec(select(Task).where(Task.status == TaskStatus.RUNNING)).all():
+                if leases and task.lease_expires_at is not None and task.lease_expires_at < now:
                     reason = f"lease expired: worker {task.worker_id} stopped heartbeating"
-                    decisions.append(self._retry_or_fail(txn, task, reason, lease_expired_before=now))
+                    decisions.append(self._take_over(txn, task, reason, lease_expired_before=now))
                 elif dead(task.worker_id):  # the claim token still guards against a claim that moved on
-                    reason = f"worker {task.worker_id} is no longer running"
-                    decisions.append(self._retry_or_fail(txn, task, reason))
+                    decisions.append(self._take_over(txn, task, f"worker {task.worker_id} is no longer running"))
         return [d for d in decisions if d is not None]
 
     def running_attempts(self) -> dict[str, int]:
@@ -378,27 +384,18 @@ class TaskQueue:
         if task.retry_count < task.max_retries:
             retry = task.retry_count + 1
             run_after = now + timedelta(seconds=self.policy.backoff(retry))
-            if not self._end_claim(
+            return requeue(
                 txn,
                 task,
                 lease_expired_before,
-                status=TaskStatus.PENDING,
-                retry_count=retry,
                 run_after=run_after,
-                worker_id=None,
-                claim_token=None,
                 error=error,
-            ):
-                return None
-            txn.emit(
-                task.id,
-                EventKind.RETRY_SCHEDULED,
-                status=TaskStatus.PENDING,
+                event=EventKind.RETRY_SCHEDULED,
                 message=f"retry {retry}/{task.max_retries} at {run_after.isoformat(timespec='seconds')}: {error}",
                 data={"retry": retry, "run_after": run_after.isoformat()},
+                retry_count=retry,
             )
-            return RetryDecision(task_id=task.id, status=TaskStatus.PENDING, run_after=run_after)
-        if not self._end_claim(txn, task, lease_expired_before, status=TaskStatus.FAILED, finished_at=now, error=error):
+        if not end_claim(txn, task, lease_expired_before, status=TaskStatus.FAILED, finished_at=now, error=error):
             return None
         txn.emit(
             task.id,
@@ -408,29 +405,22 @@ class TaskQueue:
         )
         return RetryDecision(task_id=task.id, status=TaskStatus.FAILED)
 
+    def _take_over(
+        self, txn: JournalTransaction, task: Task, reason: str, *, lease_expired_before: datetime | None = None
+    ) -> RetryDecision | None:
+        if task.cancel_requested:
+            return self._cancel_running(txn, task, reason, lease_expired_before=lease_expired_before)
+        return take_over(txn, task, reason, limit=self.policy.max_takeovers, lease_expired_before=lease_expired_before)
+
     def _cancel_running(
         self, txn: JournalTransaction, task: Task, reason: str, *, lease_expired_before: datetime | None = None
     ) -> RetryDecision | None:
-        if not self._end_claim(
+        if not end_claim(
             txn, task, lease_expired_before, status=TaskStatus.CANCELLED, finished_at=utcnow(), error="cancelled"
         ):
             return None
         txn.emit(task.id, EventKind.FINISHED, status=TaskStatus.CANCELLED, message=f"cancelled ({reason})")
         return RetryDecision(task_id=task.id, status=TaskStatus.CANCELLED)
-
-    def _end_claim(
-        self, txn: JournalTransaction, task: Task, lease_expired_before: datetime | None, **values: Any
-    ) -> bool:
-        """Take a running task away from the claim it had (requeue, fail, cancel), if that claim still holds it."""
-        return compare_and_set(
-            txn,
-            task.id,
-            expect=(TaskStatus.RUNNING,),
-            token=task.claim_token,
-            lease_expired_before=lease_expired_before,
-            lease_expires_at=None,
-            **values,
-        )
 
 
 def _seconds(start: datetime, end: datetime) -> float:

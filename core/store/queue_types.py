@@ -18,6 +18,8 @@ class QueuePolicy:
     default_max_retries: int
     backoff_seconds: float
     backoff_max_seconds: float
+    max_takeovers: int = 3
+    """Times a task is taken over from a dead worker before the next death fails it (see core.store.takeover)."""
     repo_tasks_per_hour: int = 0
     """Tasks one repository may get per hour from Slack, GitHub and the API (0: no limit)."""
     submissions_per_minute: int = 0

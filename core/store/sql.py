@@ -35,6 +35,7 @@ def queue_policy(settings: Settings) -> QueuePolicy:
         default_max_retries=settings.max_retries,
         backoff_seconds=settings.retry_backoff_seconds,
         backoff_max_seconds=settings.retry_backoff_max_seconds,
+        max_takeovers=settings.max_takeovers,
         repo_tasks_per_hour=settings.repo_tasks_per_hour,
         submissions_per_minute=settings.submissions_per_minute,
     )

@@ -13,8 +13,9 @@ from sqlmodel import col, update
 
 from core.errors import NotFoundError
 from core.models import Approval, Task, TaskStage, utcnow
-from core.states import ApprovalStatus, StageStatus, TaskStatus
+from core.states import ApprovalStatus, EventKind, StageStatus, TaskStatus
 from core.store.journal import JournalTransaction
+from core.store.queue_types import RetryDecision
 
 
 def compare_and_set(
@@ -39,6 +40,20 @@ def compare_and_set(
     statement = update(Task).where(*where).values(updated_at=utcnow(), **values)
     result = txn.session.execute(statement.execution_options(synchronize_session=False))
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def end_claim(txn: JournalTransaction, task: Task, lease_expired_before: datetime | None, **values: Any) -> bool:
+    """Take a running task away from the claim it had (requeue, fail, cancel, take over), if that claim still holds
+    it (and, with `lease_expired_before`, its lease was not renewed since)."""
+    return compare_and_set(
+        txn,
+        task.id,
+        expect=(TaskStatus.RUNNING,),
+        token=task.claim_token,
+        lease_expired_before=lease_expired_before,
+        lease_expires_at=None,
+        **values,
+    )
 
 
 def close_pending_approvals(txn: JournalTransaction, task_id: str, status: ApprovalStatus, by: str) -> int:
@@ -72,3 +87,23 @@ def load_task(txn: JournalTransaction, task_id: str) -> Task:
     if task is None:
         raise NotFoundError(f"no task {task_id}")
     return task
+
+
+def requeue(
+    txn: JournalTransaction,
+    task: Task,
+    lease_expired_before: datetime | None,
+    *,
+    run_after: datetime,
+    error: str,
+    event: EventKind,
+    message: str,
+    data: dict[str, Any],
+    **values: Any,
+) -> RetryDecision | None:
+    """Pending again from `run_after` (a retry, a takeover), recorded as `event`; None if the claim moved on."""
+    pending = {"status": TaskStatus.PENDING, "worker_id": None, "claim_token": None}
+    if not end_claim(txn, task, lease_expired_before, run_after=run_after, error=error, **pending, **values):
+        return None
+    txn.emit(task.id, event, status=TaskStatus.PENDING, message=message, data=data)
+    return RetryDecision(task_id=task.id, status=TaskStatus.PENDING, run_after=run_after)
