@@ -138,7 +138,7 @@ class Core:
                 )
             )
         )
-        self.caches: list[Cache] = list(caches)
+        self.caches: list[Cache] = [*caches, *getattr(self.sandboxes, "caches", ())]  # + snapshots, warm pool
         self.pool: WorkerPool | None = None
         self.scheduler: Scheduler | None = None
         self.liveness = ProcessLiveness(settings.data_dir / "workers")

@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     """Start sandboxes from per-repository snapshot images (the default branch's prepared dependencies)."""
     snapshot_max_size: str = Field(default="20g", pattern=r"^[0-9]+[kmgt]?$")
     """The total size of snapshot images kept; the least recently used go first."""
+    warm_pool: int = Field(default=2, ge=0, le=64)
+    """Workspaces kept ready, filled from recently used sandbox images and snapshots (0: none)."""
     debian_mirror: str = "http://deb.debian.org/debian"
     """Where `dockhand image build` fetches Debian packages."""
     debian_suite: str = "bookworm"

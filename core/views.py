@@ -5,6 +5,7 @@ what goes out is exactly what the model declares. Environment values given to a 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer
 
 from core.models import AuditEntry, Sandbox, Schedule, Task
 from core.results import result_json
+from core.sandboxing import SnapshotInfo
 from core.service import StatusReport, TaskDetail
 from core.states import EventKind, LogStream, SandboxState, StageStatus, TaskPriority, TaskStatus, TaskType
 from core.store.logs import LogLine
@@ -235,3 +237,11 @@ def schedule_view(schedule: Schedule) -> dict[str, Any]:
 
 def audit_view(entry: AuditEntry) -> dict[str, Any]:
     return AuditView.model_validate(entry).json_dict()
+
+
+def snapshot_view(snapshot: SnapshotInfo) -> dict[str, Any]:
+    view = asdict(snapshot)
+    view.update(
+        paths=list(snapshot.paths), created=snapshot.created.isoformat(), last_used=snapshot.last_used.isoformat()
+    )
+    return view

@@ -13,8 +13,9 @@ from sandbox.disk import SandboxDisks
 from sandbox.git import RepoMirrors
 from sandbox.image import IMAGE_REPOSITORY, ImageRecipe
 from sandbox.live import SANDBOX_UID
-from sandbox.manager import SandboxManager, connect_docker, instance_label
+from sandbox.manager import LABEL_INSTANCE, LABEL_MANAGED, SandboxManager, connect_docker, instance_label
 from sandbox.snapshots import SnapshotImages
+from sandbox.warm_pool import WarmPool
 
 
 def image_recipe(settings: Settings) -> ImageRecipe:
@@ -39,12 +40,24 @@ def default_policy(settings: Settings, language: str | None = None) -> SandboxPo
 def docker_backend(settings: Settings, records: SandboxIndex, cache: DependencyCache | None = None) -> SandboxManager:
     """Raises `DockerUnavailableError` when the engine cannot be reached."""
     client = connect_docker()
+    disks = SandboxDisks(client, settings.data_dir / "sandbox-disks", owner_uid=SANDBOX_UID)
+    instance = instance_label(settings.effective_database_url)
+    pool = WarmPool(
+        client,
+        disks,
+        settings.data_dir / "warm-pool",
+        instance=instance,
+        size=settings.warm_pool,
+        managed_label=LABEL_MANAGED,
+        instance_label=LABEL_INSTANCE,
+    )
     return SandboxManager(
         client,
         records,
         default_policy(settings),
-        disks=SandboxDisks(client, settings.data_dir / "sandbox-disks", owner_uid=SANDBOX_UID),
-        instance=instance_label(settings.effective_database_url),
+        disks=disks,
+        instance=instance,
+        pool=pool if settings.warm_pool else None,
         allow_unisolated_network=settings.sandbox_unisolated_network,
         mirrors=RepoMirrors(settings.git_cache_dir),
         cache=cache or dependency_cache(settings),

@@ -41,6 +41,7 @@ from sandbox.firewall import IsolationError, isolate
 from sandbox.git import RepoMirrors, diff_against, materialize, squash_change
 from sandbox.live import SANDBOX_UID, LiveSandbox
 from sandbox.snapshots import SnapshotImages
+from sandbox.warm_pool import WarmPool
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +100,14 @@ class SandboxManager:
         cache: DependencyCache | None = None,
         disks: SandboxDisks | None = None,
         snapshots: SnapshotImages | None = None,
+        pool: WarmPool | None = None,
     ) -> None:
         self.client = client
         self.disks = disks or SandboxDisks(client, None, owner_uid=SANDBOX_UID)
         self.mirrors = mirrors
         self.cache = cache
         self.snapshots = snapshots
+        self.pool = pool
         self.allow_unisolated_network = allow_unisolated_network
         self.isolation_error: str | None = None
         self.records = records
@@ -117,6 +120,11 @@ class SandboxManager:
 
     def default_policy(self) -> SandboxPolicy:
         return self.policy
+
+    @property
+    def caches(self) -> builtins.list[SnapshotImages | WarmPool]:
+        """The snapshots and the warm pool, which `Core` counts, expires and clears like its caches."""
+        return [cache for cache in (self.snapshots, self.pool) if cache is not None]
 
     # --- sources and caches (the host side of pipelines) -----------------------------------------
     def materialize(self, source: str, ref: str | None, destination: Path, *, allow_local: bool) -> SourceTree:
@@ -155,9 +163,12 @@ class SandboxManager:
         if self.snapshots is None or self.cache is None:
             raise SandboxError("snapshots are off (DOCKHAND_SNAPSHOTS) or there is no dependency cache")
         archives = [archive for cache_key in cache_keys for archive in self.cache.archives(cache_key)]
-        return self.snapshots.build(
+        made = self.snapshots.build(
             key=key, repository=repository, commit=commit, base_image=base_image, archives=archives
         )
+        if self.pool is not None:  # the repository's next task finds its workspace filled already
+            self.pool.refill(made.image, size_in_bytes(self.policy.disk) or None)
+        return made
 
     def default_branch(self, source: str) -> str | None:
         if self.mirrors is None:
@@ -292,7 +303,11 @@ class SandboxManager:
         try:
             # Volumes, not tmpfs: Docker's archive API (files in, caches out) can read and write them.
             disk = size_in_bytes(policy.disk) or None
-            for name_ in (volume, home):
+            pooled = self.pool.take(policy.image, disk) if self.pool is not None else None
+            if pooled is not None:  # filled from the image already: no copying at start
+                volume, home = pooled.workspace, pooled.home
+                made += [volume, home]
+            for name_ in (volume, home) if pooled is None else ():
                 self.disks.remove(name_)  # a crash's leftover (no container has it: `_find` found none)
                 self.disks.create(name_, labels, disk)
                 made.append(name_)

@@ -75,7 +75,10 @@ class Archive:
 
 
 class SnapshotImages:
-    """Implements the snapshot half of `core.sandboxing.SandboxProvider` on the Docker engine."""
+    """Implements the snapshot half of `core.sandboxing.SandboxProvider` on the Docker engine, and
+    `core.service.Cache`: counted in /metrics, pruned to its cap hourly, emptied by `dockhand cache clear`."""
+
+    name = "snapshots"
 
     def __init__(
         self, client: docker.DockerClient, state_dir: Path, *, max_bytes: int, secrets: Sequence[str] = ()
@@ -84,6 +87,7 @@ class SnapshotImages:
         self.state_dir = state_dir  # one file per snapshot: its mtime is when it was last used
         self.max_bytes = max_bytes
         self.secrets = [s.encode() for s in secrets if len(s) >= 8]  # dockhand's own: never in a snapshot
+        self.hits = self.misses = 0
 
     # --- finding and using ------------------------------------------------------------------
     def find(self, key: str, base_image: str) -> SnapshotInfo | None:
@@ -93,7 +97,9 @@ class SnapshotImages:
             return None
         found = [s for s in self.all() if s.key == key and s.base == base_id]
         if not found:
+            self.misses += 1
             return None
+        self.hits += 1
         newest = max(found, key=lambda s: s.created)
         self._mark_used(newest.image)
         return newest
@@ -208,6 +214,15 @@ class SnapshotImages:
             if (everything or total > self.max_bytes) and self.remove(snapshot.image):
                 removed.append(snapshot)
         return removed
+
+    def clear(self) -> int:
+        return len(self.prune(everything=True))
+
+    def expire(self) -> int:
+        return len(self.prune())
+
+    def stats(self) -> dict[str, int]:
+        return {"hit": self.hits, "miss": self.misses}
 
     def remove(self, image_id: str) -> bool:
         """False when the image is in use by a sandbox (it goes with a later prune)."""

@@ -57,6 +57,7 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
         "submissions_per_minute": 0,
         # Snapshot images outlive a test (they are the engine's): made only where they are the subject.
         "snapshots": False,
+        "warm_pool": 0,
     }
     base.update(overrides)
     return Settings.load(**base)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.cli import admin, doctor, run, secrets, setup, tasks
+from bot.cli import admin, doctor, run, secrets, setup, snapshots, tasks
 from bot.cli.context import fail, load_settings, open_core, setup_logging
 
 app = typer.Typer(
@@ -54,6 +54,7 @@ app.add_typer(admin.cache_app, name="cache")
 app.add_typer(admin.schedule_app, name="schedule")
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.image_app, name="image")
+app.add_typer(snapshots.snapshot_app, name="snapshot")
 app.add_typer(run.run_app, name="run")
 app.add_typer(secrets.secrets_app, name="secrets")
 app.add_typer(setup.setup_app, name="setup")

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_building: set[str] = set()  # keys being built in this process (one build per key at a time)
+_building: dict[str, threading.Thread] = {}  # key → its build in this process (one per key at a time)
 _building_lock = threading.Lock()
 
 
@@ -112,7 +112,8 @@ def refresh(
     with _building_lock:
         if key in _building:
             return None
-        _building.add(key)
+        thread = threading.Thread(target=lambda: build(), name=f"snapshot-{key[:12]}")
+        _building[key] = thread
 
     def build() -> None:
         try:
@@ -130,12 +131,19 @@ def refresh(
             log.warning("snapshot of %s at %s not made: %s", repository, tree.commit[:12], exc)
         finally:
             with _building_lock:
-                _building.discard(key)
+                _building.pop(key, None)
 
     say(("refreshing" if existing else "making") + f" the snapshot of {repository} in the background")
-    thread = threading.Thread(target=build, name=f"snapshot-{key[:12]}")
     thread.start()
     return thread
+
+
+def wait_for_builds(timeout: float | None = None) -> None:
+    """Wait for the snapshots this process is making (e.g. before a one-shot command reports)."""
+    with _building_lock:
+        running = list(_building.values())
+    for thread in running:
+        thread.join(timeout)
 
 
 def refresh_after_install(
@@ -154,7 +162,7 @@ def refresh_after_install(
     return refresh(
         provider,
         key=snapshot_key(repository, run.plans, run.tree),
-        repository=repository,
+        repository=ctx.task.repository or run.tree.source,  # as people know it (`repository` may be a hash)
         tree=run.tree,
         base_image=run.base_image,
         cache_keys=[cache_key_of(ctx, plan, run.tree) for plan in run.plans if plan.cache_paths],
