@@ -1,6 +1,6 @@
 """Benchmark: the wall time of a resolution with 3 attempts against 1, when the model is the bottleneck.
 
-    .venv/bin/python bench/attempts_wall_time.py [--runs 2] [--model-seconds 2.0] [--attempts 3]
+    .venv/bin/python bench/attempts_wall_time.py [--runs 2] [--model-seconds 2.0] [--attempts 3] [--quick]
 
 Each run resolves the same issue (a repository whose `add()` subtracts, with a failing test) through the whole
 pipeline: the fake GitHub on loopback, a bare git repository as the remote, the Docker sandbox backend, SQLite.
@@ -11,8 +11,10 @@ the same number of model calls. The attempts run at once (DOCKHAND_WORKERS is se
 each further attempt first opens its own sandbox and installs the project from the dependency cache.
 
 Prints per run: the task's wall time (submission to the approval request) and its agent stage; then the p50 of
-each and the ratio of N attempts to 1 (the target: at most 1.5 when the model is the bottleneck). The exit status
-is 1 when a run does not end waiting for approval or the picked attempt is missing; timings are never judged.
+each and the ratio of N attempts to 1 (the target: at most 1.5 when the model is the bottleneck). Reports two rows,
+the wall time and the agent stage of N attempts, each beside the same of 1 attempt in the same run as its floor.
+Needs the Docker engine and the sandbox image; without them it says so and reports its rows as skipped. The exit
+status is 1 when a run does not end waiting for approval or the picked attempt is missing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._docker import docker_missing
+from bench._stats import BenchResult, parse_with_quick, report
 from bench.review_latency import build_image
 from bot.github.forge import attach_github_pipelines
 from core.settings import Settings
@@ -39,6 +43,8 @@ from tests.support.fake_anthropic import Body, Reply, running_fake_anthropic, to
 from tests.support.fake_github import FakeGitHub, running_fake_github
 from tests.support.store import sql_core
 from tests.test_issue_resolution import FILES, ISSUE, REPO, edit
+
+GOAL = 1.5  # N attempts' time over 1's, when the model is the bottleneck
 
 
 def git(*args: str, cwd: Path) -> None:
@@ -125,7 +131,14 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--model-seconds", type=float, default=2.0)
     parser.add_argument("--attempts", type=int, default=3)
-    args = parser.parse_args()
+    args = parse_with_quick(parser, runs=1, model_seconds=1.0)
+    paths = {part: f"{args.attempts} attempts vs 1: {part}" for part in ("wall time", "agent stage")}
+    missing = docker_missing()
+    if missing:
+        print(missing)
+        for path in paths.values():
+            report(BenchResult(path=path, figure=None, unit="s", goal=f"< {GOAL:g}x floor", note=missing[:80]))
+        return 0
     image, took = build_image()
     print(f"sandbox image {image} ready in {took:.1f}s; model think time {args.model_seconds:.1f}s per turn")
     figures: dict[int, list[tuple[float, float]]] = {1: [], args.attempts: []}
@@ -148,6 +161,19 @@ def main() -> int:
     print(f"p50 {args.attempts} attempts: wall {many_wall:.1f}s, agent {many_agent:.1f}s")
     print(f"ratio {args.attempts} attempts / 1: wall {many_wall / one_wall:.2f}x, agent {many_agent / one_agent:.2f}x")
     print(f"threads at the end: {threading.active_count()}")
+    note = f"floor: 1 attempt; model {args.model_seconds:g} s a turn; p50 of {args.runs}"
+    for part, many, one in (("wall time", many_wall, one_wall), ("agent stage", many_agent, one_agent)):
+        report(
+            BenchResult(
+                path=paths[part],
+                figure=round(many, 2),
+                unit="s",
+                floor=round(one, 2),
+                goal=f"< {GOAL:g}x floor",
+                ok=many < GOAL * one,
+                note=note,
+            )
+        )
     return 0 if ok else 1
 
 

@@ -1,6 +1,6 @@
 """Benchmark: a signed GitHub `pull_request` webhook to the posted review, with an instant scripted model.
 
-    .venv/bin/python bench/review_latency.py [--runs 3] [--sizes small,large] [--intake-every 1.0]
+    .venv/bin/python bench/review_latency.py [--runs 3] [--sizes small,large] [--intake-every 1.0] [--quick]
 
 Runs dockhand as `dockhand serve` does, in this process: the HTTP app on 127.0.0.1 (SQLite in a temporary
 data directory, GITHUB_WEBHOOK_SECRET set), the workers and the scheduler (`core.start()`), the GitHub
@@ -22,8 +22,10 @@ GitHub holds the review. Prints, per run and as p50/max per size:
     the sandbox is removed; not in end to end);
   - inside the stages: the host git checkout (and its mirror fetch), the sandbox start, loading the tree into
     the sandbox, the diff, the sandbox removal — timed by wrapping those methods in this process.
-The exit status is 1 when a correctness check fails (a review not posted, the wrong commit, a model or
-GitHub contract error, other chunk or request counts than expected); timings are never judged.
+Reports one row per size, the p50 end to end (no goal and no floor: a figure for context, with the intake wait
+and the sandbox start in its note). Needs the Docker engine and the sandbox image; without them it says so and
+reports its rows as skipped. The exit status is 1 when a correctness check fails (a review not posted, the wrong
+commit, a model or GitHub contract error, other chunk or request counts than expected); timings are never judged.
 The first run of the session also makes the host's git mirror of the repository (later runs fetch).
 """
 
@@ -52,6 +54,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._docker import docker_missing
+from bench._stats import BenchResult, parse_with_quick
+from bench._stats import report as report_result
 from bot.github.forge import attach_github_pipelines
 from bot.github.intake import attach_intake
 from bot.github.signature import sign
@@ -564,6 +569,27 @@ def report(size: str, runs: list[RunFigures]) -> None:
             print("  " + summary(name, [r.parts.get(name, 0.0) for r in runs]))
 
 
+ROW = {size: f"PR review, {size} PR: webhook → review posted" for size in SIZES}
+
+
+def row(size: str, runs: list[RunFigures]) -> BenchResult:
+    """The p50 end to end of one size; what of it is the intake's poll and the sandbox start is in the note."""
+    if not runs:
+        return BenchResult(path=ROW[size], figure=None, unit="s", note="skipped: no run posted its review")
+
+    def p50(values: list[float]) -> float:
+        return statistics.median(values)
+
+    intake = p50([r.intake_wait for r in runs])
+    start = p50([r.parts.get("checkout: sandbox start", 0.0) for r in runs])
+    return BenchResult(
+        path=ROW[size],
+        figure=round(p50([r.end_to_end for r in runs]), 2),
+        unit="s",
+        note=f"p50 of {len(runs)}; intake wait {intake:.2f} s, sandbox start {start:.2f} s",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="runs per PR size (default 3)")
@@ -572,10 +598,16 @@ def main() -> None:
         "--intake-every", type=float, default=1.0, help="seconds between intake passes (default 1.0, as serve)"
     )
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one review (default 120)")
-    args = parser.parse_args()
+    args = parse_with_quick(parser, runs=2)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     if args.runs < 1 or not sizes or any(s not in SIZES for s in sizes) or args.intake_every <= 0:
         parser.error("--runs must be ≥ 1, --sizes one or more of small, large, --intake-every > 0")
+    missing = docker_missing()
+    if missing:
+        print(missing)
+        for size in sizes:
+            report_result(BenchResult(path=ROW[size], figure=None, unit="s", note=missing[:80]))
+        return
 
     image, build_seconds = build_image()
     print(f"sandbox image {image} ready in {build_seconds:.1f} s")
@@ -611,6 +643,8 @@ def main() -> None:
     for size, runs in results.items():
         if runs:
             report(size, runs)
+    for size, runs in results.items():
+        report_result(row(size, runs))
     if failures:
         print(f"\nFAILED: {len(failures)} check(s)")
         for failure in failures:

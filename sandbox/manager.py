@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -83,6 +84,27 @@ def _busy(container: Container) -> bool:
 
 def instance_label(database_url: str) -> str:
     return hashlib.sha256(database_url.encode()).hexdigest()[:12]
+
+
+def lockdown(policy: SandboxPolicy, workspace: str, home: str) -> dict[str, Any]:
+    """The container options that lock a sandbox down (for `containers.create`): unprivileged user, read-only
+    root, the two named volumes, a tmpfs, no capabilities, pid, memory and CPU limits. bench/sandbox_latency.py
+    measures its floor with the same ones."""
+    return {
+        "user": f"{SANDBOX_UID}:{SANDBOX_UID}",
+        "working_dir": "/workspace",
+        "read_only": True,
+        # exec: compilers (go test, cargo, pytest plugins) run what they build in /tmp.
+        "tmpfs": {"/tmp": f"rw,exec,nosuid,nodev,size={policy.tmp_size},mode=1777"},
+        "volumes": {workspace: {"bind": "/workspace", "mode": "rw"}, home: {"bind": "/home/sandbox", "mode": "rw"}},
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        "pids_limit": policy.pids,
+        "mem_limit": policy.memory,
+        "memswap_limit": policy.memory,
+        "nano_cpus": int(policy.cpus * 1e9),
+        "ipc_mode": "private",
+    }
 
 
 class SandboxManager:
@@ -317,20 +339,8 @@ class SandboxManager:
                 name=name,
                 hostname="sandbox",
                 labels=labels,
-                user=f"{SANDBOX_UID}:{SANDBOX_UID}",
-                working_dir="/workspace",
                 environment={"HOME": "/home/sandbox"},
-                read_only=True,
-                # exec: compilers (go test, cargo, pytest plugins) run what they build in /tmp.
-                tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={policy.tmp_size},mode=1777"},
-                volumes={volume: {"bind": "/workspace", "mode": "rw"}, home: {"bind": "/home/sandbox", "mode": "rw"}},
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges:true"],
-                pids_limit=policy.pids,
-                mem_limit=policy.memory,
-                memswap_limit=policy.memory,
-                nano_cpus=int(policy.cpus * 1e9),
-                ipc_mode="private",
+                **lockdown(policy, volume, home),
                 # Without network from the start when none is wanted: nothing to attach and detach again.
                 **({"network": self._sandbox_network().name} if policy.network else {"network_mode": "none"}),
                 detach=True,
