@@ -47,8 +47,7 @@ def main() -> None:
 def measure(tmp: Path, packages: list[str]) -> None:
     from core.pipelines.snapshot_use import wait_for_builds
     from core.settings import Settings
-    from sandbox.backend import dependency_cache, docker_backend, snapshot_images
-    from sandbox.manager import connect_docker
+    from sandbox.backend import dependency_cache, docker_backend
     from tests.support.store import sql_core
 
     repo = make_repo(tmp / "repo", packages)
@@ -62,7 +61,6 @@ def measure(tmp: Path, packages: list[str]) -> None:
     )
     cache = dependency_cache(settings)
     core = sql_core(settings, sandboxes=lambda index: docker_backend(settings, index, cache), caches=[cache])
-    images = snapshot_images(connect_docker(), settings)
     try:
         cold = run(core, repo, {})
         if cold[1] != "miss" or cold[0] is None:
@@ -79,8 +77,13 @@ def measure(tmp: Path, packages: list[str]) -> None:
         git(repo, "commit", "-qam", "a change")
         snap = run(core, repo, {"ref": "feature"})
     finally:
+        wait_for_builds()
+        pool = getattr(core.sandboxes, "pool", None)
+        if pool is not None:
+            pool.wait()
         core.stop()
-        images.prune(everything=True)
+        for cache in core.caches:  # the snapshots and the warm pool's workspaces too
+            cache.clear()
     rows = {"cold install": cold, "dependency cache": cached, "snapshot": snap}
     print(f"{len(packages)} requirements ({' '.join(packages)}); task start → first test command:")
     for name, (seconds, source, _) in rows.items():

@@ -13,7 +13,7 @@ from sandbox.disk import SandboxDisks
 from sandbox.git import RepoMirrors
 from sandbox.image import IMAGE_REPOSITORY, ImageRecipe
 from sandbox.live import SANDBOX_UID
-from sandbox.manager import LABEL_INSTANCE, LABEL_MANAGED, SandboxManager, connect_docker, instance_label
+from sandbox.manager import LABEL_INSTANCE, SandboxManager, connect_docker, instance_label
 from sandbox.snapshots import SnapshotImages
 from sandbox.warm_pool import WarmPool
 
@@ -48,7 +48,6 @@ def docker_backend(settings: Settings, records: SandboxIndex, cache: DependencyC
         settings.data_dir / "warm-pool",
         instance=instance,
         size=settings.warm_pool,
-        managed_label=LABEL_MANAGED,
         instance_label=LABEL_INSTANCE,
     )
     return SandboxManager(
@@ -69,6 +68,7 @@ def snapshot_images(client: docker.DockerClient, settings: Settings) -> Snapshot
     return SnapshotImages(
         client,
         settings.data_dir / "snapshots",
+        instance=instance_label(settings.effective_database_url),
         max_bytes=size_in_bytes(settings.snapshot_max_size) or 2**62,
         secrets=Redactor.from_settings(settings).known,
     )

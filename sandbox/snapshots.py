@@ -43,6 +43,7 @@ LABEL_REPOSITORY = "dockhand.snapshot.repository"
 LABEL_COMMIT = "dockhand.snapshot.commit"
 LABEL_BASE = "dockhand.snapshot.base"
 LABEL_PATHS = "dockhand.snapshot.paths"
+LABEL_INSTANCE = "dockhand.snapshot.instance"  # the installation's (as sandboxes are: see sandbox.manager)
 LABEL_BUILDING = "dockhand.snapshot.building"  # a build's scratch container (left by a crash: pruned)
 SANDBOX_UID = 10001
 # Where git and package managers keep a user's credentials: a snapshot holding one of these is not made.
@@ -81,9 +82,16 @@ class SnapshotImages:
     name = "snapshots"
 
     def __init__(
-        self, client: docker.DockerClient, state_dir: Path, *, max_bytes: int, secrets: Sequence[str] = ()
+        self,
+        client: docker.DockerClient,
+        state_dir: Path,
+        *,
+        instance: str,
+        max_bytes: int,
+        secrets: Sequence[str] = (),
     ) -> None:
         self.client = client
+        self.instance = instance
         self.state_dir = state_dir  # one file per snapshot: its mtime is when it was last used
         self.max_bytes = max_bytes
         self.secrets = [s.encode() for s in secrets if len(s) >= 8]  # dockhand's own: never in a snapshot
@@ -106,7 +114,7 @@ class SnapshotImages:
 
     def all(self) -> list[SnapshotInfo]:
         try:
-            images = self.client.images.list(filters={"label": f"{LABEL_SNAPSHOT}=true"})
+            images = self.client.images.list(filters={"label": [f"{LABEL_SNAPSHOT}=true", self._mine]})
         except docker.errors.APIError as exc:
             raise SandboxError(f"cannot list snapshots: {exc.explanation or exc}") from None
         bases: dict[str, int] = {}
@@ -148,6 +156,7 @@ class SnapshotImages:
             self._refuse_credentials(archive)
         labels = {
             LABEL_SNAPSHOT: "true",
+            LABEL_INSTANCE: self.instance,
             LABEL_KEY: key,
             LABEL_REPOSITORY: repository,
             LABEL_COMMIT: commit,
@@ -156,7 +165,7 @@ class SnapshotImages:
         }
         try:
             scratch = self.client.containers.create(
-                base_id, ["true"], network_mode="none", labels={LABEL_BUILDING: "true"}
+                base_id, ["true"], network_mode="none", labels={LABEL_BUILDING: "true", LABEL_INSTANCE: self.instance}
             )
         except docker.errors.APIError as exc:
             raise SandboxError(f"cannot start a snapshot: {exc.explanation or exc}") from None
@@ -201,7 +210,7 @@ class SnapshotImages:
         """Remove the least recently used snapshots until the rest fit the size cap (all: `everything`),
         and any scratch container a crashed build left."""
         building = self.client.containers.list(
-            all=True, filters={"label": f"{LABEL_BUILDING}=true"}, ignore_removed=True
+            all=True, filters={"label": [f"{LABEL_BUILDING}=true", self._mine]}, ignore_removed=True
         )
         for scratch in building:  # one a build uses now is minutes younger
             if _created(scratch.attrs) < datetime.now(UTC) - timedelta(seconds=SCRATCH_TTL_SECONDS):
@@ -237,6 +246,10 @@ class SnapshotImages:
         return True
 
     # --- details ------------------------------------------------------------------------------
+    @property
+    def _mine(self) -> str:
+        return f"{LABEL_INSTANCE}={self.instance}"
+
     def _image_id(self, name: str) -> str | None:
         try:
             return self.client.images.get(name).id

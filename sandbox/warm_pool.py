@@ -60,7 +60,6 @@ class WarmPool:
         *,
         instance: str,
         size: int,
-        managed_label: str,
         instance_label: str,
     ) -> None:
         self.client = client
@@ -68,9 +67,10 @@ class WarmPool:
         self.state_dir = state_dir  # `<pair>.ready` files: one per pair waiting to be taken
         self.instance = instance
         self.size = size
-        self._labels = {managed_label: "true", instance_label: instance, LABEL_POOL: "true"}
+        # Not the sandboxes' "managed" label: a filler container is no sandbox (no one lists or adopts it).
+        self._labels = {instance_label: instance, LABEL_POOL: "true"}
         self._ours = [f"{LABEL_POOL}=true", f"{instance_label}={instance}"]
-        self._filling: set[str] = set()
+        self._filling: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
         self.counts = PoolCounts()
 
@@ -104,7 +104,8 @@ class WarmPool:
         with self._lock:
             if self.size <= 0 or key in self._filling:
                 return None
-            self._filling.add(key)
+            thread = threading.Thread(target=lambda: fill(), name="warm-pool", daemon=True)
+            self._filling[key] = thread
 
         def fill() -> None:
             try:
@@ -115,11 +116,17 @@ class WarmPool:
                 log.warning("warm pool: could not prepare a workspace from %s: %s", image_id[:19], exc)
             finally:
                 with self._lock:
-                    self._filling.discard(key)
+                    self._filling.pop(key, None)
 
-        thread = threading.Thread(target=fill, name="warm-pool", daemon=True)
         thread.start()
         return thread
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the fills under way (e.g. before a process that made some ends)."""
+        with self._lock:
+            running = list(self._filling.values())
+        for thread in running:
+            thread.join(timeout)
 
     def fill(self, image_id: str, disk_bytes: int | None) -> PooledWorkspace:
         """Make a pair and let Docker fill it from the image (by mounting it once), then offer it."""
@@ -134,6 +141,7 @@ class WarmPool:
             filler = self.client.containers.create(
                 image_id,
                 ["true"],
+                name=f"{name}-filler",
                 network_mode="none",
                 labels=labels,
                 volumes={pair.workspace: {"bind": "/workspace", "mode": "rw"}, pair.home: {"bind": "/home/sandbox"}},
@@ -194,7 +202,10 @@ class WarmPool:
                 removed += 1
         with self._lock:
             filling = bool(self._filling)
-        if not filling:  # a fill under way has volumes no marker offers yet
+        if not filling:  # a fill under way has volumes no marker offers yet (and a filler container)
+            for filler in self.client.containers.list(all=True, filters={"label": self._ours}, ignore_removed=True):
+                with contextlib.suppress(docker.errors.APIError):
+                    filler.remove(force=True)
             for volume in self.client.volumes.list(filters={"label": self._ours}):
                 used = self.client.containers.list(all=True, filters={"volume": volume.name}, sparse=True)
                 if volume.name not in offered and not used:  # a crash's, between making and offering

@@ -156,7 +156,9 @@ def test_least_recently_used_snapshots_go_over_the_size_cap(core: Core, tmp_path
     folder.mkdir()
     (folder / "blob").write_bytes(b"x" * 2_000_000)
     archive = Archive("/workspace/.venv", _tar(tmp_path, "venv", ".venv"))
-    images = SnapshotImages(connect_docker(), core.settings.data_dir / "snapshots", max_bytes=5_000_000)
+    images = SnapshotImages(
+        connect_docker(), core.settings.data_dir / "snapshots", instance="lru-test", max_bytes=5_000_000
+    )
     made = [
         images.build(key=f"lru-{i}", repository="o/r", commit=str(i) * 40, base_image=base, archives=[archive])
         for i in range(2)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.sandboxing import ExecRequest
-from sandbox.manager import LABEL_INSTANCE, LABEL_MANAGED, SandboxManager
+from sandbox.manager import LABEL_INSTANCE, SandboxManager
 from sandbox.warm_pool import LABEL_POOL, WarmPool
 from tests.support.waiting import wait_for
 
@@ -23,7 +23,6 @@ def pool(sandbox_manager: SandboxManager, tmp_path: Path) -> Iterator[WarmPool]:
         tmp_path / "warm-pool",
         instance=sandbox_manager.instance,
         size=1,
-        managed_label=LABEL_MANAGED,
         instance_label=LABEL_INSTANCE,
     )
     sandbox_manager.pool = made

@@ -89,8 +89,8 @@ def sandbox_exec(
 
 @cache_app.command("clear")
 def cache_clear(as_json: JsonFlag = False) -> None:
-    """Empty every dependency cache."""
-    cleared = open_core().clear_caches()
+    """Empty every dependency cache, and (where Docker answers) the snapshots and the warm pool."""
+    cleared = open_core(sandboxes=True).clear_caches()
     if as_json:
         print_json({"cleared": cleared})
     else:

@@ -48,8 +48,12 @@ def setup_logging(settings: Settings) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def open_core(settings: Settings | None = None, *, sandboxes: bool = False, require_docker: bool = False) -> Core:
-    """A core on the configured store, with the dependency cache; with `sandboxes`, backed by Docker."""
+def open_core(
+    settings: Settings | None = None, *, sandboxes: bool = False, require_docker: bool = False, warm_pool: bool = False
+) -> Core:
+    """A core on the configured store, with the dependency cache; with `sandboxes`, backed by Docker. Only a
+    long-running process (`warm_pool`: serve, worker) keeps a warm pool: a one-shot command would exit while
+    it fills."""
     from bot.github.pipelines import defer_github_pipelines
     from core.service import Core
     from core.store.sql import open_sql_store
@@ -57,6 +61,8 @@ def open_core(settings: Settings | None = None, *, sandboxes: bool = False, requ
     from sandbox.errors import DockerUnavailableError
 
     settings = settings or load_settings()
+    if not warm_pool:
+        settings = settings.model_copy(update={"warm_pool": 0})
     caches = [dependency_cache(settings)]
     try:
         store = open_sql_store(settings)

@@ -85,7 +85,7 @@ def serve(
     setup_logging(settings)
     bind_host, bind_port = host or settings.host, port or settings.port
     listener = _listen(bind_host, bind_port)  # before anything starts: a busy port fails here, alone
-    core = open_core(settings, sandboxes=True)
+    core = open_core(settings, sandboxes=True, warm_pool=True)
     token = resolve_api_token(settings)
     assert token is not None
 
@@ -151,7 +151,7 @@ def worker(
 
     settings = load_settings()
     setup_logging(settings)
-    core = open_core(settings, sandboxes=True)
+    core = open_core(settings, sandboxes=True, warm_pool=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
