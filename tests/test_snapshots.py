@@ -49,8 +49,8 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def make_repo(root: Path) -> Path:
-    for name, text in PROJECT.items():
+def make_repo(root: Path, files: dict[str, str] = PROJECT) -> Path:
+    for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
     git(root, "init", "-q", "-b", "main")
@@ -116,6 +116,28 @@ def test_a_snapshot_is_made_on_the_default_branch_used_on_others_and_refreshed(c
     status, result, log = run(core, repo, ref="deps")
     assert status is TaskStatus.SUCCEEDED and result["projects"][0]["cache"] == "miss", log
     assert "starting from the snapshot" not in log
+
+
+REGULAR = {  # tox's regular install (coverage configured for the installed copy): the venv holds the code
+    "setup.py": "from setuptools import setup\nsetup(name='pkg', packages=['pkg'], package_dir={'': 'src'})\n",
+    "tox.ini": "[testenv]\ndeps = pytest\ncommands = pytest tests\n",
+    "setup.cfg": "[coverage:report]\ninclude = */site-packages/pkg/*\n",
+    "src/pkg/__init__.py": "def add(a, b):\n    return a + b\n",
+    "tests/test_pkg.py": "from pkg import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n",
+}
+
+
+def test_a_regularly_installed_project_is_put_in_again_over_the_snapshot(core: Core, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", REGULAR)
+    status, result, log = run(core, repo)
+    assert status is TaskStatus.SUCCEEDED and result["projects"][0]["cache"] == "miss", log
+    wait_for(lambda: snapshots_of(core, git(repo, "rev-parse", "HEAD")), timeout=60, what="the snapshot")
+    git(repo, "checkout", "-qb", "feature")
+    (repo / "src/pkg/__init__.py").write_text("def add(a, b):\n    return a - b\n")
+    git(repo, "commit", "-qam", "break add")
+    status, result, log = run(core, repo, ref="feature")
+    assert result["projects"][0]["cache"] == "snapshot", log
+    assert status is TaskStatus.FAILED and result["projects"][0]["totals"]["failed"] == 1, "the branch's code ran"
 
 
 def test_a_snapshot_never_holds_a_credential(core: Core, tmp_path: Path) -> None:

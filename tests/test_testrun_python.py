@@ -161,8 +161,11 @@ def test_tox_installs_the_project_as_a_package_where_the_coverage_configuration_
     assert re.search(r"pip install --quiet pytest \.(\s|$)", installed.install or "") and "-e." not in str(
         installed.install
     )
+    # Restored dependencies hold the copy installed then: it is put in again from this checkout.
+    assert installed.refresh_project == ".venv/bin/pip install --quiet --no-deps --force-reinstall ."
     checkout = plan_of(tmp_path / "b", SETUP | {"tox.ini": tox, "setup.cfg": "[coverage:run]\nsource = pkg\n"})
     assert "-e." in (checkout.install or "")  # the same figures, reported against the checkout's paths
+    assert checkout.refresh_project == ""  # editable: the installed project is the checkout itself
     develop = plan_of(tmp_path / "c", SETUP | {
         "tox.ini": tox + "usedevelop = true\n", "setup.cfg": "[coverage:report]\ninclude = */site-packages/pkg/*\n",
     })  # fmt: skip

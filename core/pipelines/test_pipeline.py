@@ -227,25 +227,27 @@ def _install_project(ctx: StageContext, run: TestRun, plan: ProjectPlan, project
     provider = sandbox_provider(ctx)
     assert run.box is not None and run.tree is not None
     key = _cache_key(ctx, plan, run.tree)
-    if run.snapshot is not None:
-        ctx.log.system(f"{plan.language.value} {plan.root}: dependencies are in the snapshot")
-        project["cache"] = "snapshot"
-        return
-    if provider.restore_cache(run.box, key):
-        ctx.log.system(f"{plan.language.value} {plan.root}: dependencies restored from the cache")
-        project["cache"] = "hit"
+    if run.snapshot is not None or provider.restore_cache(run.box, key):
+        project["cache"] = "snapshot" if run.snapshot is not None else "hit"
+        where = "are in the snapshot" if run.snapshot is not None else "restored from the cache"
+        ctx.log.system(f"{plan.language.value} {plan.root}: dependencies {where}")
+        if plan.refresh_project:  # a regular install holds a copy of the project as it was: this checkout's goes in
+            _install_step(ctx, run, plan, project, plan.refresh_project)
         return
     project["cache"] = "miss"
-    if not plan.install:
-        return
+    if plan.install and _install_step(ctx, run, plan, project, plan.install) and not plan.save_cache_after_test:
+        _save_cache(ctx, run.box, key, plan)
+
+
+def _install_step(ctx: StageContext, run: TestRun, plan: ProjectPlan, project: dict[str, Any], command: str) -> bool:
+    """An install command in the project's directory, with the network it needs; False (said) when it failed."""
+    assert run.box is not None
     run.box.set_network(plan.network_for_install)
     started = time.monotonic()
     try:
         result = run.box.exec(
             ExecRequest(
-                command=f"cd {shlex.quote(plan.workdir)} && {plan.install}",
-                env=plan.env,
-                timeout_seconds=INSTALL_TIMEOUT,
+                command=f"cd {shlex.quote(plan.workdir)} && {command}", env=plan.env, timeout_seconds=INSTALL_TIMEOUT
             ),
             output=lambda line, stream: ctx.log.write(line, stream),
             cancelled=lambda: ctx.cancel.cancelled,
@@ -259,9 +261,7 @@ def _install_project(ctx: StageContext, run: TestRun, plan: ProjectPlan, project
             status="install-failed",
             error=f"install {result.describe()}:" + last_lines(result.stderr.strip() or result.stdout, 15),
         )
-        return
-    if not plan.save_cache_after_test:
-        _save_cache(ctx, run.box, key, plan)
+    return result.ok
 
 
 def _save_cache(ctx: StageContext, box: LiveSandboxLike, key: str, plan: ProjectPlan) -> None:

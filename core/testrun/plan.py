@@ -73,6 +73,9 @@ class ProjectPlan:
     source_detail: str = ""  # e.g. the workflow file and step the command was read from
     after_test: str | None = None  # run after the tests whatever their outcome (e.g. writing the coverage report)
     save_cache_after_test: bool = False  # build outputs (Go build cache, cargo target/) are worth keeping
+    # Run when the dependencies came from the cache or a snapshot: a regular (not editable) install of the
+    # project holds a copy of its code as it was then, which this checkout's must replace.
+    refresh_project: str = ""
 
     @property
     def workdir(self) -> str:

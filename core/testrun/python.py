@@ -84,11 +84,13 @@ def python_plan(directory: Path, rel: str, files: set[str]) -> ProjectPlan:
     )
     # A declared runner's deps are the whole set (tox installs nothing else); otherwise the requirement files.
     requirements = [] if declared is not None and declared.deps else _requirement_files(directory, files)
+    install, refresh = _install(
+        directory, files, declared, pyproject, requirements, for_installed=for_installed, framework=framework
+    )
     return ProjectPlan(
         language=Language.PYTHON, root=rel, framework=framework, package_manager="pip",
-        install=_install(
-            directory, files, declared, pyproject, requirements, for_installed=for_installed, framework=framework
-        ),
+        install=install,
+        refresh_project=refresh,
         test=" && ".join(prefix + commands), results=ResultFormat.JUNIT, results_path=junit,
         coverage=CoverageFormat.COVERAGE_PY, coverage_path=f"{reports}/coverage.json", after_test=after,
         manifests=tuple(sorted({f for f in files if f in {*_PACKAGING, "tox.ini", "noxfile.py"}} | set(requirements))),
@@ -168,8 +170,11 @@ def _install(
     *,
     for_installed: bool,
     framework: str,
-) -> str:
+) -> tuple[str, str]:
+    """The install command, and the one that puts the project in again over restored dependencies (for a
+    regular install, which copies it; none for an editable one, which points at the checkout)."""
     args = [f"-r {shlex.quote(r)}" for r in requirements]
+    refresh = ""
     extras: list[str] = list(declared.extras) if declared else []
     if declared is not None and declared.deps:
         args += [_requirement_arg(d) for d in declared.deps]
@@ -185,12 +190,14 @@ def _install(
         # needs it. Otherwise editable: the same tests, coverage reported against the checkout's own paths.
         editable = "" if mode is ProjectInstall.REGULAR and for_installed else "-e"
         args.append(shlex.quote(f"{editable}.[{','.join(extras)}]" if extras else f"{editable}."))
+        if not editable:
+            refresh = f".venv/bin/pip install --quiet --no-deps --force-reinstall {args[-1]}"
     # An isolated venv, as tox and nox make: the system's packages (Debian's older pytest) must not satisfy
     # the project's own requirements in its place.
     # In the same resolution, unpinned: coverage (dockhand reads it) and pytest for a pytest run. A project
     # that pins either keeps its pin (pip honours it); one that names neither gets today's release.
     args += ["coverage", *(["pytest"] if framework == "pytest" else [])]
-    return f"python3 -m venv .venv && .venv/bin/pip install --quiet {' '.join(dict.fromkeys(args))}"
+    return f"python3 -m venv .venv && .venv/bin/pip install --quiet {' '.join(dict.fromkeys(args))}", refresh
 
 
 def _requirement_arg(entry: str) -> str:
