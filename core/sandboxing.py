@@ -213,8 +213,9 @@ class SnapshotProvider(Protocol):
         self, *, key: str, repository: str, commit: str, base_image: str, cache_keys: Sequence[str]
     ) -> SnapshotInfo: ...
 
-    def default_branch(self, source: str) -> str | None:
-        """The source's default branch as its host mirror knows it (None: not a git repository)."""
+    def default_branch(self, source: str) -> tuple[str, str] | None:
+        """The source's default branch and its commit as its host mirror knows them (None: not a git
+        repository)."""
         ...
 
 

@@ -85,6 +85,19 @@ class RepoMirrors:
     def path_for(self, source: str) -> Path:
         return self.cache_dir / (hashlib.sha256(source.encode()).hexdigest()[:24] + ".git")
 
+    def default_branch(self, source: str) -> tuple[str, str] | None:
+        """The mirror's default branch (the remote's, as cloned) and its commit; None with no mirror."""
+        mirror = self.path_for(source)
+        try:
+            head = (mirror / "HEAD").read_text().strip()
+        except OSError:
+            return None
+        if not head.startswith("ref: refs/heads/"):
+            return None
+        branch = head.removeprefix("ref: refs/heads/")
+        commit = _resolve(mirror, f"refs/heads/{branch}")
+        return (branch, commit) if commit else None
+
     def fetch(self, source: str, ref: str | None, credentials: GitCredentials | None = None) -> tuple[Path, str]:
         """Update the mirror of `source` and resolve `ref` (branch, tag, commit, pull/N/head; default HEAD)."""
         self.check_source(source)

@@ -192,13 +192,11 @@ class SandboxManager:
             self.pool.refill(made.image, size_in_bytes(self.policy.disk) or None)
         return made
 
-    def default_branch(self, source: str) -> str | None:
+    def default_branch(self, source: str) -> tuple[str, str] | None:
         if self.mirrors is None:
             return None
-        with contextlib.suppress(SandboxError, OSError):
-            head = (self.mirrors.path_for(source) / "HEAD").read_text().strip()
-            if head.startswith("ref: refs/heads/"):
-                return head.removeprefix("ref: refs/heads/")
+        with contextlib.suppress(SandboxError):
+            return self.mirrors.default_branch(source)
         return None
 
     def _network_allowed(self) -> str | None:

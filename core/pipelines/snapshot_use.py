@@ -81,12 +81,20 @@ def start(provider: SandboxProvider, key: str, policy: SandboxPolicy, *, enabled
     return SnapshotStart(policy.with_overrides(image=found.image), found)
 
 
-def on_default_branch(provider: SandboxProvider, tree: SourceTree) -> bool:
-    """Whether the tree is its repository's default branch (a plain directory has none: no snapshots)."""
+def default_branch_of(provider: SandboxProvider, tree: SourceTree) -> str | None:
+    """The default branch's name when the tree is that branch: by name, or its newest commit (a push's
+    test pipeline asks for the pushed commit); None otherwise (a plain directory has no branches)."""
     if not isinstance(provider, SnapshotProvider):
-        return False
+        return None
     default = provider.default_branch(tree.source)
-    return default is not None and tree.ref in ("HEAD", default, f"refs/heads/{default}")
+    if default is None:
+        return None
+    branch, commit = default
+    return branch if tree.ref in ("HEAD", branch, f"refs/heads/{branch}") or tree.commit == commit else None
+
+
+def on_default_branch(provider: SandboxProvider, tree: SourceTree) -> bool:
+    return default_branch_of(provider, tree) is not None
 
 
 def refresh(

@@ -397,7 +397,9 @@ def _finish(ctx: StageContext, run: TestRun, overall: str) -> None:
 
 def _cache_key(ctx: StageContext, plan: ProjectPlan, tree: SourceTree) -> str:
     manifests = snapshot_use.plan_manifests(plan, tree)
-    return cache_key(_repository(ctx), tree.ref, manifests, kind=plan.language.value)
+    # By branch (a pull request's entries are never the default branch's), the pushed commit counting as its branch.
+    branch = snapshot_use.default_branch_of(sandbox_provider(ctx), tree) or tree.ref
+    return cache_key(_repository(ctx), branch, manifests, kind=plan.language.value)
 
 
 def _repository(ctx: StageContext) -> str:
