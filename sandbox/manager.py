@@ -223,11 +223,13 @@ class SandboxManager:
                 log.warning("sandbox %s: its disk is not the one it was made with (a reboot?): made afresh", sandbox_id)
                 self._remove(container)
                 container = None
+            made = container is None
             if container is None:
                 container = self._create(sandbox_id, policy, owner)
             if container.status != "running":
                 container.start()
-                container.reload()
+                if not made:  # one made just now has the attributes it was made with: no inspection
+                    container.reload()
         self._touch(sandbox_id, container, SandboxState.RUNNING)
         with self._lock:
             exec_lock = self._exec_locks.setdefault(sandbox_id, threading.Lock())
