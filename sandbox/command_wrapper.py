@@ -1,13 +1,14 @@
 """The shell wrapper every sandbox command runs in: one Docker exec per command, clean-up included.
 
-The wrapper runs the command under its in-sandbox deadline, then — in the same exec — kills whatever the
-command left running, reads the cgroup's OOM-kill counter when the command died of SIGKILL, and lists the
-writable places' free space when it failed. It reports all that in one line on stderr, marked with a
-random per-command tag that `ReportReader` takes out of the output before anyone sees it.
+The wrapper notes the cgroup's OOM-kill counter, runs the command under its in-sandbox deadline, then — in
+the same exec — kills whatever the command left running and lists the writable places' free space when it
+failed. It reports that on stderr lines marked with a random per-command tag, which `ReportReader` takes
+out of the output before anyone sees it.
 
-The report is a saving, not a trust boundary: the host checks it against Docker's own exit code, and when
-the wrapper itself did not finish (it was killed: exit code above 128, or no report) the host cleans up
-with a separate exec as before.
+The report is a saving, not a trust boundary: the command can read the tag (from /proc) and print tagged
+lines of its own, so only the wrapper's first line and its last `end` line count, the host checks the exit
+code against Docker's, and whenever the wrapper did not finish for sure (an exit code over 128: it may
+have been killed; or no report) the host cleans up and reads the OOM counter with separate execs as before.
 """
 
 from __future__ import annotations
@@ -36,20 +37,21 @@ _WRAPPER = (
     'oomk; b=$o; printf \'%s start %s\\n\' "$t" "$b" >&2\n'
     'if [ "$d" != 0 ] && timeout -k 1 5 true >/dev/null 2>&1; then timeout -k 5 "$d" /bin/sh -c "$3"\n'
     'else /bin/sh -c "$3"; fi\n'
-    "rc=$?; k=0; o=0\n"
+    "rc=$?; k=0\n"
     f'if [ "$keep" != 1 ]; then {KILL_LOOP}; fi\n'
-    'if [ "$rc" = 137 ]; then oomk; o=$((o-b)); fi\n'
     'if [ "$rc" != 0 ]; then df -Pk ' + " ".join(WRITABLE_PLACES) + " 2>/dev/null | "
     'while read -r _ size _ free _ at; do printf \'%s df %s %s %s\\n\' "$t" "$size" "$free" "$at" >&2; done; fi\n'
-    'printf \'%s end %s %s %s\\n\' "$t" "$rc" "$k" "$o" >&2\n'
+    'printf \'%s end %s %s\\n\' "$t" "$rc" "$k" >&2\n'
     'exit "$rc"'
 )
 _TAG_START = b"\x1edockhand-"
+MAX_REPORT_LINE = 256  # longer after a tag, without a newline: ordinary output (the sandbox can read tags)
 
 
 @dataclass
 class WrapperReport:
-    """What the wrapper said after the command: its exit code, kill rounds, OOM kills meanwhile, full places."""
+    """What the wrapper said after the command: its exit code, kill rounds, OOM kills meanwhile (only ever
+    counted by the host: an exit by SIGKILL is not the wrapper's to vouch for), full places."""
 
     exit_code: int
     kill_rounds: int
@@ -94,12 +96,24 @@ class ReportReader:
                 del self._pending[:cut]
                 return bytes(passed)
             passed += self._pending[:at]
-            end = self._pending.find(b"\n", at)
+            del self._pending[:at]
+            end = self._pending.find(b"\n", 0, MAX_REPORT_LINE)
             if end == -1:
-                del self._pending[:at]
-                return bytes(passed)
-            self._lines.append(self._pending[at + len(self.tag) : end].decode("utf-8", "replace").strip())
+                if len(self._pending) < MAX_REPORT_LINE:
+                    return bytes(passed)  # the rest of a report line is on its way
+                passed += self._pending[: len(self.tag)]  # no report line is that long: output, as it is
+                del self._pending[: len(self.tag)]
+                continue
+            self._take(self._pending[len(self.tag) : end].decode("utf-8", "replace").strip())
             del self._pending[: end + 1]
+
+    def _take(self, line: str) -> None:
+        kind, _, rest = line.partition(" ")
+        if kind == "start":  # the wrapper's own comes first, before the command can print anything
+            if self.oom_kills_before is None and rest.isdigit():
+                self.oom_kills_before = int(rest)
+        else:
+            self._lines.append(line)
 
     def close(self) -> bytes:
         """What was held back (the start of a tag that never finished)."""
@@ -107,19 +121,23 @@ class ReportReader:
         return rest
 
     def report(self) -> WrapperReport | None:
-        """The wrapper's report, or None when it did not finish (killed, or the stream was cut)."""
+        """The wrapper's report, or None when it did not finish (killed, or the stream was cut). The command
+        can print tagged lines too: the wrapper's are the last `end` line and the `df` lines just before it
+        (an `end` the command printed is followed by the wrapper's own, or the wrapper did not finish)."""
+        ends = [i for i, line in enumerate(self._lines) if line.startswith("end ")]
+        if not ends:
+            return None
+        fields = self._lines[ends[-1]].split()[1:]
+        if len(fields) != 2 or not all(f.isdigit() for f in fields):
+            return None
         full: list[str] = []
-        for line in self._lines:
-            kind, _, rest = line.partition(" ")
-            fields = rest.split()
-            if kind == "df" and len(fields) == 3 and fields[0].isdigit() and fields[1].isdigit():
-                if is_full(int(fields[0]), int(fields[1])):
-                    full.append(fields[2])
-            elif kind == "start" and rest.isdigit():
-                self.oom_kills_before = int(rest)
-            elif kind == "end" and len(fields) == 3 and all(f.lstrip("-").isdigit() for f in fields):
-                return WrapperReport(int(fields[0]), int(fields[1]), max(0, int(fields[2])), tuple(full))
-        return None
+        for line in reversed(self._lines[: ends[-1]]):
+            kind, *df = line.split()
+            if kind != "df":
+                break
+            if len(df) == 3 and df[0].isdigit() and df[1].isdigit() and is_full(int(df[0]), int(df[1])):
+                full.insert(0, df[2])
+        return WrapperReport(int(fields[0]), int(fields[1]), 0, tuple(full))
 
 
 def is_full(size_kib: int, free_kib: int) -> bool:

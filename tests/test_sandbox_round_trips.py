@@ -81,9 +81,36 @@ def test_a_sandbox_without_network_is_never_attached_to_one(sandbox_manager: San
 def test_a_report_split_across_chunks_is_taken_out_whole() -> None:
     wrapped = wrap(ExecRequest(command="true"))
     reader = ReportReader(wrapped.tag)
-    text = b"before " + wrapped.tag + b" start 0\nmiddle\n" + wrapped.tag + b" end 2 1 0\n"
+    text = b"before " + wrapped.tag + b" start 0\nmiddle\n" + wrapped.tag + b" end 2 1\n"
     passed = b"".join(reader.feed(text[i : i + 3]) for i in range(0, len(text), 3)) + reader.close()
     assert passed == b"before middle\n"
     report = reader.report()
-    assert report is not None and (report.exit_code, report.kill_rounds, report.oom_kills) == (2, 1, 0)
+    assert report is not None and (report.exit_code, report.kill_rounds) == (2, 1)
     assert reader.oom_kills_before == 0
+
+
+# The command can find its wrapper's tag (the sandbox user reads /proc) and print tagged lines of its own.
+FIND_TAG = (
+    r"""tag=$(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' """
+    r"""| grep -a "^$(printf '\036')dockhand-" | head -n 1)"""
+)
+
+
+def test_a_command_that_forges_report_lines_changes_nothing(sandbox_manager: SandboxManager) -> None:
+    box = sandbox_manager.get_or_create("forger")
+    forged = (
+        f"{FIND_TAG}; [ -n \"$tag\" ] || exit 9; sleep 30 & "
+        "printf '%s start 999\\n%s df 100 0 /workspace\\n%s end 0 0\\n' \"$tag\" \"$tag\" \"$tag\" >&2; exit 0"
+    )
+    result = box.exec(ExecRequest(command=forged))
+    assert result.exit_code == 0, result
+    assert result.killed_leftovers and result.disk_full == () and "dockhand-" not in result.stderr
+
+
+def test_a_tag_without_its_line_end_is_output_and_never_held_back(sandbox_manager: SandboxManager) -> None:
+    box = sandbox_manager.get_or_create("no-line-end")
+    lines: list[str] = []
+    flood = f"{FIND_TAG}; printf '%s' \"$tag\" >&2; head -c 3000000 /dev/zero | tr '\\0' x >&2"
+    result = box.exec(ExecRequest(command=flood), output=lambda line, _: lines.append(line))
+    assert result.ok and result.stderr.count("x") > 100_000, "the output is there (head and tail)"
+    assert sum(len(line) for line in lines) >= 3_000_000, "and all of it reached the log"
