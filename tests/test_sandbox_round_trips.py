@@ -99,8 +99,8 @@ FIND_TAG = (
 def test_a_command_that_forges_report_lines_changes_nothing(sandbox_manager: SandboxManager) -> None:
     box = sandbox_manager.get_or_create("forger")
     forged = (
-        f"{FIND_TAG}; [ -n \"$tag\" ] || exit 9; sleep 30 & "
-        "printf '%s start 999\\n%s df 100 0 /workspace\\n%s end 0 0\\n' \"$tag\" \"$tag\" \"$tag\" >&2; exit 0"
+        f'{FIND_TAG}; [ -n "$tag" ] || exit 9; sleep 30 & '
+        'printf \'%s start 999\\n%s df 100 0 /workspace\\n%s end 0 0\\n\' "$tag" "$tag" "$tag" >&2; exit 0'
     )
     result = box.exec(ExecRequest(command=forged))
     assert result.exit_code == 0, result
