@@ -197,6 +197,7 @@ class SnapshotInfo:
     commit: str  # the default branch's commit it was made at
     base: str  # the image ID it was made on
     paths: tuple[str, ...]  # what it holds, in the sandbox (kept when a checkout replaces /workspace)
+    content: str  # which cache archives it was made of: a refresh with the same ones only relabels it
     size_bytes: int
     created: datetime
     last_used: datetime

@@ -56,7 +56,7 @@ def docker_backend(settings: Settings, records: SandboxIndex, cache: DependencyC
         default_policy(settings),
         disks=disks,
         instance=instance,
-        pool=pool if settings.warm_pool else None,
+        pool=pool,  # of size 0 when off, or in a one-shot command: then only reaped and cleared
         allow_unisolated_network=settings.sandbox_unisolated_network,
         mirrors=RepoMirrors(settings.git_cache_dir),
         cache=cache or dependency_cache(settings),

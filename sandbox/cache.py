@@ -56,12 +56,12 @@ class DependencyCache:
         self._count(hit=True)
         return True
 
-    def archives(self, key: str) -> list[Archive]:
-        """An entry's paths and their archives on the host (none when there is no such entry)."""
+    def archives(self, key: str) -> list[Archive] | None:
+        """An entry's paths and their archives on the host (None when there is no such entry)."""
         entry = self._entry(key)
         manifest = entry / "manifest.json"
         if not manifest.exists() or self._expired(manifest):
-            return []
+            return None
         paths = json.loads(manifest.read_text())["paths"]
         return [Archive(path, entry / f"{index}.tar") for index, path in enumerate(paths)]
 

@@ -184,7 +184,14 @@ class SandboxManager:
     ) -> SnapshotInfo:
         if self.snapshots is None or self.cache is None:
             raise SandboxError("snapshots are off (DOCKHAND_SNAPSHOTS) or there is no dependency cache")
-        archives = [archive for cache_key in cache_keys for archive in self.cache.archives(cache_key)]
+        archives = []
+        for cache_key in cache_keys:  # every project's, or the snapshot would skip installing one it lacks
+            entry = self.cache.archives(cache_key)
+            if entry is None:
+                raise SandboxError(
+                    f"no snapshot: the dependency cache has no entry {cache_key} (expired, or not saved)"
+                )
+            archives += entry
         made = self.snapshots.build(
             key=key, repository=repository, commit=commit, base_image=base_image, archives=archives
         )
@@ -300,6 +307,8 @@ class SandboxManager:
         """At start-up: remove this instance's containers the store does not know, and rows without containers."""
         known = {row.id for row in self.records.all()}
         removed = []
+        if self.pool is not None:
+            self.pool.reap()  # pairs whose image is gone, and a crash's leftovers
         for name in self.disks.cleanup():
             log.warning("released the disk of sandbox volume %s, which was gone", name)
         live_ids = set()
@@ -325,7 +334,9 @@ class SandboxManager:
         try:
             # Volumes, not tmpfs: Docker's archive API (files in, caches out) can read and write them.
             disk = size_in_bytes(policy.disk) or None
-            pooled = self.pool.take(policy.image, disk) if self.pool is not None else None
+            # Only a snapshot's (an image ID) are worth filling ahead: the base image's workspace is empty.
+            from_snapshot = self.pool is not None and policy.image.startswith("sha256:")
+            pooled = self.pool.take(policy.image, disk) if self.pool is not None and from_snapshot else None
             if pooled is not None:  # filled from the image already: no copying at start
                 volume, home = pooled.workspace, pooled.home
                 made += [volume, home]

@@ -16,6 +16,7 @@ Least recently used ones go when their total passes a size cap.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import logging
@@ -25,10 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 import docker
 import docker.errors
+from docker.models.containers import Container
 from docker.models.images import Image
 
 from core.sandboxing import SnapshotInfo
@@ -43,6 +45,7 @@ LABEL_REPOSITORY = "dockhand.snapshot.repository"
 LABEL_COMMIT = "dockhand.snapshot.commit"
 LABEL_BASE = "dockhand.snapshot.base"
 LABEL_PATHS = "dockhand.snapshot.paths"
+LABEL_CONTENT = "dockhand.snapshot.content"  # the cache archives it was made of (see `_fingerprint`)
 LABEL_INSTANCE = "dockhand.snapshot.instance"  # the installation's (as sandboxes are: see sandbox.manager)
 LABEL_BUILDING = "dockhand.snapshot.building"  # a build's scratch container (left by a crash: pruned)
 SANDBOX_UID = 10001
@@ -132,6 +135,7 @@ class SnapshotImages:
                     commit=labels.get(LABEL_COMMIT, ""),
                     base=base,
                     paths=tuple(json.loads(labels.get(LABEL_PATHS, "[]"))),
+                    content=labels.get(LABEL_CONTENT, ""),
                     size_bytes=max(0, int(image.attrs.get("Size", 0)) - bases[base]),
                     created=_created(image.attrs),
                     last_used=self._last_used(image),
@@ -143,7 +147,8 @@ class SnapshotImages:
     def build(
         self, *, key: str, repository: str, commit: str, base_image: str, archives: Sequence[Archive]
     ) -> SnapshotInfo:
-        """Bake the archives into a new snapshot of `base_image`; older ones of the same key go."""
+        """Bake the archives into a new snapshot of `base_image`; older ones of the same key go. When the
+        newest one of the key holds these very archives, only its labels change (a new image on its layers)."""
         base_id = self._image_id(base_image)
         if base_id is None:
             raise SandboxError(f"no image {base_image!r} to make a snapshot on")
@@ -152,8 +157,7 @@ class SnapshotImages:
         outside = [a.path for a in archives if not _inside_writable(PurePosixPath(a.path))]
         if outside:
             raise SandboxError(f"a snapshot holds only paths in /workspace and the home directory, not {outside}")
-        for archive in archives:
-            self._refuse_credentials(archive)
+        content = _fingerprint(archives)
         labels = {
             LABEL_SNAPSHOT: "true",
             LABEL_INSTANCE: self.instance,
@@ -162,19 +166,22 @@ class SnapshotImages:
             LABEL_COMMIT: commit,
             LABEL_BASE: base_id,
             LABEL_PATHS: json.dumps([a.path for a in archives]),
+            LABEL_CONTENT: content,
         }
+        same = [s for s in self.all() if s.key == key and s.base == base_id and s.content == content]
+        start_from = max(same, key=lambda s: s.created).image if same else base_id
         try:
             scratch = self.client.containers.create(
-                base_id, ["true"], network_mode="none", labels={LABEL_BUILDING: "true", LABEL_INSTANCE: self.instance}
+                start_from,
+                ["true"],
+                network_mode="none",
+                labels={LABEL_BUILDING: "true", LABEL_INSTANCE: self.instance},
             )
         except docker.errors.APIError as exc:
             raise SandboxError(f"cannot start a snapshot: {exc.explanation or exc}") from None
         try:
-            scratch.put_archive("/", _parents([a.path for a in archives]))
-            for archive in archives:
-                with archive.tar.open("rb") as data:
-                    if not scratch.put_archive(str(PurePosixPath(archive.path).parent), data):
-                        raise SandboxError(f"cannot put {archive.path} into the snapshot")
+            if not same:
+                self._put(scratch, archives)
             image = scratch.commit(repository=REPOSITORY, tag=key[:64], conf={"Labels": labels})
         except docker.errors.APIError as exc:
             raise SandboxError(f"cannot make the snapshot: {exc.explanation or exc}") from None
@@ -191,18 +198,37 @@ class SnapshotImages:
             raise SandboxError("the snapshot was pruned at once: DOCKHAND_SNAPSHOT_MAX_SIZE is smaller than it")
         return made
 
-    def _refuse_credentials(self, archive: Archive) -> None:
+    def _put(self, scratch: Container, archives: Sequence[Archive]) -> None:
+        """The archives into the scratch container, each scanned and sent from one open file (what is scanned
+        is what goes in); nothing may land outside /workspace and the home directory (a tar's symlink could
+        lead elsewhere): the container's own record of what changed is checked before it is committed."""
+        scratch.put_archive("/", _parents([a.path for a in archives]))
+        for archive in archives:
+            try:
+                with archive.tar.open("rb") as data:
+                    self._refuse_credentials(archive, data)
+                    data.seek(0)
+                    if not scratch.put_archive(str(PurePosixPath(archive.path).parent), data):
+                        raise SandboxError(f"cannot put {archive.path} into the snapshot")
+            except (OSError, tarfile.TarError) as exc:
+                raise SandboxError(f"cannot read the cached {archive.path}: {exc}") from None
+        changed = [c["Path"] for c in scratch.diff() or []]
+        stray = [p for p in changed if not _inside_writable(PurePosixPath(p)) and not _leads_to_writable(p)]
+        if stray:
+            raise SandboxError(f"no snapshot: the dependencies write outside the workspace and home ({stray[:3]})")
+
+    def _refuse_credentials(self, archive: Archive, data: BinaryIO) -> None:
         """A snapshot is shared by every later task of the repository: none is made from dependencies that
         hold a credential file or one of dockhand's own secrets (however they got there)."""
-        with tarfile.open(archive.tar, mode="r|") as tar:
+        with tarfile.open(fileobj=data, mode="r|") as tar:
             for member in tar:
                 if str(PurePosixPath(archive.path).parent / member.name) in CREDENTIAL_FILES:
                     raise SandboxError(f"no snapshot: {archive.path} holds a credential file ({member.name})")
                 if not self.secrets or not member.isfile() or member.size > MAX_SCANNED_FILE_BYTES:
                     continue
                 handle = tar.extractfile(member)
-                data = handle.read() if handle is not None else b""
-                if any(secret in data for secret in self.secrets):
+                content = handle.read() if handle is not None else b""
+                if any(secret in content for secret in self.secrets):
                     raise SandboxError(f"no snapshot: {member.name} in {archive.path} holds one of dockhand's secrets")
 
     # --- removing ---------------------------------------------------------------------------
@@ -277,6 +303,20 @@ class SnapshotImages:
 
 def _inside_writable(path: PurePosixPath) -> bool:
     return any(path == place or place in path.parents for place in WRITABLE)
+
+
+def _leads_to_writable(path: str) -> bool:
+    """A directory on the way to /workspace or home (its times change when they do)."""
+    return any(PurePosixPath(path) in place.parents for place in WRITABLE)
+
+
+def _fingerprint(archives: Sequence[Archive]) -> str:
+    """The archives' identity (paths, sizes, times): equal for the same cache entries, unread."""
+    digest = hashlib.sha256()
+    for archive in archives:
+        stat = archive.tar.stat()
+        digest.update(f"{archive.path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    return digest.hexdigest()[:24]
 
 
 def _marker(image_id: str) -> str:

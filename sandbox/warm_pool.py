@@ -1,4 +1,4 @@
-"""The warm pool: workspaces prepared ahead of the tasks that will use them.
+"""The warm pool: workspaces prepared ahead of the tasks that will use them (from snapshots only).
 
 Most of a sandbox's start from a snapshot is Docker filling its new, empty volumes from the image (the
 dependencies are copied in). The pool does that ahead of time: it keeps a few pairs of volumes
@@ -18,7 +18,9 @@ import os
 import threading
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 LABEL_POOL = "dockhand.pool"
 LABEL_POOL_IMAGE = "dockhand.pool.image"
 LABEL_POOL_DISK = "dockhand.pool.disk"
+SETTLE_SECONDS = 600  # a pool volume no marker offers and no container mounts is a leftover after this long
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,12 @@ class WarmPool:
             try:
                 marker.rename(taken)  # atomic: one taker only
             except FileNotFoundError:
+                continue
+            if not all(self.disks.intact(volume) for volume in pair[2:]):
+                # Its loop device backs another file now (a reboot, a detach): never mount that.
+                for volume in pair[2:]:
+                    self.disks.remove(volume)
+                taken.unlink(missing_ok=True)
                 continue
             taken.unlink(missing_ok=True)
             self._count(hit=True)
@@ -206,9 +215,12 @@ class WarmPool:
             for filler in self.client.containers.list(all=True, filters={"label": self._ours}, ignore_removed=True):
                 with contextlib.suppress(docker.errors.APIError):
                     filler.remove(force=True)
+            settled = datetime.now(UTC) - timedelta(seconds=SETTLE_SECONDS)
             for volume in self.client.volumes.list(filters={"label": self._ours}):
+                if volume.name in offered or _created(volume.attrs) > settled:
+                    continue  # offered, or just made or taken (by another process, maybe): not a leftover
                 used = self.client.containers.list(all=True, filters={"volume": volume.name}, sparse=True)
-                if volume.name not in offered and not used:  # a crash's, between making and offering
+                if not used:  # a crash's, between making and offering
                     with contextlib.suppress(docker.errors.APIError):
                         self.disks.remove(volume.name)
         self.counts.ready = len(self._ready())
@@ -251,6 +263,13 @@ class WarmPool:
             else:
                 self.counts.misses += 1
             self.counts.ready = len(self._ready())
+
+
+def _created(attrs: dict[str, Any]) -> datetime:
+    try:
+        return datetime.fromisoformat(str(attrs.get("CreatedAt", "")).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.now(UTC)  # unknown: treated as new (kept)
 
 
 def _read(marker: Path) -> tuple[str, str, str, str] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shlex
 import tarfile
 import tempfile
@@ -11,9 +12,6 @@ from pathlib import Path, PurePosixPath
 from core.sandboxing import ExecRequest, SourceTree
 from sandbox.git import WORKSPACE, Checkout, GitCredentials, GitError, RepoMirrors, _git, materialize
 from sandbox.live import SANDBOX_UID, LiveSandbox
-
-KEEP_NAME = ".dockhand-keep"
-KEEP = f"{WORKSPACE}/{KEEP_NAME}"
 
 
 def load_tree(box: LiveSandbox, tree: SourceTree, *, keep: Sequence[str] = ()) -> None:
@@ -26,9 +24,12 @@ def load_tree(box: LiveSandbox, tree: SourceTree, *, keep: Sequence[str] = ()) -
         archive = Path(tmp) / "tree.tar"
         _tar_tree(tree.path, archive, mtime=_commit_time(tree.path, tree.commit))
         kept = [PurePosixPath(p) for p in keep if p.startswith(WORKSPACE + "/")]
+        # A name no checkout holds (one of the tree's own would be merged into, then wiped with, the kept ones).
+        keep_name = f".dockhand-keep-{secrets.token_hex(8)}"
+        apart = f"{WORKSPACE}/{keep_name}"
         # Kept paths move aside (a rename: same volume) while the workspace is emptied, and come back after.
-        aside = "".join(f"mkdir -p {KEEP}/{i} && mv {_q(p)} {KEEP}/{i}/ 2>/dev/null; " for i, p in enumerate(kept))
-        empty = f"find {WORKSPACE} -mindepth 1 -maxdepth 1 ! -name {KEEP_NAME} -exec rm -rf {{}} +"
+        aside = "".join(f"mkdir -p {apart}/{i} && mv {_q(p)} {apart}/{i}/ 2>/dev/null; " for i, p in enumerate(kept))
+        empty = f"find {WORKSPACE} -mindepth 1 -maxdepth 1 ! -name {keep_name} -exec rm -rf {{}} +"
         wipe = box.exec(ExecRequest(command=aside + empty, timeout_seconds=120))
         if not wipe.ok:
             raise GitError(f"sandbox {box.sandbox_id}: cannot empty the workspace: {wipe.stderr.strip()}")
@@ -36,11 +37,11 @@ def load_tree(box: LiveSandbox, tree: SourceTree, *, keep: Sequence[str] = ()) -
             box.put_archive(WORKSPACE, data)
     if kept:  # the kept copy wins over anything the tree has in its place
         back = "".join(
-            f"if [ -e {KEEP}/{i}/{_q(p.name)} ]; then mkdir -p {_q(p.parent)} && rm -rf {_q(p)} && "
-            f"mv {KEEP}/{i}/{_q(p.name)} {_q(p)}; fi; "
+            f"if [ -e {apart}/{i}/{_q(p.name)} ]; then mkdir -p {_q(p.parent)} && rm -rf {_q(p)} && "
+            f"mv {apart}/{i}/{_q(p.name)} {_q(p)}; fi; "
             for i, p in enumerate(kept)
         )
-        restored = box.exec(ExecRequest(command=f"{back}rm -rf {KEEP}", timeout_seconds=120))
+        restored = box.exec(ExecRequest(command=f"{back}rm -rf {apart}", timeout_seconds=120))
         if not restored.ok:
             raise GitError(f"sandbox {box.sandbox_id}: cannot put its dependencies back: {restored.stderr.strip()}")
 

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.errors import DockhandError
-from core.sandboxing import SandboxPolicy, SandboxProvider, SnapshotInfo, SnapshotProvider, SourceTree
+from core.sandboxing import (
+    LiveSandboxLike,
+    SandboxOwner,
+    SandboxPolicy,
+    SandboxProvider,
+    SnapshotInfo,
+    SnapshotProvider,
+    SourceTree,
+)
 
 __all__ = ["SnapshotInfo", "SnapshotStart", "on_default_branch", "plan_manifests", "refresh", "snapshot_key", "start"]
 from core.testrun.detect import Language, ProjectPlan
@@ -30,6 +38,8 @@ log = logging.getLogger(__name__)
 
 _building: dict[str, threading.Thread] = {}  # key → its build in this process (one per key at a time)
 _building_lock = threading.Lock()
+_decided: dict[SourceTree, str | None] = {}  # checkout → its default branch, if it is that (see below)
+_decided_lock = threading.Lock()
 
 
 def plan_manifests(plan: ProjectPlan, tree: SourceTree) -> dict[str, bytes]:
@@ -81,16 +91,48 @@ def start(provider: SandboxProvider, key: str, policy: SandboxPolicy, *, enabled
     return SnapshotStart(policy.with_overrides(image=found.image), found)
 
 
+def open_box(
+    provider: SandboxProvider,
+    sandbox_id: str,
+    begin: SnapshotStart,
+    base: SandboxPolicy,
+    *,
+    owner: SandboxOwner,
+    say: Callable[[str], None],
+) -> tuple[LiveSandboxLike, SnapshotInfo | None]:
+    """The run's sandbox, from the snapshot when there is one, from the base image when there is none or
+    it cannot be used (another process's refresh or prune may have removed it since it was found)."""
+    if begin.snapshot is None:
+        return provider.get_or_create(sandbox_id, base, owner=owner), None
+    try:
+        box = provider.get_or_create(sandbox_id, begin.policy, owner=owner)
+    except DockhandError as exc:
+        say(f"the snapshot could not be used ({exc}): starting from the image")
+        return provider.get_or_create(sandbox_id, base, owner=owner), None
+    say(f"starting from the snapshot of {begin.snapshot.repository} at {begin.snapshot.commit[:12]}")
+    return box, begin.snapshot
+
+
 def default_branch_of(provider: SandboxProvider, tree: SourceTree) -> str | None:
     """The default branch's name when the tree is that branch: by name, or its newest commit (a push's
-    test pipeline asks for the pushed commit); None otherwise (a plain directory has no branches)."""
+    test pipeline asks for the pushed commit); None otherwise (a plain directory has no branches). Decided
+    once per checkout: a fetch moving the branch meanwhile must not change a run's cache keys halfway."""
     if not isinstance(provider, SnapshotProvider):
         return None
+    with _decided_lock:
+        if tree in _decided:
+            return _decided[tree]
     default = provider.default_branch(tree.source)
-    if default is None:
-        return None
-    branch, commit = default
-    return branch if tree.ref in ("HEAD", branch, f"refs/heads/{branch}") or tree.commit == commit else None
+    branch = None
+    if default is not None and (
+        tree.ref in ("HEAD", default[0], f"refs/heads/{default[0]}") or tree.commit == default[1]
+    ):
+        branch = default[0]
+    with _decided_lock:
+        _decided[tree] = branch
+        while len(_decided) > 256:
+            _decided.pop(next(iter(_decided)))
+    return branch
 
 
 def on_default_branch(provider: SandboxProvider, tree: SourceTree) -> bool:
@@ -165,7 +207,12 @@ def refresh_after_install(
     provider = ctx.sandboxes
     ready = ("hit", "miss", "snapshot")
     installed = all(p.get("cache") in ready and p["status"] != "install-failed" for p in run.projects)
-    if not (ctx.settings.snapshots and installed and run.plans and on_default_branch(provider, run.tree)):
+    # Rust's dependencies are keyed by commit (cargo's target/ is judged by mtime): a snapshot per commit
+    # would serve no other run, so Rust repositories start from the dependency cache instead.
+    per_commit = any(plan.language is Language.RUST for plan in run.plans)
+    if not (ctx.settings.snapshots and installed and run.plans and not per_commit):
+        return None
+    if not on_default_branch(provider, run.tree):
         return None
     return refresh(
         provider,

@@ -165,17 +165,12 @@ def open_sandbox(ctx: StageContext, run: TestRun, kind: str) -> None:
         policy = policy.with_overrides(image=image)
     policy = policy.with_overrides(disk=_disk_limit(ctx, run.tree, policy.disk, run.config))
     run.base_image = policy.image
-    begin = snapshot_use.start(
-        provider,
-        snapshot_use.snapshot_key(_repository(ctx), run.plans, run.tree),
-        policy,
-        enabled=ctx.settings.snapshots,
-    )
-    if begin.snapshot is not None:
-        ctx.log.system(f"starting from the snapshot of {begin.snapshot.repository} at {begin.snapshot.commit[:12]}")
-    run.snapshot = begin.snapshot
+    key = snapshot_use.snapshot_key(_repository(ctx), run.plans, run.tree)
+    begin = snapshot_use.start(provider, key, policy, enabled=ctx.settings.snapshots)
     try:
-        run.box = provider.get_or_create(ctx.sandbox_id(kind), begin.policy, owner=ctx.sandbox_owner)
+        run.box, run.snapshot = snapshot_use.open_box(
+            provider, ctx.sandbox_id(kind), begin, policy, owner=ctx.sandbox_owner, say=ctx.log.system
+        )
         run.box.load_tree(run.tree, keep=run.snapshot.paths if run.snapshot else ())
     except DockhandError as exc:
         raise StageFailedError(f"could not prepare the sandbox: {exc}") from None
