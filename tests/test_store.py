@@ -85,6 +85,48 @@ def test_old_webhook_deliveries_are_pruned(database_url: str) -> None:
     assert not log.record(source="github", delivery_id="new")
 
 
+def test_a_delivery_is_recorded_at_once_only_when_no_writer_holds_the_store(database_url: str) -> None:
+    import sqlite3
+    import threading
+
+    from core.store.deliveries import DeliveryLog, NewDelivery
+
+    db = Database(database_url)
+    db.migrate()
+    log = DeliveryLog(db)
+
+    def now(delivery_id: str) -> bool | None:
+        return log.record_now(NewDelivery(source="github", delivery_id=delivery_id))
+
+    if not db.is_sqlite:  # its writes go over the network: never on the caller's event loop
+        assert now("pg") is None
+        return
+    assert now("a") is True
+    assert now("a") is False, "a redelivery"
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_a_write() -> None:
+        with db.write():
+            holding.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold_a_write)
+    holder.start()
+    holding.wait(30)
+    assert now("b") is None, "another writer of this process holds it"
+    release.set()
+    holder.join()
+    other = sqlite3.connect(str(db.url.database), isolation_level=None, check_same_thread=False)  # another process
+    other.execute("BEGIN IMMEDIATE")
+    assert now("b") is None, "not after SQLite's 30-second busy timeout"
+    threading.Timer(0.3, other.rollback).start()
+    assert log.record(source="github", delivery_id="b"), "a plain write still waits for its turn"
+    other.close()
+    assert not log.record(source="github", delivery_id="b") and log.record_now(
+        NewDelivery(source="github", delivery_id="c")
+    )
+
+
 def test_the_store_and_its_folder_are_private_to_their_user(tmp_path: Path) -> None:
     """Task logs, payloads and the audit trail are in the database: other local users must not read them."""
     import stat

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
@@ -19,6 +20,7 @@ from bot.github.events import HANDLED_EVENTS
 from bot.github.signature import SignatureError, check_header, verify
 from bot.http.body import parse_json, read_body
 from bot.http.errors import ApiError
+from core.store.deliveries import NewDelivery
 from core.store.interface import DeliveryStore
 
 GITHUB_MAX_PAYLOAD_BYTES = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
@@ -62,8 +64,7 @@ class GitHubWebhook:
         if event == "ping":
             return JSONResponse({"status": "pong", "zen": payload.get("zen")})
         handled = event in HANDLED_EVENTS
-        fresh = await run_in_threadpool(
-            self.deliveries.record,
+        new = NewDelivery(
             source="github",
             delivery_id=delivery[:128],
             hook_id=request.headers.get("x-github-hook-id", "")[:64],
@@ -71,6 +72,12 @@ class GitHubWebhook:
             # The work waits in the store, not in this request: the intake turns it into tasks.
             payload=payload if handled else None,
         )
+        # One short insert right here when the store takes it without waiting (SQLite, no other writer): a hop
+        # to a worker thread and back costs more than the insert, and under load the threads' contention for
+        # the interpreter lock was most of the tail. Otherwise the insert waits for its turn in a thread.
+        fresh = self.deliveries.record_now(new)
+        if fresh is None:
+            fresh = await run_in_threadpool(lambda: self.deliveries.record(**dataclasses.asdict(new)))
         if not fresh:
             return JSONResponse({"status": "duplicate", "delivery": delivery})
         status = "queued" if handled else "ignored"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import uuid
@@ -19,6 +20,17 @@ RETENTION = timedelta(days=7)
 LEASE_SECONDS = 30.0  # a delivery's claim: renewed by its holder, taken over by another intake once it runs out
 # On the webhook's request path: one cached INSERT on the table, not an ORM object through a flush.
 _INSERT = sa.insert(WebhookDelivery.metadata.tables[str(WebhookDelivery.__tablename__)])
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NewDelivery:
+    """A delivery as received, before it is stored (`record`'s arguments as one record)."""
+
+    source: str
+    delivery_id: str
+    hook_id: str = ""
+    event: str = ""
+    payload: dict[str, Any] | None = None
 
 
 class DeliveryLog:
@@ -39,6 +51,18 @@ class DeliveryLog:
         try:
             with self.db.write() as session:
                 session.execute(_INSERT, {**row, "received_at": utcnow()})
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def record_now(self, delivery: NewDelivery) -> bool | None:
+        """`record` if the store can take the write without waiting (see `Database.write_now`); None when it
+        cannot, and nothing was written: then call `record` from a thread."""
+        try:
+            with self.db.write_now() as conn:
+                if conn is None:
+                    return None
+                conn.execute(_INSERT, {**dataclasses.asdict(delivery), "received_at": utcnow()})
         except sa.exc.IntegrityError:
             return False
         return True
