@@ -59,3 +59,22 @@ def test_the_tui_starts_on_a_migrated_store_without_sdks_or_alembic(tmp_path: Pa
         "core.close()\n"
     )
     assert imported_after(code, TUI_MUST_NOT_IMPORT, env) == []
+
+
+def test_the_collector_runs_rarely_while_a_command_starts_and_as_usual_once_its_core_is_open(tmp_path: Path) -> None:
+    env = os.environ | {"DOCKHAND_DATA_DIR": str(tmp_path), "DOCKHAND_DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}"}
+    code = (
+        "import gc, json\n"
+        "from bot.cli import startup\n"
+        "usual = gc.get_threshold()\n"
+        "startup.starting()\n"
+        "while_starting = gc.get_threshold()\n"
+        "from bot.cli.context import open_core\n"
+        "open_core().close()\n"
+        "print(json.dumps([usual, while_starting, gc.get_threshold(), gc.get_freeze_count()]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    usual, while_starting, after, frozen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert while_starting[0] > usual[0] and while_starting[1:] == usual[1:]
+    assert after == usual
+    assert frozen > 10_000  # the modules, classes and tables made while starting are out of the scans

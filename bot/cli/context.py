@@ -54,6 +54,7 @@ def open_core(
     """A core on the configured store, with the dependency cache; with `sandboxes`, backed by Docker. Only a
     long-running process (`warm_pool`: serve, worker) keeps a warm pool: a one-shot command would exit while
     it fills."""
+    from bot.cli.startup import started
     from bot.github.pipelines import defer_github_pipelines
     from core.service import Core
     from core.store.sql import open_sql_store
@@ -81,6 +82,7 @@ def open_core(
     except DockhandError as exc:
         fail(str(exc))
     defer_github_pipelines(core)
+    started()  # what the command runs on is imported and open
     return core
 
 
