@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HELP_MUST_NOT_IMPORT = (
     "anthropic", "slack_bolt", "slack_sdk", "github", "docker", "apscheduler", "uvicorn", "starlette", "textual",
 )  # fmt: skip
-TUI_MUST_NOT_IMPORT = ("anthropic", "slack_bolt", "slack_sdk", "github", "uvicorn", "starlette", "alembic")
+TUI_MUST_NOT_IMPORT = ("anthropic", "slack_bolt", "slack_sdk", "github", "uvicorn", "starlette", "alembic", "docker")
 
 
 def imported_after(code: str, watched: tuple[str, ...], env: dict[str, str] | None = None) -> list[str]:
