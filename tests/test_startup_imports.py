@@ -20,7 +20,17 @@ ROOT = Path(__file__).resolve().parent.parent
 HELP_MUST_NOT_IMPORT = (
     "anthropic", "slack_bolt", "slack_sdk", "github", "docker", "apscheduler", "uvicorn", "starlette", "textual",
 )  # fmt: skip
-TUI_MUST_NOT_IMPORT = ("anthropic", "slack_bolt", "slack_sdk", "github", "uvicorn", "starlette", "alembic", "docker")
+TUI_MUST_NOT_IMPORT = (
+    "anthropic",
+    "slack_bolt",
+    "slack_sdk",
+    "github",
+    "uvicorn",
+    "starlette",
+    "alembic",
+    "docker",
+    "core.pipelines.test_pipeline",
+)
 
 
 def imported_after(code: str, watched: tuple[str, ...], env: dict[str, str] | None = None) -> list[str]:
