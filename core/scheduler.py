@@ -1,17 +1,20 @@
-"""Periodic and delayed work on APScheduler: lease sweeps, retry wake-ups, clean-up hooks, cron pipelines."""
+"""Periodic and delayed work on APScheduler: lease sweeps, retry wake-ups, clean-up hooks, cron pipelines.
+
+APScheduler is imported when a scheduler is made or a cron expression read: the store and the core import
+this module, and a one-shot command (`dockhand run test`, the TUI) runs no scheduler.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+from typing import TYPE_CHECKING
 
 from core.errors import ValidationError
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +23,8 @@ _SCHEDULE_PREFIX = "schedule:"
 
 def parse_cron(expression: str) -> CronTrigger:
     """A five-field crontab expression (minute hour day month weekday), in UTC."""
+    from apscheduler.triggers.cron import CronTrigger
+
     try:
         return CronTrigger.from_crontab(expression, timezone=UTC)
     except ValueError as exc:
@@ -28,6 +33,8 @@ def parse_cron(expression: str) -> CronTrigger:
 
 class Scheduler:
     def __init__(self) -> None:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
         self._scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
 
     def start(self) -> None:
@@ -39,6 +46,8 @@ class Scheduler:
 
     def every(self, name: str, seconds: float, fn: Callable[[], object]) -> None:
         """Run `fn` every `seconds` (clean-ups, sweeps); a later call with the same name replaces it."""
+        from apscheduler.triggers.interval import IntervalTrigger
+
         self._scheduler.add_job(fn, IntervalTrigger(seconds=seconds), id=name, name=name, replace_existing=True)
 
     def run_soon(self, name: str) -> None:
@@ -49,6 +58,8 @@ class Scheduler:
 
     def at(self, when: datetime, fn: Callable[[], object], *, name: str | None = None) -> None:
         """Run `fn` once at `when` (e.g. wake the workers when a retry becomes due)."""
+        from apscheduler.triggers.date import DateTrigger
+
         self._scheduler.add_job(
             fn,
             DateTrigger(run_date=when),

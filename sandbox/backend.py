@@ -8,7 +8,7 @@ from core.redaction import Redactor
 from core.sandboxing import SandboxPolicy, size_in_bytes
 from core.settings import Settings
 from core.store.interface import SandboxIndex
-from sandbox.cache import DependencyCache
+from sandbox.cache import DependencyCache, dependency_cache
 from sandbox.disk import SandboxDisks
 from sandbox.git import RepoMirrors
 from sandbox.image import IMAGE_REPOSITORY, ImageRecipe
@@ -72,7 +72,3 @@ def snapshot_images(client: docker.DockerClient, settings: Settings) -> Snapshot
         max_bytes=size_in_bytes(settings.snapshot_max_size) or 2**62,
         secrets=Redactor.from_settings(settings).known,
     )
-
-
-def dependency_cache(settings: Settings) -> DependencyCache:
-    return DependencyCache(settings.cache_dir, settings.cache_ttl_seconds)

@@ -14,16 +14,32 @@ import shutil
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from core.sandboxing import ExecRequest
 from sandbox.errors import SandboxError
-from sandbox.live import LiveSandbox
-from sandbox.snapshots import Archive
+
+if TYPE_CHECKING:  # the Docker client is imported only where a sandbox is made
+    from core.settings import Settings
+    from sandbox.live import LiveSandbox
 
 MAX_ENTRY_BYTES = 4 * 1024**3
 _ALWAYS_THERE = {"/workspace", "/home/sandbox", "/tmp"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class Archive:
+    """One path of a cache entry or a snapshot and the tar of its content."""
+
+    path: str
+    tar: Path
+
+
+def dependency_cache(settings: Settings) -> DependencyCache:
+    return DependencyCache(settings.cache_dir, settings.cache_ttl_seconds)
 
 
 class DependencyCache:

@@ -21,10 +21,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.sandboxing import ExecRequest, SourceTree, VerifiedChange
 from sandbox.errors import SandboxError
-from sandbox.live import LiveSandbox
+
+if TYPE_CHECKING:  # the Docker client is imported only where a sandbox is made
+    from sandbox.live import LiveSandbox
 
 WORKSPACE = "/workspace"
 _PULL_REF = re.compile(r"^(?:refs/)?pull/([0-9]+)/(head|merge)$")

@@ -23,7 +23,6 @@ import logging
 import tarfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -34,6 +33,7 @@ from docker.models.containers import Container
 from docker.models.images import Image
 
 from core.sandboxing import SnapshotInfo
+from sandbox.cache import Archive
 from sandbox.errors import SandboxError
 
 log = logging.getLogger(__name__)
@@ -68,14 +68,6 @@ CREDENTIAL_FILES = {
 MAX_SCANNED_FILE_BYTES = 8 * 1024 * 1024
 SCRATCH_TTL_SECONDS = 3600  # a build's scratch container older than this was left by a crash
 WRITABLE = (PurePosixPath("/workspace"), PurePosixPath("/home/sandbox"))  # a snapshot adds nothing elsewhere
-
-
-@dataclass(frozen=True)
-class Archive:
-    """One path of a snapshot and the tar of its content (as the dependency cache stores it)."""
-
-    path: str
-    tar: Path
 
 
 class SnapshotImages:

@@ -15,8 +15,10 @@ import pytest
 from bot.cli.context import open_core
 from core.settings import Settings
 from core.specs import TaskSubmission
-from core.states import TaskStatus, TaskType
+from core.states import TaskStatus, TaskType, TriggerSource
 from tests.support.waiting import wait_for
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "python-calculator"
 
 
 @pytest.fixture
@@ -42,5 +44,27 @@ def test_a_sandboxed_custom_task_fails_clearly_without_docker(
         ended = wait_for(lambda: (t := core.task(task.id)).status.is_final and t, timeout=10, what="the task to end")
         assert ended.status is TaskStatus.FAILED
         assert ended.error is not None and "Docker is not available" in ended.error
+    finally:
+        core.stop(grace_seconds=2)
+
+
+def test_a_test_run_made_on_demand_fails_clearly_without_docker_when_it_needs_a_sandbox(
+    settings_factory: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`dockhand run test` opens its sandboxes on demand: with no engine, the run fails at the sandbox it needs,
+    saying why, and nothing is retried."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-engine.sock'}")
+    core = open_core(settings_factory(), sandboxes=True, on_demand=True)
+    try:
+        assert core.sandboxes is not None  # made, not yet connected
+        submission = TaskSubmission(
+            type=TaskType.TEST_PIPELINE,
+            payload={"source": str(EXAMPLE)},
+            trigger_source=TriggerSource.CLI,
+            max_retries=0,
+        )
+        task = core.run_now(core.submit(submission).task.id)
+        assert task.status is TaskStatus.FAILED
+        assert task.error is not None and "no sandbox backend: cannot reach the Docker engine" in task.error
     finally:
         core.stop(grace_seconds=2)

@@ -3,8 +3,11 @@ coverage compared against what the tools themselves print."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -170,8 +173,29 @@ def test_the_example_passes_then_is_not_run_twice(core: Core) -> None:
     assert py["totals"] == {"passed": 3, "failed": 0, "skipped": 1, "errors": 0} and py["coverage_percent"] > 50
     _, status, again, log = run(core, EXAMPLE)
     assert status is TaskStatus.SUCCEEDED and again["reused_from"] == first_id and "reusing its result" in log
-    _, _, forced, _ = run(core, EXAMPLE, force=True)
+    forced_id, _, forced, _ = run(core, EXAMPLE, force=True)
     assert "reused_from" not in forced and project(forced, "python")["cache"] == "hit"
+    # `dockhand run test` reuses it too, and makes no sandbox for that: the Docker client is not even imported.
+    summary, docker_imported = cli_run_test(core, EXAMPLE)
+    assert summary["reused_from"] in (first_id, forced_id) and summary["status"] == "passed"
+    assert docker_imported is False
+
+
+def cli_run_test(core: Core, source: Path) -> tuple[dict[str, Any], bool]:
+    """`dockhand run test --json` in a fresh interpreter on the core's store: its summary, and whether it imported
+    the Docker client."""
+    code = (
+        "import sys\nfrom bot.cli.startup import main\n"
+        f"sys.argv = ['dockhand', 'run', 'test', {str(source)!r}, '--json']\n"
+        "try:\n    main()\nfinally:\n    print('docker' in sys.modules, file=sys.stderr)\n"
+    )
+    env = os.environ | {
+        "DOCKHAND_DATA_DIR": str(core.settings.data_dir),
+        "DOCKHAND_DATABASE_URL": core.settings.effective_database_url,
+    }
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout), done.stderr.strip().splitlines()[-1] == "True"
 
 
 def test_diff_coverage_of_the_lines_a_change_added(core: Core, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from core.states import LogStream, TaskStatus, TaskType
 from core.store.queue_types import TaskFilter
 from tui.app import DockhandTui
 from tui.screens.dialogs import DiffScreen
-from tui.screens.main import MainScreen
+from tui.screens.main import FIRST_PAINT_ROWS, MainScreen
 from tui.screens.task import TaskScreen
 from tui.screens.workers import WorkersScreen
 
@@ -516,3 +516,20 @@ async def test_w_lists_the_worker_processes(core: Core) -> None:
         table = app.screen.query_one(DataTable)
         assert table.row_count == 1
         assert table.get_row_at(0)[2] == "1"  # its one thread
+
+
+@pytest.mark.anyio
+async def test_a_long_page_is_painted_first_in_part_then_whole_in_the_same_order(core: Core) -> None:
+    """More tasks than one screen: the first rows come first, the rest follow, newest first as the store says."""
+    ids = [submit(core, command=f"echo {i}") for i in range(FIRST_PAINT_ROWS + 30)]
+    newest_first = [t.id for t in core.tasks(TaskFilter(limit=len(ids)))]
+    assert sorted(newest_first) == sorted(ids)
+    app = DockhandTui(core, poll_seconds=0.1)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: len(table_ids(app)) == len(ids))
+        assert table_ids(app) == newest_first
+        late = submit(core, command="echo late")  # polls go on once the page is whole
+        await until(pilot, lambda: table_ids(app)[:1] == [late])
+        await pilot.press("o")  # another sort orders the whole page
+        await pilot.pause()
+        assert len(table_ids(app)) == len(ids) + 1

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -16,6 +17,8 @@ from core.errors import DockhandError, SettingsError
 if TYPE_CHECKING:
     from core.service import Core
     from core.settings import Settings
+    from core.store.interface import Store
+    from sandbox.cache import DependencyCache
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -49,16 +52,22 @@ def setup_logging(settings: Settings) -> None:
 
 
 def open_core(
-    settings: Settings | None = None, *, sandboxes: bool = False, require_docker: bool = False, warm_pool: bool = False
+    settings: Settings | None = None,
+    *,
+    sandboxes: bool = False,
+    require_docker: bool = False,
+    warm_pool: bool = False,
+    on_demand: bool = False,
 ) -> Core:
     """A core on the configured store, with the dependency cache; with `sandboxes`, backed by Docker. Only a
     long-running process (`warm_pool`: serve, worker) keeps a warm pool: a one-shot command would exit while
-    it fills."""
+    it fills. With `on_demand` too, the Docker backend is made when a task first asks for a sandbox (for a task
+    that may need none, as a test run whose result is stored): Docker is neither imported nor required before."""
+    from bot.cli.startup import started
     from bot.github.pipelines import defer_github_pipelines
     from core.service import Core
     from core.store.sql import open_sql_store
-    from sandbox.backend import dependency_cache, docker_backend
-    from sandbox.errors import DockerUnavailableError
+    from sandbox.cache import dependency_cache
 
     settings = settings or load_settings()
     if not warm_pool:
@@ -66,22 +75,33 @@ def open_core(
     caches = [dependency_cache(settings)]
     try:
         store = open_sql_store(settings)
-        if not sandboxes:
-            core = Core(settings, store, caches=caches)
+        if sandboxes and on_demand:
+            from sandbox.on_demand import OnDemandSandboxes
+
+            core = Core(settings, store, sandboxes=partial(OnDemandSandboxes, settings, cache=caches[0]), caches=caches)
+        elif sandboxes:
+            core = _docker_core(settings, store, caches, require_docker=require_docker)
         else:
-            try:
-                core = Core(
-                    settings, store, sandboxes=lambda index: docker_backend(settings, index, caches[0]), caches=caches
-                )
-            except DockerUnavailableError as exc:
-                if require_docker:
-                    fail(str(exc))
-                logging.getLogger("dockhand").warning("%s; sandboxed tasks fail until Docker is back", exc)
-                core = Core(settings, store, caches=caches)
+            core = Core(settings, store, caches=caches)
     except DockhandError as exc:
         fail(str(exc))
     defer_github_pipelines(core)
+    started()  # what the command runs on is imported and open
     return core
+
+
+def _docker_core(settings: Settings, store: Store, caches: list[DependencyCache], *, require_docker: bool) -> Core:
+    from core.service import Core
+    from sandbox.backend import docker_backend
+    from sandbox.errors import DockerUnavailableError
+
+    try:
+        return Core(settings, store, sandboxes=lambda index: docker_backend(settings, index, caches[0]), caches=caches)
+    except DockerUnavailableError as exc:
+        if require_docker:
+            fail(str(exc))
+        logging.getLogger("dockhand").warning("%s; sandboxed tasks fail until Docker is back", exc)
+        return Core(settings, store, caches=caches)
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:

@@ -51,7 +51,8 @@ def run_test(
         except DockhandError as exc:
             fail(f"{source}: not a directory, a git URL or owner/repo ({exc})")
     settings = load_settings()
-    core = open_core(settings, sandboxes=True, require_docker=True)
+    # Docker is made ready when the run needs a sandbox: a commit tested already needs none (its result is reused).
+    core = open_core(settings, sandboxes=True, on_demand=True)
     try:
         submission = TaskSubmission(
             type=TaskType.TEST_PIPELINE,

@@ -20,6 +20,9 @@ from tui.screens.base import COMMON_KEYS, TASK_ACTION_KEYS, TASK_ACTIONS, Dockha
 
 SORTS = ("newest", "status", "repository", "duration")
 SEARCH_DELAY = 0.25
+# More rows than a terminal shows: painted first, the rest of the page added once they are on screen (the table
+# measures every row it holds before its first paint).
+FIRST_PAINT_ROWS = 100
 _ROW_ACTIONS = frozenset({"open", "approve", "reject", "cancel", "retry"})
 
 
@@ -59,6 +62,7 @@ class MainScreen(DockhandScreen):
         self._search_timer: Any = None
         self._generation = 0  # which reload the rows on screen came from
         self._reading = False  # a poll's read is under way
+        self._filling = False  # the rest of a reloaded page is still to be added
 
     def compose(self) -> ComposeResult:
         yield Static(id="counts")
@@ -88,17 +92,38 @@ class MainScreen(DockhandScreen):
         table = self.query_one(DataTable)
         table.clear()
         self._shown.clear()
-        now = self.tui.clock()
-        for row in self.rows.rows.values():
-            table.add_row(*self._cells(row, now), key=row.id)
+        rows = list(self.rows.rows.values())
+        # Newest first is the page's own order, so its first rows are the first on screen; another sort needs
+        # them all to know which come first.
+        first = FIRST_PAINT_ROWS if SORTS[self.sort_index] == "newest" else len(rows)
+        self._add_rows(rows[:first])
         self._sort()
         self._counts()
+        self._filling = len(rows) > first
+        if self._filling:
+            self.call_after_refresh(self._add_rest, rows[first:], self._generation)
+
+    def _add_rest(self, rows: list[TaskRow], generation: int) -> None:
+        """The page's other rows, after its first ones were painted (unless a reload replaced the page)."""
+        if generation != self._generation:
+            return
+        selected = self._selected()
+        self._add_rows(rows)
+        self._sort()
+        self._keep_cursor(selected)
+        self._filling = False
+
+    def _add_rows(self, rows: list[TaskRow]) -> None:
+        table = self.query_one(DataTable)
+        now = self.tui.clock()
+        for row in rows:
+            table.add_row(*self._cells(row, now), key=row.id)
 
     def poll(self) -> None:
         """Read what changed in a worker thread (the store may be slow: the screen never waits for it); the
         rows come back as a `BoardChanged` message. One read at a time, on a copy of the board: the screen
         changes its rows while the read runs."""
-        if self._reading:
+        if self._reading or self._filling:  # changes are placed among all the page's rows
             return
         self._reading = True
         snapshot = Board(rows=dict(self.rows.rows), seen_until=self.rows.seen_until)
