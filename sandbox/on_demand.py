@@ -92,8 +92,8 @@ class OnDemandSandboxes:
             key=key, repository=repository, commit=commit, base_image=base_image, cache_keys=cache_keys
         )
 
-    def default_branch(self, source: str) -> str | None:
-        return self.docker().default_branch(source)
+    def default_branch(self, source: str) -> tuple[str, str] | None:
+        return self._mirrors.default_branch(source)  # the host's mirror: no engine needed
 
     def list(self) -> builtins.list[Sandbox]:
         return self.docker().list()
