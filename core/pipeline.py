@@ -128,7 +128,7 @@ class PipelineRegistry:
             self._missing[task_type] = reason
 
     def get(self, task_type: TaskType) -> Pipeline:
-        if task_type in self._deferred:
+        if task_type not in self._pipelines:  # deferred, or being loaded by another thread: wait for it
             self._load(task_type)
         try:
             return self._pipelines[task_type]
