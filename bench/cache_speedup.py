@@ -9,9 +9,9 @@ needed) with enough code and tests that compiling it takes a while. Both runs ar
 the two runs: the first finds an empty cache, builds, tests and saves the cache (for Go and Rust
 after the test run, so the Go build cache and cargo's target/ are in it); the second restores it.
 Prints each run's wall time and its test stage's time, and the first/second ratio; reports the whole run's
-ratio per project as "cached deps vs fresh install" (the goal: at least 10x; the first run is the floor's
-counterpart, measured in the same run). Needs the Docker engine and the sandbox image (`dockhand image build`);
-without them it says so and reports its rows as skipped.
+ratio per project as "cached deps vs fresh install" (context, no goal: the whole run includes the build and the
+tests themselves; issue 21's goal for cached dependencies is bench/snapshot_start.py's row). Needs the Docker
+engine and the sandbox image (`dockhand image build`); without them it says so and reports its rows as skipped.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from bench._docker import docker_missing  # noqa: E402
 from bench._stats import BenchResult, parse_with_quick, report  # noqa: E402
 
 DOCKHAND = ROOT / ".venv" / "bin" / "dockhand"
-GOAL = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -200,9 +199,7 @@ def measure(name: str, project: Path, data_dir: Path) -> tuple[Run, Run]:
         if run.error:
             print(f"      {run.error[-1500:]}", flush=True)
     ratio = first.seconds / second.seconds if second.seconds else float("inf")
-    print(
-        f"{name:5} ratio   {ratio:.1f}x whole run, {test_ratio(first, second)} test stage (goal {GOAL:g}x)", flush=True
-    )
+    print(f"{name:5} ratio   {ratio:.1f}x whole run, {test_ratio(first, second)} test stage", flush=True)
     return first, second
 
 
@@ -216,14 +213,14 @@ def result(name: str, first: Run, second: Run) -> BenchResult:
     failed = [run for run in (first, second) if run.status not in ("passed", "succeeded")]
     if failed or second.cache != "hit":
         why = f"{failed[0].status}: {(failed[0].error or '')[:60]}" if failed else f"second run: cache {second.cache}"
-        return BenchResult(path=path, figure=None, unit="x", goal=f">= {GOAL:g}x", note=f"skipped: {why}")
+        return BenchResult(path=path, figure=None, unit="x", note=f"skipped: {why}")
     ratio = first.seconds / second.seconds
     return BenchResult(
         path=path,
         figure=round(ratio, 1),
         unit="x",
-        goal=f">= {GOAL:g}x",
-        ok=ratio >= GOAL,
+        # Context, not a goal: the whole run (the build and the tests themselves included); issue 21's "cached
+        # dependencies vs fresh install" goal is bench/snapshot_start.py's row.
         note=f"fresh {first.seconds:.1f} s, cached {second.seconds:.1f} s; test stage {test_ratio(first, second)}",
     )
 
@@ -243,7 +240,7 @@ def main() -> None:
         print(missing)
         for name in names:
             path = f"cached deps vs fresh install, {name} (whole run)"
-            report(BenchResult(path=path, figure=None, unit="x", goal=f">= {GOAL:g}x", note=missing[:80]))
+            report(BenchResult(path=path, figure=None, unit="x", note=missing[:80]))
         return
     tmp = Path(tempfile.mkdtemp(prefix="dockhand-cache-bench-"))
     try:

@@ -41,7 +41,7 @@ from sandbox.manager import SandboxManager, connect_docker, lockdown
 
 WARM = "sandbox reused → first command"
 COLD = "sandbox cold → first command"
-CACHED = "cached deps vs fresh install"
+CACHED = "dependency cache restore vs fresh install (no snapshot)"  # the goal row: bench/snapshot_start.py
 
 
 def main() -> None:
@@ -136,7 +136,7 @@ def cached_start(manager: SandboxManager, cache: DependencyCache, packages: str)
         tail = (result.stderr.strip().splitlines() or [""])[-1]
         print(f"  fresh install failed ({result.describe()}): {result.stderr[-500:]}")
         note = f"skipped: the fresh install failed ({result.describe()}: {tail})"
-        return BenchResult(path=CACHED, figure=None, unit="x", goal=">= 10x", note=note[:120])
+        return BenchResult(path=CACHED, figure=None, unit="x", note=note[:120])
     key = cache_key("bench/repo", "main", {"requirements.txt": packages.encode()})
     cache.save(fresh_box, key, ["/workspace/.venv"])
     started = time.perf_counter()
@@ -150,8 +150,6 @@ def cached_start(manager: SandboxManager, cache: DependencyCache, packages: str)
         path=CACHED,
         figure=round(fresh / cached, 1),
         unit="x",
-        goal=">= 10x",
-        ok=fresh / cached >= 10,
         note=f"fresh {fresh:.1f} s, cached {cached:.1f} s; {packages}",
     )
 

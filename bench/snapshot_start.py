@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._docker import docker_missing
 from bench._stats import BenchResult, parse_with_quick, report
 
-PATH = "task start → first test command, snapshot vs cold install"
+PATH = "cached deps vs fresh install: task start → first test command, snapshot vs cold"
 CACHE_PATH = "task start → first test command, dependency cache vs cold install"
 
 
