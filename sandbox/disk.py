@@ -71,12 +71,15 @@ class SandboxDisks:
         return self._support
 
     # --- volumes ------------------------------------------------------------------------------
-    def create(self, name: str, labels: dict[str, str], size_bytes: int | None) -> None:
+    def create(self, name: str, labels: dict[str, str], size_bytes: int | None, *, leftover: bool = False) -> None:
         """A volume, limited to `size_bytes` when given and this machine allows (`SandboxError` when a
-        volume or filesystem of that name is already there: it is someone else's)."""
+        volume or filesystem of that name is already there: it is someone else's; with `leftover`, one
+        there is a crash's leftover, which no container mounts, and is removed first)."""
         mode = self.support.mode if size_bytes else DiskLimitMode.NONE
         if self._volume_exists(name):
-            raise SandboxError(f"volume {name} exists already")
+            if not leftover:
+                raise SandboxError(f"volume {name} exists already")
+            self.remove(name)
         try:
             if mode is DiskLimitMode.ENGINE_QUOTA:
                 self.client.volumes.create(name=name, labels=labels, driver_opts={"size": str(size_bytes)})

@@ -340,9 +340,8 @@ class SandboxManager:
             if pooled is not None:  # filled from the image already: no copying at start
                 volume, home = pooled.workspace, pooled.home
                 made += [volume, home]
-            for name_ in (volume, home) if pooled is None else ():
-                self.disks.remove(name_)  # a crash's leftover (no container has it: `_find` found none)
-                self.disks.create(name_, labels, disk)
+            for name_ in (volume, home) if pooled is None else ():  # one there is a crash's: `_find` found none
+                self.disks.create(name_, labels, disk, leftover=True)
                 made.append(name_)
             container = self.client.containers.create(
                 image=policy.image,
