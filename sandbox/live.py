@@ -115,7 +115,7 @@ class LiveSandbox:
                 break
             reader.join(0.1)
         capture.finish()
-        exit_code = self._api.exec_inspect(exec_id).get("ExitCode")
+        exit_code = self._exit_code(exec_id)
         report = capture.reports.report()
         stopped = timed_out or was_cancelled
         if report is None or not _trusted(report, exit_code):
@@ -149,6 +149,17 @@ class LiveSandbox:
             oom_kills = self._oom_count() - (oom_kills_before or 0)
         full = self.full_places() if exit_code != 0 and oom_kills <= 0 else ()
         return WrapperReport(exit_code or 0, rounds, oom_kills, full)
+
+    def _exit_code(self, exec_id: str) -> int | None:
+        """The command's exit code. The stream can end a moment before the engine has recorded the exit
+        (then it still says running, with no code): asked again for up to a second."""
+        for _ in range(50):
+            info = self._api.exec_inspect(exec_id)
+            if not info.get("Running") and info.get("ExitCode") is not None:
+                return int(info["ExitCode"])
+            time.sleep(0.02)
+        code = info.get("ExitCode")
+        return int(code) if code is not None else None
 
     def run(self, command: str, *, timeout: float = 120.0) -> ExecResult:
         """A short helper command whose output is only returned, not streamed."""

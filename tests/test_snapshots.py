@@ -13,14 +13,14 @@ import pytest
 
 from core.service import Core
 from core.settings import Settings
-from core.specs import TaskSubmission
-from core.states import TaskStatus, TaskType, TriggerSource
+from core.states import TaskStatus
 from sandbox.backend import dependency_cache, docker_backend, snapshot_images
 from sandbox.errors import SandboxError
 from sandbox.manager import connect_docker
 from sandbox.snapshots import Archive, SnapshotImages
 from tests.support.store import sql_core
 from tests.support.waiting import wait_for
+from tests.test_test_pipeline import run
 
 pytestmark = pytest.mark.slow
 
@@ -65,20 +65,6 @@ def make_repo(root: Path, files: dict[str, str] = PROJECT) -> Path:
     return root
 
 
-def run(core: Core, source: Path, **payload: Any) -> tuple[TaskStatus, dict[str, Any], str]:
-    task_id = core.submit(
-        TaskSubmission(
-            type=TaskType.TEST_PIPELINE,
-            payload={"source": str(source), **payload},
-            trigger_source=TriggerSource.CLI,
-            max_retries=0,
-        )
-    ).task.id
-    task = core.run_now(task_id)
-    log = "\n".join(line.line for line in core.logs.tail(task_id, limit=10_000))
-    return task.status, task.result or {}, log
-
-
 def snapshots_of(core: Core, commit: str) -> list[Any]:
     return [s for s in snapshot_images(connect_docker(), core.settings).all() if s.commit == commit]
 
@@ -86,7 +72,7 @@ def snapshots_of(core: Core, commit: str) -> list[Any]:
 def test_a_snapshot_is_made_on_the_default_branch_used_on_others_and_refreshed(core: Core, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     first = git(repo, "rev-parse", "HEAD")
-    status, result, log = run(core, repo)
+    _, status, result, log = run(core, repo)
     assert status is TaskStatus.SUCCEEDED and result["projects"][0]["cache"] == "miss", log
     assert "making the snapshot" in log
     wait_for(lambda: snapshots_of(core, first), timeout=60, what="the snapshot of the default branch")
@@ -98,7 +84,7 @@ def test_a_snapshot_is_made_on_the_default_branch_used_on_others_and_refreshed(c
     git(repo, "checkout", "-qb", "feature")
     (repo / "calc.py").write_text("def add(a, b):\n    return a + b + 1\n")
     git(repo, "commit", "-qam", "break add")
-    status, result, log = run(core, repo, ref="feature")
+    _, status, result, log = run(core, repo, ref="feature")
     project = result["projects"][0]
     assert project["cache"] == "snapshot" and "starting from the snapshot" in log, log
     assert status is TaskStatus.FAILED and project["totals"]["failed"] == 1, "the branch's own code ran"
@@ -109,7 +95,7 @@ def test_a_snapshot_is_made_on_the_default_branch_used_on_others_and_refreshed(c
     git(repo, "add", "README.md")
     git(repo, "commit", "-qm", "docs")
     second = git(repo, "rev-parse", "HEAD")
-    status, result, log = run(core, repo, ref=second)
+    _, status, result, log = run(core, repo, ref=second)
     assert status is TaskStatus.SUCCEEDED and result["projects"][0]["cache"] == "snapshot", log
     assert "refreshing the snapshot" in log
     wait_for(lambda: snapshots_of(core, second), timeout=60, what="the refreshed snapshot")
@@ -119,7 +105,7 @@ def test_a_snapshot_is_made_on_the_default_branch_used_on_others_and_refreshed(c
     git(repo, "checkout", "-qb", "deps")
     (repo / "pyproject.toml").write_text(PROJECT["pyproject.toml"].replace("0.1", "0.2"))
     git(repo, "commit", "-qam", "bump")
-    status, result, log = run(core, repo, ref="deps")
+    _, status, result, log = run(core, repo, ref="deps")
     assert status is TaskStatus.SUCCEEDED and result["projects"][0]["cache"] == "miss", log
     assert "starting from the snapshot" not in log
 
@@ -135,13 +121,13 @@ REGULAR = {  # tox's regular install (coverage configured for the installed copy
 
 def test_a_regularly_installed_project_is_put_in_again_over_the_snapshot(core: Core, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", REGULAR)
-    status, result, log = run(core, repo)
+    _, status, result, log = run(core, repo)
     assert status is TaskStatus.SUCCEEDED and result["projects"][0]["cache"] == "miss", log
     wait_for(lambda: snapshots_of(core, git(repo, "rev-parse", "HEAD")), timeout=60, what="the snapshot")
     git(repo, "checkout", "-qb", "feature")
     (repo / "src/pkg/__init__.py").write_text("def add(a, b):\n    return a - b\n")
     git(repo, "commit", "-qam", "break add")
-    status, result, log = run(core, repo, ref="feature")
+    _, status, result, log = run(core, repo, ref="feature")
     assert result["projects"][0]["cache"] == "snapshot", log
     assert status is TaskStatus.FAILED and result["projects"][0]["totals"]["failed"] == 1, "the branch's code ran"
 
