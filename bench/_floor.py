@@ -7,12 +7,16 @@ event loop, uvicorn's parsing, loopback, the client), so a path's figure can be 
 
 from __future__ import annotations
 
+import time
+
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bench._stats import BenchResult, percentile
+from tests.support.server import serve_in_thread
 
 FLOOR_PATH = "/bench/floor"
 
@@ -20,6 +24,19 @@ FLOOR_PATH = "/bench/floor"
 async def _floor(request: Request) -> JSONResponse:
     await request.body()
     return JSONResponse({"status": "queued"}, status_code=202)
+
+
+def http_round_trips(count: int = 200) -> list[float]:
+    """Seconds per POST (keep-alive) to an app of the floor's route alone, served by uvicorn on loopback as
+    dockhand's is (for a bench whose server is not at hand to add the route to)."""
+    times = []
+    with serve_in_thread(with_floor(Starlette())) as base_url, httpx.Client(base_url=base_url, timeout=30) as http:
+        http.post(FLOOR_PATH, content=b"warm-up")
+        for _ in range(count):
+            started = time.perf_counter()
+            http.post(FLOOR_PATH, content=b"x" * 512).raise_for_status()
+            times.append(time.perf_counter() - started)
+    return times
 
 
 def with_floor(app: Starlette) -> Starlette:

@@ -26,7 +26,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._floors import http_round_trips
+from bench._floor import http_round_trips
 from bench._stats import BenchResult, latency_line, median_ms, p99_ms, parse_with_quick, report
 from bot.http.app import create_app
 from core.service import Core

@@ -21,11 +21,10 @@ import io
 import json
 import logging
 import tarfile
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import docker
 import docker.errors
@@ -129,7 +128,7 @@ class SnapshotImages:
                     paths=tuple(json.loads(labels.get(LABEL_PATHS, "[]"))),
                     content=labels.get(LABEL_CONTENT, ""),
                     size_bytes=max(0, int(image.attrs.get("Size", 0)) - bases[base]),
-                    created=_created(image.attrs),
+                    created=docker_time(image.attrs.get("Created")),
                     last_used=self._last_used(image),
                 )
             )
@@ -160,7 +159,8 @@ class SnapshotImages:
             LABEL_PATHS: json.dumps([a.path for a in archives]),
             LABEL_CONTENT: content,
         }
-        same = [s for s in self.all() if s.key == key and s.base == base_id and s.content == content]
+        of_key = [s for s in self.all() if s.key == key]  # listed once: the older ones go after the commit
+        same = [s for s in of_key if s.base == base_id and s.content == content]
         start_from = max(same, key=lambda s: s.created).image if same else base_id
         try:
             scratch = self.client.containers.create(
@@ -181,9 +181,8 @@ class SnapshotImages:
             with contextlib.suppress(docker.errors.APIError):
                 scratch.remove(force=True)
         self._mark_used(image.id or "")
-        for older in self.all():
-            if older.key == key and older.image != image.id:
-                self.remove(older.image)
+        for older in of_key:
+            self.remove(older.image)
         self.prune()
         made = next((s for s in self.all() if s.image == image.id), None)
         if made is None:
@@ -231,7 +230,7 @@ class SnapshotImages:
             all=True, filters={"label": [f"{LABEL_BUILDING}=true", self._mine]}, ignore_removed=True
         )
         for scratch in building:  # one a build uses now is minutes younger
-            if _created(scratch.attrs) < datetime.now(UTC) - timedelta(seconds=SCRATCH_TTL_SECONDS):
+            if docker_time(scratch.attrs.get("Created")) < datetime.now(UTC) - timedelta(seconds=SCRATCH_TTL_SECONDS):
                 with contextlib.suppress(docker.errors.APIError):
                     scratch.remove(force=True)
         kept = sorted(self.all(), key=lambda s: s.last_used, reverse=True)
@@ -290,7 +289,7 @@ class SnapshotImages:
         marker = self.state_dir / _marker(image.id or "")
         if marker.exists():
             return datetime.fromtimestamp(marker.stat().st_mtime, UTC)
-        return _created(image.attrs)
+        return docker_time(image.attrs.get("Created"))
 
 
 def _inside_writable(path: PurePosixPath) -> bool:
@@ -315,13 +314,14 @@ def _marker(image_id: str) -> str:
     return image_id.replace(":", "-") + ".used"
 
 
-def _created(attrs: dict[str, Any]) -> datetime:
-    text = str(attrs.get("Created", ""))
-    try:  # RFC 3339 with nanoseconds: keep microseconds
-        head, _, fraction = text.rstrip("Z").partition(".")
+def docker_time(text: object) -> datetime:
+    """A time as the engine writes it (RFC 3339 in UTC, to the nanosecond); now when it cannot be read (a
+    thing of unknown age counts as new: kept)."""
+    try:  # Python reads microseconds at most
+        head, _, fraction = str(text or "").rstrip("Z").partition(".")
         return datetime.fromisoformat(head + ("." + fraction[:6] if fraction else "")).replace(tzinfo=UTC)
     except ValueError:
-        return datetime.fromtimestamp(time.time(), UTC)
+        return datetime.now(UTC)
 
 
 def _parents(paths: Sequence[str]) -> bytes:

@@ -20,12 +20,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import docker
 import docker.errors
 
 from sandbox.disk import SandboxDisks
+from sandbox.snapshots import docker_time
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,6 @@ class PooledWorkspace:
 
 @dataclass
 class PoolCounts:
-    ready: int = 0
     hits: int = 0
     misses: int = 0
 
@@ -217,13 +216,12 @@ class WarmPool:
                     filler.remove(force=True)
             settled = datetime.now(UTC) - timedelta(seconds=SETTLE_SECONDS)
             for volume in self.client.volumes.list(filters={"label": self._ours}):
-                if volume.name in offered or _created(volume.attrs) > settled:
+                if volume.name in offered or docker_time(volume.attrs.get("CreatedAt")) > settled:
                     continue  # offered, or just made or taken (by another process, maybe): not a leftover
                 used = self.client.containers.list(all=True, filters={"volume": volume.name}, sparse=True)
                 if not used:  # a crash's, between making and offering
                     with contextlib.suppress(docker.errors.APIError):
                         self.disks.remove(volume.name)
-        self.counts.ready = len(self._ready())
         return removed
 
     # --- as a cache ------------------------------------------------------------------------------
@@ -262,14 +260,6 @@ class WarmPool:
                 self.counts.hits += 1
             else:
                 self.counts.misses += 1
-            self.counts.ready = len(self._ready())
-
-
-def _created(attrs: dict[str, Any]) -> datetime:
-    try:
-        return datetime.fromisoformat(str(attrs.get("CreatedAt", "")).replace("Z", "+00:00"))
-    except ValueError:
-        return datetime.now(UTC)  # unknown: treated as new (kept)
 
 
 def _read(marker: Path) -> tuple[str, str, str, str] | None:

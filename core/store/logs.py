@@ -137,18 +137,27 @@ class LogSink:
         if waiting >= self._max_lines * BACKLOG_BATCHES:  # the database cannot keep up: wait for it
             self.flush()
         elif start:
-            threading.Thread(target=self._flush_late, daemon=True, name=f"log-{self.task_id}").start()
+            threading.Thread(target=self._flush_behind, daemon=True, name=f"log-{self.task_id}").start()
 
     def _flush_late(self) -> None:
+        """The timer's: what waited too long."""
         with self._lock:
             self._timer = None
+        self._flush_quietly()
+
+    def _flush_behind(self) -> None:
+        """A full batch's, off the writer's thread."""
+        try:
+            self._flush_quietly()
+        finally:
+            with self._lock:
+                self._flushing = False
+
+    def _flush_quietly(self) -> None:
         try:
             self.flush()
         except Exception:  # the next write or the final flush tries again
             logging.getLogger(__name__).exception("task %s: could not write its log", self.task_id)
-        finally:
-            with self._lock:
-                self._flushing = False
 
     def system(self, line: str) -> None:
         self.write(line, LogStream.SYSTEM)
